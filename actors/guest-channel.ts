@@ -1,0 +1,200 @@
+// The host end of the guest protocol over any byte stream pair (a sandbox's stdio today,
+// a virtio-serial socket or vsock for VMs). It multiplexes requests by id, validates every
+// frame the guest sends, and fails whatever is in flight with a clear error if the guest
+// dies or breaks protocol — a misbehaving guest never throws into the host.
+import type { Readable, Writable } from "node:stream";
+import { nanoid } from "nanoid";
+import { encodeFrame, FrameDecoder } from "../guest-agent/framing.ts";
+import {
+  decodeGuestMessage,
+  type ExecExit,
+  type FileEntry,
+  type GuestMessage,
+  type Hello,
+  type HostMessage,
+  PROTOCOL_VERSION,
+} from "../guest-agent/guest-protocol.ts";
+
+export class GuestError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
+    this.name = "GuestError";
+  }
+}
+
+export interface ExecOptions {
+  readonly argv: readonly string[];
+  readonly cwd?: string;
+  readonly env?: Readonly<Record<string, string>>;
+  readonly stdin?: Buffer;
+  readonly timeoutMs?: number;
+  readonly outputCapBytes?: number;
+}
+export type OutputListener = (stream: "stdout" | "stderr", data: Buffer) => void;
+
+interface Pending {
+  readonly resolve: (m: GuestMessage) => void;
+  readonly reject: (e: Error) => void;
+  readonly onOutput?: OutputListener;
+}
+
+export class GuestChannel {
+  private readonly pending = new Map<string, Pending>();
+  private readonly decoder = new FrameDecoder();
+  private closedWith: GuestError | undefined;
+  private readonly closeListeners = new Set<(reason: GuestError) => void>();
+  readonly hello: Promise<Hello>;
+
+  private readonly output: Writable;
+
+  constructor(input: Readable, output: Writable) {
+    this.output = output;
+    let gotHello: (h: Hello) => void;
+    let noHello: (e: Error) => void;
+    this.hello = new Promise<Hello>((res, rej) => ((gotHello = res), (noHello = rej)));
+    this.hello.catch(() => {}); // observed through close() too; never an unhandled rejection
+    let greeted = false;
+
+    input.on("data", (chunk: Buffer) => {
+      for (const frame of this.decoder.push(chunk)) {
+        if (!frame.ok) {
+          const err = new GuestError("EPROTO", `guest protocol error: ${frame.error}`);
+          if (frame.fatal) return this.close(err);
+          continue;
+        }
+        const decoded = decodeGuestMessage(frame.json);
+        if (!decoded.ok) {
+          this.close(new GuestError("EPROTO", `guest sent an invalid message: ${decoded.error}`));
+          return;
+        }
+        const msg = decoded.value;
+        if (!greeted) {
+          if (msg.type !== "hello") return this.close(new GuestError("EPROTO", `guest spoke before saying hello (${msg.type})`));
+          if (msg.protocol !== PROTOCOL_VERSION) {
+            return this.close(
+              new GuestError("EPROTO", `guest agent speaks protocol ${msg.protocol}, this host speaks ${PROTOCOL_VERSION}: rebuild the guest image`),
+            );
+          }
+          greeted = true;
+          gotHello!(msg);
+          continue;
+        }
+        this.dispatch(msg);
+      }
+    });
+    const ended = (why: string) => () => this.close(new GuestError("EPIPE", why));
+    input.on("end", ended("guest agent closed its channel"));
+    input.on("error", (e) => this.close(new GuestError("EPIPE", `guest channel failed: ${e.message}`)));
+    output.on("error", (e) => this.close(new GuestError("EPIPE", `guest channel failed: ${e.message}`)));
+    this.onClose((reason) => noHello!(reason));
+  }
+
+  get closed(): boolean {
+    return this.closedWith !== undefined;
+  }
+
+  /** Called once, with the reason, when the channel can carry no more messages. */
+  onClose(listener: (reason: GuestError) => void): () => void {
+    if (this.closedWith) {
+      listener(this.closedWith);
+      return () => {};
+    }
+    this.closeListeners.add(listener);
+    return () => this.closeListeners.delete(listener);
+  }
+
+  close(reason: GuestError): void {
+    if (this.closedWith) return;
+    this.closedWith = reason;
+    for (const p of this.pending.values()) p.reject(reason);
+    this.pending.clear();
+    for (const l of this.closeListeners) l(reason);
+    this.closeListeners.clear();
+    this.output.end();
+  }
+
+  async exec(options: ExecOptions, onOutput?: OutputListener, signal?: AbortSignal): Promise<ExecExit> {
+    const id = nanoid(12);
+    const request: HostMessage = {
+      type: "exec",
+      id,
+      argv: [...options.argv],
+      ...(options.cwd !== undefined && { cwd: options.cwd }),
+      ...(options.env !== undefined && { env: { ...options.env } }),
+      ...(options.stdin !== undefined && { stdin: options.stdin.toString("base64") }),
+      ...(options.timeoutMs !== undefined && { timeoutMs: Math.ceil(options.timeoutMs) }),
+      ...(options.outputCapBytes !== undefined && { outputCapBytes: options.outputCapBytes }),
+    };
+    const cancel = () => {
+      if (!this.closed) this.send({ type: "cancel", id: nanoid(12), target: id });
+    };
+    signal?.addEventListener("abort", cancel, { once: true });
+    try {
+      const reply = await this.call(request, onOutput);
+      if (reply.type !== "exit") throw new GuestError("EPROTO", `guest answered exec with ${reply.type}`);
+      return reply;
+    } finally {
+      signal?.removeEventListener("abort", cancel);
+    }
+  }
+
+  async readFile(path: string): Promise<Buffer> {
+    const reply = await this.call({ type: "readFile", id: nanoid(12), path });
+    if (reply.type !== "file") throw new GuestError("EPROTO", `guest answered readFile with ${reply.type}`);
+    return Buffer.from(reply.data, "base64");
+  }
+
+  async writeFile(path: string, data: Buffer, mode?: number): Promise<void> {
+    await this.call({ type: "writeFile", id: nanoid(12), path, data: data.toString("base64"), ...(mode !== undefined && { mode }) });
+  }
+
+  async list(path: string): Promise<readonly FileEntry[]> {
+    const reply = await this.call({ type: "list", id: nanoid(12), path });
+    if (reply.type !== "entries") throw new GuestError("EPROTO", `guest answered list with ${reply.type}`);
+    return reply.entries;
+  }
+
+  async stat(path: string): Promise<FileEntry> {
+    const reply = await this.call({ type: "stat", id: nanoid(12), path });
+    if (reply.type !== "stat") throw new GuestError("EPROTO", `guest answered stat with ${reply.type}`);
+    return reply.entry;
+  }
+
+  /** Asks the agent to kill what it runs and exit; resolves when it has acknowledged. */
+  async shutdown(): Promise<void> {
+    await this.call({ type: "shutdown", id: nanoid(12) });
+  }
+
+  private call(request: HostMessage, onOutput?: OutputListener): Promise<GuestMessage> {
+    if (this.closedWith) return Promise.reject(this.closedWith);
+    return new Promise<GuestMessage>((resolve, reject) => {
+      this.pending.set(request.id, { resolve, reject, ...(onOutput && { onOutput }) });
+      this.send(request);
+    });
+  }
+
+  private send(message: HostMessage): void {
+    this.output.write(encodeFrame(message));
+  }
+
+  private dispatch(msg: GuestMessage): void {
+    if (msg.type === "hello") return this.close(new GuestError("EPROTO", "guest said hello twice"));
+    if (msg.id === null) {
+      // An error about no request in particular (a bad frame, or the agent crashing).
+      if (msg.type === "error" && msg.code === "EAGENT") this.close(new GuestError(msg.code, msg.message));
+      return;
+    }
+    const pending = this.pending.get(msg.id);
+    if (!pending) return; // a late reply to something we gave up on
+    if (msg.type === "output") {
+      pending.onOutput?.(msg.stream, Buffer.from(msg.data, "base64"));
+      return;
+    }
+    this.pending.delete(msg.id);
+    if (msg.type === "error") pending.reject(new GuestError(msg.code, msg.message));
+    else pending.resolve(msg);
+  }
+}

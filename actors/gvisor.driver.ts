@@ -1,0 +1,186 @@
+// The `gvisor` backend: runsc runs the guest agent on gVisor's user-space kernel, so the
+// sandbox's system calls never reach the host kernel directly. The sandbox is an OCI bundle
+// made per task: an empty read-only root with an in-memory overlay, the host runtime bound
+// read-only, no network. runsc and its gofer live inside our cgroup (runsc is told to ignore
+// cgroups) so the same join-before-exec and kill-by-cgroup rules hold as for bubblewrap.
+import { execFile } from "node:child_process";
+import { existsSync, lstatSync, readlinkSync } from "node:fs";
+import { mkdir, symlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { GUEST_PATH } from "./bubblewrap.driver.ts";
+import {
+  bootProcessSandbox,
+  destroyProcessSandbox,
+  type DriverEnv,
+  GUEST_AGENT,
+  GUEST_NODE,
+  provisionProcessSandbox,
+} from "./process-sandbox.ts";
+import { probeDriver } from "./sandbox-probe.ts";
+import type { ProbeResult, Sandbox, SandboxDriver, SandboxRecord, SandboxSpec } from "./sandbox-driver.ts";
+import { SandboxError } from "./sandbox-driver.ts";
+
+const run = promisify(execFile);
+const MERGED_USR_LINKS = ["/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"];
+const ETC_FILES = ["passwd", "group", "hosts", "hostname", "nsswitch.conf"];
+
+export function findRunsc(): string | null {
+  for (const p of ["/usr/bin/runsc", "/usr/local/bin/runsc", "/usr/sbin/runsc"]) if (existsSync(p)) return p;
+  return null;
+}
+
+interface RunscFeatures {
+  readonly version: string;
+  readonly platform: "systrap" | "ptrace";
+  /** 2023+ builds replaced --overlay with --overlay2=root:memory. */
+  readonly overlayFlag: string;
+}
+
+let features: Promise<RunscFeatures> | undefined;
+function runscFeatures(runsc: string): Promise<RunscFeatures> {
+  features ??= (async () => {
+    const [{ stdout: version }, { stdout: flags }] = await Promise.all([
+      run(runsc, ["--version"]),
+      // `runsc flags` prints to stderr.
+      run(runsc, ["flags"]).then((r) => ({ stdout: r.stdout + r.stderr }), (e: { stderr?: string }) => ({ stdout: e.stderr ?? "" })),
+    ]);
+    return {
+      version: version.split("\n")[0]!.trim(),
+      platform: /systrap/.test(flags) ? "systrap" : "ptrace",
+      overlayFlag: /overlay2/.test(flags) ? "--overlay2=root:memory" : "--overlay",
+    };
+  })();
+  return features;
+}
+
+interface Mount {
+  destination: string;
+  type: string;
+  source: string;
+  options?: string[];
+}
+
+function ociSpec(env: DriverEnv, record: SandboxRecord): object {
+  const etc = join(record.workDir, "etc");
+  const bind = (source: string, destination: string): Mount => ({ destination, type: "bind", source, options: ["rbind", "ro"] });
+  const mounts: Mount[] = [
+    { destination: "/proc", type: "proc", source: "proc" },
+    { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "mode=755"] },
+    { destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev"] },
+    bind("/usr", "/usr"),
+    ...MERGED_USR_LINKS.filter((l) => existsSync(l) && !lstatSync(l).isSymbolicLink()).map((l) => bind(l, l)),
+    ...["/etc/ld.so.cache", "/etc/alternatives"].filter((p) => existsSync(p)).map((p) => bind(p, p)),
+    ...ETC_FILES.map((f) => bind(join(etc, f), `/etc/${f}`)),
+    bind(env.nodePath, GUEST_NODE),
+    bind(env.agentPath, GUEST_AGENT),
+  ];
+  return {
+    ociVersion: "1.0.2",
+    process: {
+      terminal: false,
+      user: { uid: 0, gid: 0 },
+      args: [GUEST_NODE, GUEST_AGENT],
+      env: [`PATH=${GUEST_PATH}`, "HOME=/root"],
+      cwd: "/",
+      capabilities: { bounding: [], effective: [], inheritable: [], permitted: [], ambient: [] },
+      noNewPrivileges: true,
+    },
+    root: { path: "rootfs", readonly: false },
+    hostname: "ironclaw",
+    mounts,
+    linux: {
+      namespaces: ["pid", "ipc", "uts", "mount", "network"].map((type) => ({ type })),
+    },
+  };
+}
+
+/** Mount points and merged-usr links must exist in the root before runsc can mount over them. */
+async function makeRootfs(rootfs: string): Promise<void> {
+  for (const dir of ["usr", "proc", "dev", "tmp", "root", "etc", "opt/ironclaw"]) await mkdir(join(rootfs, dir), { recursive: true });
+  for (const link of MERGED_USR_LINKS) {
+    if (existsSync(link) && lstatSync(link).isSymbolicLink()) await symlink(readlinkSync(link), join(rootfs, link));
+    else if (existsSync(link)) await mkdir(join(rootfs, link), { recursive: true });
+  }
+  for (const f of ["opt/ironclaw/node", "opt/ironclaw/guest-agent.mjs", ...ETC_FILES.map((f) => `etc/${f}`), "etc/ld.so.cache"]) {
+    await writeFile(join(rootfs, f), "");
+  }
+  await mkdir(join(rootfs, "etc/alternatives"), { recursive: true });
+}
+
+export class GvisorDriver implements SandboxDriver {
+  readonly backend = "gvisor" as const;
+
+  private readonly env: DriverEnv;
+
+  constructor(env: DriverEnv) {
+    this.env = env;
+  }
+
+  private runsc(): string {
+    const runsc = findRunsc();
+    if (!runsc) throw new SandboxError("EBACKEND", "the gvisor backend needs runsc: install it with `apt-get install runsc`");
+    return runsc;
+  }
+
+  async provision(spec: SandboxSpec): Promise<SandboxRecord> {
+    const runsc = this.runsc();
+    const record = await provisionProcessSandbox(this.env, spec);
+    const withRoot = { ...record, runscRoot: join(record.workDir, "runsc") };
+    this.env.store.write(withRoot);
+    try {
+      const bundle = join(record.workDir, "bundle");
+      const rootfs = join(bundle, "rootfs");
+      await makeRootfs(rootfs);
+      await mkdir(withRoot.runscRoot, { recursive: true });
+      await writeFile(join(bundle, "config.json"), JSON.stringify(ociSpec(this.env, record)));
+      await runscFeatures(runsc);
+      return withRoot;
+    } catch (err) {
+      await this.destroy(withRoot);
+      throw err;
+    }
+  }
+
+  async boot(record: SandboxRecord, signal?: AbortSignal): Promise<Sandbox> {
+    const runsc = this.runsc();
+    const f = await runscFeatures(runsc);
+    const limits = record.cgroup ? `cgroup v${record.cgroup.version} memory+pids limits` : "no cgroup limits";
+    return bootProcessSandbox(
+      this.env,
+      record,
+      {
+        argv: [
+          runsc,
+          `--root=${record.runscRoot}`,
+          "--network=none",
+          `--platform=${f.platform}`,
+          "--ignore-cgroups",
+          f.overlayFlag,
+          "run",
+          `--bundle=${join(record.workDir, "bundle")}`,
+          record.id,
+        ],
+        isolation: `gvisor (runsc ${f.version.replace(/^runsc version /, "")}, platform ${f.platform}): user-space kernel; no network; ${limits}`,
+      },
+      signal,
+    );
+  }
+
+  destroy(record: SandboxRecord): Promise<void> {
+    return destroyProcessSandbox(this.env, record, async (latest) => {
+      const runsc = findRunsc();
+      if (!runsc || !latest.runscRoot || !existsSync(latest.runscRoot)) return;
+      // Killing runsc's process group takes the sandbox and gofer with it; `delete` clears runsc's bookkeeping.
+      await run(runsc, [`--root=${latest.runscRoot}`, "delete", "--force", latest.id]).catch(() => {});
+    });
+  }
+
+  async probe(signal?: AbortSignal): Promise<ProbeResult> {
+    const runsc = findRunsc();
+    if (!runsc) return { backend: this.backend, usable: false, reason: "runsc is not installed (apt-get install runsc)" };
+    const f = await runscFeatures(runsc).catch(() => undefined);
+    if (!f) return { backend: this.backend, usable: false, reason: `${runsc} does not run (runsc --version failed)` };
+    return probeDriver(this, `${f.version} (platform ${f.platform})`, signal);
+  }
+}

@@ -1,0 +1,92 @@
+// Starting and killing the host processes that hold a sandbox. Two rules make "no sandbox
+// outlives its actor" hold even when IronClaw is SIGKILLed: the sandbox binary is started
+// with a parent-death signal (util-linux setpriv), and it joins its cgroup before it execs,
+// so every descendant is countable and killable from the record alone.
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+
+const SETPRIV = "/usr/bin/setpriv";
+// Joins each cgroup named in the arguments before --, then execs the rest. POSIX sh only.
+const JOIN_THEN_EXEC = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
+
+/** A process identity that survives pid reuse: the pid plus its start time in clock ticks since boot. */
+export interface ProcessIdentity {
+  readonly pid: number;
+  readonly start: string;
+}
+
+export function processStartTime(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Field 22; the command name (field 2) may contain spaces, so count from its closing paren.
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+export function isAlive(who: ProcessIdentity): boolean {
+  return processStartTime(who.pid) === who.start;
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z ");
+  } catch {
+    return true;
+  }
+}
+
+export function hasParentDeathSignal(): boolean {
+  return existsSync(SETPRIV);
+}
+
+export interface SandboxSpawnOptions {
+  /** cgroup.procs files to join before exec. */
+  readonly cgroupProcs: readonly string[];
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Spawns the sandbox binary in its own process group (so a terminal's Ctrl-C reaches IronClaw,
+ * which then tears down in order, rather than the sandbox directly) with stdio as pipes.
+ */
+export function spawnSandboxProcess(argv: readonly string[], options: SandboxSpawnOptions): ChildProcess {
+  const inner = ["/bin/sh", "-c", JOIN_THEN_EXEC, "sh", ...options.cgroupProcs, "--", ...argv];
+  const full = hasParentDeathSignal() ? [SETPRIV, "--pdeathsig", "KILL", "--", ...inner] : inner;
+  return spawn(full[0]!, full.slice(1), {
+    detached: true,
+    stdio: ["pipe", "pipe", "pipe"],
+    env: options.env ?? { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
+  });
+}
+
+/** SIGKILLs the process group led by `who` if it is still that process; waits (bounded) until it is gone. */
+export async function killProcessGroup(who: ProcessIdentity, waitMs = 2000): Promise<void> {
+  if (!isAlive(who)) return;
+  try {
+    process.kill(-who.pid, "SIGKILL");
+  } catch {
+    try {
+      process.kill(who.pid, "SIGKILL");
+    } catch {
+      return;
+    }
+  }
+  const deadline = Date.now() + waitMs;
+  while (isAlive(who) && Date.now() < deadline) {
+    // A zombie keeps its /proc entry until reaped by its parent; that is "dead enough".
+    if (isZombie(who.pid)) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** The synchronous last resort used from process 'exit' handlers, where nothing can be awaited. */
+export function killProcessGroupSync(who: ProcessIdentity): void {
+  if (!isAlive(who)) return;
+  try {
+    process.kill(-who.pid, "SIGKILL");
+  } catch {
+    // gone
+  }
+}

@@ -1,0 +1,173 @@
+// What the namespace and gVisor backends share: a sandbox that is one host process (plus its
+// descendants, all inside one cgroup) with the guest agent on its stdio. Backends differ only
+// in the command line that builds the sandbox and in extra teardown steps.
+import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { cgroupDirs, createCgroup, destroyCgroup, detectCgroups, type CgroupSet } from "./cgroup.ts";
+import { GuestChannel, GuestError } from "./guest-channel.ts";
+import { killProcessGroup, killProcessGroupSync, processStartTime, spawnSandboxProcess } from "./host-process.ts";
+import {
+  type Sandbox,
+  SandboxError,
+  type SandboxExit,
+  type SandboxRecord,
+  type SandboxSpec,
+} from "./sandbox-driver.ts";
+import type { SandboxStore } from "./sandbox-store.ts";
+
+/** What every process-based driver needs from the host: where state lives and what to run inside. */
+export interface DriverEnv {
+  readonly store: SandboxStore;
+  /** Parent of per-sandbox work directories. */
+  readonly runDir: string;
+  /** The Node binary the guest agent runs on, mounted read-only into the sandbox. */
+  readonly nodePath: string;
+  /** The bundled guest agent (dist/guest-agent.mjs). */
+  readonly agentPath: string;
+}
+
+/** Where the runtime appears inside every sandbox. */
+export const GUEST_NODE = "/opt/ironclaw/node";
+export const GUEST_AGENT = "/opt/ironclaw/guest-agent.mjs";
+
+const STDERR_KEEP_BYTES = 8 * 1024;
+
+export async function provisionProcessSandbox(env: DriverEnv, spec: SandboxSpec): Promise<SandboxRecord> {
+  await mkdir(env.runDir, { recursive: true, mode: 0o700 });
+  const workDir = await mkdtemp(join(env.runDir, `${spec.id}-`));
+  const owner = { pid: process.pid, start: processStartTime(process.pid) ?? "" };
+  const base: SandboxRecord = {
+    id: spec.id,
+    backend: spec.backend,
+    owner,
+    createdAt: new Date().toISOString(),
+    workDir,
+    cgroup: null,
+    process: null,
+  };
+  env.store.write(base);
+  try {
+    const support = await detectCgroups();
+    let cgroup: CgroupSet | null = null;
+    if (support.usable) {
+      // Recorded before creation: a crash between mkdir and the next write still gets reaped.
+      const planned = { ...base, cgroup: { version: support.version, dirs: [] as string[] } };
+      env.store.write(planned);
+      cgroup = await createCgroup(support.version, spec.id, {
+        memoryBytes: spec.limits.memoryMiB * 1024 * 1024,
+        pidsMax: spec.limits.pidsMax,
+      });
+    }
+    await writeEtc(join(workDir, "etc"));
+    const record = { ...base, cgroup };
+    env.store.write(record);
+    return record;
+  } catch (err) {
+    await destroyProcessSandbox(env, base);
+    throw err;
+  }
+}
+
+/** A minimal /etc: the sandbox sees nothing of the host's. */
+async function writeEtc(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await Promise.all([
+    writeFile(join(dir, "passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"),
+    writeFile(join(dir, "group"), "root:x:0:\nnogroup:x:65534:\n"),
+    writeFile(join(dir, "hosts"), "127.0.0.1 localhost ironclaw\n::1 localhost ironclaw\n"),
+    writeFile(join(dir, "hostname"), "ironclaw\n"),
+    writeFile(join(dir, "nsswitch.conf"), "passwd: files\ngroup: files\nhosts: files\n"),
+  ]);
+}
+
+export interface BootOptions {
+  readonly argv: readonly string[];
+  readonly isolation: string;
+  readonly bootTimeoutMs?: number;
+}
+
+export async function bootProcessSandbox(
+  env: DriverEnv,
+  record: SandboxRecord,
+  options: BootOptions,
+  signal?: AbortSignal,
+): Promise<Sandbox> {
+  const procs = record.cgroup?.dirs.map((d) => join(d, "cgroup.procs")) ?? [];
+  const child = spawnSandboxProcess(options.argv, { cgroupProcs: procs });
+  const pid = child.pid;
+  if (pid === undefined) {
+    throw new SandboxError("EBACKEND", `cannot start ${options.argv[0]}: ${await spawnError(child)}`);
+  }
+  const booted: SandboxRecord = { ...record, process: { pid, start: processStartTime(pid) ?? "" } };
+  env.store.write(booted);
+
+  let stderrTail = "";
+  child.stderr!.on("data", (chunk: Buffer) => {
+    stderrTail = (stderrTail + chunk.toString("utf8")).slice(-STDERR_KEEP_BYTES);
+  });
+  child.stdin!.on("error", () => {}); // reported through the channel's close reason instead
+  const exited = new Promise<SandboxExit>((resolve) => child.once("exit", (code, sig) => resolve({ code, signal: sig })));
+  const channel = new GuestChannel(child.stdout!, child.stdin!);
+  const diagnostics = () => stderrTail.trim();
+
+  const abort = () => killProcessGroupSync(booted.process!);
+  signal?.addEventListener("abort", abort, { once: true });
+  try {
+    const hello = await Promise.race([
+      channel.hello,
+      exited.then((e) => {
+        throw new SandboxError(
+          "EBOOT",
+          `sandbox exited before its guest agent started (${e.signal ?? `exit ${e.code}`})${diagnostics() ? `: ${lastLine(diagnostics())}` : ""}`,
+        );
+      }),
+    ]);
+    void exited.then((e) => channel.close(new GuestError("EPIPE", `sandbox exited (${e.signal ?? `exit ${e.code}`})`)));
+    return { record: booted, channel, hello, isolation: options.isolation, exited, diagnostics };
+  } catch (err) {
+    killProcessGroupSync(booted.process!);
+    if (err instanceof SandboxError) throw err;
+    // The agent's channel closed first: give the sandbox a moment to say why on stderr.
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 500))]);
+    const why = diagnostics() ? `: ${lastLine(diagnostics())}` : "";
+    throw new SandboxError("EBOOT", `sandbox failed to start its guest agent (${(err as Error).message})${why}`);
+  } finally {
+    signal?.removeEventListener("abort", abort);
+  }
+}
+
+function lastLine(text: string): string {
+  return text.split("\n").filter(Boolean).pop() ?? text;
+}
+
+function spawnError(child: ReturnType<typeof spawnSandboxProcess>): Promise<string> {
+  return new Promise((resolve) => child.once("error", (e) => resolve(e.message)));
+}
+
+/** Kills and removes everything `record` names. Reads the newest record first: boot may have added a pid. */
+export async function destroyProcessSandbox(
+  env: DriverEnv,
+  record: SandboxRecord,
+  extra?: (record: SandboxRecord) => Promise<void>,
+): Promise<void> {
+  const latest = env.store.read(record.id) ?? record;
+  if (latest.process) await killProcessGroup(latest.process);
+  if (extra) await extra(latest);
+  if (latest.cgroup) {
+    // The record may hold the planned (empty) dir list of a provision that crashed mid-way.
+    const dirs = latest.cgroup.dirs.length ? latest.cgroup.dirs : cgroupDirs(latest.cgroup.version, latest.id);
+    await destroyCgroup({ version: latest.cgroup.version, dirs });
+  }
+  await rm(latest.workDir, { recursive: true, force: true });
+  env.store.remove(latest.id);
+}
+
+/** For process 'exit' handlers: no awaiting possible, so kill and remove what can be done synchronously. */
+export function destroyProcessSandboxSync(env: DriverEnv, id: string): void {
+  const record = env.store.read(id);
+  if (!record) return;
+  if (record.process) killProcessGroupSync(record.process);
+  rmSync(record.workDir, { recursive: true, force: true });
+  // cgroups cannot be removed until the kernel has reaped the processes: the reaper finishes that.
+}

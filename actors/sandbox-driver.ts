@@ -1,0 +1,88 @@
+// The one interface every isolation backend implements, in the spirit of the MCP SDK's
+// Transport: small, one file per implementation, the machines never see which one runs.
+import type { GuestChannel } from "./guest-channel.ts";
+import type { Hello } from "../guest-agent/guest-protocol.ts";
+import type { CgroupSet } from "./cgroup.ts";
+import type { ProcessIdentity } from "./host-process.ts";
+
+export const BACKENDS = ["firecracker", "qemu", "gvisor", "namespace"] as const;
+export type BackendName = (typeof BACKENDS)[number];
+
+export interface SandboxLimits {
+  readonly memoryMiB: number;
+  readonly pidsMax: number;
+}
+
+export interface SandboxSpec {
+  readonly id: string;
+  readonly backend: BackendName;
+  readonly limits: SandboxLimits;
+}
+
+/**
+ * Everything a sandbox made on the host, as plain data. It is written to the state directory
+ * before the resource exists, so teardown — now, or by the reaper after a crash — can remove
+ * exactly what was made, using nothing but this record.
+ */
+export interface SandboxRecord {
+  readonly id: string;
+  readonly backend: BackendName;
+  readonly owner: ProcessIdentity;
+  readonly createdAt: string;
+  readonly workDir: string;
+  readonly cgroup: CgroupSet | null;
+  readonly process: ProcessIdentity | null;
+  /** gVisor keeps its own state; the reaper needs it to `runsc delete`. */
+  readonly runscRoot?: string;
+}
+
+/** A booted sandbox whose guest agent has said hello. */
+export interface Sandbox {
+  readonly record: SandboxRecord;
+  readonly channel: GuestChannel;
+  readonly hello: Hello;
+  /** One line a user can read: which isolation is in force and with which limits. */
+  readonly isolation: string;
+  /** Resolves when the sandbox's host process has exited, for whatever reason. */
+  readonly exited: Promise<SandboxExit>;
+  /** Recent stderr of the sandbox binary and the agent, for error messages. */
+  diagnostics(): string;
+}
+
+export interface SandboxExit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+export interface ProbeResult {
+  readonly backend: BackendName;
+  readonly usable: boolean;
+  readonly reason: string;
+  readonly version?: string;
+  readonly isolation?: string;
+  readonly probeMs?: number;
+}
+
+export interface SandboxDriver {
+  readonly backend: BackendName;
+  /** Starts a real sandbox and runs the guest agent in it: the only honest answer to "does it work here". */
+  probe(signal?: AbortSignal): Promise<ProbeResult>;
+  /** Makes the host resources (work dir, cgroup) and records them. */
+  provision(spec: SandboxSpec, signal?: AbortSignal): Promise<SandboxRecord>;
+  /** Starts the sandbox and waits for the guest agent's hello. */
+  boot(record: SandboxRecord, signal?: AbortSignal): Promise<Sandbox>;
+  /** Removes everything the record names. Idempotent; safe on a record from a crashed process. */
+  destroy(record: SandboxRecord): Promise<void>;
+}
+
+export type SandboxErrorCode = "EBACKEND" | "EBOOT" | "ELIMITS" | "EAGENT";
+
+export class SandboxError extends Error {
+  readonly code: SandboxErrorCode;
+
+  constructor(code: SandboxErrorCode, message: string) {
+    super(message);
+    this.code = code;
+    this.name = "SandboxError";
+  }
+}

@@ -1,0 +1,237 @@
+// The guest agent: the one program IronClaw runs inside every sandbox. It speaks the framed
+// protocol on its own stdin/stdout and does nothing the host did not ask for. It is bundled
+// into a single file (dist/guest-agent.mjs) because a sandbox sees no node_modules.
+import { spawn, type ChildProcess } from "node:child_process";
+import { lstat, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { release } from "node:os";
+import type { Stats } from "node:fs";
+import { encodeFrame, FrameDecoder } from "./framing.ts";
+import {
+  DEFAULT_OUTPUT_CAP_BYTES,
+  decodeHostMessage,
+  type ExecRequest,
+  type FileEntry,
+  type GuestMessage,
+  MAX_FILE_BYTES,
+  OUTPUT_CHUNK_BYTES,
+  PROTOCOL_VERSION,
+} from "./guest-protocol.ts";
+
+const AGENT_VERSION = "0.1.0";
+const DEFAULT_ENV: Record<string, string> = {
+  PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+  HOME: "/root",
+  LANG: "C.UTF-8",
+};
+/** After SIGTERM on timeout, how long the command gets before SIGKILL. */
+const KILL_GRACE_MS = 1000;
+/** After the command exits, how long to wait for its pipes to drain (a background child may hold them). */
+const DRAIN_GRACE_MS = 200;
+
+const running = new Map<string, ChildProcess>();
+const out = process.stdout;
+const paused = new Set<NodeJS.ReadableStream>();
+
+function send(message: GuestMessage): void {
+  if (!out.write(encodeFrame(message))) {
+    // Backpressure: stop reading command output until the host has taken what we sent.
+    for (const child of running.values()) {
+      for (const s of [child.stdout, child.stderr]) if (s && !s.isPaused()) (s.pause(), paused.add(s));
+    }
+  }
+}
+out.on("drain", () => {
+  for (const s of paused) s.resume();
+  paused.clear();
+});
+
+function errorReply(id: string | null, code: string, message: string): void {
+  send({ type: "error", id, code, message });
+}
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // Already gone.
+  }
+}
+
+function exec(req: ExecRequest): void {
+  if (running.has(req.id)) return errorReply(req.id, "EPROTO", `exec id ${req.id} is already running`);
+  const started = performance.now();
+  const cap = req.outputCapBytes ?? DEFAULT_OUTPUT_CAP_BYTES;
+  let outputBytes = 0;
+  let truncated = false;
+  let timedOut = false;
+  let finished = false;
+
+  const [file, ...args] = req.argv;
+  const child = spawn(file!, args, {
+    cwd: req.cwd ?? "/",
+    env: req.env ?? DEFAULT_ENV,
+    detached: true, // its own process group, so timeout and cancel reach every descendant
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  running.set(req.id, child);
+
+  const forward = (stream: "stdout" | "stderr") => (chunk: Buffer) => {
+    if (truncated) return;
+    const room = cap - outputBytes;
+    const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
+    outputBytes += part.length;
+    for (let at = 0; at < part.length; at += OUTPUT_CHUNK_BYTES) {
+      send({ type: "output", id: req.id, stream, data: part.subarray(at, at + OUTPUT_CHUNK_BYTES).toString("base64") });
+    }
+    if (chunk.length > room) {
+      // Past the cap: close our ends so the command sees EPIPE/SIGPIPE, like `cmd | head -c N`.
+      truncated = true;
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+    }
+  };
+  child.stdout!.on("data", forward("stdout"));
+  child.stderr!.on("data", forward("stderr"));
+  child.stdin!.on("error", () => {}); // a command that never reads its stdin is not an error
+  child.stdin!.end(req.stdin ? Buffer.from(req.stdin, "base64") : undefined);
+
+  let timer: NodeJS.Timeout | undefined;
+  let killTimer: NodeJS.Timeout | undefined;
+  if (req.timeoutMs !== undefined && req.timeoutMs > 0) {
+    timer = setTimeout(() => {
+      timedOut = true;
+      killGroup(child, "SIGTERM");
+      killTimer = setTimeout(() => killGroup(child, "SIGKILL"), KILL_GRACE_MS);
+    }, req.timeoutMs);
+  }
+
+  const finish = (message: GuestMessage) => {
+    if (finished) return;
+    finished = true;
+    clearTimeout(timer);
+    clearTimeout(killTimer);
+    running.delete(req.id);
+    send(message);
+  };
+
+  child.on("error", (err: NodeJS.ErrnoException) => {
+    const code = err.code ?? "EIO";
+    const what =
+      code === "ENOENT" ? `command not found in the sandbox: ${file}` :
+      code === "EACCES" ? `permission denied running ${file} in the sandbox` :
+      `cannot run ${file} in the sandbox: ${err.message}`;
+    finish({ type: "error", id: req.id, code, message: what });
+  });
+  child.on("exit", (code, signal) => {
+    const result = (): GuestMessage => ({
+      type: "exit",
+      id: req.id,
+      code,
+      signal,
+      timedOut,
+      truncated,
+      outputBytes,
+      durationMs: Math.round(performance.now() - started),
+    });
+    const drained = setTimeout(() => {
+      killGroup(child, "SIGKILL");
+      finish(result());
+    }, DRAIN_GRACE_MS);
+    child.on("close", () => {
+      clearTimeout(drained);
+      finish(result());
+    });
+  });
+}
+
+function entryOf(name: string, s: Stats): FileEntry {
+  const kind = s.isFile() ? "file" : s.isDirectory() ? "directory" : s.isSymbolicLink() ? "symlink" : "other";
+  return { name, kind, size: s.size, mode: s.mode & 0o7777, mtimeMs: s.mtimeMs };
+}
+
+async function fileOp(run: () => Promise<GuestMessage>, id: string): Promise<void> {
+  try {
+    send(await run());
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    errorReply(id, e.code ?? "EIO", e.message);
+  }
+}
+
+function shutdown(id: string | null): void {
+  for (const child of running.values()) killGroup(child, "SIGKILL");
+  if (id) send({ type: "ok", id });
+  out.end(() => process.exit(0));
+}
+
+function handle(json: unknown): void {
+  const decoded = decodeHostMessage(json);
+  if (!decoded.ok) {
+    const id = typeof (json as { id?: unknown })?.id === "string" ? (json as { id: string }).id : null;
+    return errorReply(id, "EPROTO", `invalid request: ${decoded.error}`);
+  }
+  const msg = decoded.value;
+  switch (msg.type) {
+    case "exec":
+      return exec(msg);
+    case "cancel": {
+      const child = running.get(msg.target);
+      if (child) killGroup(child, "SIGKILL");
+      return send({ type: "ok", id: msg.id });
+    }
+    case "readFile":
+      return void fileOp(async () => {
+        const s = await stat(msg.path);
+        if (s.size > MAX_FILE_BYTES) {
+          throw Object.assign(new Error(`${msg.path} is ${s.size} bytes; one read moves at most ${MAX_FILE_BYTES}`), { code: "E2BIG" });
+        }
+        return { type: "file", id: msg.id, data: (await readFile(msg.path)).toString("base64") };
+      }, msg.id);
+    case "writeFile":
+      return void fileOp(async () => {
+        const data = Buffer.from(msg.data, "base64");
+        if (data.length > MAX_FILE_BYTES) {
+          throw Object.assign(new Error(`write of ${data.length} bytes exceeds ${MAX_FILE_BYTES}`), { code: "E2BIG" });
+        }
+        await writeFile(msg.path, data, { mode: msg.mode ?? 0o644 });
+        return { type: "ok", id: msg.id };
+      }, msg.id);
+    case "list":
+      return void fileOp(async () => {
+        const names = (await readdir(msg.path)).sort();
+        const entries = await Promise.all(names.map(async (n) => entryOf(n, await lstat(`${msg.path}/${n}`))));
+        return { type: "entries", id: msg.id, entries };
+      }, msg.id);
+    case "stat":
+      return void fileOp(async () => {
+        const s = await lstat(msg.path);
+        return { type: "stat", id: msg.id, entry: entryOf(msg.path.split("/").pop() || "/", s) };
+      }, msg.id);
+    case "shutdown":
+      return shutdown(msg.id);
+  }
+}
+
+const decoder = new FrameDecoder();
+process.stdin.on("data", (chunk: Buffer) => {
+  for (const frame of decoder.push(chunk)) {
+    if (frame.ok) handle(frame.json);
+    else {
+      errorReply(null, "EPROTO", frame.error);
+      if (frame.fatal) shutdown(null);
+    }
+  }
+});
+// The host is our only reason to exist: when it goes away, so do we and everything we started.
+process.stdin.on("end", () => shutdown(null));
+process.on("uncaughtException", (err) => {
+  try {
+    errorReply(null, "EAGENT", `guest agent crashed: ${err.message}`);
+  } finally {
+    for (const child of running.values()) killGroup(child, "SIGKILL");
+    process.exit(70);
+  }
+});
+
+send({ type: "hello", protocol: PROTOCOL_VERSION, agent: AGENT_VERSION, pid: process.pid, kernel: release() });

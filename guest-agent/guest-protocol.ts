@@ -1,0 +1,121 @@
+// The host ↔ guest wire protocol: the only language the host and the guest agent share.
+// Both sides validate every message against these schemas, so a confused or hostile peer
+// produces a clear error instead of undefined behaviour. Bump PROTOCOL_VERSION on any
+// change that an older peer would misread.
+import { Result, Schema } from "effect";
+
+export const PROTOCOL_VERSION = 1;
+
+/** Largest frame either side accepts; a larger length prefix is a protocol error, not an allocation. */
+export const MAX_FRAME_BYTES = 8 * 1024 * 1024;
+/** Output is forwarded in chunks of at most this many bytes so one frame never nears MAX_FRAME_BYTES. */
+export const OUTPUT_CHUNK_BYTES = 64 * 1024;
+/** Files moved in one read/write request (raw bytes, before base64). */
+export const MAX_FILE_BYTES = 4 * 1024 * 1024;
+/** Default cap on stdout+stderr of one exec; past it output is dropped and the result says so. */
+export const DEFAULT_OUTPUT_CAP_BYTES = 16 * 1024 * 1024;
+
+const Id = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(64));
+const Path = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(4096));
+const Base64 = Schema.String;
+const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0));
+
+// ── host → guest ────────────────────────────────────────────────────────────
+export const ExecRequest = Schema.Struct({
+  type: Schema.Literal("exec"),
+  id: Id,
+  argv: Schema.Array(Schema.String.check(Schema.isMinLength(1))).check(Schema.isMinLength(1)),
+  cwd: Schema.optional(Path),
+  env: Schema.optional(Schema.Record(Schema.String, Schema.String)),
+  stdin: Schema.optional(Base64),
+  timeoutMs: Schema.optional(NonNegativeInt),
+  outputCapBytes: Schema.optional(NonNegativeInt),
+});
+export const CancelRequest = Schema.Struct({ type: Schema.Literal("cancel"), id: Id, target: Id });
+export const ReadFileRequest = Schema.Struct({ type: Schema.Literal("readFile"), id: Id, path: Path });
+export const WriteFileRequest = Schema.Struct({
+  type: Schema.Literal("writeFile"),
+  id: Id,
+  path: Path,
+  data: Base64,
+  mode: Schema.optional(NonNegativeInt),
+});
+export const ListRequest = Schema.Struct({ type: Schema.Literal("list"), id: Id, path: Path });
+export const StatRequest = Schema.Struct({ type: Schema.Literal("stat"), id: Id, path: Path });
+export const ShutdownRequest = Schema.Struct({ type: Schema.Literal("shutdown"), id: Id });
+
+export const HostMessage = Schema.Union([
+  ExecRequest,
+  CancelRequest,
+  ReadFileRequest,
+  WriteFileRequest,
+  ListRequest,
+  StatRequest,
+  ShutdownRequest,
+]);
+export type HostMessage = typeof HostMessage.Type;
+export type ExecRequest = typeof ExecRequest.Type;
+
+// ── guest → host ────────────────────────────────────────────────────────────
+export const Hello = Schema.Struct({
+  type: Schema.Literal("hello"),
+  protocol: Schema.Int,
+  agent: Schema.String,
+  pid: Schema.Int,
+  kernel: Schema.String,
+});
+export const Output = Schema.Struct({
+  type: Schema.Literal("output"),
+  id: Id,
+  stream: Schema.Literals(["stdout", "stderr"]),
+  data: Base64,
+});
+export const Exit = Schema.Struct({
+  type: Schema.Literal("exit"),
+  id: Id,
+  code: Schema.NullOr(Schema.Int),
+  signal: Schema.NullOr(Schema.String),
+  timedOut: Schema.Boolean,
+  truncated: Schema.Boolean,
+  outputBytes: NonNegativeInt,
+  durationMs: Schema.Number,
+});
+export const FileEntry = Schema.Struct({
+  name: Schema.String,
+  kind: Schema.Literals(["file", "directory", "symlink", "other"]),
+  size: NonNegativeInt,
+  mode: NonNegativeInt,
+  mtimeMs: Schema.Number,
+});
+export type FileEntry = typeof FileEntry.Type;
+export const FileData = Schema.Struct({ type: Schema.Literal("file"), id: Id, data: Base64 });
+export const Entries = Schema.Struct({ type: Schema.Literal("entries"), id: Id, entries: Schema.Array(FileEntry) });
+export const StatResult = Schema.Struct({ type: Schema.Literal("stat"), id: Id, entry: FileEntry });
+export const Ok = Schema.Struct({ type: Schema.Literal("ok"), id: Id });
+/** `code` is an errno name (ENOENT, EACCES, …) or one of the protocol's own (EPROTO, E2BIG, ECANCELED). */
+export const ErrorReply = Schema.Struct({
+  type: Schema.Literal("error"),
+  id: Schema.NullOr(Id),
+  code: Schema.String,
+  message: Schema.String,
+});
+
+export const GuestMessage = Schema.Union([Hello, Output, Exit, FileData, Entries, StatResult, Ok, ErrorReply]);
+export type GuestMessage = typeof GuestMessage.Type;
+export type Hello = typeof Hello.Type;
+export type ExecExit = typeof Exit.Type;
+
+export type Decoded<T> = { ok: true; value: T } | { ok: false; error: string };
+
+function decoder<S extends Schema.Codec<unknown, unknown>>(schema: S) {
+  const decode = Schema.decodeUnknownResult(schema as never) as (u: unknown) => Result.Result<S["Type"], Error>;
+  return (json: unknown): Decoded<S["Type"]> => {
+    const result = decode(json);
+    return Result.isSuccess(result)
+      ? { ok: true, value: result.success }
+      : { ok: false, error: result.failure.message.replace(/\s+/g, " ") };
+  };
+}
+
+export const decodeHostMessage = decoder(HostMessage);
+export const decodeGuestMessage = decoder(GuestMessage);

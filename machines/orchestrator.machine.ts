@@ -1,0 +1,245 @@
+// The root actor: an OTP-style supervisor. Children start in the order they are spawned and
+// stop in reverse order, each given a bounded time to tear down before it is stopped by force
+// (and reaped through the `child.reap` event). Failures arrive as xstate.error.actor.<id> or as
+// a `failed` output; the child's restart policy, the restart intensity and a jittered
+// exponential backoff decide what happens next. Timers are XState's own (`after`, delayed
+// raise), so tests drive them with a simulated clock.
+import { assign, emit, enqueueActions, setup, type ActorRefFrom } from "xstate";
+import {
+  backoffDelay,
+  DEFAULT_SUPERVISION,
+  exceedsIntensity,
+  type RestartPolicy,
+  shouldRestart,
+  type SupervisionPolicy,
+} from "./supervision.ts";
+import { vmMachine, type VmInput, type VmOutput } from "./vm.machine.ts";
+
+export interface ChildSpec {
+  readonly id: string;
+  readonly src: "vm";
+  readonly input: VmInput;
+  readonly restart: RestartPolicy;
+}
+
+interface ChildEntry extends ChildSpec {
+  ref: ActorRefFrom<typeof vmMachine> | null;
+  /** Restarts inside the current intensity window. */
+  recent: number;
+  generation: number;
+}
+
+export interface OrchestratorInput {
+  readonly policy?: Partial<SupervisionPolicy>;
+  /** How long one child gets to tear down during shutdown before it is stopped by force. */
+  readonly childStopMs?: number;
+  /** Source of jitter; injectable so tests are deterministic. */
+  readonly random?: () => number;
+}
+
+export interface Escalation {
+  readonly id: string;
+  readonly reason: string;
+}
+
+export interface OrchestratorOutput {
+  readonly reason: string;
+  readonly escalation: Escalation | null;
+  /** Children that did not finish teardown in time and were stopped (and reaped) by force. */
+  readonly forced: readonly string[];
+}
+
+export type OrchestratorEvent =
+  | { type: "SPAWN"; child: ChildSpec }
+  | { type: "RESTART"; id: string }
+  | { type: "FORGET"; id: string }
+  | { type: "SHUTDOWN"; reason: string }
+  | { type: `xstate.done.actor.${string}`; output: VmOutput }
+  | { type: `xstate.error.actor.${string}`; error: unknown };
+
+export type OrchestratorEmitted =
+  | { type: "child.started"; id: string; generation: number }
+  /** A child ended without its own teardown (crashed, or stopped by force): whoever wires the
+   * machine must remove what that actor's sandbox left on the host. */
+  | { type: "child.reap"; actorId: string }
+  | { type: "child.exited"; id: string; abnormal: boolean; output: VmOutput | null; error: string | null; restarting: boolean };
+
+interface OrchestratorContext {
+  children: ChildEntry[];
+  readonly policy: SupervisionPolicy;
+  readonly childStopMs: number;
+  readonly random: () => number;
+  escalation: Escalation | null;
+  reason: string;
+  forced: string[];
+}
+
+const DONE = "xstate.done.actor.";
+const ERROR = "xstate.error.actor.";
+
+function exitedChild(context: OrchestratorContext, type: string): ChildEntry | undefined {
+  const actorId = type.startsWith(DONE) ? type.slice(DONE.length) : type.slice(ERROR.length);
+  return context.children.find((c) => c.ref?.id === actorId);
+}
+
+function lastLive(context: OrchestratorContext): ChildEntry | undefined {
+  return context.children.findLast((c) => c.ref !== null);
+}
+
+/** The actor id of a child's n-th incarnation: restarts get fresh ids so their sandboxes never collide. */
+export function incarnationId(id: string, generation: number): string {
+  return generation === 0 ? id : `${id}~${generation}`;
+}
+
+export const orchestratorMachine = setup({
+  types: {
+    context: {} as OrchestratorContext,
+    events: {} as OrchestratorEvent,
+    input: {} as OrchestratorInput,
+    output: {} as OrchestratorOutput,
+    emitted: {} as OrchestratorEmitted,
+  },
+  actors: { vm: vmMachine },
+  actions: {
+    supervise: enqueueActions(({ context, event, enqueue }) => {
+      const entry = exitedChild(context, event.type);
+      if (!entry) return;
+      const crashed = event.type.startsWith(ERROR);
+      const output = crashed ? null : (event as { output: VmOutput }).output;
+      const abnormal = crashed || output?.outcome === "failed";
+      const error = crashed ? String((event as { error: unknown }).error) : output?.outcome === "failed" ? output.failure.message : null;
+      const actorId = entry.ref!.id;
+      // A crashed machine skipped its own teardown: reap what it may have left.
+      if (crashed) enqueue.emit({ type: "child.reap", actorId });
+
+      const restart = shouldRestart(entry.restart, abnormal);
+      if (restart && exceedsIntensity(context.policy, entry.recent)) {
+        enqueue.assign({
+          children: context.children.map((c) => (c === entry ? { ...c, ref: null } : c)),
+          escalation: {
+            id: entry.id,
+            reason: `${entry.id} failed ${entry.recent + 1} times within ${context.policy.withinMs} ms${error ? `: ${error}` : ""}`,
+          },
+        });
+      } else if (restart) {
+        const delay = backoffDelay(context.policy, entry.recent, context.random);
+        enqueue.assign({ children: context.children.map((c) => (c === entry ? { ...c, ref: null, recent: c.recent + 1 } : c)) });
+        enqueue.raise({ type: "RESTART", id: entry.id }, { delay });
+        enqueue.raise({ type: "FORGET", id: entry.id }, { delay: context.policy.withinMs });
+      } else {
+        enqueue.assign({ children: context.children.filter((c) => c !== entry) });
+      }
+      enqueue.emit({ type: "child.exited", id: entry.id, abnormal, output, error, restarting: restart && !exceedsIntensity(context.policy, entry.recent) });
+    }),
+    removeExited: enqueueActions(({ context, event, enqueue }) => {
+      const entry = exitedChild(context, event.type);
+      if (!entry) return;
+      if (event.type.startsWith(ERROR)) enqueue.emit({ type: "child.reap", actorId: entry.ref!.id });
+      enqueue.assign({ children: context.children.filter((c) => c !== entry) });
+    }),
+  },
+  delays: {
+    childStopTimeout: ({ context }) => context.childStopMs,
+  },
+  guards: {
+    noLiveChildren: ({ context }) => !context.children.some((c) => c.ref !== null),
+  },
+}).createMachine({
+  id: "orchestrator",
+  context: ({ input }) => ({
+    children: [],
+    policy: { ...DEFAULT_SUPERVISION, ...input.policy },
+    childStopMs: input.childStopMs ?? 15_000,
+    random: input.random ?? Math.random,
+    escalation: null,
+    reason: "",
+    forced: [],
+  }),
+  initial: "running",
+  states: {
+    running: {
+      on: {
+        SPAWN: {
+          guard: ({ context, event }) => !context.children.some((c) => c.id === event.child.id),
+          actions: [
+            assign({
+              children: ({ context, event, spawn }) => [
+                ...context.children,
+                { ...event.child, ref: spawn("vm", { id: event.child.id, input: event.child.input }), recent: 0, generation: 0 },
+              ],
+            }),
+            emit(({ event }) => ({ type: "child.started" as const, id: event.child.id, generation: 0 })),
+          ],
+        },
+        RESTART: {
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            const entry = context.children.find((c) => c.id === event.id && c.ref === null);
+            if (!entry) return;
+            const generation = entry.generation + 1;
+            const actorId = incarnationId(entry.id, generation);
+            enqueue.assign({
+              children: ({ spawn }) =>
+                context.children.map((c) =>
+                  c === entry
+                    ? { ...c, generation, ref: spawn("vm", { id: actorId, input: { ...c.input, id: actorId } }) }
+                    : c,
+                ),
+            });
+            enqueue.emit({ type: "child.started", id: entry.id, generation });
+          }),
+        },
+        FORGET: {
+          actions: assign({
+            children: ({ context, event }) =>
+              context.children.map((c) => (c.id === event.id ? { ...c, recent: Math.max(0, c.recent - 1) } : c)),
+          }),
+        },
+        "xstate.done.actor.*": { actions: "supervise" },
+        "xstate.error.actor.*": { actions: "supervise" },
+        SHUTDOWN: { target: "shuttingDown", actions: assign({ reason: ({ event }) => event.reason }) },
+      },
+      always: { guard: ({ context }) => context.escalation !== null, target: "shuttingDown" },
+    },
+    shuttingDown: {
+      // Pending restarts are abandoned; live children are stopped last-started first.
+      entry: [
+        assign({ children: ({ context }) => context.children.filter((c) => c.ref !== null) }),
+        enqueueActions(({ context, enqueue }) => {
+          const child = lastLive(context);
+          if (child) enqueue.sendTo(child.ref!, { type: "STOP" });
+        }),
+      ],
+      always: { guard: "noLiveChildren", target: "stopped" },
+      after: {
+        childStopTimeout: {
+          target: "shuttingDown",
+          reenter: true,
+          actions: enqueueActions(({ context, enqueue }) => {
+            const child = lastLive(context);
+            if (!child) return;
+            enqueue.stopChild(child.ref!);
+            enqueue.emit({ type: "child.reap", actorId: child.ref!.id });
+            enqueue.assign({
+              children: context.children.filter((c) => c !== child),
+              forced: [...context.forced, child.id],
+            });
+          }),
+        },
+      },
+      on: {
+        "xstate.done.actor.*": { target: "shuttingDown", reenter: true, actions: "removeExited" },
+        "xstate.error.actor.*": { target: "shuttingDown", reenter: true, actions: "removeExited" },
+        SHUTDOWN: {},
+        SPAWN: {},
+      },
+    },
+    stopped: { type: "final" },
+  },
+  output: ({ context }) => ({
+    reason: context.escalation ? `escalated: ${context.escalation.reason}` : context.reason,
+    escalation: context.escalation,
+    forced: context.forced,
+  }),
+});
+
+export type OrchestratorMachine = typeof orchestratorMachine;

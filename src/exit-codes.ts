@@ -1,0 +1,25 @@
+// Exit codes of `ironclaw`, documented in docs/cli.md. A command's own exit code passes
+// through unchanged; IronClaw's own outcomes use the codes `timeout` and `docker run` made familiar.
+export const ExitCode = {
+  ok: 0,
+  /** Bad flags or arguments: nothing was started. */
+  usage: 2,
+  /** The command ran past --timeout and was killed. */
+  timeout: 124,
+  /** The sandbox could not be created or failed (backend missing, boot failed, sandbox died). */
+  sandboxFailure: 125,
+  /** The command exists in the sandbox but could not be executed. */
+  notExecutable: 126,
+  /** The command was not found in the sandbox. */
+  notFound: 127,
+  /** 128 + n: the command was killed by signal n. */
+  signalBase: 128,
+  /** IronClaw was interrupted (Ctrl-C); the sandbox was torn down. */
+  interrupted: 130,
+  /** IronClaw was asked to terminate (SIGTERM); the sandbox was torn down. */
+  terminated: 143,
+} as const;
+
+export class UsageError extends Error {
+  override name = "UsageError";
+}

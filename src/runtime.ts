@@ -1,0 +1,115 @@
+// The composition root: drivers, the state directory, the provided machines and the root
+// orchestrator actor, wired together once. Everything the CLI (and tests) run goes through it.
+import { join } from "node:path";
+import { createActor, type Actor, type InspectionEvent, type Observer } from "xstate";
+import { BubblewrapDriver } from "../actors/bubblewrap.driver.ts";
+import { GvisorDriver } from "../actors/gvisor.driver.ts";
+import { isAlive } from "../actors/host-process.ts";
+import { destroyProcessSandboxSync, type DriverEnv } from "../actors/process-sandbox.ts";
+import type { SandboxRecord } from "../actors/sandbox-driver.ts";
+import { SandboxStore } from "../actors/sandbox-store.ts";
+import { vmActors, type DriverRegistry } from "../actors/vm.actors.ts";
+import { orchestratorMachine, type OrchestratorInput, type OrchestratorOutput } from "../machines/orchestrator.machine.ts";
+import { vmMachine } from "../machines/vm.machine.ts";
+import type { Logger } from "./logger.ts";
+import { guestAgentPath, runDir, stateDir } from "./paths.ts";
+
+export interface RuntimeOptions {
+  readonly logger: Logger;
+  readonly orchestrator?: OrchestratorInput;
+  readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+}
+
+export interface Runtime {
+  readonly drivers: DriverRegistry;
+  readonly store: SandboxStore;
+  readonly env: DriverEnv;
+  readonly orchestrator: Actor<typeof orchestratorMachine>;
+  /** Resolves with the orchestrator's output once it has stopped and every own sandbox is gone. */
+  readonly stopped: Promise<OrchestratorOutput>;
+  /** Removes sandboxes left by IronClaw processes that no longer run. */
+  reapLeftovers(): Promise<SandboxRecord[]>;
+  /** Last resort for process exit: synchronously kill whatever this process still has. */
+  sweepSync(): void;
+}
+
+export function createDriverEnv(): DriverEnv {
+  return {
+    store: new SandboxStore(join(stateDir(), "sandboxes")),
+    runDir: runDir(),
+    nodePath: process.execPath,
+    agentPath: guestAgentPath(),
+  };
+}
+
+export function createDrivers(env: DriverEnv): DriverRegistry {
+  return { gvisor: new GvisorDriver(env), namespace: new BubblewrapDriver(env) };
+}
+
+export function createRuntime(options: RuntimeOptions): Runtime {
+  const { logger } = options;
+  const env = createDriverEnv();
+  const drivers = createDrivers(env);
+  const store = env.store;
+
+  const destroyRecord = async (record: SandboxRecord, why: string) => {
+    const driver = drivers[record.backend];
+    if (!driver) return logger.warn({ sandbox: record.id, backend: record.backend }, "no driver to reap sandbox");
+    try {
+      await driver.destroy(record);
+      logger.info({ sandbox: record.id, why }, "reaped sandbox");
+    } catch (err) {
+      logger.error({ sandbox: record.id, err }, "failed to reap sandbox");
+    }
+  };
+  const ownRecords = () => store.list().filter((r) => r.owner.pid === process.pid);
+
+  const machine = orchestratorMachine.provide({
+    actors: { vm: vmMachine.provide({ actors: vmActors(drivers, store) }) },
+  });
+  const orchestrator = createActor(machine, {
+    input: options.orchestrator ?? {},
+    ...(options.inspect && { inspect: options.inspect }),
+  });
+  const pendingReaps = new Set<Promise<void>>();
+  orchestrator.on("child.reap", ({ actorId }) => {
+    const record = store.read(actorId);
+    if (!record) return;
+    const p = destroyRecord(record, "actor ended without teardown").finally(() => pendingReaps.delete(p));
+    pendingReaps.add(p);
+  });
+  orchestrator.on("child.exited", (e) => logger.info(e, "child exited"));
+
+  const stopped = new Promise<OrchestratorOutput>((resolve, reject) => {
+    orchestrator.subscribe({
+      complete: () => {
+        void (async () => {
+          await Promise.all(pendingReaps);
+          // Belt and braces: anything this process still has recorded is removed before we report stopped.
+          for (const record of ownRecords()) await destroyRecord(record, "still recorded at orchestrator stop");
+          resolve(orchestrator.getSnapshot().output!);
+        })();
+      },
+      error: (err) => {
+        logger.error({ err }, "orchestrator crashed");
+        void Promise.all(ownRecords().map((r) => destroyRecord(r, "orchestrator crashed"))).then(() => reject(err));
+      },
+    });
+  });
+
+  return {
+    drivers,
+    store,
+    env,
+    orchestrator,
+    stopped,
+    async reapLeftovers() {
+      const orphans = store.list().filter((r) => r.owner.pid !== process.pid && !isAlive(r.owner));
+      for (const record of orphans) await destroyRecord(record, `owner process ${record.owner.pid} is gone`);
+      return orphans;
+    },
+    sweepSync() {
+      for (const record of ownRecords()) destroyProcessSandboxSync(env, record.id);
+    },
+  };
+}
