@@ -184,7 +184,7 @@ export const vmMachine = setup({
       invoke: {
         src: "boot",
         input: ({ context }) => ({ record: context.record! }),
-        onDone: { target: "ready", actions: assign({ sandbox: ({ event }) => event.output }) },
+        onDone: { target: "running", actions: assign({ sandbox: ({ event }) => event.output }) },
         onError: {
           target: "teardown",
           actions: { type: "fail", params: ({ event }) => ({ stage: "boot" as const, ...errorOf(event.error) }) },

@@ -1,0 +1,85 @@
+// Which backend runs a sandbox: the one asked for, else the strongest one that a real probe
+// has shown to work on this machine. Probe results are cached in the state directory, keyed
+// by what could change the answer (the backend binary, the Node runtime, the guest agent).
+import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { findBwrap } from "../actors/bubblewrap.driver.ts";
+import { findRunsc } from "../actors/gvisor.driver.ts";
+import { BACKENDS, type BackendName, type ProbeResult, type SandboxDriver, SandboxError } from "../actors/sandbox-driver.ts";
+import type { DriverRegistry } from "../actors/vm.actors.ts";
+import { UsageError } from "./exit-codes.ts";
+import { guestAgentPath, stateDir } from "./paths.ts";
+
+/** Strongest isolation first. */
+export const PREFERENCE: readonly BackendName[] = BACKENDS;
+const CACHE_TTL_MS = 24 * 60 * 60 * 1000;
+
+export function parseBackend(name: string): BackendName {
+  if ((BACKENDS as readonly string[]).includes(name)) return name as BackendName;
+  throw new UsageError(`unknown backend "${name}": choose one of ${BACKENDS.join(", ")}`);
+}
+
+function mtime(path: string | null): number {
+  try {
+    return path ? statSync(path).mtimeMs : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function cacheKey(backend: BackendName): string {
+  const binary = backend === "namespace" ? findBwrap() : backend === "gvisor" ? findRunsc() : null;
+  return [backend, binary, mtime(binary), process.version, mtime(guestAgentPath()), process.getuid?.()].join("|");
+}
+
+type Cache = Partial<Record<BackendName, { key: string; at: number; result: ProbeResult }>>;
+const cacheFile = () => join(stateDir(), "probe-cache.json");
+
+function readCache(): Cache {
+  try {
+    return JSON.parse(readFileSync(cacheFile(), "utf8")) as Cache;
+  } catch {
+    return {};
+  }
+}
+
+export function rememberProbe(result: ProbeResult): void {
+  const cache = readCache();
+  cache[result.backend] = { key: cacheKey(result.backend), at: Date.now(), result };
+  try {
+    writeFileSync(cacheFile(), JSON.stringify(cache), { mode: 0o600 });
+  } catch {
+    // A cache we cannot write only costs a probe next time.
+  }
+}
+
+export async function probeCached(driver: SandboxDriver): Promise<ProbeResult> {
+  const hit = readCache()[driver.backend];
+  if (hit && hit.key === cacheKey(driver.backend) && Date.now() - hit.at < CACHE_TTL_MS) return hit.result;
+  const result = await driver.probe();
+  rememberProbe(result);
+  return result;
+}
+
+export function notAvailable(backend: BackendName): ProbeResult {
+  return { backend, usable: false, reason: `the ${backend} backend is not part of this build yet` };
+}
+
+export async function selectBackend(requested: string | undefined, drivers: DriverRegistry): Promise<SandboxDriver> {
+  if (requested !== undefined) {
+    const name = parseBackend(requested);
+    const driver = drivers[name];
+    if (!driver) throw new SandboxError("EBACKEND", `${notAvailable(name).reason}; available: ${Object.keys(drivers).join(", ")}`);
+    return driver;
+  }
+  const reasons: string[] = [];
+  for (const name of PREFERENCE) {
+    const driver = drivers[name];
+    if (!driver) continue;
+    const probe = await probeCached(driver);
+    if (probe.usable) return driver;
+    reasons.push(`${name}: ${probe.reason}`);
+  }
+  // Never a silent fall-back to the host: with no sandbox, nothing runs.
+  throw new SandboxError("EBACKEND", `no sandbox backend works on this machine (${reasons.join("; ")}); run \`ironclaw doctor\``);
+}

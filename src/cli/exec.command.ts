@@ -1,0 +1,208 @@
+// `ironclaw exec`: one command, one fresh sandbox, then nothing left. The sandbox is a child
+// of an in-process orchestrator, so Ctrl-C, SIGTERM and crashes all take the same road out:
+// orchestrator shutdown → vm STOP → teardown.
+import { constants } from "node:os";
+import { nanoid } from "nanoid";
+import type { ExecResult, VmFailure, VmOutput, VmEmitted } from "../../machines/vm.machine.ts";
+import { MAX_FILE_BYTES } from "../../guest-agent/guest-protocol.ts";
+import { selectBackend } from "../backend-select.ts";
+import { ExitCode, UsageError } from "../exit-codes.ts";
+import { createLogger } from "../logger.ts";
+import { createRuntime } from "../runtime.ts";
+
+export interface ExecCliOptions {
+  readonly backend?: string;
+  readonly timeout: number;
+  readonly memory: number;
+  readonly pids: number;
+  readonly env?: Record<string, string>;
+  readonly cwd: string;
+  readonly stdin: boolean;
+  readonly outputCap?: number;
+  readonly json: boolean;
+  readonly verbose: boolean;
+}
+
+const say = (line: string) => process.stderr.write(`ironclaw: ${line}\n`);
+
+async function readStdin(): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of process.stdin) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_FILE_BYTES) throw new UsageError(`--stdin takes at most ${MAX_FILE_BYTES} bytes; pass larger input as a file`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function signalNumber(signal: string): number {
+  return (constants.signals as Record<string, number>)[signal] ?? 0;
+}
+
+export async function runExec(command: string[], opts: ExecCliOptions): Promise<number> {
+  if (command.length === 0) throw new UsageError("exec needs a command: ironclaw exec -- CMD [ARGS...]");
+  const logger = await createLogger({ verbose: opts.verbose });
+  const runtime = createRuntime({ logger });
+  const { orchestrator } = runtime;
+
+  let interrupted: NodeJS.Signals | null = null;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupted) {
+      // A second Ctrl-C: do not wait for an orderly teardown any more.
+      runtime.sweepSync();
+      process.exit(signal === "SIGINT" ? ExitCode.interrupted : ExitCode.terminated);
+    }
+    interrupted = signal;
+    logger.info({ signal }, "shutting down on signal");
+    orchestrator.send({ type: "SHUTDOWN", reason: signal });
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  process.on("SIGHUP", onSignal);
+  process.on("exit", () => runtime.sweepSync());
+  process.on("uncaughtException", (err) => {
+    logger.fatal({ err }, "uncaught exception");
+    say(`internal error: ${err.message} (sandbox destroyed; see the log for details)`);
+    runtime.sweepSync();
+    process.exit(ExitCode.sandboxFailure);
+  });
+
+  await runtime.reapLeftovers();
+  let driver;
+  try {
+    driver = await selectBackend(opts.backend, runtime.drivers);
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    say((err as Error).message);
+    return ExitCode.sandboxFailure;
+  }
+  const stdin = opts.stdin ? await readStdin() : undefined;
+
+  const id = `x${nanoid(11).replace(/[^A-Za-z0-9]/g, "0")}`;
+  const stdout: Buffer[] = [];
+  const stderr: Buffer[] = [];
+  let result: ExecResult | null = null;
+  let commandError: { code: string; message: string } | null = null;
+  let failure: VmFailure | null = null;
+  let oomAtTeardown = false;
+  let isolation = "";
+  const started = performance.now();
+
+  orchestrator.on("child.exited", (e) => {
+    if (e.id !== id) return;
+    const output = e.output as VmOutput | null;
+    if (output?.outcome === "failed") failure = output.failure;
+    else if (e.abnormal) failure = { stage: "ready", code: "ECRASH", message: e.error ?? "sandbox actor crashed" };
+    oomAtTeardown = output?.teardown?.oomKilled ?? false;
+    orchestrator.send({ type: "SHUTDOWN", reason: "sandbox ended" });
+  });
+  orchestrator.start();
+  orchestrator.send({
+    type: "SPAWN",
+    child: {
+      id,
+      src: "vm",
+      restart: "temporary",
+      input: { id, backend: driver.backend, limits: { memoryMiB: opts.memory, pidsMax: opts.pids } },
+    },
+  });
+
+  const vm = orchestrator.getSnapshot().children[id];
+  if (vm) {
+    vm.on("exec.output", (e: Extract<VmEmitted, { type: "exec.output" }>) => {
+      const data = Buffer.from(e.data, "base64");
+      if (opts.json) (e.stream === "stdout" ? stdout : stderr).push(data);
+      else (e.stream === "stdout" ? process.stdout : process.stderr).write(data);
+    });
+    vm.on("exec.exit", (e: Extract<VmEmitted, { type: "exec.exit" }>) => {
+      result = e.result;
+      orchestrator.send({ type: "SHUTDOWN", reason: "command finished" });
+    });
+    vm.on("exec.error", (e: Extract<VmEmitted, { type: "exec.error" }>) => {
+      commandError = { code: e.code, message: e.message };
+      orchestrator.send({ type: "SHUTDOWN", reason: "command failed" });
+    });
+    let sent = false;
+    vm.subscribe((snapshot) => {
+      if (sent || !snapshot.matches({ running: "ready" })) return;
+      sent = true;
+      isolation = (snapshot.context.sandbox as unknown as { isolation: string }).isolation;
+      logger.info({ id, isolation }, "sandbox ready");
+      if (!opts.json && process.stderr.isTTY) say(`sandbox ${id}: ${isolation}`);
+      vm.send({
+        type: "EXEC",
+        job: {
+          argv: command,
+          cwd: opts.cwd,
+          timeoutMs: Math.round(opts.timeout * 1000),
+          ...(opts.env && { env: { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", HOME: "/root", LANG: "C.UTF-8", ...opts.env } }),
+          ...(stdin && { stdin: stdin.toString("base64") }),
+          ...(opts.outputCap !== undefined && { outputCapBytes: opts.outputCap }),
+        },
+      });
+    });
+  }
+
+  const stoppedWith = await runtime.stopped;
+  logger.info({ output: stoppedWith }, "orchestrator stopped");
+  return report();
+
+  function report(): number {
+    const r = result as ExecResult | null;
+    const f = failure as VmFailure | null;
+    const c = commandError as { code: string; message: string } | null;
+    let exitCode: number;
+    let message: string | null = null;
+    if (interrupted) {
+      exitCode = interrupted === "SIGINT" ? ExitCode.interrupted : ExitCode.terminated;
+      message = `interrupted by ${interrupted}; the sandbox was destroyed`;
+    } else if (r) {
+      if (r.timedOut) {
+        exitCode = ExitCode.timeout;
+        message = `command timed out after ${opts.timeout} s and was killed`;
+      } else if (r.signal) {
+        exitCode = ExitCode.signalBase + signalNumber(r.signal);
+        message = r.oomKilled
+          ? `command was killed: the sandbox reached its memory limit of ${opts.memory} MiB (raise it with --memory)`
+          : `command was killed by ${r.signal}`;
+      } else {
+        exitCode = r.code ?? ExitCode.sandboxFailure;
+      }
+      if (r.truncated) say(`output cut after ${r.outputBytes} bytes (raise with --output-cap)`);
+    } else if (c && !f) {
+      exitCode = c.code === "ENOENT" ? ExitCode.notFound : ExitCode.notExecutable;
+      message = c.message;
+    } else if (f) {
+      exitCode = ExitCode.sandboxFailure;
+      message = `sandbox failed (${f.stage}): ${f.message}`;
+      if (oomAtTeardown) message += ` — the sandbox reached its memory limit of ${opts.memory} MiB`;
+    } else {
+      exitCode = ExitCode.sandboxFailure;
+      message = "the sandbox ended without running the command";
+    }
+    if (stoppedWith.forced.length) say(`warning: teardown of ${stoppedWith.forced.join(", ")} timed out; it was killed and reaped`);
+    if (opts.json) {
+      process.stdout.write(
+        `${JSON.stringify({
+          sandbox: id,
+          backend: driver!.backend,
+          isolation,
+          exitCode,
+          code: r?.code ?? null,
+          signal: r?.signal ?? null,
+          timedOut: r?.timedOut ?? false,
+          truncated: r?.truncated ?? false,
+          oomKilled: r?.oomKilled ?? oomAtTeardown,
+          durationMs: Math.round(performance.now() - started),
+          stdout: Buffer.concat(stdout).toString("utf8"),
+          stderr: Buffer.concat(stderr).toString("utf8"),
+          error: message,
+        })}\n`,
+      );
+    } else if (message) {
+      say(message);
+    }
+    return exitCode;
+  }
+}

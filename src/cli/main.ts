@@ -1,0 +1,79 @@
+#!/usr/bin/env node
+// `ironclaw`: parses arguments and hands off to one command module, loaded lazily so that
+// `--help` and a fast `exec` do not pay for what they do not use.
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { ExitCode, UsageError } from "../exit-codes.ts";
+import { VERSION } from "../version.ts";
+
+function positiveNumber(what: string, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n <= 0 || n > max) throw new InvalidArgumentError(`${what} must be a number between 0 and ${max}, got "${value}"`);
+    return n;
+  };
+}
+function integerIn(what: string, min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${what} must be a whole number from ${min} to ${max}, got "${value}"`);
+    return n;
+  };
+}
+function envPair(value: string, previous: Record<string, string> = {}): Record<string, string> {
+  const at = value.indexOf("=");
+  if (at <= 0) throw new InvalidArgumentError(`--env takes NAME=VALUE, got "${value}"`);
+  return { ...previous, [value.slice(0, at)]: value.slice(at + 1) };
+}
+
+const program = new Command("ironclaw")
+  .description("Run AI agent actions in throwaway sandboxes.")
+  .version(VERSION, "-V, --version")
+  .enablePositionalOptions()
+  .showHelpAfterError(false)
+  .exitOverride()
+  .configureOutput({ outputError: (text, write) => write(`ironclaw: ${text.replace(/^error: /, "").trim()}\n`) });
+
+program
+  .command("exec")
+  .description("run a command in a fresh sandbox, stream its output, and destroy the sandbox")
+  .argument("<command...>", "the command and its arguments (put them after --)")
+  .addOption(new Option("-b, --backend <name>", "sandbox backend (default: the strongest that works here)"))
+  .option("-t, --timeout <seconds>", "kill the command after this many seconds (exit 124)", positiveNumber("--timeout", 7 * 24 * 3600), 3600)
+  .option("-m, --memory <MiB>", "memory limit of the whole sandbox", integerIn("--memory", 64, 1024 * 1024), 512)
+  .option("--pids <n>", "most processes and threads the sandbox may have", integerIn("--pids", 16, 1 << 22), 256)
+  .option("-e, --env <NAME=VALUE>", "set an environment variable in the sandbox (repeatable)", envPair)
+  .option("-w, --cwd <dir>", "working directory inside the sandbox", "/")
+  .option("-i, --stdin", "pass IronClaw's standard input to the command", false)
+  .option("--output-cap <bytes>", "most stdout+stderr bytes kept; the rest is cut with a notice", integerIn("--output-cap", 1, 1 << 30))
+  .option("--json", "print one JSON object with the result instead of streaming", false)
+  .option("-v, --verbose", "human-readable logs on stderr", false)
+  .passThroughOptions()
+  .action(async (command: string[], opts) => {
+    const { runExec } = await import("./exec.command.ts");
+    process.exitCode = await runExec(command, opts);
+  });
+
+program
+  .command("doctor")
+  .description("probe each sandbox backend with a real sandbox and report which work here, and why not")
+  .option("--json", "print JSON", false)
+  .option("-v, --verbose", "human-readable logs on stderr", false)
+  .action(async (opts) => {
+    const { runDoctor } = await import("./doctor.command.ts");
+    process.exitCode = await runDoctor(opts);
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // Help and version are successes; everything else commander rejects is a usage error.
+    process.exitCode = err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+  } else if (err instanceof UsageError) {
+    process.stderr.write(`ironclaw: ${err.message}\n`);
+    process.exitCode = ExitCode.usage;
+  } else {
+    process.stderr.write(`ironclaw: ${(err as Error).message}\n`);
+    process.exitCode = ExitCode.sandboxFailure;
+  }
+}
