@@ -113,6 +113,17 @@ export async function oomKilled(set: CgroupSet): Promise<boolean> {
   }
 }
 
+/** Reads whether a fork was refused because the cgroup hit pids.max (fork bomb diagnostics). */
+export async function pidsExhausted(set: CgroupSet): Promise<boolean> {
+  const dir = set.version === 1 ? set.dirs[1] : set.dirs[0];
+  if (!dir) return false;
+  try {
+    return /^max [1-9]/m.test(await readFile(join(dir, "pids.events"), "utf8"));
+  } catch {
+    return false;
+  }
+}
+
 /** Kills every process in the cgroup and removes it. Idempotent; waits (bounded) for the kernel to let go. */
 export async function destroyCgroup(set: CgroupSet): Promise<void> {
   for (const dir of set.dirs) {

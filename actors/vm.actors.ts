@@ -10,7 +10,7 @@ import type {
   VmEvent,
   VmLimits,
 } from "../machines/vm.machine.ts";
-import { oomKilled } from "./cgroup.ts";
+import { oomKilled, pidsExhausted } from "./cgroup.ts";
 import { GuestError } from "./guest-channel.ts";
 import type { BackendName, Sandbox, SandboxDriver, SandboxRecord } from "./sandbox-driver.ts";
 import { SandboxError } from "./sandbox-driver.ts";
@@ -108,10 +108,14 @@ export function vmActors(drivers: DriverRegistry, store: SandboxStore) {
         const record =
           store.read(input.id) ??
           (input.sandbox ? asSandbox(input.sandbox).record : input.record ? asRecord(input.record) : undefined);
-        if (!record) return { oomKilled: false };
-        const oom = record.cgroup ? await oomKilled(record.cgroup) : false;
+        if (!record) return { oomKilled: false, pidsExhausted: false };
+        // Read the limits' counters before the cgroup is removed: they explain a sandbox that died.
+        const report = {
+          oomKilled: record.cgroup ? await oomKilled(record.cgroup) : false,
+          pidsExhausted: record.cgroup ? await pidsExhausted(record.cgroup) : false,
+        };
         await driverFor(drivers, record.backend).destroy(record);
-        return { oomKilled: oom };
+        return report;
       },
     ),
   };

@@ -134,8 +134,18 @@ export const orchestratorMachine = setup({
     removeExited: enqueueActions(({ context, event, enqueue }) => {
       const entry = exitedChild(context, event.type);
       if (!entry) return;
-      if (event.type.startsWith(ERROR)) enqueue.emit({ type: "child.reap", actorId: entry.ref!.id });
+      const crashed = event.type.startsWith(ERROR);
+      const output = crashed ? null : (event as { output: VmOutput }).output;
+      if (crashed) enqueue.emit({ type: "child.reap", actorId: entry.ref!.id });
       enqueue.assign({ children: context.children.filter((c) => c !== entry) });
+      enqueue.emit({
+        type: "child.exited",
+        id: entry.id,
+        abnormal: crashed || output?.outcome === "failed",
+        output,
+        error: crashed ? String((event as { error: unknown }).error) : output?.outcome === "failed" ? output.failure.message : null,
+        restarting: false,
+      });
     }),
   },
   delays: {

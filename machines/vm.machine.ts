@@ -63,6 +63,7 @@ export interface VmFailure {
 /** What teardown found and did; the reaper and the CLI read it. */
 export interface TeardownReport {
   readonly oomKilled: boolean;
+  readonly pidsExhausted: boolean;
 }
 
 export type VmOutput =
@@ -308,7 +309,7 @@ export const vmMachine = setup({
   output: ({ context }): VmOutput =>
     context.failure
       ? { outcome: "failed", id: context.id, failure: context.failure, teardown: context.teardown }
-      : { outcome: "normal", id: context.id, teardown: context.teardown ?? { oomKilled: false } },
+      : { outcome: "normal", id: context.id, teardown: context.teardown ?? { oomKilled: false, pidsExhausted: false } },
 });
 
 export type VmMachine = typeof vmMachine;

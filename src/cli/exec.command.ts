@@ -86,6 +86,7 @@ export async function runExec(command: string[], opts: ExecCliOptions): Promise<
   let commandError: { code: string; message: string } | null = null;
   let failure: VmFailure | null = null;
   let oomAtTeardown = false;
+  let pidsAtTeardown = false;
   let isolation = "";
   const started = performance.now();
 
@@ -95,6 +96,7 @@ export async function runExec(command: string[], opts: ExecCliOptions): Promise<
     if (output?.outcome === "failed") failure = output.failure;
     else if (e.abnormal) failure = { stage: "ready", code: "ECRASH", message: e.error ?? "sandbox actor crashed" };
     oomAtTeardown = output?.teardown?.oomKilled ?? false;
+    pidsAtTeardown = output?.teardown?.pidsExhausted ?? false;
     orchestrator.send({ type: "SHUTDOWN", reason: "sandbox ended" });
   });
   orchestrator.start();
@@ -161,6 +163,8 @@ export async function runExec(command: string[], opts: ExecCliOptions): Promise<
       if (r.timedOut) {
         exitCode = ExitCode.timeout;
         message = `command timed out after ${opts.timeout} s and was killed`;
+      } else if (r.signal === "SIGPIPE" && r.truncated) {
+        exitCode = ExitCode.signalBase + signalNumber(r.signal);
       } else if (r.signal) {
         exitCode = ExitCode.signalBase + signalNumber(r.signal);
         message = r.oomKilled
@@ -176,7 +180,8 @@ export async function runExec(command: string[], opts: ExecCliOptions): Promise<
     } else if (f) {
       exitCode = ExitCode.sandboxFailure;
       message = `sandbox failed (${f.stage}): ${f.message}`;
-      if (oomAtTeardown) message += ` — the sandbox reached its memory limit of ${opts.memory} MiB`;
+      if (oomAtTeardown) message += `; the sandbox reached its memory limit of ${opts.memory} MiB (--memory)`;
+      if (pidsAtTeardown) message += `; the sandbox reached its limit of ${opts.pids} processes (--pids)`;
     } else {
       exitCode = ExitCode.sandboxFailure;
       message = "the sandbox ended without running the command";
