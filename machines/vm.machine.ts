@@ -162,6 +162,7 @@ export const vmMachine = setup({
   states: {
     provisioning: {
       invoke: {
+        id: "provision",
         src: "provision",
         input: ({ context }) => ({ id: context.id, backend: context.backend, limits: context.limits }),
         onDone: { target: "booting", actions: assign({ record: ({ event }) => event.output }) },
@@ -183,6 +184,7 @@ export const vmMachine = setup({
     },
     booting: {
       invoke: {
+        id: "boot",
         src: "boot",
         input: ({ context }) => ({ record: context.record! }),
         onDone: { target: "running", actions: assign({ sandbox: ({ event }) => event.output }) },
@@ -204,7 +206,8 @@ export const vmMachine = setup({
     },
     // The sandbox is up: watch it for as long as it is, in ready and busy alike.
     running: {
-      invoke: { src: "watch", input: ({ context }) => ({ sandbox: context.sandbox! }) },
+      invoke: { id: "watch",
+        src: "watch", input: ({ context }) => ({ sandbox: context.sandbox! }) },
       on: {
         "SANDBOX.EXITED": {
           target: "teardown",
@@ -225,7 +228,8 @@ export const vmMachine = setup({
           on: { EXEC: { target: "busy", actions: assign({ job: ({ event }) => event.job }) } },
         },
         busy: {
-          invoke: { src: "execute", input: ({ context }) => ({ sandbox: context.sandbox!, job: context.job! }) },
+          invoke: { id: "execute",
+        src: "execute", input: ({ context }) => ({ sandbox: context.sandbox!, job: context.job! }) },
           on: {
             "EXEC.OUTPUT": { actions: emit(({ event }) => ({ type: "exec.output" as const, stream: event.stream, data: event.data })) },
             "EXEC.EXITED": {
@@ -263,7 +267,8 @@ export const vmMachine = setup({
         },
         stopping: {
           invoke: {
-            src: "shutdown",
+            id: "shutdown",
+        src: "shutdown",
             input: ({ context }) => ({ sandbox: context.sandbox! }),
             onDone: "#vm.teardown",
             onError: "#vm.teardown",
@@ -276,6 +281,7 @@ export const vmMachine = setup({
     },
     teardown: {
       invoke: {
+        id: "teardown",
         src: "teardown",
         input: ({ context }) => ({ id: context.id, record: context.record, sandbox: context.sandbox }),
         onDone: [

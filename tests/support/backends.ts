@@ -1,0 +1,52 @@
+// Real drivers for tests, on the suite's private state and run directories (vitest.config.ts).
+import { findBwrap } from "../../actors/bubblewrap.driver.ts";
+import { findRunsc } from "../../actors/gvisor.driver.ts";
+import type { BackendName, SandboxDriver, SandboxRecord } from "../../actors/sandbox-driver.ts";
+import { createDriverEnv, createDrivers } from "../../src/runtime.ts";
+import { nanoid } from "nanoid";
+
+export const env = createDriverEnv();
+export const drivers = createDrivers(env);
+
+const present: Record<string, boolean> = { namespace: findBwrap() !== null, gvisor: findRunsc() !== null };
+
+/**
+ * The backends this run exercises. Both are installed by the README's set-up, so in CI a
+ * missing one is a failure, not a skip; on a developer's machine it is skipped with the reason.
+ */
+export function backendsUnderTest(): BackendName[] {
+  const names: BackendName[] = ["namespace", "gvisor"];
+  for (const name of names) {
+    if (!present[name] && process.env.CI) throw new Error(`backend ${name} is not installed; run the README's set-up`);
+    if (!present[name]) console.warn(`skipping ${name} tests: its binary is not installed`);
+  }
+  return names.filter((n) => present[n]);
+}
+
+export function driver(name: BackendName): SandboxDriver {
+  return drivers[name]!;
+}
+
+export const limits = { memoryMiB: 256, pidsMax: 128 };
+
+export function sandboxId(prefix = "t"): string {
+  return `${prefix}${nanoid(10).replace(/[^A-Za-z0-9]/g, "0")}`;
+}
+
+/** Boots a sandbox for one test and guarantees its destruction. */
+export async function withSandbox<T>(
+  name: BackendName,
+  body: (sandbox: Awaited<ReturnType<SandboxDriver["boot"]>>) => Promise<T>,
+  sandboxLimits = limits,
+): Promise<T> {
+  const d = driver(name);
+  let record: SandboxRecord | undefined;
+  try {
+    record = await d.provision({ id: sandboxId(), backend: name, limits: sandboxLimits });
+    const sandbox = await d.boot(record);
+    record = sandbox.record;
+    return await body(sandbox);
+  } finally {
+    if (record) await d.destroy(record);
+  }
+}

@@ -1,0 +1,35 @@
+// Runs once after the whole suite: whatever a test left behind — a sandbox process, a work
+// directory, a cgroup, a state record — fails the run here, whichever test leaked it.
+import { execFileSync } from "node:child_process";
+import { existsSync, readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+
+function leftovers(): string[] {
+  const found: string[] = [];
+  const scratch = process.env.IRONCLAW_TEST_SCRATCH!;
+  const ps = execFileSync("ps", ["-eo", "pid,args"], { encoding: "utf8" });
+  for (const line of ps.split("\n")) {
+    if (line.includes(scratch) && /bwrap|runsc|guest-agent/.test(line)) found.push(`process: ${line.trim()}`);
+  }
+  for (const dir of [join(scratch, "run"), join(scratch, "state", "sandboxes")]) {
+    if (existsSync(dir)) for (const name of readdirSync(dir)) found.push(`file: ${join(dir, name)}`);
+  }
+  for (const cg of ["/sys/fs/cgroup/memory/ironclaw", "/sys/fs/cgroup/pids/ironclaw", "/sys/fs/cgroup/ironclaw"]) {
+    if (!existsSync(cg)) continue;
+    for (const entry of readdirSync(cg, { withFileTypes: true })) {
+      if (entry.isDirectory()) found.push(`cgroup: ${join(cg, entry.name)}`);
+    }
+  }
+  return found;
+}
+
+export async function teardown(): Promise<void> {
+  // Teardown is asynchronous by design: give the last sandboxes a bounded moment to go.
+  let found = leftovers();
+  for (let i = 0; i < 50 && found.length; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    found = leftovers();
+  }
+  rmSync(process.env.IRONCLAW_TEST_SCRATCH!, { recursive: true, force: true });
+  if (found.length) throw new Error(`the test suite left resources behind:\n${found.join("\n")}`);
+}
