@@ -109,6 +109,8 @@ export const orchestratorMachine = setup({
       const abnormal = crashed || output?.outcome === "failed";
       const error = crashed ? String((event as { error: unknown }).error) : output?.outcome === "failed" ? output.failure.message : null;
       const actorId = entry.ref!.id;
+      // A finished actor stays in the parent's children until stopped; release it.
+      enqueue.stopChild(entry.ref!);
       // A crashed machine skipped its own teardown: reap what it may have left.
       if (crashed) enqueue.emit({ type: "child.reap", actorId });
 
@@ -136,6 +138,7 @@ export const orchestratorMachine = setup({
       if (!entry) return;
       const crashed = event.type.startsWith(ERROR);
       const output = crashed ? null : (event as { output: VmOutput }).output;
+      enqueue.stopChild(entry.ref!);
       if (crashed) enqueue.emit({ type: "child.reap", actorId: entry.ref!.id });
       enqueue.assign({ children: context.children.filter((c) => c !== entry) });
       enqueue.emit({
