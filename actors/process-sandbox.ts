@@ -113,6 +113,7 @@ export async function bootProcessSandbox(
 
   const abort = () => killProcessGroupSync(booted.process!);
   signal?.addEventListener("abort", abort, { once: true });
+  if (signal?.aborted) abort();
   try {
     const hello = await Promise.race([
       channel.hello,

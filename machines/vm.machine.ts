@@ -98,6 +98,7 @@ interface VmContext {
   job: ExecJob | null;
   failure: VmFailure | null;
   teardown: TeardownReport | null;
+  stopRequested: boolean;
 }
 
 const notProvided = (name: string) => () => {
@@ -157,6 +158,7 @@ export const vmMachine = setup({
     job: null,
     failure: null,
     teardown: null,
+    stopRequested: false,
   }),
   initial: "provisioning",
   states: {
@@ -165,7 +167,10 @@ export const vmMachine = setup({
         id: "provision",
         src: "provision",
         input: ({ context }) => ({ id: context.id, backend: context.backend, limits: context.limits }),
-        onDone: { target: "booting", actions: assign({ record: ({ event }) => event.output }) },
+        onDone: [
+          { guard: ({ context }) => context.stopRequested, target: "teardown", actions: assign({ record: ({ event }) => event.output }) },
+          { target: "booting", actions: assign({ record: ({ event }) => event.output }) },
+        ],
         onError: {
           target: "teardown",
           actions: { type: "fail", params: ({ event }) => ({ stage: "provision" as const, ...errorOf(event.error) }) },
@@ -180,7 +185,9 @@ export const vmMachine = setup({
           },
         },
       },
-      on: { STOP: "teardown" },
+      // Provisioning is short and makes host resources as it goes: let it finish, then tear
+      // down what it made, rather than race a teardown against it.
+      on: { STOP: { actions: assign({ stopRequested: true }) } },
     },
     booting: {
       invoke: {

@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { createActor, fromCallback, fromPromise, SimulatedClock, type EventObject } from "xstate";
 import { getSimplePaths } from "xstate/graph";
-import { vmMachine, type VmOutput } from "../../machines/vm.machine.ts";
+import { vmMachine, type ExecJob, type SandboxHandle, type VmOutput } from "../../machines/vm.machine.ts";
 
 const never = <T>() => new Promise<T>(() => {});
 const input = { id: "vm1", backend: "test", limits: { memoryMiB: 64, pidsMax: 16 } };
@@ -21,7 +21,7 @@ function harness(overrides: { boot?: "ok" | "fail" | "hang"; shutdown?: "ok" | "
         return { kind: "sandbox" as const };
       }),
       watch: fromCallback(() => {}),
-      execute: fromCallback<EventObject, { job: { argv: readonly string[] } }>(({ input, sendBack }) => {
+      execute: fromCallback<EventObject, { sandbox: SandboxHandle; job: ExecJob }>(({ input, sendBack }) => {
         calls.push(`execute:${input.job.argv.join(" ")}`);
         if (input.job.argv[0] === "hang") return;
         sendBack({ type: "EXEC.OUTPUT", stream: "stdout", data: Buffer.from("hi\n").toString("base64") });
@@ -133,7 +133,7 @@ describe("vm machine", () => {
         { type: "xstate.error.actor.teardown", error: new Error("x") },
       ] as never,
       input,
-      serializeState: (s) => JSON.stringify([s.value, s.context.failure !== null]),
+      serializeState: (s: { value: unknown; context: { failure: unknown } }) => JSON.stringify([s.value, s.context.failure !== null]),
     } as never);
     const finals = paths.filter((p) => p.state.status === "done");
     expect(finals.length).toBeGreaterThan(5);

@@ -1,0 +1,160 @@
+// Model-based test of the vm machine: xstate/graph walks the statechart and yields a path to
+// every reachable state and then every transition out of it; each path is replayed against a
+// real vm actor on the real namespace backend, with faults injected (FaultDriver) or caused
+// for real (killing or freezing the sandbox) where the path calls for them. After every
+// path the sandbox and all its host resources must be gone.
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { isDeepStrictEqual } from "node:util";
+import { describe, expect, it } from "vitest";
+import { createActor, waitFor, type AnyEventObject, type SnapshotFrom } from "xstate";
+import { vmActors } from "../../actors/vm.actors.ts";
+import { vmMachine, type VmOutput, type VmTimeouts } from "../../machines/vm.machine.ts";
+import { backendsUnderTest, driver, env, limits, sandboxId } from "../support/backends.ts";
+import { FaultDriver, type Faults } from "../support/fault-driver.ts";
+import { createMachineTestModel } from "../support/test-model.ts";
+
+type VmSnapshot = SnapshotFrom<typeof vmMachine>;
+type Step = { event: AnyEventObject; state: VmSnapshot };
+
+const exitResult = { code: 0, signal: null, timedOut: false, truncated: false, outputBytes: 0, durationMs: 0, oomKilled: false };
+const teardownReport = { oomKilled: false, pidsExhausted: false };
+
+/** Every event the machine can take: external ones, actor results, and its own `after` timers. */
+function eventsFor(): AnyEventObject[] {
+  return [
+    { type: "xstate.done.actor.provision", output: { kind: "record" } },
+    { type: "xstate.error.actor.provision", error: new Error("model") },
+    { type: "xstate.done.actor.boot", output: { kind: "sandbox" } },
+    { type: "xstate.error.actor.boot", error: new Error("model") },
+    { type: "EXEC", job: { argv: ["true"], timeoutMs: 200 } },
+    { type: "EXEC.EXITED", result: exitResult },
+    { type: "EXEC.FAILED", code: "EPIPE", message: "model", fatal: true },
+    { type: "EXEC.FAILED", code: "ENOENT", message: "model", fatal: false },
+    { type: "SANDBOX.EXITED", code: null, signal: "SIGKILL" },
+    { type: "STOP" },
+    { type: "xstate.done.actor.shutdown" },
+    { type: "xstate.done.actor.teardown", output: teardownReport },
+    { type: "xstate.error.actor.teardown", error: new Error("model") },
+    ...["provisionTimeout.vm.provisioning", "bootTimeout.vm.booting", "execDeadline.vm.running.busy", "stopTimeout.vm.running.stopping", "teardownTimeout.vm.teardown"].map(
+      (t) => ({ type: `xstate.after.${t}` }),
+    ),
+  ];
+}
+
+const key = (s: VmSnapshot) => JSON.stringify([s.value, s.context.failure !== null]);
+
+const model = createMachineTestModel(vmMachine, {
+  events: eventsFor as never,
+  serializeState: key as never,
+  input: { id: "model", backend: "namespace", limits },
+});
+
+/** A path to every state, then one more step along every transition out of it: full transition coverage. */
+function transitionPaths(): Step[][] {
+  const toState = new Map<string, Step[]>();
+  for (const path of model.getShortestPaths({ allowDuplicatePaths: true })) toState.set(key(path.state), path.steps as Step[]);
+  const adjacency = model.getAdjacencyMap();
+  const paths = new Map<string, Step[]>();
+  for (const [from, { transitions }] of Object.entries(adjacency)) {
+    const prefix = toState.get(from);
+    if (!prefix) continue;
+    for (const { event, state } of Object.values(transitions) as Step[]) {
+      const path = [...prefix, { event, state } as Step];
+      paths.set(path.map((s) => `${s.event.type}${"fatal" in s.event ? `(${s.event.fatal})` : ""}`).join(" → "), path);
+    }
+  }
+  return [...paths.entries()].map(([, p]) => p);
+}
+
+/** What the path needs from the world: injected faults, shortened timers, and the job for EXEC. */
+function scenario(steps: Step[]) {
+  const faults: Faults = {};
+  const timeouts: { -readonly [K in keyof VmTimeouts]?: VmTimeouts[K] } = { execGraceMs: 400 };
+  const types = steps.map((s) => s.event.type);
+  if (types.includes("xstate.error.actor.provision")) faults.provision = "fail";
+  if (types.some((t) => t.startsWith("xstate.after.provisionTimeout"))) (faults.provision = "hang"), (timeouts.provisionMs = 300);
+  if (types.includes("xstate.error.actor.boot")) faults.boot = "fail";
+  if (types.some((t) => t.startsWith("xstate.after.bootTimeout"))) (faults.boot = "hang"), (timeouts.bootMs = 300);
+  if (types.some((t) => t.startsWith("xstate.after.stopTimeout"))) (faults.shutdown = "hang"), (timeouts.stopMs = 300);
+  if (types.includes("xstate.error.actor.teardown")) faults.teardown = "fail";
+  if (types.some((t) => t.startsWith("xstate.after.teardownTimeout"))) (faults.teardown = "hang"), (timeouts.teardownMs = 500);
+  return { faults, timeouts };
+}
+
+/** Signals every process of the sandbox, found through its cgroup (the agent runs in a session of its own). */
+function signalSandbox(id: string, signal: NodeJS.Signals): void {
+  const record = env.store.read(id);
+  const dir = record?.cgroup?.dirs.at(-1);
+  if (!dir) throw new Error(`sandbox ${id} has no cgroup to find its processes by`);
+  for (const pid of readFileSync(join(dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean)) {
+    process.kill(Number(pid), signal);
+  }
+}
+
+const runReal = backendsUnderTest().includes("namespace");
+
+describe.skipIf(!runReal)("vm machine, model-based, on the real namespace backend", () => {
+  const paths = transitionPaths();
+
+  it("covers every state of the machine", () => {
+    const reached = new Set(paths.flatMap((p) => p.map((s) => JSON.stringify(s.state.value))));
+    const all = ["provisioning", "booting", { running: "ready" }, { running: "busy" }, { running: "stopping" }, "teardown", "destroyed", "failed"];
+    expect([...reached].sort()).toEqual(all.map((v) => JSON.stringify(v)).sort());
+  });
+
+  it.each(paths.map((p) => [p.map((s) => s.event.type.replace("xstate.", "")).join(" → "), p] as const))("%s", async (_, steps) => {
+    const { faults, timeouts } = scenario(steps);
+    const id = sandboxId("m");
+    const fault = new FaultDriver(driver("namespace"), faults);
+    const machine = vmMachine.provide({ actors: vmActors({ namespace: fault }, env.store) });
+    const actor = createActor(machine, { input: { id, backend: "namespace", limits, timeouts } });
+    // Every state the SUT passes through, in order: some (teardown) last only milliseconds.
+    const seen: string[] = [];
+    actor.subscribe((s) => seen.at(-1) !== key(s) && seen.push(key(s)));
+    const done = new Promise<VmOutput>((resolve) => actor.subscribe({ complete: () => resolve(actor.getSnapshot().output!) }));
+    actor.start();
+    let matched = 0;
+    const reach = async (want: string) => {
+      await waitFor(actor, () => seen.indexOf(want, matched) >= 0 || actor.getSnapshot().status === "done", { timeout: 20_000 });
+      const at = seen.indexOf(want, matched);
+      expect(at, `expected the SUT to reach ${want} after ${seen.slice(0, matched + 1).join(" → ")}; it went ${seen.join(" → ")}`).toBeGreaterThanOrEqual(0);
+      matched = at;
+    };
+
+    for (const [i, step] of steps.entries()) {
+      const next = steps[i + 1]?.event.type;
+      switch (step.event.type) {
+        case "STOP":
+          actor.send({ type: "STOP" });
+          break;
+        case "EXEC": {
+          const argv =
+            next === "EXEC.EXITED" ? ["sh", "-c", "echo model; exit 3"] :
+            next === "EXEC.FAILED" && !(steps[i + 1]!.event as { fatal?: boolean }).fatal ? ["no-such-command-in-sandbox"] :
+            ["sleep", "30"];
+          actor.send({ type: "EXEC", job: { argv, timeoutMs: next?.includes("execDeadline") ? 200 : 20_000 } });
+          await reach(key(step.state));
+          if (next?.includes("execDeadline")) signalSandbox(id, "SIGSTOP"); // a frozen guest cannot enforce its timeout
+          if (next === "SANDBOX.EXITED" || (next === "EXEC.FAILED" && (steps[i + 1]!.event as { fatal?: boolean }).fatal)) {
+            signalSandbox(id, "SIGKILL"); // the agent dies mid-exec
+          }
+          break;
+        }
+        case "SANDBOX.EXITED":
+          if (steps[i - 1]?.event.type !== "EXEC") signalSandbox(id, "SIGKILL");
+          break;
+        default:
+          break; // results of the actors and timers: the SUT produces them itself
+      }
+      await reach(key(step.state));
+    }
+
+    if (actor.getSnapshot().status !== "done") actor.send({ type: "STOP" });
+    const output = await done;
+    expect(output.outcome).toBe(isDeepStrictEqual(steps.at(-1)!.state.value, "destroyed") || actor.getSnapshot().context.failure === null ? "normal" : "failed");
+    // Nothing of the sandbox is left on the host, whatever the path.
+    expect(env.store.read(id)).toBeUndefined();
+    expect(existsSync(`/sys/fs/cgroup/memory/ironclaw/${id}`) || existsSync(`/sys/fs/cgroup/ironclaw/${id}`)).toBe(false);
+  });
+});
