@@ -108,6 +108,9 @@ async function makeRootfs(rootfs: string): Promise<void> {
   await mkdir(join(rootfs, "etc/alternatives"), { recursive: true });
 }
 
+/** runsc's own state directory: inside the sandbox's work dir, so it goes when the work dir does. */
+const runscRoot = (record: SandboxRecord) => join(record.workDir, "runsc");
+
 export class GvisorDriver implements SandboxDriver {
   readonly backend = "gvisor" as const;
 
@@ -126,18 +129,16 @@ export class GvisorDriver implements SandboxDriver {
   async provision(spec: SandboxSpec): Promise<SandboxRecord> {
     const runsc = this.runsc();
     const record = await provisionProcessSandbox(this.env, spec);
-    const withRoot = { ...record, runscRoot: join(record.workDir, "runsc") };
-    this.env.store.write(withRoot);
     try {
       const bundle = join(record.workDir, "bundle");
       const rootfs = join(bundle, "rootfs");
       await makeRootfs(rootfs);
-      await mkdir(withRoot.runscRoot, { recursive: true });
+      await mkdir(runscRoot(record), { recursive: true });
       await writeFile(join(bundle, "config.json"), JSON.stringify(ociSpec(this.env, record)));
       await runscFeatures(runsc);
-      return withRoot;
+      return record;
     } catch (err) {
-      await this.destroy(withRoot);
+      await this.destroy(record);
       throw err;
     }
   }
@@ -152,7 +153,7 @@ export class GvisorDriver implements SandboxDriver {
       {
         argv: [
           runsc,
-          `--root=${record.runscRoot}`,
+          `--root=${runscRoot(record)}`,
           "--network=none",
           `--platform=${f.platform}`,
           "--ignore-cgroups",
@@ -167,13 +168,13 @@ export class GvisorDriver implements SandboxDriver {
     );
   }
 
+  /**
+   * No `runsc delete`: runsc keeps its state under the work dir (--root), every runsc process is
+   * in our cgroup or dies with `runsc run` (its parent-death signal), and nothing is mounted on
+   * the host side. Asking a dead sandbox to delete itself only costs seconds of runsc timeouts.
+   */
   destroy(record: SandboxRecord): Promise<void> {
-    return destroyProcessSandbox(this.env, record, async (latest) => {
-      const runsc = findRunsc();
-      if (!runsc || !latest.runscRoot || !existsSync(latest.runscRoot)) return;
-      // Killing runsc's process group takes the sandbox and gofer with it; `delete` clears runsc's bookkeeping.
-      await run(runsc, [`--root=${latest.runscRoot}`, "delete", "--force", latest.id]).catch(() => {});
-    });
+    return destroyProcessSandbox(this.env, record);
   }
 
   async probe(signal?: AbortSignal): Promise<ProbeResult> {

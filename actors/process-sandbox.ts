@@ -147,14 +147,9 @@ function spawnError(child: ReturnType<typeof spawnSandboxProcess>): Promise<stri
 }
 
 /** Kills and removes everything `record` names. Reads the newest record first: boot may have added a pid. */
-export async function destroyProcessSandbox(
-  env: DriverEnv,
-  record: SandboxRecord,
-  extra?: (record: SandboxRecord) => Promise<void>,
-): Promise<void> {
+export async function destroyProcessSandbox(env: DriverEnv, record: SandboxRecord): Promise<void> {
   const latest = env.store.read(record.id) ?? record;
   if (latest.process) await killProcessGroup(latest.process);
-  if (extra) await extra(latest);
   if (latest.cgroup) {
     // The record may hold the planned (empty) dir list of a provision that crashed mid-way.
     const dirs = latest.cgroup.dirs.length ? latest.cgroup.dirs : cgroupDirs(latest.cgroup.version, latest.id);

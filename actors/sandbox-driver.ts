@@ -32,8 +32,6 @@ export interface SandboxRecord {
   readonly workDir: string;
   readonly cgroup: CgroupSet | null;
   readonly process: ProcessIdentity | null;
-  /** gVisor keeps its own state; the reaper needs it to `runsc delete`. */
-  readonly runscRoot?: string;
 }
 
 /** A booted sandbox whose guest agent has said hello. */

@@ -1,0 +1,72 @@
+// The host end of the protocol against a scripted peer: a guest that lies, babbles or dies
+// must produce a clear error and never an exception in the host.
+import { PassThrough } from "node:stream";
+import { describe, expect, it } from "vitest";
+import { encodeFrame, FrameDecoder } from "../../guest-agent/framing.ts";
+import { GuestChannel, GuestError } from "../../actors/guest-channel.ts";
+
+function peer() {
+  const fromGuest = new PassThrough();
+  const toGuest = new PassThrough();
+  const channel = new GuestChannel(fromGuest, toGuest);
+  const requests: Array<{ type: string; id: string }> = [];
+  const decoder = new FrameDecoder();
+  toGuest.on("data", (b: Buffer) => decoder.push(b).forEach((f) => f.ok && requests.push(f.json as never)));
+  return { fromGuest, channel, requests, hello: () => fromGuest.write(encodeFrame({ type: "hello", protocol: 1, agent: "t", pid: 1, kernel: "k" })) };
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 5));
+
+describe("guest channel", () => {
+  it("streams output to the caller and resolves with the exit", async () => {
+    const p = peer();
+    p.hello();
+    await p.channel.hello;
+    const chunks: string[] = [];
+    const result = p.channel.exec({ argv: ["x"] }, (stream, data) => chunks.push(`${stream}:${data}`));
+    await tick();
+    const id = p.requests[0]!.id;
+    p.fromGuest.write(encodeFrame({ type: "output", id, stream: "stdout", data: Buffer.from("a").toString("base64") }));
+    p.fromGuest.write(encodeFrame({ type: "exit", id, code: 3, signal: null, timedOut: false, truncated: false, outputBytes: 1, durationMs: 1 }));
+    expect(await result).toMatchObject({ code: 3 });
+    expect(chunks).toEqual(["stdout:a"]);
+  });
+
+  it("refuses a guest that speaks another protocol version", async () => {
+    const p = peer();
+    p.fromGuest.write(encodeFrame({ type: "hello", protocol: 99, agent: "t", pid: 1, kernel: "k" }));
+    await expect(p.channel.hello).rejects.toThrow(/protocol 99.*rebuild the guest image/);
+  });
+
+  it("fails in-flight calls with a clear error when the guest sends garbage", async () => {
+    const p = peer();
+    p.hello();
+    await p.channel.hello;
+    const call = p.channel.stat("/");
+    p.fromGuest.write(Buffer.from("this is not a frame at all, it is a log line\n"));
+    await expect(call).rejects.toMatchObject({ code: "EPROTO", message: expect.stringMatching(/exceeds .* limit/) });
+    expect(p.channel.closed).toBe(true);
+  });
+
+  it("fails in-flight calls when a frame does not match the schema", async () => {
+    const p = peer();
+    p.hello();
+    await p.channel.hello;
+    const call = p.channel.list("/");
+    await tick();
+    p.fromGuest.write(encodeFrame({ type: "entries", id: p.requests[0]!.id, entries: "many" }));
+    await expect(call).rejects.toMatchObject({ code: "EPROTO", message: expect.stringMatching(/invalid message/) });
+  });
+
+  it("fails in-flight calls when the guest goes away", async () => {
+    const p = peer();
+    p.hello();
+    await p.channel.hello;
+    const call = p.channel.readFile("/etc/hostname");
+    p.fromGuest.end();
+    const err = await call.catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(GuestError);
+    expect(err).toMatchObject({ code: "EPIPE" });
+    await expect(p.channel.stat("/")).rejects.toMatchObject({ code: "EPIPE" });
+  });
+});
