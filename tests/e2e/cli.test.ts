@@ -1,0 +1,151 @@
+// The CLI as a user runs it: bin/ironclaw, real sandboxes, real signals.
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { backendsUnderTest } from "../support/backends.ts";
+
+const BIN = join(import.meta.dirname, "..", "..", "bin", "ironclaw");
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function ironclaw(args: string[], options: { input?: string; onSpawn?: (child: ChildProcess) => void } = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(BIN, args, { stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.stdin.end(options.input);
+    options.onSpawn?.(child);
+    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+/**
+ * Processes of this suite's sandboxes: the sandboxed command itself (exactly `marker`, e.g.
+ * "sleep 61.5", so not the CLI whose arguments merely mention it) and any bwrap or runsc whose
+ * command line names the suite's run dir.
+ */
+function sandboxProcesses(marker: string): string[] {
+  const ps = execFileSync("ps", ["-eo", "pid,args"], { encoding: "utf8" });
+  return ps
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l.replace(/^\d+\s+/, "") === marker || (l.includes(process.env.IRONCLAW_RUN_DIR!) && /bwrap|runsc/.test(l)));
+}
+
+async function until<T>(what: () => T, ok: (v: T) => boolean, ms: number): Promise<T> {
+  const deadline = Date.now() + ms;
+  let v = what();
+  while (!ok(v) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    v = what();
+  }
+  return v;
+}
+
+const records = () => readdirSync(join(process.env.IRONCLAW_STATE_DIR!, "sandboxes")).filter((f) => f.endsWith(".json"));
+
+describe.each(backendsUnderTest())("ironclaw exec --backend %s", (backend) => {
+  it("prints the command's output and exits with its code", async () => {
+    const r = await ironclaw(["exec", "--backend", backend, "--", "sh", "-c", "echo hi; exit 7"]);
+    expect(r).toMatchObject({ code: 7, stdout: "hi\n" });
+  });
+
+  it("reports a JSON result with --json", async () => {
+    const r = await ironclaw(["exec", "--backend", backend, "--json", "--", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    expect(r.code).toBe(3);
+    expect(JSON.parse(r.stdout)).toMatchObject({ backend, exitCode: 3, code: 3, stdout: "out\n", stderr: "err\n", isolation: expect.stringContaining(backend) });
+  });
+
+  it("passes stdin with -i", async () => {
+    const r = await ironclaw(["exec", "-b", backend, "-i", "--", "tr", "a-z", "A-Z"], { input: "shout\n" });
+    expect(r).toMatchObject({ code: 0, stdout: "SHOUT\n" });
+  });
+
+  it("exits 127 for a missing command and 124 on timeout, with one-line reasons", async () => {
+    const missing = await ironclaw(["exec", "-b", backend, "--", "no-such-tool"]);
+    expect(missing.code).toBe(127);
+    expect(missing.stderr).toBe("ironclaw: command not found in the sandbox: no-such-tool\n");
+    const slow = await ironclaw(["exec", "-b", backend, "--timeout", "0.5", "--", "sleep", "30"]);
+    expect(slow.code).toBe(124);
+    expect(slow.stderr).toBe("ironclaw: command timed out after 0.5 s and was killed\n");
+  });
+
+  it("leaves nothing behind when killed with SIGKILL, and the next start reaps its records", async () => {
+    const marker = backend === "gvisor" ? "61.25" : "61.5";
+    const run = ironclaw(["exec", "-b", backend, "--", "sleep", marker], {
+      onSpawn: (child) => {
+        void until(() => sandboxProcesses(`sleep ${marker}`), (p) => p.some((l) => l.endsWith(`sleep ${marker}`)), 20_000).then(() => child.kill("SIGKILL"));
+      },
+    });
+    expect((await run).signal).toBe("SIGKILL");
+    const left = await until(() => sandboxProcesses(`sleep ${marker}`), (p) => p.length === 0, 2000);
+    expect(left).toEqual([]);
+    const doctor = await ironclaw(["doctor", "--json"]);
+    expect(JSON.parse(doctor.stdout).reapedLeftovers.length).toBeGreaterThan(0);
+    expect(records()).toEqual([]);
+  });
+
+  it("tears the sandbox down and exits 130 on Ctrl-C (SIGINT), 143 on SIGTERM", async () => {
+    for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+      const marker = `62.${code}`;
+      const r = await ironclaw(["exec", "-b", backend, "--", "sleep", marker], {
+        onSpawn: (child) => {
+          void until(() => sandboxProcesses(`sleep ${marker}`), (p) => p.length > 0, 20_000).then(() => child.kill(signal));
+        },
+      });
+      expect(r.code).toBe(code);
+      expect(r.stderr).toContain(`interrupted by ${signal}; the sandbox was destroyed`);
+      expect(sandboxProcesses(`sleep ${marker}`)).toEqual([]);
+      expect(records()).toEqual([]);
+    }
+  });
+});
+
+describe("ironclaw usage", () => {
+  it("refuses bad input with one line and exit 2, starting nothing", async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [["exec", "--backend", "docker", "--", "true"], /^ironclaw: unknown backend "docker": choose one of firecracker, qemu, gvisor, namespace\n$/],
+      [["exec", "--memory", "5", "--", "true"], /^ironclaw: .*--memory must be a whole number from 64 to 1048576, got "5"\n$/],
+      [["exec", "--timeout", "soon", "--", "true"], /^ironclaw: .*--timeout must be a number/],
+      [["exec"], /^ironclaw: missing required argument 'command'\n$/],
+      [["launch"], /^ironclaw: unknown command 'launch'\n$/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await ironclaw(args);
+      expect({ args, code: r.code }).toEqual({ args, code: 2 });
+      expect(r.stderr).toMatch(message);
+    }
+  });
+
+  it("says when a backend is not part of this build, and exits 125", async () => {
+    const r = await ironclaw(["exec", "--backend", "firecracker", "--", "true"]);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toMatch(/^ironclaw: the firecracker backend is not part of this build yet; available: /);
+  });
+
+  it("prints its version and help", async () => {
+    const pkg = JSON.parse(readFileSync(join(import.meta.dirname, "..", "..", "package.json"), "utf8")) as { version: string };
+    expect((await ironclaw(["--version"])).stdout.trim()).toBe(pkg.version);
+    const help = await ironclaw(["--help"]);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/exec \[options\] <command\.\.\.>/);
+    expect(help.stdout).toMatch(/doctor/);
+  });
+
+  it("doctor reports every backend with usable and a reason", async () => {
+    const r = await ironclaw(["doctor", "--json"]);
+    const report = JSON.parse(r.stdout) as { backends: Array<{ backend: string; usable: boolean; reason: string }>; default: string };
+    expect(report.backends.map((b) => b.backend)).toEqual(["firecracker", "qemu", "gvisor", "namespace"]);
+    for (const b of report.backends) expect(b.reason.length).toBeGreaterThan(10);
+    for (const name of backendsUnderTest()) expect(report.backends.find((b) => b.backend === name)?.usable).toBe(true);
+    expect(r.code).toBe(0);
+  });
+});
