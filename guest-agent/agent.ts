@@ -36,7 +36,12 @@ function send(message: GuestMessage): void {
   if (!out.write(encodeFrame(message))) {
     // Backpressure: stop reading command output until the host has taken what we sent.
     for (const child of running.values()) {
-      for (const s of [child.stdout, child.stderr]) if (s && !s.isPaused()) (s.pause(), paused.add(s));
+      for (const s of [child.stdout, child.stderr]) {
+        if (s && !s.isPaused()) {
+          s.pause();
+          paused.add(s);
+        }
+      }
     }
   }
 }

@@ -6,6 +6,10 @@ import { describe, expect, it } from "vitest";
 import { backendsUnderTest } from "../support/backends.ts";
 
 const BIN = join(import.meta.dirname, "..", "..", "bin", "ironclaw");
+// The CLI runs get state and run dirs of their own, so other test files' sandboxes (running
+// in parallel) never count as this file's leftovers. The suite's leak check covers them too.
+const scratch = process.env.IRONCLAW_TEST_SCRATCH!;
+const cliEnv = { ...process.env, IRONCLAW_STATE_DIR: join(scratch, "e2e-state"), IRONCLAW_RUN_DIR: join(scratch, "e2e-run") };
 
 interface Run {
   code: number | null;
@@ -16,7 +20,7 @@ interface Run {
 
 function ironclaw(args: string[], options: { input?: string; onSpawn?: (child: ChildProcess) => void } = {}): Promise<Run> {
   return new Promise((resolve) => {
-    const child = spawn(BIN, args, { stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(BIN, args, { stdio: ["pipe", "pipe", "pipe"], env: cliEnv });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
@@ -37,7 +41,7 @@ function sandboxProcesses(marker: string): string[] {
   return ps
     .split("\n")
     .map((l) => l.trim())
-    .filter((l) => l.replace(/^\d+\s+/, "") === marker || (l.includes(process.env.IRONCLAW_RUN_DIR!) && /bwrap|runsc/.test(l)));
+    .filter((l) => l.replace(/^\d+\s+/, "") === marker || (l.includes(cliEnv.IRONCLAW_RUN_DIR) && /bwrap|runsc/.test(l)));
 }
 
 async function until<T>(what: () => T, ok: (v: T) => boolean, ms: number): Promise<T> {
@@ -50,7 +54,8 @@ async function until<T>(what: () => T, ok: (v: T) => boolean, ms: number): Promi
   return v;
 }
 
-const records = () => readdirSync(join(process.env.IRONCLAW_STATE_DIR!, "sandboxes")).filter((f) => f.endsWith(".json"));
+const records = () => readdirSync(join(cliEnv.IRONCLAW_STATE_DIR, "sandboxes")).filter((f) => f.endsWith(".json"));
+const commandRunning = (marker: string) => sandboxProcesses(marker).some((l) => l.endsWith(marker));
 
 describe.each(backendsUnderTest())("ironclaw exec --backend %s", (backend) => {
   it("prints the command's output and exits with its code", async () => {
@@ -82,7 +87,7 @@ describe.each(backendsUnderTest())("ironclaw exec --backend %s", (backend) => {
     const marker = backend === "gvisor" ? "61.25" : "61.5";
     const run = ironclaw(["exec", "-b", backend, "--", "sleep", marker], {
       onSpawn: (child) => {
-        void until(() => sandboxProcesses(`sleep ${marker}`), (p) => p.some((l) => l.endsWith(`sleep ${marker}`)), 20_000).then(() => child.kill("SIGKILL"));
+        void until(() => commandRunning(`sleep ${marker}`), Boolean, 20_000).then(() => child.kill("SIGKILL"));
       },
     });
     expect((await run).signal).toBe("SIGKILL");
@@ -98,7 +103,7 @@ describe.each(backendsUnderTest())("ironclaw exec --backend %s", (backend) => {
       const marker = `62.${code}`;
       const r = await ironclaw(["exec", "-b", backend, "--", "sleep", marker], {
         onSpawn: (child) => {
-          void until(() => sandboxProcesses(`sleep ${marker}`), (p) => p.length > 0, 20_000).then(() => child.kill(signal));
+          void until(() => commandRunning(`sleep ${marker}`), Boolean, 20_000).then(() => child.kill(signal));
         },
       });
       expect(r.code).toBe(code);

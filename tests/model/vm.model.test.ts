@@ -72,13 +72,26 @@ function scenario(steps: Step[]) {
   const faults: Faults = {};
   const timeouts: { -readonly [K in keyof VmTimeouts]?: VmTimeouts[K] } = { execGraceMs: 400 };
   const types = steps.map((s) => s.event.type);
-  if (types.includes("xstate.error.actor.provision")) faults.provision = "fail";
-  if (types.some((t) => t.startsWith("xstate.after.provisionTimeout"))) (faults.provision = "hang"), (timeouts.provisionMs = 300);
-  if (types.includes("xstate.error.actor.boot")) faults.boot = "fail";
-  if (types.some((t) => t.startsWith("xstate.after.bootTimeout"))) (faults.boot = "hang"), (timeouts.bootMs = 300);
-  if (types.some((t) => t.startsWith("xstate.after.stopTimeout"))) (faults.shutdown = "hang"), (timeouts.stopMs = 300);
-  if (types.includes("xstate.error.actor.teardown")) faults.teardown = "fail";
-  if (types.some((t) => t.startsWith("xstate.after.teardownTimeout"))) (faults.teardown = "hang"), (timeouts.teardownMs = 500);
+  const has = (prefix: string) => types.some((t) => t.startsWith(prefix));
+  if (has("xstate.error.actor.provision")) faults.provision = "fail";
+  if (has("xstate.after.provisionTimeout")) {
+    faults.provision = "hang";
+    timeouts.provisionMs = 300;
+  }
+  if (has("xstate.error.actor.boot")) faults.boot = "fail";
+  if (has("xstate.after.bootTimeout")) {
+    faults.boot = "hang";
+    timeouts.bootMs = 300;
+  }
+  if (has("xstate.after.stopTimeout")) {
+    faults.shutdown = "hang";
+    timeouts.stopMs = 300;
+  }
+  if (has("xstate.error.actor.teardown")) faults.teardown = "fail";
+  if (has("xstate.after.teardownTimeout")) {
+    faults.teardown = "hang";
+    timeouts.teardownMs = 500;
+  }
   return { faults, timeouts };
 }
 
@@ -88,7 +101,11 @@ function signalSandbox(id: string, signal: NodeJS.Signals): void {
   const dir = record?.cgroup?.dirs.at(-1);
   if (!dir) throw new Error(`sandbox ${id} has no cgroup to find its processes by`);
   for (const pid of readFileSync(join(dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean)) {
-    process.kill(Number(pid), signal);
+    try {
+      process.kill(Number(pid), signal);
+    } catch {
+      // Killing bwrap already took the rest of the sandbox with it.
+    }
   }
 }
 

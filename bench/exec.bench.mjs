@@ -1,0 +1,105 @@
+// `npm run bench`: cold `ironclaw exec -- true` end to end per backend, against the raw
+// backend command measured in the same run, as ratios; and the CLI's peak RSS. Prints JSON.
+// Not a test: nothing here passes or fails, it measures.
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const BIN = join(root, "bin", "ironclaw");
+const RUNS = Number(process.env.BENCH_RUNS ?? 20);
+const WARMUP = 3;
+
+function find(...paths) {
+  return paths.find((p) => existsSync(p)) ?? null;
+}
+const bwrap = find("/usr/bin/bwrap", "/usr/local/bin/bwrap");
+const runsc = find("/usr/bin/runsc", "/usr/local/bin/runsc");
+
+/** Runs a command once; returns wall time and the peak RSS seen in /proc while it ran. */
+function once(argv) {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "ignore", "pipe"] });
+    let peakKiB = 0;
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    const poll = setInterval(() => {
+      try {
+        const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"));
+        if (m) peakKiB = Math.max(peakKiB, Number(m[1]));
+      } catch {
+        // exited between polls
+      }
+    }, 2);
+    child.on("close", (code) => {
+      clearInterval(poll);
+      const ms = performance.now() - started;
+      if (code !== 0) reject(new Error(`${argv.join(" ")} exited ${code}: ${stderr.trim()}`));
+      else resolve({ ms, peakKiB });
+    });
+  });
+}
+
+const quantile = (xs, q) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
+};
+const round = (x, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
+
+/** Interleaves the two commands so that drift on a busy machine hits both alike. */
+async function compare(name, ours, raw) {
+  for (let i = 0; i < WARMUP; i++) {
+    await once(ours);
+    await once(raw);
+  }
+  const a = [];
+  const b = [];
+  let peak = 0;
+  for (let i = 0; i < RUNS; i++) {
+    const r = await once(ours);
+    a.push(r.ms);
+    peak = Math.max(peak, r.peakKiB);
+    b.push((await once(raw)).ms);
+  }
+  return {
+    backend: name,
+    ironclawMedianMs: round(quantile(a, 0.5)),
+    ironclawP90Ms: round(quantile(a, 0.9)),
+    rawCommand: raw.join(" "),
+    rawMedianMs: round(quantile(b, 0.5)),
+    ratio: round(quantile(a, 0.5) / quantile(b, 0.5), 2),
+    cliPeakRssMiB: round(peak / 1024),
+  };
+}
+
+const results = [];
+if (bwrap) {
+  const raw = [bwrap, "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/lib", "/lib", "--symlink", "usr/bin", "/bin",
+    "--unshare-all", "--die-with-parent", "/usr/bin/true"];
+  results.push(await compare("namespace", [BIN, "exec", "--backend", "namespace", "--", "true"], raw));
+}
+if (runsc) {
+  results.push(await compare("gvisor", [BIN, "exec", "--backend", "gvisor", "--", "true"], [runsc, "--network=none", "do", "/bin/true"]));
+}
+
+const targets = { namespaceMedianMs: 60, gvisorRatio: 1.2 };
+const ns = results.find((r) => r.backend === "namespace");
+const gv = results.find((r) => r.backend === "gvisor");
+console.log(
+  JSON.stringify(
+    {
+      runs: RUNS,
+      node: process.version,
+      results,
+      targets,
+      met: {
+        namespaceMedianMs: ns ? ns.ironclawMedianMs <= targets.namespaceMedianMs : null,
+        gvisorRatio: gv ? gv.ratio <= targets.gvisorRatio : null,
+      },
+    },
+    null,
+    2,
+  ),
+);
