@@ -14,10 +14,9 @@ export function runDir(): string {
   return process.env.IRONCLAW_RUN_DIR ?? join(tmpdir(), `ironclaw-${process.getuid?.() ?? "user"}`);
 }
 
-/** The package root, found from this file whether it runs from src/ (tests) or dist/src/ (the CLI). */
+/** The package root: this file runs from src/ (tests) or bundled into dist/ (the CLI), one level down either way. */
 export function packageRoot(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  return here.endsWith(join("dist", "src")) ? join(here, "..", "..") : join(here, "..");
+  return join(dirname(fileURLToPath(import.meta.url)), "..");
 }
 
 export function guestAgentPath(): string {

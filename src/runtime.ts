@@ -67,10 +67,22 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const machine = orchestratorMachine.provide({
     actors: { vm: vmMachine.provide({ actors: vmActors(drivers, store) }) },
   });
-  const orchestrator = createActor(machine, {
-    input: options.orchestrator ?? {},
-    ...(options.inspect && { inspect: options.inspect }),
-  });
+  // Every state change of every actor goes to the debug log: the lifecycle of each sandbox can
+  // be read back from the log file (and watched live with --verbose).
+  const lastState = new Map<string, string>();
+  const inspect = (event: InspectionEvent) => {
+    if (event.type === "@xstate.snapshot") {
+      const actor = (event.actorRef as { id?: string }).id ?? "?";
+      const value = JSON.stringify((event.snapshot as { value?: unknown }).value ?? event.snapshot.status);
+      if (lastState.get(actor) !== value) {
+        lastState.set(actor, value);
+        logger.debug({ actor, state: value }, "state");
+      }
+    }
+    if (typeof options.inspect === "function") options.inspect(event);
+    else options.inspect?.next?.(event);
+  };
+  const orchestrator = createActor(machine, { input: options.orchestrator ?? {}, inspect });
   const pendingReaps = new Set<Promise<void>>();
   orchestrator.on("child.reap", ({ actorId }) => {
     const record = store.read(actorId);

@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 // `ironclaw`: parses arguments and hands off to one command module, loaded lazily so that
 // `--help` and a fast `exec` do not pay for what they do not use.
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";

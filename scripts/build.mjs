@@ -1,0 +1,21 @@
+// Builds what `bin/ironclaw` runs: two self-contained bundles. The CLI is bundled because
+// loading hundreds of ESM files costs more start-up than a short `exec` itself; the guest
+// agent is bundled because a sandbox sees no node_modules. Type-checking is `npm run typecheck`.
+import { build } from "esbuild";
+
+const common = { bundle: true, platform: "node", format: "esm", target: "node22", legalComments: "none", logLevel: "warning" };
+
+await Promise.all([
+  build({ ...common, entryPoints: ["guest-agent/agent.ts"], outfile: "dist/guest-agent.mjs", minify: true }),
+  build({
+    ...common,
+    entryPoints: ["src/cli/main.ts"],
+    outfile: "dist/cli.mjs",
+    // Only with --verbose; resolved from node_modules at run time.
+    external: ["pino-pretty"],
+    // Bundled CommonJS dependencies (pino) still call require().
+    banner: { js: "import { createRequire as __ironclawRequire } from 'node:module'; const require = __ironclawRequire(import.meta.url);" },
+    sourcemap: true,
+  }),
+  build({ ...common, entryPoints: ["src/cli/launch.ts"], outfile: "dist/ironclaw.mjs", external: ["./cli.mjs"] }),
+]);
