@@ -8,6 +8,7 @@ const scratch = join(tmpdir(), `ironclaw-test-${process.pid}`);
 process.env.IRONCLAW_TEST_SCRATCH = scratch;
 process.env.IRONCLAW_STATE_DIR = join(scratch, "state");
 process.env.IRONCLAW_RUN_DIR = join(scratch, "run");
+process.env.IRONCLAW_CGROUP_PARENT = `ironclaw-test-${process.pid}`;
 
 export default defineConfig({
   test: {

@@ -6,7 +6,8 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 
 const ROOT = "/sys/fs/cgroup";
-const GROUP = "ironclaw";
+/** The parent of all sandbox cgroups; overridable so a test run can keep to its own subtree. */
+const group = () => process.env.IRONCLAW_CGROUP_PARENT || "ironclaw";
 
 export interface CgroupLimits {
   readonly memoryBytes: number;
@@ -59,8 +60,8 @@ export async function detectCgroups(): Promise<CgroupSupport> {
 /** Where the cgroup for sandbox `id` lives; also what teardown and the reaper remove. */
 export function cgroupDirs(version: 1 | 2, id: string): string[] {
   return version === 1
-    ? [join(ROOT, "memory", GROUP, id), join(ROOT, "pids", GROUP, id)]
-    : [join(ROOT, GROUP, id)];
+    ? [join(ROOT, "memory", group(), id), join(ROOT, "pids", group(), id)]
+    : [join(ROOT, group(), id)];
 }
 
 async function enableV2Controllers(dir: string): Promise<void> {
@@ -84,8 +85,8 @@ export async function createCgroup(version: 1 | 2, id: string, limits: CgroupLim
   } else {
     const [dir] = dirs as [string];
     await enableV2Controllers(ROOT);
-    await mkdir(join(ROOT, GROUP), { recursive: true });
-    await enableV2Controllers(join(ROOT, GROUP));
+    await mkdir(join(ROOT, group()), { recursive: true });
+    await enableV2Controllers(join(ROOT, group()));
     await mkdir(dir, { recursive: true });
     await writeFile(join(dir, "memory.max"), String(limits.memoryBytes));
     if (existsSync(join(dir, "memory.swap.max"))) await writeFile(join(dir, "memory.swap.max"), "0");

@@ -60,11 +60,8 @@ export class GuestChannel {
 
     input.on("data", (chunk: Buffer) => {
       for (const frame of this.decoder.push(chunk)) {
-        if (!frame.ok) {
-          const err = new GuestError("EPROTO", `guest protocol error: ${frame.error}`);
-          if (frame.fatal) return this.close(err);
-          continue;
-        }
+        // A guest that sends a broken frame is a broken guest: nothing it says next can be trusted.
+        if (!frame.ok) return this.close(new GuestError("EPROTO", `guest protocol error: ${frame.error}`));
         const decoded = decodeGuestMessage(frame.json);
         if (!decoded.ok) {
           this.close(new GuestError("EPROTO", `guest sent an invalid message: ${decoded.error}`));

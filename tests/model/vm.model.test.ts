@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { describe, expect, it } from "vitest";
 import { createActor, waitFor, type AnyEventObject, type SnapshotFrom } from "xstate";
+import { cgroupDirs } from "../../actors/cgroup.ts";
 import { vmActors } from "../../actors/vm.actors.ts";
 import { vmMachine, type VmOutput, type VmTimeouts } from "../../machines/vm.machine.ts";
 import { backendsUnderTest, driver, env, limits, sandboxId } from "../support/backends.ts";
@@ -172,6 +173,6 @@ describe.skipIf(!runReal)("vm machine, model-based, on the real namespace backen
     expect(output.outcome).toBe(isDeepStrictEqual(steps.at(-1)!.state.value, "destroyed") || actor.getSnapshot().context.failure === null ? "normal" : "failed");
     // Nothing of the sandbox is left on the host, whatever the path.
     expect(env.store.read(id)).toBeUndefined();
-    expect(existsSync(`/sys/fs/cgroup/memory/ironclaw/${id}`) || existsSync(`/sys/fs/cgroup/ironclaw/${id}`)).toBe(false);
+    for (const dir of cgroupDirs(1, id).concat(cgroupDirs(2, id))) expect(existsSync(dir)).toBe(false);
   });
 });

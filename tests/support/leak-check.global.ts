@@ -1,8 +1,13 @@
 // Runs once after the whole suite: whatever a test left behind — a sandbox process, a work
 // directory, a cgroup, a state record — fails the run here, whichever test leaked it.
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, rmdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
+
+function cgroupParents(): string[] {
+  const parent = process.env.IRONCLAW_CGROUP_PARENT!;
+  return [`/sys/fs/cgroup/memory/${parent}`, `/sys/fs/cgroup/pids/${parent}`, `/sys/fs/cgroup/${parent}`];
+}
 
 function leftovers(): string[] {
   const found: string[] = [];
@@ -14,7 +19,7 @@ function leftovers(): string[] {
   for (const dir of ["run", "state/sandboxes", "e2e-run", "e2e-state/sandboxes"].map((d) => join(scratch, d))) {
     if (existsSync(dir)) for (const name of readdirSync(dir)) found.push(`file: ${join(dir, name)}`);
   }
-  for (const cg of ["/sys/fs/cgroup/memory/ironclaw", "/sys/fs/cgroup/pids/ironclaw", "/sys/fs/cgroup/ironclaw"]) {
+  for (const cg of cgroupParents()) {
     if (!existsSync(cg)) continue;
     for (const entry of readdirSync(cg, { withFileTypes: true })) {
       if (entry.isDirectory()) found.push(`cgroup: ${join(cg, entry.name)}`);
@@ -31,5 +36,6 @@ export async function teardown(): Promise<void> {
     found = leftovers();
   }
   rmSync(process.env.IRONCLAW_TEST_SCRATCH!, { recursive: true, force: true });
+  for (const cg of cgroupParents()) if (existsSync(cg)) rmdirSync(cg);
   if (found.length) throw new Error(`the test suite left resources behind:\n${found.join("\n")}`);
 }
