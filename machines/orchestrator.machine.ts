@@ -88,7 +88,8 @@ function lastLive(context: OrchestratorContext): ChildEntry | undefined {
 
 /** The actor id of a child's n-th incarnation: restarts get fresh ids so their sandboxes never collide. */
 export function incarnationId(id: string, generation: number): string {
-  return generation === 0 ? id : `${id}~${generation}`;
+  // Only characters that every backend accepts in names (runsc container ids, cgroups, files).
+  return generation === 0 ? id : `${id}-r${generation}`;
 }
 
 export const orchestratorMachine = setup({
@@ -194,7 +195,7 @@ export const orchestratorMachine = setup({
               children: ({ spawn }) =>
                 context.children.map((c) =>
                   c === entry
-                    ? { ...c, generation, ref: spawn("vm", { id: actorId, input: { ...c.input, id: actorId } }) }
+                    ? { ...c, generation, ref: spawn("vm", { id: actorId, input: { ...c.input, id: incarnationId(c.input.id, generation) } }) }
                     : c,
                 ),
             });

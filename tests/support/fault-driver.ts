@@ -10,6 +10,8 @@ export interface Faults {
   /** The guest never acknowledges shutdown and never exits by itself. */
   shutdown?: "hang";
   teardown?: "fail" | "hang";
+  /** `exec` of the argv ["__crash__"] throws synchronously inside the vm's execute actor: a crashed actor. */
+  crashOnExec?: boolean;
 }
 
 /** Resolves never, rejects when the actor waiting on it is stopped. */
@@ -20,12 +22,13 @@ function hang(signal?: AbortSignal): Promise<never> {
 export class FaultDriver implements SandboxDriver {
   readonly backend;
   readonly inner: SandboxDriver;
-  faults: Faults;
+  private readonly faultsOf: (id: string) => Faults;
 
-  constructor(inner: SandboxDriver, faults: Faults = {}) {
+  /** Faults for every sandbox, or per sandbox id. */
+  constructor(inner: SandboxDriver, faults: Faults | ((id: string) => Faults) = {}) {
     this.inner = inner;
     this.backend = inner.backend;
-    this.faults = faults;
+    this.faultsOf = typeof faults === "function" ? faults : () => faults;
   }
 
   probe(signal?: AbortSignal): Promise<ProbeResult> {
@@ -33,20 +36,28 @@ export class FaultDriver implements SandboxDriver {
   }
 
   async provision(spec: SandboxSpec, signal?: AbortSignal): Promise<SandboxRecord> {
-    if (this.faults.provision === "fail") throw new SandboxError("EBACKEND", "injected fault: provision fails");
+    const faults = this.faultsOf(spec.id);
+    if (faults.provision === "fail") throw new SandboxError("EBACKEND", "injected fault: provision fails");
     const record = await this.inner.provision(spec, signal);
-    if (this.faults.provision === "hang") return hang(signal);
+    if (faults.provision === "hang") return hang(signal);
     return record;
   }
 
   async boot(record: SandboxRecord, signal?: AbortSignal): Promise<Sandbox> {
-    if (this.faults.boot === "fail") throw new SandboxError("EBOOT", "injected fault: boot fails");
-    if (this.faults.boot === "hang") return hang(signal);
+    const faults = this.faultsOf(record.id);
+    if (faults.boot === "fail") throw new SandboxError("EBOOT", "injected fault: boot fails");
+    if (faults.boot === "hang") return hang(signal);
     const sandbox = await this.inner.boot(record, signal);
-    if (this.faults.shutdown !== "hang") return sandbox;
+    if (faults.shutdown !== "hang" && !faults.crashOnExec) return sandbox;
     const channel = new Proxy(sandbox.channel, {
       get(target, prop) {
-        if (prop === "shutdown") return () => new Promise(() => {});
+        if (prop === "shutdown" && faults.shutdown === "hang") return () => new Promise(() => {});
+        if (prop === "exec" && faults.crashOnExec) {
+          return (options: { argv: readonly string[] }, ...rest: unknown[]) => {
+            if (options.argv[0] === "__crash__") throw new Error("injected fault: the execute actor crashed");
+            return target.exec(options as never, ...(rest as []));
+          };
+        }
         const value = Reflect.get(target, prop, target);
         return typeof value === "function" ? value.bind(target) : value;
       },
@@ -56,7 +67,8 @@ export class FaultDriver implements SandboxDriver {
 
   async destroy(record: SandboxRecord): Promise<void> {
     await this.inner.destroy(record);
-    if (this.faults.teardown === "fail") throw new Error("injected fault: teardown fails");
-    if (this.faults.teardown === "hang") await new Promise(() => {});
+    const faults = this.faultsOf(record.id);
+    if (faults.teardown === "fail") throw new Error("injected fault: teardown fails");
+    if (faults.teardown === "hang") await new Promise(() => {});
   }
 }

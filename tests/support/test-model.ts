@@ -14,8 +14,17 @@ type Config = Record<string, unknown> & {
   states?: Record<string, Config>;
 };
 
-function transform(node: Config, path: string): Config {
-  const on: Record<string, unknown> = { ...node.on };
+/**
+ * TestModel offers only events whose type equals one of a state's descriptors, so a wildcard
+ * descriptor ("xstate.done.actor.*") must be spelled out as the concrete types a test will send.
+ */
+export type Wildcards = Record<string, readonly string[]>;
+
+function transform(node: Config, path: string, wildcards: Wildcards): Config {
+  const on: Record<string, unknown> = {};
+  for (const [type, transition] of Object.entries(node.on ?? {})) {
+    for (const concrete of wildcards[type] ?? [type]) on[concrete] = transition;
+  }
   const invokes = node.invoke ? (Array.isArray(node.invoke) ? node.invoke : [node.invoke]) : [];
   for (const inv of invokes as Array<{ id: string; onDone?: unknown; onError?: unknown }>) {
     if (inv.onDone) on[`xstate.done.actor.${inv.id}`] = inv.onDone;
@@ -24,16 +33,20 @@ function transform(node: Config, path: string): Config {
   for (const [delay, transition] of Object.entries(node.after ?? {})) on[`xstate.after.${delay}.${path}`] = transition;
   const { invoke: _invoke, after: _after, ...rest } = node;
   const states = node.states
-    ? Object.fromEntries(Object.entries(node.states).map(([name, child]) => [name, transform(child, `${path}.${name}`)]))
+    ? Object.fromEntries(Object.entries(node.states).map(([name, child]) => [name, transform(child, `${path}.${name}`, wildcards)]))
     : undefined;
   return { ...rest, on, ...(states && { states }) };
 }
 
-export function modelMachine<M extends AnyStateMachine>(machine: M): M {
+export function modelMachine<M extends AnyStateMachine>(machine: M, wildcards: Wildcards = {}): M {
   const config = machine.config as Config;
-  return createMachine(transform(config, config.id ?? "(machine)") as never, machine.implementations as never) as unknown as M;
+  return createMachine(transform(config, config.id ?? "(machine)", wildcards) as never, machine.implementations as never) as unknown as M;
 }
 
-export function createMachineTestModel<M extends AnyStateMachine>(machine: M, options: Parameters<typeof createTestModel<M>>[1]) {
-  return createTestModel(modelMachine(machine), options);
+export function createMachineTestModel<M extends AnyStateMachine>(
+  machine: M,
+  options: Parameters<typeof createTestModel<M>>[1],
+  wildcards: Wildcards = {},
+) {
+  return createTestModel(modelMachine(machine, wildcards), options);
 }

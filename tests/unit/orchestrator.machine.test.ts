@@ -67,7 +67,7 @@ describe("orchestrator machine", () => {
     clock.increment(99);
     expect(Object.keys(actor.getSnapshot().children)).toEqual([]);
     clock.increment(1);
-    expect(Object.keys(actor.getSnapshot().children)).toEqual(["p~1"]);
+    expect(Object.keys(actor.getSnapshot().children)).toEqual(["p-r1"]);
     expect(events.filter((e) => e.type === "child.started")).toEqual([
       { type: "child.started", id: "p", generation: 0 },
       { type: "child.started", id: "p", generation: 1 },
@@ -81,14 +81,14 @@ describe("orchestrator machine", () => {
     spawn("t2", "transient");
     child("t2").send({ type: "FAIL" } as never);
     clock.increment(1000);
-    expect(Object.keys(actor.getSnapshot().children)).toEqual(["t2~1"]);
+    expect(Object.keys(actor.getSnapshot().children)).toEqual(["t2-r1"]);
   });
 
   it("escalates when a child exceeds its restart intensity, and shuts everything down", () => {
     const { actor, clock, spawn, child } = harness();
     spawn("other", "permanent");
     spawn("flaky", "permanent");
-    const ids = ["flaky", "flaky~1", "flaky~2"];
+    const ids = ["flaky", "flaky-r1", "flaky-r2"];
     for (const id of ids) {
       child(id).send({ type: "FAIL" } as never);
       clock.increment(1000);
@@ -100,12 +100,12 @@ describe("orchestrator machine", () => {
   it("forgets restarts that fall out of the intensity window", () => {
     const { actor, clock, spawn, child } = harness();
     spawn("slow", "permanent");
-    for (const id of ["slow", "slow~1", "slow~2", "slow~3"]) {
+    for (const id of ["slow", "slow-r1", "slow-r2", "slow-r3"]) {
       child(id).send({ type: "FAIL" } as never);
       clock.increment(10_000); // each failure's window has passed before the next
     }
     expect(actor.getSnapshot().status).toBe("active");
-    expect(Object.keys(actor.getSnapshot().children)).toEqual(["slow~4"]);
+    expect(Object.keys(actor.getSnapshot().children)).toEqual(["slow-r4"]);
   });
 
   it("stops children in reverse start order on shutdown", () => {
