@@ -157,6 +157,8 @@ export const orchestratorMachine = setup({
   },
   guards: {
     noLiveChildren: ({ context }) => !context.children.some((c) => c.ref !== null),
+    escalated: ({ context }) => context.escalation !== null,
+    isNewChild: ({ context, event }) => event.type === "SPAWN" && !context.children.some((c) => c.id === event.child.id),
   },
 }).createMachine({
   id: "orchestrator",
@@ -174,7 +176,7 @@ export const orchestratorMachine = setup({
     running: {
       on: {
         SPAWN: {
-          guard: ({ context, event }) => !context.children.some((c) => c.id === event.child.id),
+          guard: "isNewChild",
           actions: [
             assign({
               children: ({ context, event, spawn }) => [
@@ -212,7 +214,7 @@ export const orchestratorMachine = setup({
         "xstate.error.actor.*": { actions: "supervise" },
         SHUTDOWN: { target: "shuttingDown", actions: assign({ reason: ({ event }) => event.reason }) },
       },
-      always: { guard: ({ context }) => context.escalation !== null, target: "shuttingDown" },
+      always: { guard: "escalated", target: "shuttingDown" },
     },
     shuttingDown: {
       // Pending restarts are abandoned; live children are stopped last-started first.

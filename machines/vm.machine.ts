@@ -145,6 +145,8 @@ export const vmMachine = setup({
   },
   guards: {
     isFatal: ({ event }) => event.type === "EXEC.FAILED" && event.fatal,
+    stopRequested: ({ context }) => context.stopRequested,
+    noFailure: ({ context }) => context.failure === null,
   },
 }).createMachine({
   id: "vm",
@@ -168,7 +170,7 @@ export const vmMachine = setup({
         src: "provision",
         input: ({ context }) => ({ id: context.id, backend: context.backend, limits: context.limits }),
         onDone: [
-          { guard: ({ context }) => context.stopRequested, target: "teardown", actions: assign({ record: ({ event }) => event.output }) },
+          { guard: "stopRequested", target: "teardown", actions: assign({ record: ({ event }) => event.output }) },
           { target: "booting", actions: assign({ record: ({ event }) => event.output }) },
         ],
         onError: {
@@ -292,7 +294,7 @@ export const vmMachine = setup({
         src: "teardown",
         input: ({ context }) => ({ id: context.id, record: context.record, sandbox: context.sandbox }),
         onDone: [
-          { guard: ({ context }) => context.failure === null, target: "destroyed", actions: assign({ teardown: ({ event }) => event.output }) },
+          { guard: "noFailure", target: "destroyed", actions: assign({ teardown: ({ event }) => event.output }) },
           { target: "failed", actions: assign({ teardown: ({ event }) => event.output }) },
         ],
         onError: {
