@@ -5,9 +5,10 @@ import { constants } from "node:os";
 import { nanoid } from "nanoid";
 import type { ExecResult, VmFailure, VmOutput, VmEmitted } from "../../machines/vm.machine.ts";
 import { MAX_FILE_BYTES } from "../../guest-agent/guest-protocol.ts";
+import { detectCgroups } from "../../actors/cgroup.ts";
 import { selectBackend } from "../backend-select.ts";
 import { ExitCode, UsageError } from "../exit-codes.ts";
-import { createLogger } from "../logger.ts";
+import { createLogger, logFile } from "../logger.ts";
 import { createRuntime } from "../runtime.ts";
 
 export interface ExecCliOptions {
@@ -21,6 +22,8 @@ export interface ExecCliOptions {
   readonly outputCap?: number;
   readonly json: boolean;
   readonly verbose: boolean;
+  /** --memory or --pids was given: refuse to run where they cannot be enforced. */
+  readonly limitsExplicit?: boolean;
 }
 
 const say = (line: string) => process.stderr.write(`ironclaw: ${line}\n`);
@@ -61,11 +64,25 @@ export async function runExec(command: string[], opts: ExecCliOptions): Promise<
   process.on("SIGTERM", onSignal);
   process.on("SIGHUP", onSignal);
   process.on("exit", () => runtime.sweepSync());
+  let crashed = false;
   process.on("uncaughtException", (err) => {
     logger.fatal({ err }, "uncaught exception");
-    say(`internal error: ${err.message} (sandbox destroyed; see the log for details)`);
-    runtime.sweepSync();
-    process.exit(ExitCode.sandboxFailure);
+    if (crashed) {
+      runtime.sweepSync();
+      process.exit(ExitCode.sandboxFailure);
+    }
+    crashed = true;
+    say(`internal error: ${err.message} (see ${logFile()}); destroying the sandbox`);
+    // The same road out as a signal, bounded: the orchestrator tears down, else we kill.
+    orchestrator.send({ type: "SHUTDOWN", reason: "uncaught exception" });
+    const force = setTimeout(() => {
+      runtime.sweepSync();
+      process.exit(ExitCode.sandboxFailure);
+    }, 5000);
+    void runtime.stopped.finally(() => {
+      clearTimeout(force);
+      process.exit(ExitCode.sandboxFailure);
+    });
   });
 
   await runtime.reapLeftovers();
@@ -76,6 +93,14 @@ export async function runExec(command: string[], opts: ExecCliOptions): Promise<
     if (err instanceof UsageError) throw err;
     say((err as Error).message);
     return ExitCode.sandboxFailure;
+  }
+  const cgroups = await detectCgroups();
+  if (!cgroups.usable) {
+    if (opts.limitsExplicit) {
+      say(`cannot enforce --memory/--pids here: ${cgroups.detail}`);
+      return ExitCode.sandboxFailure;
+    }
+    if (!opts.json) say(`warning: the sandbox runs without memory and process limits: ${cgroups.detail}`);
   }
   const stdin = opts.stdin ? await readStdin() : undefined;
 
@@ -193,6 +218,7 @@ export async function runExec(command: string[], opts: ExecCliOptions): Promise<
           sandbox: id,
           backend: driver!.backend,
           isolation,
+          limits: cgroups.usable ? cgroups.detail : `none: ${cgroups.detail}`,
           exitCode,
           code: r?.code ?? null,
           signal: r?.signal ?? null,

@@ -47,9 +47,10 @@ program
   .option("--json", "print one JSON object with the result instead of streaming", false)
   .option("-v, --verbose", "human-readable logs on stderr", false)
   .passThroughOptions()
-  .action(async (command: string[], opts) => {
+  .action(async (command: string[], opts, cmd: Command) => {
     const { runExec } = await import("./exec.command.ts");
-    process.exitCode = await runExec(command, opts);
+    const limitsExplicit = ["memory", "pids"].some((o) => cmd.getOptionValueSource(o) === "cli");
+    process.exitCode = await runExec(command, { ...opts, limitsExplicit });
   });
 
 program

@@ -1,8 +1,9 @@
 // The CLI as a user runs it: bin/ironclaw, real sandboxes, real signals.
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { backendsUnderTest } from "../support/backends.ts";
 
 const BIN = join(import.meta.dirname, "..", "..", "bin", "ironclaw");
@@ -154,3 +155,29 @@ describe("ironclaw usage", () => {
     expect(r.code).toBe(0);
   });
 });
+
+// As a user without root: bubblewrap still isolates, but cgroups are not writable. IronClaw says
+// so on every run, and refuses limits it cannot enforce. Needs root to switch user, and a
+// checkout that user can read.
+const asNobody = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"];
+const nobodyCanRun =
+  process.getuid?.() === 0 && spawnSync(asNobody[0]!, [...asNobody.slice(1), "test", "-x", BIN], { stdio: "ignore" }).status === 0;
+
+describe.skipIf(!nobodyCanRun)("ironclaw as an unprivileged user", () => {
+  const home = mkdtempSync(join(tmpdir(), "ironclaw-nobody-"));
+  chmodSync(home, 0o777);
+  const env = { PATH: process.env.PATH, HOME: home, IRONCLAW_STATE_DIR: join(home, "state"), IRONCLAW_RUN_DIR: join(home, "run") };
+  afterAll(() => rmSync(home, { recursive: true, force: true }));
+
+  it("runs on the namespace backend with a warning that no limits apply, and refuses --memory", () => {
+    const ok = spawnSync(asNobody[0]!, [...asNobody.slice(1), BIN, "exec", "-b", "namespace", "--", "sh", "-c", "echo hi"], { env, encoding: "utf8" });
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toBe("hi\n");
+    expect(ok.stderr).toMatch(/^ironclaw: warning: the sandbox runs without memory and process limits: /);
+    const refused = spawnSync(asNobody[0]!, [...asNobody.slice(1), BIN, "exec", "-b", "namespace", "--memory", "128", "--", "true"], { env, encoding: "utf8" });
+    expect(refused.status).toBe(125);
+    expect(refused.stderr).toMatch(/^ironclaw: cannot enforce --memory\/--pids here: /);
+    expect(readdirSync(join(home, "state", "sandboxes"))).toEqual([]);
+  });
+});
+
