@@ -4,26 +4,18 @@
 // read-only, no network. runsc and its gofer live inside our cgroup (runsc is told to ignore
 // cgroups) so the same join-before-exec and kill-by-cgroup rules hold as for bubblewrap.
 import { execFile } from "node:child_process";
-import { existsSync, lstatSync, readlinkSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { mkdir, symlink, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
-import { GUEST_PATH } from "./bubblewrap.driver.ts";
-import {
-  bootProcessSandbox,
-  destroyProcessSandbox,
-  type DriverEnv,
-  GUEST_AGENT,
-  GUEST_NODE,
-  provisionProcessSandbox,
-} from "./process-sandbox.ts";
+import { GUEST_ENV } from "../guest-agent/guest-protocol.ts";
+import { bootProcessSandbox, destroyProcessSandbox, type DriverEnv, provisionProcessSandbox } from "./process-sandbox.ts";
+import { GUEST_AGENT, GUEST_NODE, limitsInForce, sandboxView, type ViewEntry } from "./sandbox-view.ts";
 import { probeDriver } from "./sandbox-probe.ts";
 import type { ProbeResult, Sandbox, SandboxDriver, SandboxRecord, SandboxSpec } from "./sandbox-driver.ts";
 import { SandboxError } from "./sandbox-driver.ts";
 
 const run = promisify(execFile);
-const MERGED_USR_LINKS = ["/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"];
-const ETC_FILES = ["passwd", "group", "hosts", "hostname", "nsswitch.conf"];
 
 export function findRunsc(): string | null {
   for (const p of ["/usr/bin/runsc", "/usr/local/bin/runsc", "/usr/sbin/runsc"]) if (existsSync(p)) return p;
@@ -61,51 +53,52 @@ interface Mount {
   options?: string[];
 }
 
-function ociSpec(env: DriverEnv, record: SandboxRecord): object {
-  const etc = join(record.workDir, "etc");
-  const bind = (source: string, destination: string): Mount => ({ destination, type: "bind", source, options: ["rbind", "ro"] });
-  const mounts: Mount[] = [
-    { destination: "/proc", type: "proc", source: "proc" },
-    { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "mode=755"] },
-    { destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev"] },
-    bind("/usr", "/usr"),
-    ...MERGED_USR_LINKS.filter((l) => existsSync(l) && !lstatSync(l).isSymbolicLink()).map((l) => bind(l, l)),
-    ...["/etc/ld.so.cache", "/etc/alternatives"].filter((p) => existsSync(p)).map((p) => bind(p, p)),
-    ...ETC_FILES.map((f) => bind(join(etc, f), `/etc/${f}`)),
-    bind(env.nodePath, GUEST_NODE),
-    bind(env.agentPath, GUEST_AGENT),
-  ];
+function ociMount(entry: ViewEntry): Mount | null {
+  switch (entry.kind) {
+    case "bind":
+      return { destination: entry.target, type: "bind", source: entry.source, options: ["rbind", "ro"] };
+    case "proc":
+      return { destination: entry.target, type: "proc", source: "proc" };
+    case "dev":
+      return { destination: entry.target, type: "tmpfs", source: "tmpfs", options: ["nosuid", "mode=755"] };
+    case "tmpfs":
+      return { destination: entry.target, type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev"] };
+    case "symlink":
+    case "dir":
+      return null; // part of the root filesystem, made by makeRootfs
+  }
+}
+
+function ociSpec(view: readonly ViewEntry[]): object {
   return {
     ociVersion: "1.0.2",
     process: {
       terminal: false,
       user: { uid: 0, gid: 0 },
       args: [GUEST_NODE, GUEST_AGENT],
-      env: [`PATH=${GUEST_PATH}`, "HOME=/root"],
+      env: Object.entries(GUEST_ENV).map(([k, v]) => `${k}=${v}`),
       cwd: "/",
       capabilities: { bounding: [], effective: [], inheritable: [], permitted: [], ambient: [] },
       noNewPrivileges: true,
     },
     root: { path: "rootfs", readonly: false },
     hostname: "ironclaw",
-    mounts,
+    mounts: view.map(ociMount).filter((m) => m !== null),
     linux: {
       namespaces: ["pid", "ipc", "uts", "mount", "network"].map((type) => ({ type })),
     },
   };
 }
 
-/** Mount points and merged-usr links must exist in the root before runsc can mount over them. */
-async function makeRootfs(rootfs: string): Promise<void> {
-  for (const dir of ["usr", "proc", "dev", "tmp", "root", "etc", "opt/ironclaw"]) await mkdir(join(rootfs, dir), { recursive: true });
-  for (const link of MERGED_USR_LINKS) {
-    if (existsSync(link) && lstatSync(link).isSymbolicLink()) await symlink(readlinkSync(link), join(rootfs, link));
-    else if (existsSync(link)) await mkdir(join(rootfs, link), { recursive: true });
+/** The root filesystem under the overlay: the view's links and directories, and a mount point for each bind. */
+async function makeRootfs(rootfs: string, view: readonly ViewEntry[]): Promise<void> {
+  for (const entry of view) {
+    const at = join(rootfs, entry.target);
+    await mkdir(dirname(at), { recursive: true });
+    if (entry.kind === "symlink") await symlink(entry.linkTo, at);
+    else if (entry.kind === "bind" && !(existsSync(entry.source) && statSync(entry.source).isDirectory())) await writeFile(at, "");
+    else await mkdir(at, { recursive: true });
   }
-  for (const f of ["opt/ironclaw/node", "opt/ironclaw/guest-agent.mjs", ...ETC_FILES.map((f) => `etc/${f}`), "etc/ld.so.cache"]) {
-    await writeFile(join(rootfs, f), "");
-  }
-  await mkdir(join(rootfs, "etc/alternatives"), { recursive: true });
 }
 
 /** runsc's own state directory: inside the sandbox's work dir, so it goes when the work dir does. */
@@ -132,9 +125,10 @@ export class GvisorDriver implements SandboxDriver {
     try {
       const bundle = join(record.workDir, "bundle");
       const rootfs = join(bundle, "rootfs");
-      await makeRootfs(rootfs);
+      const view = sandboxView(this.env, record);
+      await makeRootfs(rootfs, view);
       await mkdir(runscRoot(record), { recursive: true });
-      await writeFile(join(bundle, "config.json"), JSON.stringify(ociSpec(this.env, record)));
+      await writeFile(join(bundle, "config.json"), JSON.stringify(ociSpec(view)));
       await runscFeatures(runsc);
       return record;
     } catch (err) {
@@ -146,7 +140,6 @@ export class GvisorDriver implements SandboxDriver {
   async boot(record: SandboxRecord, signal?: AbortSignal): Promise<Sandbox> {
     const runsc = this.runsc();
     const f = await runscFeatures(runsc);
-    const limits = record.cgroup ? `cgroup v${record.cgroup.version} memory+pids limits` : "no cgroup limits";
     return bootProcessSandbox(
       this.env,
       record,
@@ -162,7 +155,7 @@ export class GvisorDriver implements SandboxDriver {
           `--bundle=${join(record.workDir, "bundle")}`,
           record.id,
         ],
-        isolation: `gvisor (runsc ${f.version.replace(/^runsc version /, "")}, platform ${f.platform}): user-space kernel; no network; ${limits}`,
+        isolation: `gvisor (runsc ${f.version.replace(/^runsc version /, "")}, platform ${f.platform}): user-space kernel; no network; ${limitsInForce(record)}`,
       },
       signal,
     );

@@ -15,6 +15,7 @@ import {
   type SandboxSpec,
 } from "./sandbox-driver.ts";
 import type { SandboxStore } from "./sandbox-store.ts";
+import { GENERATED_ETC } from "./sandbox-view.ts";
 
 /** What every process-based driver needs from the host: where state lives and what to run inside. */
 export interface DriverEnv {
@@ -26,10 +27,6 @@ export interface DriverEnv {
   /** The bundled guest agent (dist/guest-agent.mjs). */
   readonly agentPath: string;
 }
-
-/** Where the runtime appears inside every sandbox. */
-export const GUEST_NODE = "/opt/ironclaw/node";
-export const GUEST_AGENT = "/opt/ironclaw/guest-agent.mjs";
 
 const STDERR_KEEP_BYTES = 8 * 1024;
 
@@ -69,16 +66,9 @@ export async function provisionProcessSandbox(env: DriverEnv, spec: SandboxSpec)
   }
 }
 
-/** A minimal /etc: the sandbox sees nothing of the host's. */
 async function writeEtc(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
-  await Promise.all([
-    writeFile(join(dir, "passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"),
-    writeFile(join(dir, "group"), "root:x:0:\nnogroup:x:65534:\n"),
-    writeFile(join(dir, "hosts"), "127.0.0.1 localhost ironclaw\n::1 localhost ironclaw\n"),
-    writeFile(join(dir, "hostname"), "ironclaw\n"),
-    writeFile(join(dir, "nsswitch.conf"), "passwd: files\ngroup: files\nhosts: files\n"),
-  ]);
+  await Promise.all(Object.entries(GENERATED_ETC).map(([name, content]) => writeFile(join(dir, name), content)));
 }
 
 export interface BootOptions {

@@ -11,6 +11,7 @@ import {
   decodeHostMessage,
   type ExecRequest,
   type FileEntry,
+  GUEST_ENV,
   type GuestMessage,
   MAX_FILE_BYTES,
   OUTPUT_CHUNK_BYTES,
@@ -18,11 +19,6 @@ import {
 } from "./guest-protocol.ts";
 
 const AGENT_VERSION = "0.1.0";
-const DEFAULT_ENV: Record<string, string> = {
-  PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-  HOME: "/root",
-  LANG: "C.UTF-8",
-};
 /** After SIGTERM on timeout, how long the command gets before SIGKILL. */
 const KILL_GRACE_MS = 1000;
 /** After the command exits, how long to wait for its pipes to drain (a background child may hold them). */
@@ -75,7 +71,7 @@ function exec(req: ExecRequest): void {
   const [file, ...args] = req.argv;
   const child = spawn(file!, args, {
     cwd: req.cwd ?? "/",
-    env: req.env ?? DEFAULT_ENV,
+    env: req.env ?? GUEST_ENV,
     detached: true, // its own process group, so timeout and cancel reach every descendant
     stdio: ["pipe", "pipe", "pipe"],
   });

@@ -12,6 +12,12 @@ export const MAX_FRAME_BYTES = 8 * 1024 * 1024;
 export const OUTPUT_CHUNK_BYTES = 64 * 1024;
 /** Files moved in one read/write request (raw bytes, before base64). */
 export const MAX_FILE_BYTES = 4 * 1024 * 1024;
+/** The environment of the agent, and of a command that is given none of its own. */
+export const GUEST_ENV: Readonly<Record<string, string>> = {
+  PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+  HOME: "/root",
+  LANG: "C.UTF-8",
+};
 /** Default cap on stdout+stderr of one exec; past it output is dropped and the result says so. */
 export const DEFAULT_OUTPUT_CAP_BYTES = 16 * 1024 * 1024;
 

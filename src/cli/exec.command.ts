@@ -4,7 +4,7 @@
 import { constants } from "node:os";
 import { nanoid } from "nanoid";
 import type { ExecResult, VmFailure, VmOutput, VmEmitted } from "../../machines/vm.machine.ts";
-import { MAX_FILE_BYTES } from "../../guest-agent/guest-protocol.ts";
+import { GUEST_ENV, MAX_FILE_BYTES } from "../../guest-agent/guest-protocol.ts";
 import { detectCgroups } from "../../actors/cgroup.ts";
 import { selectBackend } from "../backend-select.ts";
 import { ExitCode, UsageError } from "../exit-codes.ts";
@@ -163,7 +163,7 @@ export async function runExec(command: string[], opts: ExecCliOptions): Promise<
           argv: command,
           cwd: opts.cwd,
           timeoutMs: Math.round(opts.timeout * 1000),
-          ...(opts.env && { env: { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", HOME: "/root", LANG: "C.UTF-8", ...opts.env } }),
+          ...(opts.env && { env: { ...GUEST_ENV, ...opts.env } }),
           ...(stdin && { stdin: stdin.toString("base64") }),
           ...(opts.outputCap !== undefined && { outputCapBytes: opts.outputCap }),
         },

@@ -5,16 +5,14 @@
 // backend. Child exits are caused for real: a normal one by STOP, a failure by killing the
 // sandbox, a crash by a fault that makes the vm's execute actor throw, a child that will not
 // stop by a guest that never acknowledges shutdown. Nothing may be left behind by any path.
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { createActor, waitFor, type AnyEventObject, type SnapshotFrom } from "xstate";
 import { vmActors } from "../../actors/vm.actors.ts";
 import { orchestratorMachine, type ChildSpec, type OrchestratorOutput } from "../../machines/orchestrator.machine.ts";
 import { vmMachine } from "../../machines/vm.machine.ts";
-import { backendsUnderTest, driver, env, limits, sandboxId } from "../support/backends.ts";
+import { backendsUnderTest, driver, env, limits, sandboxId, signalSandbox } from "../support/backends.ts";
 import { FaultDriver, type Faults } from "../support/fault-driver.ts";
-import { createMachineTestModel } from "../support/test-model.ts";
+import { createMachineTestModel, stateTrail, transitionPaths } from "../support/test-model.ts";
 
 type Snapshot = SnapshotFrom<typeof orchestratorMachine>;
 type Step = { event: AnyEventObject; state: Snapshot };
@@ -60,23 +58,6 @@ const model = createMachineTestModel(
   },
 );
 
-function transitionPaths(): Step[][] {
-  const toState = new Map<string, Step[]>();
-  for (const path of model.getShortestPaths({ allowDuplicatePaths: true })) toState.set(key(path.state as Snapshot), path.steps as Step[]);
-  const paths = new Map<string, Step[]>();
-  for (const [from, { transitions }] of Object.entries(model.getAdjacencyMap())) {
-    const prefix = toState.get(from);
-    if (!prefix) continue;
-    for (const step of Object.values(transitions) as Step[]) {
-      // Events offered bare because eventsFor had no payload for them in that state are not events anyone sends.
-      if (!eventsFor(prefix.at(-1)?.state ?? step.state).some((e) => e.type === step.event.type)) continue;
-      const path = [...prefix, step];
-      paths.set(path.map((s) => describeEvent(s.event)).join(" → "), path);
-    }
-  }
-  return [...paths.values()];
-}
-
 function describeEvent(e: AnyEventObject): string {
   if (e.type.startsWith("xstate.done.actor.")) return `${e.type.slice(18)} exits ${(e.output as { outcome?: string } | undefined)?.outcome ?? JSON.stringify(e)}`;
   if (e.type.startsWith("xstate.error.actor.")) return `${e.type.slice(19)} crashes`;
@@ -86,23 +67,12 @@ function describeEvent(e: AnyEventObject): string {
   return e.type;
 }
 
-/** Kills a child's sandbox from outside; a sandbox already being torn down (shutdown got there first) is left be. */
-function killSandbox(id: string): void {
-  const dir = env.store.read(id)?.cgroup?.dirs.at(-1);
-  if (!dir || !existsSync(dir)) return;
-  for (const pid of readFileSync(join(dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean)) {
-    try {
-      process.kill(Number(pid), "SIGKILL");
-    } catch {
-      // went down with bwrap
-    }
-  }
-}
-
 const runReal = backendsUnderTest().includes("namespace");
 
 describe.skipIf(!runReal)("orchestrator machine, model-based, with real vm children on the namespace backend", () => {
-  const paths = transitionPaths();
+  // Events offered bare because eventsFor had no payload for them in that state are not events anyone sends.
+  const offered = (from: Snapshot, e: AnyEventObject) => eventsFor(from).some((o) => o.type === e.type);
+  const paths = transitionPaths(model as never, key, describeEvent, offered as never) as Step[][];
 
   it("reaches every state of the supervisor, escalation included", () => {
     const values = new Set(paths.flatMap((p) => p.map((s) => JSON.stringify(s.state.value))));
@@ -137,17 +107,9 @@ describe.skipIf(!runReal)("orchestrator machine, model-based, with real vm child
       const record = env.store.read(sandboxOf(actorId));
       if (record) reaps.push(fault.destroy(record).catch(() => {}));
     });
-    const seen: string[] = [];
-    actor.subscribe((s) => seen.at(-1) !== key(s) && seen.push(key(s)));
+    const { reach } = stateTrail(actor, key);
     const done = new Promise<OrchestratorOutput>((resolve) => actor.subscribe({ complete: () => resolve(actor.getSnapshot().output!) }));
     actor.start();
-    let matched = 0;
-    const reach = async (want: string) => {
-      await waitFor(actor, () => seen.indexOf(want, matched) >= 0 || actor.getSnapshot().status === "done", { timeout: 30_000 });
-      const at = seen.indexOf(want, matched);
-      expect(at, `expected ${want}; the orchestrator went ${seen.join(" → ")}`).toBeGreaterThanOrEqual(0);
-      matched = at;
-    };
     const childRef = (actorId: string) => actor.getSnapshot().children[actorId] as ReturnType<typeof createActor<typeof vm>> | undefined;
     const whenReady = async (actorId: string) => {
       const ref = childRef(actorId);
@@ -168,7 +130,7 @@ describe.skipIf(!runReal)("orchestrator machine, model-based, with real vm child
           childRef(actorId)?.send({ type: "STOP" });
         } else {
           await whenReady(actorId);
-          killSandbox(sandboxOf(actorId));
+          signalSandbox(sandboxOf(actorId), "SIGKILL");
         }
       } else if (e.type.startsWith("xstate.error.actor.")) {
         const actorId = e.type.slice("xstate.error.actor.".length);

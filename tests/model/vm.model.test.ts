@@ -3,17 +3,16 @@
 // real vm actor on the real namespace backend, with faults injected (FaultDriver) or caused
 // for real (killing or freezing the sandbox) where the path calls for them. After every
 // path the sandbox and all its host resources must be gone.
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync } from "node:fs";
 import { isDeepStrictEqual } from "node:util";
 import { describe, expect, it } from "vitest";
-import { createActor, waitFor, type AnyEventObject, type SnapshotFrom } from "xstate";
+import { createActor, type AnyEventObject, type SnapshotFrom } from "xstate";
 import { cgroupDirs } from "../../actors/cgroup.ts";
 import { vmActors } from "../../actors/vm.actors.ts";
 import { vmMachine, type VmOutput, type VmTimeouts } from "../../machines/vm.machine.ts";
-import { backendsUnderTest, driver, env, limits, sandboxId } from "../support/backends.ts";
+import { backendsUnderTest, driver, env, limits, sandboxId, signalSandbox } from "../support/backends.ts";
 import { FaultDriver, type Faults } from "../support/fault-driver.ts";
-import { createMachineTestModel } from "../support/test-model.ts";
+import { createMachineTestModel, stateTrail, transitionPaths } from "../support/test-model.ts";
 
 type VmSnapshot = SnapshotFrom<typeof vmMachine>;
 type Step = { event: AnyEventObject; state: VmSnapshot };
@@ -51,22 +50,7 @@ const model = createMachineTestModel(vmMachine, {
   input: { id: "model", backend: "namespace", limits },
 });
 
-/** A path to every state, then one more step along every transition out of it: full transition coverage. */
-function transitionPaths(): Step[][] {
-  const toState = new Map<string, Step[]>();
-  for (const path of model.getShortestPaths({ allowDuplicatePaths: true })) toState.set(key(path.state), path.steps as Step[]);
-  const adjacency = model.getAdjacencyMap();
-  const paths = new Map<string, Step[]>();
-  for (const [from, { transitions }] of Object.entries(adjacency)) {
-    const prefix = toState.get(from);
-    if (!prefix) continue;
-    for (const { event, state } of Object.values(transitions) as Step[]) {
-      const path = [...prefix, { event, state } as Step];
-      paths.set(path.map((s) => `${s.event.type}${"fatal" in s.event ? `(${s.event.fatal})` : ""}`).join(" → "), path);
-    }
-  }
-  return [...paths.entries()].map(([, p]) => p);
-}
+const eventName = (e: AnyEventObject) => `${e.type.replace("xstate.", "")}${"fatal" in e ? (e.fatal ? " (fatal)" : " (command only)") : ""}`;
 
 /** What the path needs from the world: injected faults, shortened timers, and the job for EXEC. */
 function scenario(steps: Step[]) {
@@ -96,24 +80,10 @@ function scenario(steps: Step[]) {
   return { faults, timeouts };
 }
 
-/** Signals every process of the sandbox, found through its cgroup (the agent runs in a session of its own). */
-function signalSandbox(id: string, signal: NodeJS.Signals): void {
-  const record = env.store.read(id);
-  const dir = record?.cgroup?.dirs.at(-1);
-  if (!dir) throw new Error(`sandbox ${id} has no cgroup to find its processes by`);
-  for (const pid of readFileSync(join(dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean)) {
-    try {
-      process.kill(Number(pid), signal);
-    } catch {
-      // Killing bwrap already took the rest of the sandbox with it.
-    }
-  }
-}
-
 const runReal = backendsUnderTest().includes("namespace");
 
 describe.skipIf(!runReal)("vm machine, model-based, on the real namespace backend", () => {
-  const paths = transitionPaths();
+  const paths = transitionPaths(model as never, key, eventName) as Step[][];
 
   it("covers every state of the machine", () => {
     const reached = new Set(paths.flatMap((p) => p.map((s) => JSON.stringify(s.state.value))));
@@ -121,24 +91,15 @@ describe.skipIf(!runReal)("vm machine, model-based, on the real namespace backen
     expect([...reached].sort()).toEqual(all.map((v) => JSON.stringify(v)).sort());
   });
 
-  it.each(paths.map((p) => [p.map((s) => s.event.type.replace("xstate.", "")).join(" → "), p] as const))("%s", async (_, steps) => {
+  it.each(paths.map((p) => [p.map((s) => eventName(s.event)).join(" → "), p] as const))("%s", async (_, steps) => {
     const { faults, timeouts } = scenario(steps);
     const id = sandboxId("m");
     const fault = new FaultDriver(driver("namespace"), faults);
     const machine = vmMachine.provide({ actors: vmActors({ namespace: fault }, env.store) });
     const actor = createActor(machine, { input: { id, backend: "namespace", limits, timeouts } });
-    // Every state the SUT passes through, in order: some (teardown) last only milliseconds.
-    const seen: string[] = [];
-    actor.subscribe((s) => seen.at(-1) !== key(s) && seen.push(key(s)));
+    const { reach } = stateTrail(actor, key);
     const done = new Promise<VmOutput>((resolve) => actor.subscribe({ complete: () => resolve(actor.getSnapshot().output!) }));
     actor.start();
-    let matched = 0;
-    const reach = async (want: string) => {
-      await waitFor(actor, () => seen.indexOf(want, matched) >= 0 || actor.getSnapshot().status === "done", { timeout: 20_000 });
-      const at = seen.indexOf(want, matched);
-      expect(at, `expected the SUT to reach ${want} after ${seen.slice(0, matched + 1).join(" → ")}; it went ${seen.join(" → ")}`).toBeGreaterThanOrEqual(0);
-      matched = at;
-    };
 
     for (const [i, step] of steps.entries()) {
       const next = steps[i + 1]?.event.type;

@@ -3,6 +3,8 @@ import { findBwrap } from "../../actors/bubblewrap.driver.ts";
 import { findRunsc } from "../../actors/gvisor.driver.ts";
 import type { BackendName, SandboxDriver, SandboxRecord } from "../../actors/sandbox-driver.ts";
 import { createDriverEnv, createDrivers } from "../../src/runtime.ts";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { nanoid } from "nanoid";
 
 export const env = createDriverEnv();
@@ -48,5 +50,21 @@ export async function withSandbox<T>(
     return await body(sandbox);
   } finally {
     if (record) await d.destroy(record);
+  }
+}
+
+/**
+ * Signals every process of a sandbox, found through its cgroup (the agent runs in a session of
+ * its own, out of reach of a process-group signal). A sandbox already gone is left be.
+ */
+export function signalSandbox(id: string, signal: NodeJS.Signals): void {
+  const dir = env.store.read(id)?.cgroup?.dirs.at(-1);
+  if (!dir || !existsSync(dir)) return;
+  for (const pid of readFileSync(join(dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean)) {
+    try {
+      process.kill(Number(pid), signal);
+    } catch {
+      // Killing bwrap already took the rest of the sandbox with it.
+    }
   }
 }

@@ -3,7 +3,7 @@
 // states and transitions, with each actor result (xstate.done/error.actor.<id>) and each timer
 // (xstate.after.<delay>.<state id>) turned into an ordinary event the walk can take. Same
 // event names as the real machine, so a path from the model replays against the real actor.
-import { createMachine, type AnyStateMachine } from "xstate";
+import { createMachine, waitFor, type Actor, type AnyActorLogic, type AnyEventObject, type AnyStateMachine, type Snapshot } from "xstate";
 import { createTestModel } from "xstate/graph";
 
 type Config = Record<string, unknown> & {
@@ -49,4 +49,58 @@ export function createMachineTestModel<M extends AnyStateMachine>(
   wildcards: Wildcards = {},
 ) {
   return createTestModel(modelMachine(machine, wildcards), options);
+}
+
+export interface Step<S> {
+  readonly event: AnyEventObject;
+  readonly state: S;
+}
+
+/**
+ * A path to every state the model reaches, then one more step along every transition out of
+ * it: transition coverage rather than just state coverage. `name` tells paths apart (two
+ * events of one type with different payloads are different transitions); `offered` drops
+ * steps along events the test would never send in that state.
+ */
+export function transitionPaths<S extends Snapshot<unknown>>(
+  model: { getShortestPaths(o: { allowDuplicatePaths: boolean }): Array<{ state: S; steps: Array<Step<S>> }>; getAdjacencyMap(): Record<string, { transitions: Record<string, unknown> }> },
+  key: (state: S) => string,
+  name: (event: AnyEventObject) => string,
+  offered: (from: S, event: AnyEventObject) => boolean = () => true,
+): Array<Array<Step<S>>> {
+  const toState = new Map<string, Array<Step<S>>>();
+  for (const path of model.getShortestPaths({ allowDuplicatePaths: true })) toState.set(key(path.state), path.steps);
+  const paths = new Map<string, Array<Step<S>>>();
+  for (const [from, { transitions }] of Object.entries(model.getAdjacencyMap())) {
+    const prefix = toState.get(from);
+    if (!prefix?.length) continue;
+    for (const step of Object.values(transitions) as Array<Step<S>>) {
+      if (!offered(prefix.at(-1)!.state, step.event)) continue;
+      const path = [...prefix, step];
+      paths.set(path.map((s) => name(s.event)).join(" → "), path);
+    }
+  }
+  return [...paths.values()];
+}
+
+/**
+ * Records every distinct state a real actor passes through, so a step can be checked even when
+ * the SUT has already moved on (teardown lasts milliseconds). `reach` waits until the wanted
+ * state appears after the last one matched, in order.
+ */
+export function stateTrail<S extends Snapshot<unknown>>(actor: Actor<AnyActorLogic> & { getSnapshot(): S }, key: (s: S) => string, timeout = 30_000) {
+  const seen: string[] = [];
+  actor.subscribe((s) => {
+    if (seen.at(-1) !== key(s as S)) seen.push(key(s as S));
+  });
+  let matched = 0;
+  return {
+    seen,
+    async reach(want: string): Promise<void> {
+      await waitFor(actor, () => seen.indexOf(want, matched) >= 0 || actor.getSnapshot().status === "done", { timeout });
+      const at = seen.indexOf(want, matched);
+      if (at < 0) throw new Error(`expected the actor to reach ${want}; it went ${seen.join(" → ")}`);
+      matched = at;
+    },
+  };
 }

@@ -1,0 +1,59 @@
+// What a sandbox sees of the world, once, for every backend: a read-only runtime from the
+// host, a generated /etc, the guest agent, and fresh /proc, /dev and /tmp on a writable root.
+// Each driver renders this list in its own terms (bubblewrap arguments, OCI mounts).
+import { existsSync, lstatSync, readlinkSync } from "node:fs";
+import { join } from "node:path";
+import type { SandboxRecord } from "./sandbox-driver.ts";
+
+/** Where the runtime appears inside every sandbox. */
+export const GUEST_NODE = "/opt/ironclaw/node";
+export const GUEST_AGENT = "/opt/ironclaw/guest-agent.mjs";
+
+export type ViewEntry =
+  /** A read-only bind of a host file or directory. */
+  | { readonly kind: "bind"; readonly source: string; readonly target: string }
+  | { readonly kind: "symlink"; readonly target: string; readonly linkTo: string }
+  | { readonly kind: "proc" | "dev" | "tmpfs" | "dir"; readonly target: string };
+
+const RUNTIME = "/usr";
+/** Merged-usr hosts have these as links into /usr; others have real directories. */
+const USR_LINKS = ["/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"];
+/** The only host files under /etc the runtime needs: the loader cache and the alternatives links. */
+const HOST_ETC = ["/etc/ld.so.cache", "/etc/alternatives"];
+/** The sandbox's /etc files, written into its work dir at provisioning: never the host's. */
+export const GENERATED_ETC: Readonly<Record<string, string>> = {
+  passwd: "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+  group: "root:x:0:\nnogroup:x:65534:\n",
+  hosts: "127.0.0.1 localhost ironclaw\n::1 localhost ironclaw\n",
+  hostname: "ironclaw\n",
+  "nsswitch.conf": "passwd: files\ngroup: files\nhosts: files\n",
+};
+
+export interface ViewRuntime {
+  readonly nodePath: string;
+  readonly agentPath: string;
+}
+
+export function sandboxView(runtime: ViewRuntime, record: SandboxRecord): ViewEntry[] {
+  const view: ViewEntry[] = [{ kind: "bind", source: RUNTIME, target: RUNTIME }];
+  for (const link of USR_LINKS) {
+    if (!existsSync(link)) continue;
+    view.push(lstatSync(link).isSymbolicLink() ? { kind: "symlink", target: link, linkTo: readlinkSync(link) } : { kind: "bind", source: link, target: link });
+  }
+  for (const path of HOST_ETC) if (existsSync(path)) view.push({ kind: "bind", source: path, target: path });
+  for (const f of Object.keys(GENERATED_ETC)) view.push({ kind: "bind", source: join(record.workDir, "etc", f), target: `/etc/${f}` });
+  view.push(
+    { kind: "bind", source: runtime.nodePath, target: GUEST_NODE },
+    { kind: "bind", source: runtime.agentPath, target: GUEST_AGENT },
+    { kind: "proc", target: "/proc" },
+    { kind: "dev", target: "/dev" },
+    { kind: "tmpfs", target: "/tmp" },
+    { kind: "dir", target: "/root" },
+  );
+  return view;
+}
+
+/** One line for users: which limits are in force for this sandbox. */
+export function limitsInForce(record: SandboxRecord): string {
+  return record.cgroup ? `cgroup v${record.cgroup.version} memory+pids limits` : "no memory or process limits";
+}
