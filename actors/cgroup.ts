@@ -2,7 +2,7 @@
 // (unified). Sandboxes join their cgroup before the sandbox binary starts (see host-process),
 // so nothing they fork can escape it; teardown kills whatever is left in it and removes it.
 import { access, mkdir, readFile, rmdir, writeFile, constants } from "node:fs/promises";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
 const ROOT = "/sys/fs/cgroup";
@@ -122,6 +122,25 @@ export async function pidsExhausted(set: CgroupSet): Promise<boolean> {
     return /^max [1-9]/m.test(await readFile(join(dir, "pids.events"), "utf8"));
   } catch {
     return false;
+  }
+}
+
+/** SIGKILLs every process in the cgroup, synchronously: for process 'exit' handlers. */
+export function killCgroupSync(set: CgroupSet): void {
+  for (const dir of set.dirs) {
+    let pids: string[];
+    try {
+      pids = readFileSync(join(dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean);
+    } catch {
+      continue;
+    }
+    for (const pid of pids) {
+      try {
+        process.kill(Number(pid), "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
   }
 }
 

@@ -4,7 +4,7 @@
 import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { cgroupDirs, createCgroup, destroyCgroup, detectCgroups, type CgroupSet } from "./cgroup.ts";
+import { cgroupDirs, createCgroup, destroyCgroup, detectCgroups, killCgroupSync, type CgroupSet } from "./cgroup.ts";
 import { GuestChannel, GuestError } from "./guest-channel.ts";
 import { killProcessGroup, killProcessGroupSync, processStartTime, spawnSandboxProcess } from "./host-process.ts";
 import {
@@ -154,6 +154,7 @@ export function destroyProcessSandboxSync(env: DriverEnv, id: string): void {
   const record = env.store.read(id);
   if (!record) return;
   if (record.process) killProcessGroupSync(record.process);
+  if (record.cgroup) killCgroupSync(record.cgroup);
   rmSync(record.workDir, { recursive: true, force: true });
   // cgroups cannot be removed until the kernel has reaped the processes: the reaper finishes that.
 }

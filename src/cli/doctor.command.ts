@@ -6,11 +6,18 @@ import type { ProbeResult } from "../../actors/sandbox-driver.ts";
 import { notAvailable, PREFERENCE, rememberProbe } from "../backend-select.ts";
 import { ExitCode } from "../exit-codes.ts";
 import { createLogger } from "../logger.ts";
+import { guardProcess } from "../process-guard.ts";
 import { createRuntime } from "../runtime.ts";
 
 export async function runDoctor(opts: { json: boolean; verbose: boolean }): Promise<number> {
   const logger = await createLogger({ verbose: opts.verbose });
   const runtime = createRuntime({ logger });
+  // Probes boot real sandboxes: Ctrl-C or a crash must not leave one behind.
+  guardProcess(runtime, logger, {
+    onSignal: "immediate",
+    onCrash: (err) => process.stderr.write(`ironclaw: internal error: ${err.message}\n`),
+  });
+  runtime.orchestrator.start();
   const reaped = await runtime.reapLeftovers();
   const backends: ProbeResult[] = [];
   for (const name of PREFERENCE) {

@@ -1,7 +1,6 @@
 // `ironclaw exec`: one command, one fresh sandbox, then nothing left. The sandbox is a child
 // of an in-process orchestrator, so Ctrl-C, SIGTERM and crashes all take the same road out:
 // orchestrator shutdown → vm STOP → teardown.
-import { constants } from "node:os";
 import { nanoid } from "nanoid";
 import type { ExecResult, VmFailure, VmOutput, VmEmitted } from "../../machines/vm.machine.ts";
 import { GUEST_ENV, MAX_FILE_BYTES } from "../../guest-agent/guest-protocol.ts";
@@ -9,6 +8,7 @@ import { detectCgroups } from "../../actors/cgroup.ts";
 import { selectBackend } from "../backend-select.ts";
 import { ExitCode, UsageError } from "../exit-codes.ts";
 import { createLogger, logFile } from "../logger.ts";
+import { guardProcess, signalExitCode } from "../process-guard.ts";
 import { createRuntime } from "../runtime.ts";
 
 export interface ExecCliOptions {
@@ -39,50 +39,15 @@ async function readStdin(): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-function signalNumber(signal: string): number {
-  return (constants.signals as Record<string, number>)[signal] ?? 0;
-}
-
 export async function runExec(command: string[], opts: ExecCliOptions): Promise<number> {
   if (command.length === 0) throw new UsageError("exec needs a command: ironclaw exec -- CMD [ARGS...]");
   const logger = await createLogger({ verbose: opts.verbose });
   const runtime = createRuntime({ logger });
   const { orchestrator } = runtime;
 
-  let interrupted: NodeJS.Signals | null = null;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (interrupted) {
-      // A second Ctrl-C: do not wait for an orderly teardown any more.
-      runtime.sweepSync();
-      process.exit(signal === "SIGINT" ? ExitCode.interrupted : ExitCode.terminated);
-    }
-    interrupted = signal;
-    logger.info({ signal }, "shutting down on signal");
-    orchestrator.send({ type: "SHUTDOWN", reason: signal });
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
-  process.on("SIGHUP", onSignal);
-  process.on("exit", () => runtime.sweepSync());
-  let crashed = false;
-  process.on("uncaughtException", (err) => {
-    logger.fatal({ err }, "uncaught exception");
-    if (crashed) {
-      runtime.sweepSync();
-      process.exit(ExitCode.sandboxFailure);
-    }
-    crashed = true;
-    say(`internal error: ${err.message} (see ${logFile()}); destroying the sandbox`);
-    // The same road out as a signal, bounded: the orchestrator tears down, else we kill.
-    orchestrator.send({ type: "SHUTDOWN", reason: "uncaught exception" });
-    const force = setTimeout(() => {
-      runtime.sweepSync();
-      process.exit(ExitCode.sandboxFailure);
-    }, 5000);
-    void runtime.stopped.finally(() => {
-      clearTimeout(force);
-      process.exit(ExitCode.sandboxFailure);
-    });
+  const guard = guardProcess(runtime, logger, {
+    onSignal: "orchestrated",
+    onCrash: (err) => say(`internal error: ${err.message} (see ${logFile()}); destroying the sandbox`),
   });
 
   await runtime.reapLeftovers();
@@ -181,17 +146,18 @@ export async function runExec(command: string[], opts: ExecCliOptions): Promise<
     const c = commandError as { code: string; message: string } | null;
     let exitCode: number;
     let message: string | null = null;
+    const interrupted = guard.interruptedBy();
     if (interrupted) {
-      exitCode = interrupted === "SIGINT" ? ExitCode.interrupted : ExitCode.terminated;
+      exitCode = signalExitCode(interrupted);
       message = `interrupted by ${interrupted}; the sandbox was destroyed`;
     } else if (r) {
       if (r.timedOut) {
         exitCode = ExitCode.timeout;
         message = `command timed out after ${opts.timeout} s and was killed`;
       } else if (r.signal === "SIGPIPE" && r.truncated) {
-        exitCode = ExitCode.signalBase + signalNumber(r.signal);
+        exitCode = signalExitCode(r.signal);
       } else if (r.signal) {
-        exitCode = ExitCode.signalBase + signalNumber(r.signal);
+        exitCode = signalExitCode(r.signal as NodeJS.Signals);
         message = r.oomKilled
           ? `command was killed: the sandbox reached its memory limit of ${opts.memory} MiB (raise it with --memory)`
           : `command was killed by ${r.signal}`;
