@@ -82,6 +82,8 @@ export class GuestChannel {
         this.dispatch(msg);
       }
     });
+    // A stream handed over paused (the vsock handshake pauses it to keep the first frame) flows from here.
+    input.resume();
     const ended = (why: string) => () => this.close(new GuestError("EPIPE", why));
     input.on("end", ended("guest agent closed its channel"));
     input.on("error", (e) => this.close(new GuestError("EPIPE", `guest channel failed: ${e.message}`)));
