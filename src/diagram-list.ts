@@ -1,9 +1,11 @@
 // The machines drawn in diagrams/, by file name.
 import type { AnyStateMachine } from "xstate";
 import { orchestratorMachine } from "../machines/orchestrator.machine.ts";
+import { snapshotSlotMachine } from "../machines/snapshot-slot.machine.ts";
 import { vmMachine } from "../machines/vm.machine.ts";
 
 export const DIAGRAMS: Record<string, AnyStateMachine> = {
   "vm.machine": vmMachine,
   "orchestrator.machine": orchestratorMachine,
+  "snapshot-slot.machine": snapshotSlotMachine,
 };
