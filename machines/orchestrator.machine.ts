@@ -4,7 +4,7 @@
 // a `failed` output; the child's restart policy, the restart intensity and a jittered
 // exponential backoff decide what happens next. Timers are XState's own (`after`, delayed
 // raise), so tests drive them with a simulated clock.
-import { assign, emit, enqueueActions, setup, type ActorRefFrom } from "xstate";
+import { assign, emit, enqueueActions, setup, type AnyActorRef } from "xstate";
 import {
   backoffDelay,
   DEFAULT_SUPERVISION,
@@ -13,21 +13,28 @@ import {
   shouldRestart,
   type SupervisionPolicy,
 } from "./supervision.ts";
+import { snapshotSlotMachine, type SlotInput } from "./snapshot-slot.machine.ts";
 import { vmMachine, type VmInput, type VmOutput } from "./vm.machine.ts";
 
-export interface ChildSpec {
+/**
+ * What the orchestrator supervises. Every kind of child accepts STOP and ends in a final state
+ * whose output says `outcome: "normal" | "failed"`; its input carries the id its resources are
+ * named by, which a restart extends (`<id>-r<n>`).
+ */
+export type ChildSpec = {
   readonly id: string;
-  readonly src: "vm";
-  readonly input: VmInput;
   readonly restart: RestartPolicy;
-}
+} & ({ readonly src: "vm"; readonly input: VmInput } | { readonly src: "slot"; readonly input: SlotInput });
 
-interface ChildEntry extends ChildSpec {
-  ref: ActorRefFrom<typeof vmMachine> | null;
+/** The final output every child kind shares. */
+export type ChildOutput = VmOutput | { readonly outcome: "normal"; readonly id: string };
+
+type ChildEntry = ChildSpec & {
+  ref: AnyActorRef | null;
   /** Restarts inside the current intensity window. */
   recent: number;
   generation: number;
-}
+};
 
 export interface OrchestratorInput {
   readonly policy?: Partial<SupervisionPolicy>;
@@ -54,7 +61,7 @@ export type OrchestratorEvent =
   | { type: "RESTART"; id: string }
   | { type: "FORGET"; id: string }
   | { type: "SHUTDOWN"; reason: string }
-  | { type: `xstate.done.actor.${string}`; output: VmOutput }
+  | { type: `xstate.done.actor.${string}`; output: ChildOutput }
   | { type: `xstate.error.actor.${string}`; error: unknown };
 
 export type OrchestratorEmitted =
@@ -62,7 +69,7 @@ export type OrchestratorEmitted =
   /** A child ended without its own teardown (crashed, or stopped by force): whoever wires the
    * machine must remove what that actor's sandbox left on the host. */
   | { type: "child.reap"; actorId: string }
-  | { type: "child.exited"; id: string; abnormal: boolean; output: VmOutput | null; error: string | null; restarting: boolean };
+  | { type: "child.exited"; id: string; abnormal: boolean; output: ChildOutput | null; error: string | null; restarting: boolean };
 
 interface OrchestratorContext {
   children: ChildEntry[];
@@ -100,13 +107,13 @@ export const orchestratorMachine = setup({
     output: {} as OrchestratorOutput,
     emitted: {} as OrchestratorEmitted,
   },
-  actors: { vm: vmMachine },
+  actors: { vm: vmMachine, slot: snapshotSlotMachine },
   actions: {
     supervise: enqueueActions(({ context, event, enqueue }) => {
       const entry = exitedChild(context, event.type);
       if (!entry) return;
       const crashed = event.type.startsWith(ERROR);
-      const output = crashed ? null : (event as { output: VmOutput }).output;
+      const output = crashed ? null : (event as { output: ChildOutput }).output;
       const abnormal = crashed || output?.outcome === "failed";
       const error = crashed ? String((event as { error: unknown }).error) : output?.outcome === "failed" ? output.failure.message : null;
       const actorId = entry.ref!.id;
@@ -138,7 +145,7 @@ export const orchestratorMachine = setup({
       const entry = exitedChild(context, event.type);
       if (!entry) return;
       const crashed = event.type.startsWith(ERROR);
-      const output = crashed ? null : (event as { output: VmOutput }).output;
+      const output = crashed ? null : (event as { output: ChildOutput }).output;
       enqueue.stopChild(entry.ref!);
       if (crashed) enqueue.emit({ type: "child.reap", actorId: entry.ref!.id });
       enqueue.assign({ children: context.children.filter((c) => c !== entry) });
@@ -181,7 +188,7 @@ export const orchestratorMachine = setup({
             assign({
               children: ({ context, event, spawn }) => [
                 ...context.children,
-                { ...event.child, ref: spawn("vm", { id: event.child.id, input: event.child.input }), recent: 0, generation: 0 },
+                { ...event.child, ref: spawn(event.child.src, { id: event.child.id, input: event.child.input } as never), recent: 0, generation: 0 },
               ],
             }),
             emit(({ event }) => ({ type: "child.started" as const, id: event.child.id, generation: 0 })),
@@ -197,7 +204,7 @@ export const orchestratorMachine = setup({
               children: ({ spawn }) =>
                 context.children.map((c) =>
                   c === entry
-                    ? { ...c, generation, ref: spawn("vm", { id: actorId, input: { ...c.input, id: incarnationId(c.input.id, generation) } }) }
+                    ? { ...c, generation, ref: spawn(c.src, { id: actorId, input: { ...c.input, id: incarnationId(c.input.id, generation) } } as never) }
                     : c,
                 ),
             });

@@ -31,6 +31,8 @@ export interface VmInput {
   readonly backend: string;
   readonly limits: VmLimits;
   readonly timeouts?: Partial<VmTimeouts>;
+  /** A sandbox already booted (leased from a pool slot): the vm adopts it and skips provisioning and boot. */
+  readonly sandbox?: SandboxHandle;
 }
 
 export interface ExecJob {
@@ -147,6 +149,7 @@ export const vmMachine = setup({
     isFatal: ({ event }) => event.type === "EXEC.FAILED" && event.fatal,
     stopRequested: ({ context }) => context.stopRequested,
     noFailure: ({ context }) => context.failure === null,
+    adopted: ({ context }) => context.sandbox !== null,
   },
 }).createMachine({
   id: "vm",
@@ -156,14 +159,17 @@ export const vmMachine = setup({
     limits: input.limits,
     timeouts: { ...DEFAULT_VM_TIMEOUTS, ...input.timeouts },
     record: null,
-    sandbox: null,
+    sandbox: input.sandbox ?? null,
     job: null,
     failure: null,
     teardown: null,
     stopRequested: false,
   }),
-  initial: "provisioning",
+  initial: "created",
   states: {
+    created: {
+      always: [{ guard: "adopted", target: "running" }, { target: "provisioning" }],
+    },
     provisioning: {
       invoke: {
         id: "provision",

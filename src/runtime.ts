@@ -8,7 +8,10 @@ import { isAlive } from "../actors/host-process.ts";
 import { destroyProcessSandboxSync, type DriverEnv } from "../actors/process-sandbox.ts";
 import type { SandboxRecord } from "../actors/sandbox-driver.ts";
 import { SandboxStore } from "../actors/sandbox-store.ts";
+import { slotActors } from "../actors/slot.actors.ts";
 import { vmActors, type DriverRegistry } from "../actors/vm.actors.ts";
+import { snapshotSlotMachine } from "../machines/snapshot-slot.machine.ts";
+import { createPool, type Pool } from "./pool.ts";
 import { orchestratorMachine, type OrchestratorInput, type OrchestratorOutput } from "../machines/orchestrator.machine.ts";
 import { vmMachine } from "../machines/vm.machine.ts";
 import type { Logger } from "./logger.ts";
@@ -27,6 +30,7 @@ export interface Runtime {
   readonly orchestrator: Actor<typeof orchestratorMachine>;
   /** Resolves with the orchestrator's output once it has stopped and every own sandbox is gone. */
   readonly stopped: Promise<OrchestratorOutput>;
+  readonly pool: Pool;
   /** Removes sandboxes left by IronClaw processes that no longer run. */
   reapLeftovers(): Promise<SandboxRecord[]>;
   /** Last resort for process exit: synchronously kill whatever this process still has. */
@@ -65,7 +69,10 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const ownRecords = () => store.list().filter((r) => r.owner.pid === process.pid);
 
   const machine = orchestratorMachine.provide({
-    actors: { vm: vmMachine.provide({ actors: vmActors(drivers, store) }) },
+    actors: {
+      vm: vmMachine.provide({ actors: vmActors(drivers, store) }),
+      slot: snapshotSlotMachine.provide({ actors: slotActors(drivers, store) }),
+    },
   });
   // Every state change of every actor goes to the debug log: the lifecycle of each sandbox can
   // be read back from the log file (and watched live with --verbose).
@@ -115,6 +122,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     env,
     orchestrator,
     stopped,
+    pool: createPool(orchestrator),
     async reapLeftovers() {
       const orphans = store.list().filter((r) => r.owner.pid !== process.pid && !isAlive(r.owner));
       for (const record of orphans) await destroyRecord(record, `owner process ${record.owner.pid} is gone`);

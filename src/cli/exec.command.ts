@@ -2,7 +2,8 @@
 // of an in-process orchestrator, so Ctrl-C, SIGTERM and crashes all take the same road out:
 // orchestrator shutdown → vm STOP → teardown.
 import { nanoid } from "nanoid";
-import type { ExecResult, VmFailure, VmOutput, VmEmitted } from "../../machines/vm.machine.ts";
+import type { ActorRefFrom } from "xstate";
+import type { ExecResult, VmFailure, VmOutput, VmEmitted, vmMachine } from "../../machines/vm.machine.ts";
 import { GUEST_ENV, MAX_FILE_BYTES } from "../../guest-agent/guest-protocol.ts";
 import { detectCgroups } from "../../actors/cgroup.ts";
 import { selectBackend } from "../backend-select.ts";
@@ -100,7 +101,7 @@ export async function runExec(command: string[], opts: ExecCliOptions): Promise<
     },
   });
 
-  const vm = orchestrator.getSnapshot().children[id];
+  const vm = orchestrator.getSnapshot().children[id] as ActorRefFrom<typeof vmMachine> | undefined;
   if (vm) {
     vm.on("exec.output", (e: Extract<VmEmitted, { type: "exec.output" }>) => {
       const data = Buffer.from(e.data, "base64");
