@@ -3,6 +3,7 @@
 // removed by the code under test, so a fault path that leaks fails the leak check.
 import type { ProbeResult, Sandbox, SandboxDriver, SandboxRecord, SandboxSpec } from "../../actors/sandbox-driver.ts";
 import { SandboxError } from "../../actors/sandbox-driver.ts";
+import { createActor, fromPromise, toPromise, type PromiseActorLogic } from "xstate";
 
 export interface Faults {
   provision?: "fail" | "hang";
@@ -66,9 +67,23 @@ export class FaultDriver implements SandboxDriver {
   }
 
   async destroy(record: SandboxRecord): Promise<void> {
-    await this.inner.destroy(record);
     const faults = this.faultsOf(record.id);
+    await this.inner.destroy(record);
     if (faults.teardown === "fail") throw new Error("injected fault: teardown fails");
     if (faults.teardown === "hang") await new Promise(() => {});
   }
+}
+
+/**
+ * A promise actor that waits before running the real one, when `slow(input)` says so: for the
+ * paths where a test must act while that actor is still running.
+ */
+export function slowed<TOutput, TInput>(logic: PromiseActorLogic<TOutput, TInput>, slow: (input: TInput) => boolean, ms = 300) {
+  return fromPromise<TOutput, TInput>(async ({ input }) => {
+    if (slow(input)) await new Promise((r) => setTimeout(r, ms));
+    const actor = createActor(logic, { input });
+    const done = toPromise(actor);
+    actor.start();
+    return done;
+  });
 }
