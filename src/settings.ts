@@ -1,0 +1,109 @@
+// IronClaw's settings: defaults, then the user's config file, then the project's, then the
+// environment. Every source is validated with one Effect Schema; a value out of range is
+// refused with a message naming the file and key (or variable) to fix — never clamped.
+import { existsSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { isAbsolute, join } from "node:path";
+import { Result, Schema } from "effect";
+import { stateDir } from "./paths.ts";
+
+const between = (minimum: number, maximum: number) => Schema.Int.check(Schema.isBetween({ minimum, maximum }));
+
+const PoolSettings = Schema.Struct({
+  size: Schema.optional(between(1, 20)),
+  snapshotRefreshSecs: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(60))),
+  snapshotPath: Schema.optional(Schema.String.check(Schema.makeFilter((s: string) => isAbsolute(s) || "must be an absolute path"))),
+});
+
+/** The config file's shape. `mcpServers` is read by the MCP layer; here it only has to be an object. */
+const ConfigFile = Schema.Struct({
+  pool: Schema.optional(PoolSettings),
+  mcpServers: Schema.optional(Schema.Record(Schema.String, Schema.Unknown)),
+});
+type ConfigFile = typeof ConfigFile.Type;
+
+export interface Settings {
+  readonly pool: { readonly size: number; readonly snapshotRefreshSecs: number; readonly snapshotPath: string };
+  /** Where each setting came from, for `ironclaw doctor` and error messages. */
+  readonly sources: readonly string[];
+}
+
+export class SettingsError extends Error {
+  override name = "SettingsError";
+}
+
+const ENV: Record<string, keyof typeof PoolSettings.fields> = {
+  IRONCLAW_POOL_SIZE: "size",
+  IRONCLAW_SNAPSHOT_REFRESH_SECS: "snapshotRefreshSecs",
+  IRONCLAW_SNAPSHOT_PATH: "snapshotPath",
+};
+
+const decode = Schema.decodeUnknownResult(ConfigFile as never, { onExcessProperty: "error" } as never) as (
+  u: unknown,
+) => Result.Result<ConfigFile, Error>;
+
+/** "Expected a value between 1 and 20\n  at ["pool"]["size"]" → { path: "pool.size", problem }. */
+function describe(failure: Error): { path: string; problem: string } {
+  const lines = failure.message.split("\n");
+  const at = lines.find((l) => l.trim().startsWith("at "));
+  const path = at ? [...at.matchAll(/\["([^"]+)"\]/g)].map((m) => m[1]).join(".") : "";
+  return { path, problem: lines[0]!.trim() };
+}
+
+function valueAt(object: unknown, path: string): unknown {
+  return path.split(".").reduce<unknown>((o, k) => (o && typeof o === "object" ? (o as Record<string, unknown>)[k] : undefined), object);
+}
+
+function readConfig(file: string): ConfigFile {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, "utf8"));
+  } catch (err) {
+    throw new SettingsError(`${file}: not valid JSON (${(err as Error).message})`);
+  }
+  const result = decode(json);
+  if (Result.isSuccess(result)) return result.success;
+  const { path, problem } = describe(result.failure);
+  const got = valueAt(json, path);
+  const known = path.startsWith("pool.") ? ` (settings: ${Object.keys(PoolSettings.fields).join(", ")})` : "";
+  const hint = problem === "Expected no excess property" ? `${path} is not a setting${path.includes(".") ? known : " (sections: pool, mcpServers)"}` : `${path}: ${problem}${got === undefined ? "" : `, got ${JSON.stringify(got)}`}`;
+  throw new SettingsError(`${file}: ${hint}`);
+}
+
+function fromEnv(env: NodeJS.ProcessEnv): ConfigFile {
+  const pool: Record<string, unknown> = {};
+  for (const [variable, key] of Object.entries(ENV)) {
+    const raw = env[variable];
+    if (raw === undefined || raw === "") continue;
+    pool[key] = key === "snapshotPath" ? raw : /^-?\d+$/.test(raw.trim()) ? Number(raw) : raw;
+  }
+  const result = decode({ pool });
+  if (Result.isSuccess(result)) return result.success;
+  const { path, problem } = describe(result.failure);
+  const variable = Object.entries(ENV).find(([, k]) => `pool.${k}` === path)?.[0] ?? path;
+  throw new SettingsError(`${variable}=${env[variable]}: ${problem.replace("Expected number | undefined", "Expected a whole number")}`);
+}
+
+export function configFiles(cwd = process.cwd(), env = process.env): { user: string; project: string } {
+  const configHome = env.XDG_CONFIG_HOME || join(homedir(), ".config");
+  return { user: join(configHome, "ironclaw", "config.json"), project: join(cwd, ".ironclaw", "config.json") };
+}
+
+export function defaultSnapshotPath(): string {
+  return process.getuid?.() === 0 ? "/var/lib/ironclaw/snapshots" : join(stateDir(), "snapshots");
+}
+
+export function loadSettings(options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Settings {
+  const env = options.env ?? process.env;
+  const files = configFiles(options.cwd, env);
+  const sources: string[] = ["defaults"];
+  let pool = { size: 5, snapshotRefreshSecs: 3600, snapshotPath: defaultSnapshotPath() };
+  for (const file of [files.user, files.project]) {
+    if (!existsSync(file)) continue;
+    pool = { ...pool, ...readConfig(file).pool };
+    sources.push(file);
+  }
+  const overrides = fromEnv(env).pool ?? {};
+  if (Object.keys(overrides).length) sources.push("environment");
+  return { pool: { ...pool, ...overrides }, sources };
+}

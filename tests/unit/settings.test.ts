@@ -1,0 +1,59 @@
+// Settings from defaults, the user's and the project's config files, and the environment:
+// precedence, and a refusal (never a silent clamp) that names what to fix.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { loadSettings } from "../../src/settings.ts";
+
+const dirs: string[] = [];
+function place(files: { user?: unknown; project?: unknown }) {
+  const root = mkdtempSync(join(tmpdir(), "ironclaw-settings-"));
+  dirs.push(root);
+  const env = { XDG_CONFIG_HOME: join(root, "config") };
+  const cwd = join(root, "project");
+  mkdirSync(join(root, "config", "ironclaw"), { recursive: true });
+  mkdirSync(join(cwd, ".ironclaw"), { recursive: true });
+  const write = (file: string, content: unknown) => writeFileSync(file, typeof content === "string" ? content : JSON.stringify(content));
+  if (files.user !== undefined) write(join(root, "config", "ironclaw", "config.json"), files.user);
+  if (files.project !== undefined) write(join(cwd, ".ironclaw", "config.json"), files.project);
+  return { cwd, env, root };
+}
+afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+describe("settings", () => {
+  it("defaults to 5 slots refreshed hourly", () => {
+    const { cwd, env } = place({});
+    expect(loadSettings({ cwd, env }).pool).toMatchObject({ size: 5, snapshotRefreshSecs: 3600 });
+  });
+
+  it("lets the project file win over the user's, and the environment over both", () => {
+    const { cwd, env } = place({ user: { pool: { size: 3, snapshotRefreshSecs: 120 } }, project: { pool: { size: 7 } } });
+    expect(loadSettings({ cwd, env }).pool).toMatchObject({ size: 7, snapshotRefreshSecs: 120 });
+    expect(loadSettings({ cwd, env: { ...env, IRONCLAW_POOL_SIZE: "2", IRONCLAW_SNAPSHOT_PATH: "/srv/snap" } }).pool).toEqual({
+      size: 2,
+      snapshotRefreshSecs: 120,
+      snapshotPath: "/srv/snap",
+    });
+  });
+
+  it("refuses out-of-range environment values, naming the variable", () => {
+    const { cwd, env } = place({});
+    expect(() => loadSettings({ cwd, env: { ...env, IRONCLAW_POOL_SIZE: "21" } })).toThrow(/^IRONCLAW_POOL_SIZE=21: Expected a value between 1 and 20$/);
+    expect(() => loadSettings({ cwd, env: { ...env, IRONCLAW_POOL_SIZE: "0" } })).toThrow(/^IRONCLAW_POOL_SIZE=0: /);
+    expect(() => loadSettings({ cwd, env: { ...env, IRONCLAW_SNAPSHOT_REFRESH_SECS: "59" } })).toThrow(/^IRONCLAW_SNAPSHOT_REFRESH_SECS=59: Expected a value greater than or equal to 60$/);
+    expect(() => loadSettings({ cwd, env: { ...env, IRONCLAW_POOL_SIZE: "many" } })).toThrow(/^IRONCLAW_POOL_SIZE=many: Expected a whole number/);
+    expect(() => loadSettings({ cwd, env: { ...env, IRONCLAW_SNAPSHOT_PATH: "snapshots" } })).toThrow(/^IRONCLAW_SNAPSHOT_PATH=snapshots: must be an absolute path$/);
+  });
+
+  it("refuses bad config files, naming the file and the key", () => {
+    const bad = place({ project: { pool: { size: 50 } } });
+    expect(() => loadSettings(bad)).toThrow(new RegExp(`^${bad.cwd}/.ironclaw/config.json: pool.size: Expected a value between 1 and 20, got 50$`));
+    const typo = place({ user: { pool: { sise: 5 } } });
+    expect(() => loadSettings(typo)).toThrow(/config.json: pool.sise is not a setting \(settings: size, snapshotRefreshSecs, snapshotPath\)$/);
+    const section = place({ user: { pools: {} } });
+    expect(() => loadSettings(section)).toThrow(/config.json: pools is not a setting \(sections: pool, mcpServers\)$/);
+    const broken = place({ project: "{ pool: " });
+    expect(() => loadSettings(broken)).toThrow(/config.json: not valid JSON/);
+  });
+});
