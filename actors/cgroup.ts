@@ -125,8 +125,8 @@ export async function pidsExhausted(set: CgroupSet): Promise<boolean> {
   }
 }
 
-/** SIGKILLs every process in the cgroup, synchronously: for process 'exit' handlers. */
-export function killCgroupSync(set: CgroupSet): void {
+/** SIGKILLs every process in the cgroup but `spare`, synchronously (also for process 'exit' handlers). */
+export function killCgroupSync(set: CgroupSet, spare?: number): void {
   for (const dir of set.dirs) {
     let pids: string[];
     try {
@@ -135,6 +135,7 @@ export function killCgroupSync(set: CgroupSet): void {
       continue;
     }
     for (const pid of pids) {
+      if (Number(pid) === spare) continue;
       try {
         process.kill(Number(pid), "SIGKILL");
       } catch {

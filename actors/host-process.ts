@@ -81,6 +81,16 @@ export async function killProcessGroup(who: ProcessIdentity, waitMs = 2000): Pro
   }
 }
 
+/** Waits (bounded) for a process to exit by itself; true when it did. */
+export async function waitForExit(who: ProcessIdentity, waitMs: number): Promise<boolean> {
+  const deadline = Date.now() + waitMs;
+  while (isAlive(who) && !isZombie(who.pid)) {
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return true;
+}
+
 /** The synchronous last resort used from process 'exit' handlers, where nothing can be awaited. */
 export function killProcessGroupSync(who: ProcessIdentity): void {
   if (!isAlive(who)) return;

@@ -6,7 +6,7 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { cgroupDirs, createCgroup, destroyCgroup, detectCgroups, killCgroupSync, type CgroupSet } from "./cgroup.ts";
 import { GuestChannel, GuestError } from "./guest-channel.ts";
-import { killProcessGroup, killProcessGroupSync, processStartTime, spawnSandboxProcess } from "./host-process.ts";
+import { killProcessGroup, killProcessGroupSync, processStartTime, spawnSandboxProcess, waitForExit } from "./host-process.ts";
 import {
   type Sandbox,
   SandboxError,
@@ -139,6 +139,12 @@ function spawnError(child: ReturnType<typeof spawnSandboxProcess>): Promise<stri
 /** Kills and removes everything `record` names. Reads the newest record first: boot may have added a pid. */
 export async function destroyProcessSandbox(env: DriverEnv, record: SandboxRecord): Promise<void> {
   const latest = env.store.read(record.id) ?? record;
+  if (latest.process && latest.cgroup) {
+    // Inside first: killed while bwrap (or runsc) still runs, the sandbox's processes are reaped
+    // by it; killed after it, they would be orphans that only a reaping init collects.
+    killCgroupSync(latest.cgroup, latest.process.pid);
+    await waitForExit(latest.process, 500);
+  }
   if (latest.process) await killProcessGroup(latest.process);
   if (latest.cgroup) {
     // The record may hold the planned (empty) dir list of a provision that crashed mid-way.

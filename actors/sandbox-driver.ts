@@ -75,6 +75,15 @@ export interface SandboxDriver {
 
 export type SandboxErrorCode = "EBACKEND" | "EBOOT" | "ELIMITS" | "EAGENT";
 
+/**
+ * Destroys a booted sandbox and waits (bounded) until its host process has been reaped, so a
+ * process that exits right after (a daemon going down) leaves no zombie for init to collect.
+ */
+export async function destroySandbox(driver: SandboxDriver, sandbox: Sandbox, record: SandboxRecord = sandbox.record): Promise<void> {
+  await driver.destroy(record);
+  await Promise.race([sandbox.exited, new Promise((r) => setTimeout(r, 2000).unref())]);
+}
+
 export class SandboxError extends Error {
   readonly code: SandboxErrorCode;
 

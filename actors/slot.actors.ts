@@ -6,7 +6,7 @@ import { fromCallback, fromPromise, type EventObject } from "xstate";
 import type { SlotEvent } from "../machines/snapshot-slot.machine.ts";
 import type { SandboxHandle, VmLimits } from "../machines/vm.machine.ts";
 import type { BackendName, Sandbox, SandboxRecord } from "./sandbox-driver.ts";
-import { SandboxError } from "./sandbox-driver.ts";
+import { destroySandbox, SandboxError } from "./sandbox-driver.ts";
 import type { SandboxStore } from "./sandbox-store.ts";
 import type { DriverRegistry } from "./vm.actors.ts";
 
@@ -39,8 +39,11 @@ export function slotActors(drivers: DriverRegistry, store: SandboxStore) {
     }),
 
     discard: fromPromise<void, { sandbox: SandboxHandle | null; sandboxId: string }>(async ({ input }) => {
-      const record: SandboxRecord | undefined = store.read(input.sandboxId) ?? (input.sandbox as unknown as Sandbox | null)?.record;
-      if (record) await driverFor(record.backend).destroy(record);
+      const sandbox = input.sandbox as unknown as Sandbox | null;
+      const record: SandboxRecord | undefined = store.read(input.sandboxId) ?? sandbox?.record;
+      if (!record) return;
+      if (sandbox) await destroySandbox(driverFor(record.backend), sandbox, record);
+      else await driverFor(record.backend).destroy(record);
     }),
   };
 }

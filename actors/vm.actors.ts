@@ -13,7 +13,7 @@ import type {
 import { oomKilled, pidsExhausted } from "./cgroup.ts";
 import { GuestError } from "./guest-channel.ts";
 import type { BackendName, Sandbox, SandboxDriver, SandboxRecord } from "./sandbox-driver.ts";
-import { SandboxError } from "./sandbox-driver.ts";
+import { destroySandbox, SandboxError } from "./sandbox-driver.ts";
 import type { SandboxStore } from "./sandbox-store.ts";
 
 export type DriverRegistry = Partial<Record<BackendName, SandboxDriver>>;
@@ -114,7 +114,9 @@ export function vmActors(drivers: DriverRegistry, store: SandboxStore) {
           oomKilled: record.cgroup ? await oomKilled(record.cgroup) : false,
           pidsExhausted: record.cgroup ? await pidsExhausted(record.cgroup) : false,
         };
-        await driverFor(drivers, record.backend).destroy(record);
+        const driver = driverFor(drivers, record.backend);
+        if (input.sandbox) await destroySandbox(driver, asSandbox(input.sandbox), record);
+        else await driver.destroy(record);
         return report;
       },
     ),

@@ -87,12 +87,15 @@ export function runJob(runtime: Runtime, spec: JobSpec, listener: JobListener = 
       stop();
     });
     let sent = false;
-    vm.subscribe((snapshot) => {
+    const startWhenReady = (snapshot: ReturnType<typeof vm.getSnapshot>) => {
       if (sent || !snapshot.matches({ running: "ready" })) return;
       sent = true;
       isolation = (snapshot.context.sandbox as unknown as { isolation: string }).isolation;
       listener.onReady?.(id, isolation);
       vm.send({ type: "EXEC", job: spec.job });
-    });
+    };
+    vm.subscribe(startWhenReady);
+    // An adopted sandbox is ready the moment the vm is spawned: no later snapshot will say so.
+    startWhenReady(vm.getSnapshot());
   });
 }

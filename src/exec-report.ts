@@ -45,3 +45,36 @@ export function reportOutcome(outcome: JobOutcome | null, ctx: ReportContext): R
   }
   return { exitCode: ExitCode.sandboxFailure, message: "the sandbox ended without running the command", notice };
 }
+
+/** `exec --json`: one object with everything a script needs about the run. */
+export function resultJson(run: {
+  path: "in-process" | "daemon";
+  backend: string;
+  limits: string;
+  outcome: JobOutcome;
+  exitCode: number;
+  message: string | null;
+  started: number;
+  stdout: Buffer[];
+  stderr: Buffer[];
+}) {
+  const r = run.outcome.result;
+  return {
+    path: run.path,
+    leased: run.outcome.leased,
+    sandbox: run.outcome.sandbox,
+    backend: run.backend,
+    isolation: run.outcome.isolation,
+    limits: run.limits,
+    exitCode: run.exitCode,
+    code: r?.code ?? null,
+    signal: r?.signal ?? null,
+    timedOut: r?.timedOut ?? false,
+    truncated: r?.truncated ?? false,
+    oomKilled: r?.oomKilled ?? run.outcome.oomAtTeardown,
+    durationMs: Math.round(performance.now() - run.started),
+    stdout: Buffer.concat(run.stdout).toString("utf8"),
+    stderr: Buffer.concat(run.stderr).toString("utf8"),
+    error: run.message,
+  };
+}

@@ -4,6 +4,8 @@ export const ExitCode = {
   ok: 0,
   /** Bad flags or arguments: nothing was started. */
   usage: 2,
+  /** `status`, `pool` or `down` found no daemon running. */
+  notRunning: 3,
   /** The command ran past --timeout and was killed. */
   timeout: 124,
   /** The sandbox could not be created or failed (backend missing, boot failed, sandbox died). */

@@ -1,13 +1,16 @@
 // `ironclaw exec`: one command, one fresh sandbox, then nothing left. The sandbox is a child
 // of an in-process orchestrator, so Ctrl-C, SIGTERM and crashes all take the same road out:
 // orchestrator shutdown → vm STOP → teardown.
-import { GUEST_ENV, MAX_FILE_BYTES } from "../../guest-agent/guest-protocol.ts";
+import { GUEST_ENV } from "../../guest-agent/guest-protocol.ts";
 import { detectCgroups } from "../../actors/cgroup.ts";
-import { selectBackend } from "../backend-select.ts";
+import { parseBackend, selectBackend } from "../backend-select.ts";
+import { connectDaemon } from "../daemon/daemon-client.ts";
+import { execViaDaemon } from "./exec-daemon.ts";
+import { readStdin, say } from "./cli-io.ts";
 import { ExitCode, UsageError } from "../exit-codes.ts";
 import { createLogger, logFile } from "../logger.ts";
 import { runJob } from "../exec-job.ts";
-import { reportOutcome } from "../exec-report.ts";
+import { reportOutcome, resultJson } from "../exec-report.ts";
 import { guardProcess } from "../process-guard.ts";
 import { createRuntime } from "../runtime.ts";
 
@@ -24,23 +27,17 @@ export interface ExecCliOptions {
   readonly verbose: boolean;
   /** --memory or --pids was given: refuse to run where they cannot be enforced. */
   readonly limitsExplicit?: boolean;
-}
-
-const say = (line: string) => process.stderr.write(`ironclaw: ${line}\n`);
-
-async function readStdin(): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of process.stdin) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_FILE_BYTES) throw new UsageError(`--stdin takes at most ${MAX_FILE_BYTES} bytes; pass larger input as a file`);
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
+  /** false with --no-daemon. */
+  readonly daemon?: boolean;
 }
 
 export async function runExec(command: string[], opts: ExecCliOptions): Promise<number> {
   if (command.length === 0) throw new UsageError("exec needs a command: ironclaw exec -- CMD [ARGS...]");
+  if (opts.backend !== undefined) parseBackend(opts.backend);
+  if (opts.daemon !== false) {
+    const socket = await connectDaemon();
+    if (socket) return execViaDaemon(socket, command, opts);
+  }
   const logger = await createLogger({ verbose: opts.verbose });
   const runtime = createRuntime({ logger });
   const { orchestrator } = runtime;
@@ -111,26 +108,9 @@ export async function runExec(command: string[], opts: ExecCliOptions): Promise<
   if (notice) say(notice);
   if (stoppedWith.forced.length) say(`warning: teardown of ${stoppedWith.forced.join(", ")} timed out; it was killed and reaped`);
   if (opts.json) {
-    const r = outcome.result;
-    process.stdout.write(
-      `${JSON.stringify({
-        path: "in-process",
-        sandbox: outcome.sandbox,
-        backend: driver.backend,
-        isolation: outcome.isolation,
-        limits: cgroups.usable ? cgroups.detail : `none: ${cgroups.detail}`,
-        exitCode,
-        code: r?.code ?? null,
-        signal: r?.signal ?? null,
-        timedOut: r?.timedOut ?? false,
-        truncated: r?.truncated ?? false,
-        oomKilled: r?.oomKilled ?? outcome.oomAtTeardown,
-        durationMs: Math.round(performance.now() - started),
-        stdout: Buffer.concat(stdout).toString("utf8"),
-        stderr: Buffer.concat(stderr).toString("utf8"),
-        error: message,
-      })}\n`,
-    );
+    const limits = cgroups.usable ? cgroups.detail : `none: ${cgroups.detail}`;
+    const result = resultJson({ path: "in-process", backend: driver.backend, limits, outcome, exitCode, message, started, stdout, stderr });
+    process.stdout.write(`${JSON.stringify(result)}\n`);
   } else if (message) {
     say(message);
   }

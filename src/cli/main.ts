@@ -45,12 +45,64 @@ program
   .option("-i, --stdin", "pass IronClaw's standard input to the command", false)
   .option("--output-cap <bytes>", "most stdout+stderr bytes kept; the rest is cut with a notice", integerIn("--output-cap", 1, 1 << 30))
   .option("--json", "print one JSON object with the result instead of streaming", false)
+  .option("--no-daemon", "run in this process even when a daemon is up")
   .option("-v, --verbose", "human-readable logs on stderr", false)
   .passThroughOptions()
   .action(async (command: string[], opts, cmd: Command) => {
     const { runExec } = await import("./exec.command.ts");
     const limitsExplicit = ["memory", "pids"].some((o) => cmd.getOptionValueSource(o) === "cli");
     process.exitCode = await runExec(command, { ...opts, limitsExplicit });
+  });
+
+program
+  .command("up")
+  .description("start the daemon: one long-lived orchestrator with a pool of ready sandboxes, on a Unix socket")
+  .addOption(new Option("-b, --backend <name>", "backend of the pool and default of exec (default: the strongest that works here)"))
+  .option("--foreground", "run the daemon in this process instead of in the background", false)
+  .option("--json", "print JSON", false)
+  .option("-v, --verbose", "human-readable logs on stderr (with --foreground)", false)
+  .action(async (opts) => {
+    const { runUp } = await import("./daemon.command.ts");
+    process.exitCode = await runUp(opts);
+  });
+
+program
+  .command("down")
+  .description("stop the daemon and destroy every sandbox it has")
+  .option("--json", "print JSON", false)
+  .action(async (opts) => {
+    const { runDown } = await import("./daemon.command.ts");
+    process.exitCode = await runDown(opts);
+  });
+
+program
+  .command("status")
+  .description("show the daemon's actors and pool (exit 3 when no daemon runs)")
+  .option("--json", "print JSON", false)
+  .action(async (opts) => {
+    const { runStatus } = await import("./daemon.command.ts");
+    process.exitCode = await runStatus(opts);
+  });
+
+const pool = program.command("pool").description("the daemon's pool of ready sandboxes");
+pool
+  .command("warm")
+  .description("fill the pool (default: IRONCLAW_POOL_SIZE slots of the daemon's backend)")
+  .addOption(new Option("-b, --backend <name>", "backend to warm"))
+  .option("-n, --size <slots>", "number of slots (1 to 20)", integerIn("--size", 1, 20))
+  .option("--wait", "return once every slot is ready", false)
+  .option("--json", "print JSON", false)
+  .action(async (opts) => {
+    const { runPoolWarm } = await import("./pool.command.ts");
+    process.exitCode = await runPoolWarm(opts);
+  });
+pool
+  .command("stats")
+  .description("slots and their states")
+  .option("--json", "print JSON", false)
+  .action(async (opts) => {
+    const { runPoolStats } = await import("./pool.command.ts");
+    process.exitCode = await runPoolStats(opts);
   });
 
 program

@@ -1,0 +1,105 @@
+// `ironclaw up | down | status`: the daemon's life from the command line.
+import { spawn } from "node:child_process";
+import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { ask } from "../daemon/daemon-client.ts";
+import { daemonAnswers, readDaemonRecord, runDaemon } from "../daemon/daemon.ts";
+import { daemonLogPath, daemonSocketPath } from "../daemon/daemon-paths.ts";
+import type { DaemonMessage } from "../daemon/daemon-protocol.ts";
+import { ExitCode, UsageError } from "../exit-codes.ts";
+import { createLogger } from "../logger.ts";
+import { packageRoot } from "../paths.ts";
+import { loadSettings, SettingsError } from "../settings.ts";
+
+const say = (line: string) => process.stderr.write(`ironclaw: ${line}\n`);
+const print = (json: boolean, value: unknown, text: string) => process.stdout.write(json ? `${JSON.stringify(value)}\n` : `${text}\n`);
+
+function settingsOrUsage() {
+  try {
+    return loadSettings();
+  } catch (err) {
+    if (err instanceof SettingsError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+async function until(ok: () => Promise<boolean>, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await ok()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return ok();
+}
+
+export async function runUp(opts: { backend?: string; foreground: boolean; json: boolean; verbose: boolean }): Promise<number> {
+  const settings = settingsOrUsage();
+  if (opts.foreground) {
+    const logger = await createLogger({ verbose: opts.verbose });
+    return runDaemon({ ...(opts.backend && { backend: opts.backend }), logger, settings });
+  }
+  if (await daemonAnswers()) {
+    const record = readDaemonRecord();
+    print(opts.json, { running: true, started: false, ...record }, `daemon already running (pid ${record?.pid}, socket ${daemonSocketPath()})`);
+    return ExitCode.ok;
+  }
+  mkdirSync(dirname(daemonLogPath()), { recursive: true, mode: 0o700 });
+  const log = openSync(daemonLogPath(), "a");
+  const args = [join(packageRoot(), "dist", "ironclaw.mjs"), "up", "--foreground", ...(opts.backend ? ["--backend", opts.backend] : [])];
+  const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", log, log], env: process.env });
+  closeSync(log);
+  let exited: number | null = null;
+  child.once("exit", (code) => (exited = code ?? 1));
+  child.unref();
+  const up = await until(async () => exited !== null || (await daemonAnswers()), 60_000);
+  if (!up || exited !== null) {
+    const tail = readFileSync(daemonLogPath(), "utf8").trim().split("\n").slice(-1)[0] ?? "";
+    say(`the daemon did not start${tail ? `: ${tail.replace(/^ironclaw: /, "")}` : ""} (log: ${daemonLogPath()})`);
+    return ExitCode.sandboxFailure;
+  }
+  const record = readDaemonRecord();
+  print(
+    opts.json,
+    { running: true, started: true, ...record, poolSize: settings.pool.size },
+    `daemon up: pid ${record?.pid}, backend ${record?.backend}, pool of ${settings.pool.size} warming, socket ${daemonSocketPath()}`,
+  );
+  return ExitCode.ok;
+}
+
+export async function runDown(opts: { json: boolean }): Promise<number> {
+  const record = readDaemonRecord();
+  const answer = await ask({ type: "shutdown" });
+  if (!answer) {
+    print(opts.json, { running: false, stopped: false }, "no daemon running");
+    return ExitCode.ok;
+  }
+  // The daemon destroys every sandbox before it lets go of its socket.
+  const gone = await until(async () => !(await daemonAnswers()), 60_000);
+  if (!gone) {
+    say(`the daemon (pid ${record?.pid}) did not stop within 60 s; its sandboxes die with it if you kill it`);
+    return ExitCode.sandboxFailure;
+  }
+  print(opts.json, { running: false, stopped: true, pid: record?.pid ?? null }, `daemon stopped; every sandbox destroyed`);
+  return ExitCode.ok;
+}
+
+export async function runStatus(opts: { json: boolean }): Promise<number> {
+  const status = await ask({ type: "status" });
+  if (!status || status.type !== "status") {
+    print(opts.json, { running: false }, "no daemon running (start one with `ironclaw up`)");
+    return ExitCode.notRunning;
+  }
+  const stats = (await ask({ type: "pool.stats" })) as Extract<DaemonMessage, { type: "pool.stats" }> | null;
+  if (opts.json) {
+    print(true, { running: true, ...status, pool: stats }, "");
+    return ExitCode.ok;
+  }
+  const lines = [
+    `daemon: pid ${status.pid}, up since ${status.startedAt}, backend ${status.backend}, socket ${status.socket}`,
+    `orchestrator: ${status.state}`,
+    ...status.children.map((c) => `  ${c.src.padEnd(5)} ${c.id.padEnd(24)} ${c.state}`),
+  ];
+  if (stats) lines.push(`pool: ${stats.ready}/${stats.size} ready`);
+  print(false, null, lines.join("\n"));
+  return ExitCode.ok;
+}

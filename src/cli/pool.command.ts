@@ -1,0 +1,46 @@
+// `ironclaw pool warm | stats`: the daemon's pool of ready sandboxes.
+import { ask } from "../daemon/daemon-client.ts";
+import type { DaemonMessage } from "../daemon/daemon-protocol.ts";
+import { ExitCode } from "../exit-codes.ts";
+
+const notRunning = (json: boolean) => {
+  process.stdout.write(json ? `${JSON.stringify({ running: false })}\n` : "no daemon running (start one with `ironclaw up`)\n");
+  return ExitCode.notRunning;
+};
+
+export async function runPoolWarm(opts: { backend?: string; size?: number; json: boolean; wait: boolean }): Promise<number> {
+  const answer = await ask({ type: "pool.warm", ...(opts.backend && { backend: opts.backend }), ...(opts.size !== undefined && { size: opts.size }) });
+  if (!answer) return notRunning(opts.json);
+  if (answer.type === "error") {
+    process.stderr.write(`ironclaw: ${answer.message}\n`);
+    return ExitCode.usage;
+  }
+  // Warming happens in the background; with --wait, return once every slot is ready (or failing).
+  let stats = (await ask({ type: "pool.stats" })) as Extract<DaemonMessage, { type: "pool.stats" }> | null;
+  const deadline = Date.now() + 120_000;
+  while (opts.wait && stats && stats.ready < stats.size && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    stats = (await ask({ type: "pool.stats" })) as typeof stats;
+  }
+  return printStats(stats, opts.json);
+}
+
+export async function runPoolStats(opts: { json: boolean }): Promise<number> {
+  const stats = (await ask({ type: "pool.stats" })) as Extract<DaemonMessage, { type: "pool.stats" }> | null;
+  if (!stats) return notRunning(opts.json);
+  return printStats(stats, opts.json);
+}
+
+function printStats(stats: Extract<DaemonMessage, { type: "pool.stats" }> | null, json: boolean): number {
+  if (!stats) return notRunning(json);
+  if (json) {
+    process.stdout.write(`${JSON.stringify(stats)}\n`);
+    return ExitCode.ok;
+  }
+  const lines = [`${stats.ready}/${stats.size} slots ready`];
+  for (const s of stats.slots) {
+    lines.push(`  ${s.id.padEnd(24)} ${s.state.padEnd(10)} generation ${s.generation}${s.failures ? `, ${s.failures} failures: ${s.lastError}` : ""}`);
+  }
+  process.stdout.write(`${lines.join("\n")}\n`);
+  return ExitCode.ok;
+}

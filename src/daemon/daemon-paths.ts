@@ -1,0 +1,7 @@
+// Where a running daemon can be found: its socket (owner-only) and a record of its process.
+import { join } from "node:path";
+import { stateDir } from "../paths.ts";
+
+export const daemonSocketPath = () => join(stateDir(), "daemon.sock");
+export const daemonRecordPath = () => join(stateDir(), "daemon.json");
+export const daemonLogPath = () => join(stateDir(), "logs", "daemon.out");

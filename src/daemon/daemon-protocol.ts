@@ -1,0 +1,72 @@
+// The daemon's socket protocol: the guest protocol's framing (4-byte length + JSON), with its
+// own messages, validated with Effect Schema on both ends. One connection carries one request;
+// closing the connection cancels it (an exec's sandbox is torn down).
+import { Result, Schema } from "effect";
+
+const Id = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(64));
+const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0));
+
+export const ExecRequest = Schema.Struct({
+  type: Schema.Literal("exec"),
+  backend: Schema.optional(Schema.String),
+  argv: Schema.Array(Schema.String).check(Schema.isMinLength(1)),
+  cwd: Schema.String,
+  env: Schema.optional(Schema.Record(Schema.String, Schema.String)),
+  stdin: Schema.optional(Schema.String),
+  timeoutMs: Count,
+  outputCapBytes: Schema.optional(Count),
+  memoryMiB: Count,
+  pidsMax: Count,
+  /** The caller set --memory/--pids: refuse where they cannot be enforced. */
+  limitsExplicit: Schema.Boolean,
+});
+export type ExecRequest = typeof ExecRequest.Type;
+
+export const ClientMessage = Schema.Union([
+  ExecRequest,
+  Schema.Struct({ type: Schema.Literal("status") }),
+  Schema.Struct({ type: Schema.Literal("pool.warm"), backend: Schema.optional(Schema.String), size: Schema.optional(Count) }),
+  Schema.Struct({ type: Schema.Literal("pool.stats") }),
+  Schema.Struct({ type: Schema.Literal("shutdown") }),
+]);
+export type ClientMessage = typeof ClientMessage.Type;
+
+const SlotStats = Schema.Struct({
+  id: Id,
+  backend: Schema.String,
+  state: Schema.String,
+  generation: Count,
+  failures: Count,
+  lastError: Schema.NullOr(Schema.String),
+});
+
+export const DaemonMessage = Schema.Union([
+  Schema.Struct({ type: Schema.Literal("ready"), sandbox: Id, isolation: Schema.String, leased: Schema.Boolean, backend: Schema.String }),
+  Schema.Struct({ type: Schema.Literal("output"), stream: Schema.Literals(["stdout", "stderr"]), data: Schema.String }),
+  /** The job's outcome (src/exec-job.ts JobOutcome); the client turns it into an exit code. */
+  Schema.Struct({ type: Schema.Literal("done"), backend: Schema.String, limits: Schema.String, outcome: Schema.Unknown }),
+  Schema.Struct({
+    type: Schema.Literal("status"),
+    pid: Schema.Int,
+    socket: Schema.String,
+    startedAt: Schema.String,
+    backend: Schema.String,
+    state: Schema.String,
+    children: Schema.Array(Schema.Struct({ id: Schema.String, src: Schema.String, state: Schema.String })),
+  }),
+  Schema.Struct({ type: Schema.Literal("pool.stats"), size: Count, ready: Count, slots: Schema.Array(SlotStats) }),
+  Schema.Struct({ type: Schema.Literal("ok") }),
+  Schema.Struct({ type: Schema.Literal("error"), code: Schema.String, message: Schema.String }),
+]);
+export type DaemonMessage = typeof DaemonMessage.Type;
+
+function decoder<T>(schema: unknown) {
+  const decode = Schema.decodeUnknownResult(schema as never) as (u: unknown) => Result.Result<T, Error>;
+  return (json: unknown): { ok: true; value: T } | { ok: false; error: string } => {
+    const r = decode(json);
+    return Result.isSuccess(r) ? { ok: true, value: r.success } : { ok: false, error: r.failure.message.replace(/\s+/g, " ") };
+  };
+}
+
+export const decodeClientMessage = decoder<ClientMessage>(ClientMessage);
+export const decodeDaemonMessage = decoder<DaemonMessage>(DaemonMessage);

@@ -1,0 +1,200 @@
+// The daemon: one long-lived root orchestrator with a warm pool, serving `ironclaw exec`,
+// `status`, `pool` and `down` on a Unix socket that only its owner can open. No TCP, ever.
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { connect, createServer, type Socket } from "node:net";
+import { dirname } from "node:path";
+import { detectCgroups } from "../../actors/cgroup.ts";
+import type { SandboxDriver } from "../../actors/sandbox-driver.ts";
+import { parseBackend, selectBackend } from "../backend-select.ts";
+import { runJob } from "../exec-job.ts";
+import type { Logger } from "../logger.ts";
+import { guardProcess } from "../process-guard.ts";
+import { createRuntime, type Runtime } from "../runtime.ts";
+import type { Settings } from "../settings.ts";
+import { decodeClientMessage, type ClientMessage, type DaemonMessage, type ExecRequest } from "./daemon-protocol.ts";
+import { daemonRecordPath, daemonSocketPath } from "./daemon-paths.ts";
+import { readMessages, send } from "./framed-socket.ts";
+
+/** The limits pooled sandboxes are made with; a request for others boots a sandbox of its own. */
+export const POOL_LIMITS = { memoryMiB: 512, pidsMax: 256 };
+
+export interface DaemonRecord {
+  readonly pid: number;
+  readonly socket: string;
+  readonly startedAt: string;
+  readonly backend: string;
+}
+
+/** True when a daemon answers on the socket (a stale socket file from a crash does not). */
+export function daemonAnswers(path = daemonSocketPath()): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(path);
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}
+
+export async function runDaemon(options: { backend?: string; logger: Logger; settings: Settings }): Promise<number> {
+  const { logger, settings } = options;
+  const socketPath = daemonSocketPath();
+  if (await daemonAnswers(socketPath)) throw new Error(`a daemon is already running (socket ${socketPath}); stop it with \`ironclaw down\``);
+  const runtime = createRuntime({ logger });
+  guardProcess(runtime, logger, { onSignal: "orchestrated", onCrash: (err) => logger.fatal({ err }, "daemon crashed") });
+  await runtime.reapLeftovers();
+  const driver = await selectBackend(options.backend, runtime.drivers);
+  const cgroups = await detectCgroups();
+  const startedAt = new Date().toISOString();
+
+  runtime.orchestrator.start();
+  const warm = (backend: string, size: number) =>
+    runtime.pool.warm({ backend, size, limits: POOL_LIMITS, refreshMs: settings.pool.snapshotRefreshSecs * 1000 });
+  warm(driver.backend, settings.pool.size);
+
+  mkdirSync(dirname(socketPath), { recursive: true, mode: 0o700 });
+  rmSync(socketPath, { force: true }); // not answering (checked above): a crashed daemon's leftover
+  const server = createServer((socket) => serve(socket, { runtime, driver, warm, cgroupsUsable: cgroups.usable, cgroupsDetail: cgroups.detail, startedAt, socketPath, settings }));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    // Owner-only from the first moment: the socket is created under a restrictive umask.
+    const umask = process.umask(0o177);
+    server.listen(socketPath, () => {
+      process.umask(umask);
+      resolve();
+    });
+  });
+  chmodSync(socketPath, 0o600);
+  const record: DaemonRecord = { pid: process.pid, socket: socketPath, startedAt, backend: driver.backend };
+  writeFileSync(daemonRecordPath(), JSON.stringify(record), { mode: 0o600 });
+  logger.info(record, "daemon listening");
+
+  const output = await runtime.stopped;
+  server.close();
+  rmSync(socketPath, { force: true });
+  rmSync(daemonRecordPath(), { force: true });
+  logger.info({ output }, "daemon stopped");
+  return 0;
+}
+
+interface ServeContext {
+  readonly runtime: Runtime;
+  readonly driver: SandboxDriver;
+  readonly warm: (backend: string, size: number) => void;
+  readonly cgroupsUsable: boolean;
+  readonly cgroupsDetail: string;
+  readonly startedAt: string;
+  readonly socketPath: string;
+  readonly settings: Settings;
+}
+
+function serve(socket: Socket, ctx: ServeContext): void {
+  let handled = false;
+  readMessages(
+    socket,
+    decodeClientMessage,
+    (message) => {
+      if (handled) return send(socket, { type: "error", code: "EPROTO", message: "one request per connection" } satisfies DaemonMessage);
+      handled = true;
+      void handle(socket, message, ctx).catch((err: Error) => {
+        send(socket, { type: "error", code: "EFAILED", message: err.message } satisfies DaemonMessage);
+        socket.end();
+      });
+    },
+    (error) => send(socket, { type: "error", code: "EPROTO", message: error } satisfies DaemonMessage),
+  );
+  socket.on("error", () => {});
+}
+
+async function handle(socket: Socket, message: ClientMessage, ctx: ServeContext): Promise<void> {
+  const { runtime } = ctx;
+  const reply = (m: DaemonMessage) => send(socket, m);
+  switch (message.type) {
+    case "exec":
+      return execute(socket, message, ctx);
+    case "status": {
+      const snap = runtime.orchestrator.getSnapshot();
+      reply({
+        type: "status",
+        pid: process.pid,
+        socket: ctx.socketPath,
+        startedAt: ctx.startedAt,
+        backend: ctx.driver.backend,
+        state: String(snap.value),
+        children: snap.context.children.map((c) => ({
+          id: c.id,
+          src: c.src,
+          state: c.ref ? JSON.stringify((c.ref.getSnapshot() as { value: unknown }).value) : "restarting",
+        })),
+      });
+      return void socket.end();
+    }
+    case "pool.warm": {
+      const backend = message.backend ? parseBackend(message.backend) : ctx.driver.backend;
+      if (!runtime.drivers[backend]) throw new Error(`the ${backend} backend is not part of this build yet`);
+      ctx.warm(backend, message.size ?? ctx.settings.pool.size);
+      reply({ type: "ok" });
+      return void socket.end();
+    }
+    case "pool.stats": {
+      const slots = runtime.pool.stats();
+      reply({ type: "pool.stats", size: slots.length, ready: slots.filter((s) => s.state === "ready").length, slots });
+      return void socket.end();
+    }
+    case "shutdown":
+      reply({ type: "ok" });
+      socket.end();
+      runtime.orchestrator.send({ type: "SHUTDOWN", reason: "ironclaw down" });
+      return;
+  }
+}
+
+async function execute(socket: Socket, req: ExecRequest, ctx: ServeContext): Promise<void> {
+  const { runtime } = ctx;
+  const backend = req.backend ? parseBackend(req.backend) : ctx.driver.backend;
+  if (!runtime.drivers[backend]) throw new Error(`the ${backend} backend is not part of this build yet`);
+  if (!ctx.cgroupsUsable && req.limitsExplicit) throw new Error(`cannot enforce --memory/--pids here: ${ctx.cgroupsDetail}`);
+  const limits = { memoryMiB: req.memoryMiB, pidsMax: req.pidsMax };
+  const poolable = limits.memoryMiB === POOL_LIMITS.memoryMiB && limits.pidsMax === POOL_LIMITS.pidsMax;
+  const sandbox = poolable ? runtime.pool.lease(backend) : null;
+  // The client going away (Ctrl-C, kill) cancels the job: its sandbox is torn down.
+  const cancel = new AbortController();
+  socket.once("close", () => cancel.abort());
+  const outcome = await runJob(
+    runtime,
+    {
+      backend,
+      limits,
+      ...(sandbox && { sandbox }),
+      job: {
+        argv: req.argv,
+        cwd: req.cwd,
+        timeoutMs: req.timeoutMs,
+        ...(req.env && { env: req.env }),
+        ...(req.stdin !== undefined && { stdin: req.stdin }),
+        ...(req.outputCapBytes !== undefined && { outputCapBytes: req.outputCapBytes }),
+      },
+    },
+    {
+      onReady: (id, isolation) => send(socket, { type: "ready", sandbox: id, isolation, leased: sandbox !== null, backend } satisfies DaemonMessage),
+      onOutput: (stream, data) => send(socket, { type: "output", stream, data: data.toString("base64") } satisfies DaemonMessage),
+    },
+    cancel.signal,
+  );
+  send(socket, {
+    type: "done",
+    backend,
+    limits: ctx.cgroupsUsable ? ctx.cgroupsDetail : `none: ${ctx.cgroupsDetail}`,
+    outcome,
+  } satisfies DaemonMessage);
+  socket.end();
+}
+
+export function readDaemonRecord(): DaemonRecord | null {
+  try {
+    return JSON.parse(readFileSync(daemonRecordPath(), "utf8")) as DaemonRecord;
+  } catch {
+    return null;
+  }
+}
