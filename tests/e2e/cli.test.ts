@@ -1,62 +1,13 @@
 // The CLI as a user runs it: bin/ironclaw, real sandboxes, real signals.
-import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { backendsUnderTest } from "../support/backends.ts";
+import { cliHarness } from "../support/cli.ts";
 
-const BIN = join(import.meta.dirname, "..", "..", "bin", "ironclaw");
-// The CLI runs get state and run dirs of their own, so other test files' sandboxes (running
-// in parallel) never count as this file's leftovers. The suite's leak check covers them too.
-const scratch = process.env.IRONCLAW_TEST_SCRATCH!;
-const cliEnv = { ...process.env, IRONCLAW_STATE_DIR: join(scratch, "e2e-state"), IRONCLAW_RUN_DIR: join(scratch, "e2e-run") };
-
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-function ironclaw(args: string[], options: { input?: string; onSpawn?: (child: ChildProcess) => void } = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(BIN, args, { stdio: ["pipe", "pipe", "pipe"], env: cliEnv });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.stdin.end(options.input);
-    options.onSpawn?.(child);
-    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-}
-
-/**
- * Processes of this suite's sandboxes: the sandboxed command itself (exactly `marker`, e.g.
- * "sleep 61.5", so not the CLI whose arguments merely mention it) and any bwrap or runsc whose
- * command line names the suite's run dir.
- */
-function sandboxProcesses(marker: string): string[] {
-  const ps = execFileSync("ps", ["-eo", "pid,args"], { encoding: "utf8" });
-  return ps
-    .split("\n")
-    .map((l) => l.trim())
-    .filter((l) => l.replace(/^\d+\s+/, "") === marker || (l.includes(cliEnv.IRONCLAW_RUN_DIR) && /bwrap|runsc/.test(l)));
-}
-
-async function until<T>(what: () => T, ok: (v: T) => boolean, ms: number): Promise<T> {
-  const deadline = Date.now() + ms;
-  let v = what();
-  while (!ok(v) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 50));
-    v = what();
-  }
-  return v;
-}
-
-const records = () => readdirSync(join(cliEnv.IRONCLAW_STATE_DIR, "sandboxes")).filter((f) => f.endsWith(".json"));
-const commandRunning = (marker: string) => sandboxProcesses(marker).some((l) => l.endsWith(marker));
+const { BIN, ironclaw, sandboxProcesses, until, records, commandRunning } = cliHarness("e2e");
 
 describe.each(backendsUnderTest())("ironclaw exec --backend %s", (backend) => {
   it("prints the command's output and exits with its code", async () => {

@@ -16,7 +16,7 @@ function leftovers(): string[] {
   for (const line of ps.split("\n")) {
     if (line.includes(scratch) && /bwrap|runsc|guest-agent/.test(line)) found.push(`process: ${line.trim()}`);
   }
-  for (const dir of ["run", "state/sandboxes", "e2e-run", "e2e-state/sandboxes"].map((d) => join(scratch, d))) {
+  for (const dir of ["run", "state/sandboxes", ...["e2e", "daemon"].flatMap((h) => [`${h}-run`, `${h}-state/sandboxes`])].map((d) => join(scratch, d))) {
     if (existsSync(dir)) for (const name of readdirSync(dir)) found.push(`file: ${join(dir, name)}`);
   }
   for (const cg of cgroupParents()) {
