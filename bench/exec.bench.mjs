@@ -102,19 +102,15 @@ const targets = { namespaceMedianMs: 60, gvisorRatio: 1.2 };
 const ns = results.find((r) => r.backend === "namespace");
 const gv = results.find((r) => r.backend === "gvisor");
 console.log(
-  JSON.stringify(
-    {
-      runs: RUNS,
-      node: process.version,
-      results,
-      floor,
-      targets,
-      met: {
-        namespaceMedianMs: ns ? ns.ironclawMedianMs <= targets.namespaceMedianMs : null,
-        gvisorRatio: gv ? gv.ratio <= targets.gvisorRatio : null,
-      },
+  JSON.stringify({
+    runs: RUNS,
+    node: process.version,
+    results,
+    floor,
+    targets,
+    met: {
+      namespaceMedianMs: ns ? ns.ironclawMedianMs <= targets.namespaceMedianMs : null,
+      gvisorRatio: gv ? gv.ratio <= targets.gvisorRatio : null,
     },
-    null,
-    2,
-  ),
+  }),
 );
