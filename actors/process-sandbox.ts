@@ -4,6 +4,7 @@
 import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
+import type { Duplex } from "node:stream";
 import { cgroupDirs, createCgroup, destroyCgroup, detectCgroups, killCgroupSync, type CgroupSet } from "./cgroup.ts";
 import { GuestChannel, GuestError } from "./guest-channel.ts";
 import { killProcessGroup, killProcessGroupSync, processStartTime, spawnSandboxProcess, waitForExit } from "./host-process.ts";
@@ -42,6 +43,7 @@ export async function provisionProcessSandbox(env: DriverEnv, spec: SandboxSpec)
     workDir,
     cgroup: null,
     process: null,
+    limits: spec.limits,
   };
   env.store.write(base);
   try {
@@ -74,7 +76,13 @@ async function writeEtc(dir: string): Promise<void> {
 export interface BootOptions {
   readonly argv: readonly string[];
   readonly isolation: string;
-  readonly bootTimeoutMs?: number;
+  /**
+   * Where the guest agent is reached when not on the process's stdio (a VM's virtio-serial
+   * socket). Called once the process is running; retried by the caller's own schedule.
+   */
+  readonly connect?: (signal: AbortSignal) => Promise<Duplex>;
+  /** Extra text for error messages, e.g. the tail of a VM's console log. */
+  readonly moreDiagnostics?: () => string;
 }
 
 export async function bootProcessSandbox(
@@ -98,26 +106,36 @@ export async function bootProcessSandbox(
   });
   child.stdin!.on("error", () => {}); // reported through the channel's close reason instead
   const exited = new Promise<SandboxExit>((resolve) => child.once("exit", (code, sig) => resolve({ code, signal: sig })));
-  const channel = new GuestChannel(child.stdout!, child.stdin!);
-  const diagnostics = () => stderrTail.trim();
+  const diagnostics = () => [stderrTail.trim(), options.moreDiagnostics?.() ?? ""].filter(Boolean).join("\n");
 
   const abort = () => killProcessGroupSync(booted.process!);
   signal?.addEventListener("abort", abort, { once: true });
   if (signal?.aborted) abort();
+  let channel: GuestChannel | undefined;
   try {
-    const hello = await Promise.race([
-      channel.hello,
-      exited.then((e) => {
-        throw new SandboxError(
-          "EBOOT",
-          `sandbox exited before its guest agent started (${e.signal ?? `exit ${e.code}`})${diagnostics() ? `: ${lastLine(diagnostics())}` : ""}`,
-        );
-      }),
-    ]);
-    void exited.then((e) => channel.close(new GuestError("EPIPE", `sandbox exited (${e.signal ?? `exit ${e.code}`})`)));
-    return { record: booted, channel, hello, isolation: options.isolation, exited, diagnostics };
+    const exitedEarly = exited.then((e) => {
+      throw new SandboxError(
+        "EBOOT",
+        `sandbox exited before its guest agent started (${e.signal ?? `exit ${e.code}`})${diagnostics() ? `: ${lastLine(diagnostics())}` : ""}`,
+      );
+    });
+    exitedEarly.catch(() => {});
+    if (options.connect) {
+      const connecting = new AbortController();
+      void exited.then(() => connecting.abort());
+      signal?.addEventListener("abort", () => connecting.abort(), { once: true });
+      const stream = await Promise.race([options.connect(connecting.signal), exitedEarly]);
+      channel = new GuestChannel(stream, stream);
+    } else {
+      channel = new GuestChannel(child.stdout!, child.stdin!);
+    }
+    const ch = channel;
+    const hello = await Promise.race([ch.hello, exitedEarly]);
+    void exited.then((e) => ch.close(new GuestError("EPIPE", `sandbox exited (${e.signal ?? `exit ${e.code}`})`)));
+    return { record: booted, channel: ch, hello, isolation: options.isolation, exited, diagnostics };
   } catch (err) {
     killProcessGroupSync(booted.process!);
+    channel?.close(new GuestError("EPIPE", "boot failed"));
     if (err instanceof SandboxError) throw err;
     // The agent's channel closed first: give the sandbox a moment to say why on stderr.
     await Promise.race([exited, new Promise((r) => setTimeout(r, 500))]);

@@ -32,6 +32,8 @@ export interface SandboxRecord {
   readonly workDir: string;
   readonly cgroup: CgroupSet | null;
   readonly process: ProcessIdentity | null;
+  /** What the sandbox was provisioned with (for a VM: guest RAM plus the VMM's own). */
+  readonly limits?: SandboxLimits;
 }
 
 /** A booted sandbox whose guest agent has said hello. */

@@ -160,10 +160,14 @@ async function fileOp(run: () => Promise<GuestMessage>, id: string): Promise<voi
   }
 }
 
-function shutdown(id: string | null): void {
+/** Exit codes the VM's init acts on: the host asked us to stop (power off), or just went away (wait for it). */
+const EXIT_SHUTDOWN = 0;
+const EXIT_HOST_GONE = 75;
+
+function shutdown(id: string | null, code = EXIT_SHUTDOWN): void {
   for (const child of running.values()) killGroup(child, "SIGKILL");
   if (id) send({ type: "ok", id });
-  out.end(() => process.exit(0));
+  out.end(() => process.exit(code));
 }
 
 function handle(json: unknown): void {
@@ -225,7 +229,7 @@ process.stdin.on("data", (chunk: Buffer) => {
   }
 });
 // The host is our only reason to exist: when it goes away, so do we and everything we started.
-process.stdin.on("end", () => shutdown(null));
+process.stdin.on("end", () => shutdown(null, EXIT_HOST_GONE));
 process.on("uncaughtException", (err) => {
   try {
     errorReply(null, "EAGENT", `guest agent crashed: ${err.message}`);

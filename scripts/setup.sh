@@ -13,7 +13,8 @@ if ! command -v apt-get >/dev/null; then
   exit 1
 fi
 
-packages=(bubblewrap util-linux procps)
+# qemu-system-x86: the qemu micro-VM backend; e2fsprogs (mke2fs -d) and lz4 build its guest image.
+packages=(bubblewrap util-linux procps qemu-system-x86 e2fsprogs lz4)
 missing=()
 for p in "${packages[@]}" runsc; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -41,4 +42,9 @@ fi
 
 say "installing npm packages (pinned Node 24, build of the CLI and guest agent)"
 if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
+
+# The micro-VM guest image is assembled from Debian packages (apt-get download, no root needed).
+if ! apt-cache show linux-image-cloud-amd64 >/dev/null 2>&1; then as_root apt-get update -qq; fi
+say "building the micro-VM guest image (kernel, initramfs, read-only root)"
+bin/ironclaw image build
 say "done: bin/ironclaw doctor tells which sandboxes work here"

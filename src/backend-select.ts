@@ -5,10 +5,13 @@ import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { findBwrap } from "../actors/bubblewrap.driver.ts";
 import { findRunsc } from "../actors/gvisor.driver.ts";
+import { findQemu } from "../actors/qemu.driver.ts";
+import { findImage } from "../actors/guest-image.ts";
 import { BACKENDS, type BackendName, type ProbeResult, type SandboxDriver, SandboxError } from "../actors/sandbox-driver.ts";
 import type { DriverRegistry } from "../actors/vm.actors.ts";
 import { UsageError } from "./exit-codes.ts";
 import { guestAgentPath, stateDir } from "./paths.ts";
+import { imageInputs } from "./runtime.ts";
 
 /** Strongest isolation first. */
 export const PREFERENCE: readonly BackendName[] = BACKENDS;
@@ -28,8 +31,10 @@ function mtime(path: string | null): number {
 }
 
 function cacheKey(backend: BackendName): string {
-  const binary = backend === "namespace" ? findBwrap() : backend === "gvisor" ? findRunsc() : null;
-  return [backend, binary, mtime(binary), process.version, mtime(guestAgentPath()), process.getuid?.()].join("|");
+  const binary = backend === "namespace" ? findBwrap() : backend === "gvisor" ? findRunsc() : backend === "qemu" ? findQemu() : null;
+  // A VM backend's answer also depends on the guest image built for this version.
+  const image = backend === "qemu" ? (findImage(imageInputs({ nodePath: process.execPath, agentPath: guestAgentPath() }))?.id ?? "no image") : "";
+  return [backend, binary, mtime(binary), process.version, mtime(guestAgentPath()), process.getuid?.(), image].join("|");
 }
 
 type Cache = Partial<Record<BackendName, { key: string; at: number; result: ProbeResult }>>;

@@ -2,7 +2,10 @@
 // orchestrator actor, wired together once. Everything the CLI (and tests) run goes through it.
 import { join } from "node:path";
 import { createActor, type Actor, type InspectionEvent, type Observer } from "xstate";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { BubblewrapDriver } from "../actors/bubblewrap.driver.ts";
+import { findImage, type GuestImage, type ImageInputs } from "../actors/guest-image.ts";
+import { findQemu, kvmBoots, QemuDriver } from "../actors/qemu.driver.ts";
 import { GvisorDriver } from "../actors/gvisor.driver.ts";
 import { isAlive } from "../actors/host-process.ts";
 import { destroyProcessSandboxSync, type DriverEnv } from "../actors/process-sandbox.ts";
@@ -15,7 +18,7 @@ import { createPool, type Pool } from "./pool.ts";
 import { orchestratorMachine, type OrchestratorInput, type OrchestratorOutput } from "../machines/orchestrator.machine.ts";
 import { vmMachine } from "../machines/vm.machine.ts";
 import type { Logger } from "./logger.ts";
-import { guestAgentPath, runDir, stateDir } from "./paths.ts";
+import { guestAgentPath, packageRoot, runDir, stateDir } from "./paths.ts";
 
 export interface RuntimeOptions {
   readonly logger: Logger;
@@ -47,7 +50,38 @@ export function createDriverEnv(): DriverEnv {
 }
 
 export function createDrivers(env: DriverEnv): DriverRegistry {
-  return { gvisor: new GvisorDriver(env), namespace: new BubblewrapDriver(env) };
+  const image = () => findImage(imageInputs(env));
+  return {
+    qemu: new QemuDriver({ ...env, image, accelerator: () => accelerator(image()) }),
+    gvisor: new GvisorDriver(env),
+    namespace: new BubblewrapDriver(env),
+  };
+}
+
+export const imageInputs = (env: Pick<DriverEnv, "nodePath" | "agentPath">): ImageInputs => ({
+  nodePath: env.nodePath,
+  agentPath: env.agentPath,
+  scriptDir: join(packageRoot(), "guest-agent", "image"),
+});
+
+/** KVM or TCG, decided once per image and QEMU by a real boot (kvmBoots), remembered in the state dir. */
+async function accelerator(image: GuestImage | null): Promise<"kvm" | "tcg"> {
+  if (!image) return "tcg";
+  const file = join(stateDir(), "kvm-probe.json");
+  const key = `${image.id}|${findQemu()}|${existsSync("/dev/kvm")}`;
+  try {
+    const cached = JSON.parse(readFileSync(file, "utf8")) as { key: string; accel: "kvm" | "tcg" };
+    if (cached.key === key) return cached.accel;
+  } catch {
+    // no cache yet
+  }
+  const accel = (await kvmBoots(image)) ? "kvm" : "tcg";
+  try {
+    writeFileSync(file, JSON.stringify({ key, accel }), { mode: 0o600 });
+  } catch {
+    // an unwritable cache only costs a probe next time
+  }
+  return accel;
 }
 
 export function createRuntime(options: RuntimeOptions): Runtime {

@@ -105,6 +105,35 @@ pool
     process.exitCode = await runPoolStats(opts);
   });
 
+const image = program.command("image").description("the micro-VM guest image (kernel, initramfs, read-only root)");
+image
+  .command("build")
+  .description("build the guest image from Debian packages, without root, into the image cache")
+  .option("--force", "rebuild even if an image from the same inputs exists", false)
+  .option("--json", "print JSON", false)
+  .action(async (opts) => {
+    const { runImageBuild } = await import("./image.command.ts");
+    process.exitCode = await runImageBuild(opts);
+  });
+image
+  .command("ls")
+  .description("list built images (* marks the one this build of IronClaw boots)")
+  .option("--json", "print JSON", false)
+  .action(async (opts) => {
+    const { runImageLs } = await import("./image.command.ts");
+    process.exitCode = runImageLs(opts);
+  });
+image
+  .command("rm")
+  .description("remove images")
+  .argument("[ids...]", "image ids from `ironclaw image ls`")
+  .option("--all", "remove every image", false)
+  .option("--json", "print JSON", false)
+  .action(async (ids: string[], opts) => {
+    const { runImageRm } = await import("./image.command.ts");
+    process.exitCode = runImageRm(ids, opts);
+  });
+
 program
   .command("doctor")
   .description("probe each sandbox backend with a real sandbox and report which work here, and why not")

@@ -1,10 +1,13 @@
 // The CLI as a user runs it: bin/ironclaw, real sandboxes, real signals.
 import { spawnSync } from "node:child_process";
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { backendsUnderTest } from "../support/backends.ts";
+import { findImage } from "../../actors/guest-image.ts";
+import { findQemu } from "../../actors/qemu.driver.ts";
+import { imageInputs } from "../../src/runtime.ts";
+import { backendsUnderTest, env } from "../support/backends.ts";
 import { cliHarness } from "../support/cli.ts";
 
 const { BIN, ironclaw, sandboxProcesses, until, records, commandRunning } = cliHarness("e2e");
@@ -63,6 +66,16 @@ describe.each(backendsUnderTest())("ironclaw exec --backend %s", (backend) => {
       expect(sandboxProcesses(`sleep ${marker}`)).toEqual([]);
       expect(records()).toEqual([]);
     }
+  });
+});
+
+describe.skipIf(!findQemu() || !findImage(imageInputs(env)))("ironclaw exec --backend qemu", () => {
+  it("prints the guest's kernel release, not the host's, and leaves no QEMU behind", async () => {
+    const r = await ironclaw(["exec", "--backend", "qemu", "--", "uname", "-r"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(findImage(imageInputs(env))!.kernelRelease);
+    expect(r.stdout.trim()).not.toBe(release());
+    expect(records()).toEqual([]);
   });
 });
 

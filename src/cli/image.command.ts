@@ -1,0 +1,60 @@
+// `ironclaw image build | ls | rm`: the micro-VM guest image in its versioned cache.
+import { buildImage, findImage, imagesDir, ImageBuildError, listImages, removeImage } from "../../actors/guest-image.ts";
+import { ExitCode, UsageError } from "../exit-codes.ts";
+import { guestAgentPath } from "../paths.ts";
+import { imageInputs } from "../runtime.ts";
+
+const inputs = () => imageInputs({ nodePath: process.execPath, agentPath: guestAgentPath() });
+
+const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
+
+export async function runImageBuild(opts: { force: boolean; json: boolean }): Promise<number> {
+  const started = performance.now();
+  const existing = findImage(inputs());
+  const progress = !opts.json && process.stderr.isTTY;
+  let steps = 0;
+  try {
+    const image = await buildImage(inputs(), {
+      force: opts.force,
+      onStep: (step) => {
+        steps++;
+        if (!opts.json) process.stderr.write(progress ? `\r\x1b[2K[${steps}/5] ${step}` : `ironclaw: image build: ${step}\n`);
+      },
+    });
+    if (progress) process.stderr.write("\r\x1b[2K");
+    const reused = existing !== null && !opts.force;
+    if (opts.json) process.stdout.write(`${JSON.stringify({ ...image, reused, seconds: Math.round((performance.now() - started) / 100) / 10 })}\n`);
+    else process.stdout.write(`${reused ? "up to date" : "built"}: ${image.id} (guest kernel ${image.kernelRelease}, ${mib(image.bytes)}) in ${image.dir}\n`);
+    return ExitCode.ok;
+  } catch (err) {
+    if (progress) process.stderr.write("\n");
+    if (err instanceof ImageBuildError) {
+      process.stderr.write(`ironclaw: ${err.message}\n`);
+      return ExitCode.sandboxFailure;
+    }
+    throw err;
+  }
+}
+
+export function runImageLs(opts: { json: boolean }): number {
+  const images = listImages();
+  const current = findImage(inputs())?.id ?? null;
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify({ dir: imagesDir(), current, images })}\n`);
+    return ExitCode.ok;
+  }
+  if (!images.length) process.stdout.write(`no guest images in ${imagesDir()} (build one with \`ironclaw image build\`)\n`);
+  for (const i of images) {
+    process.stdout.write(`${i.id === current ? "*" : " "} ${i.id}  kernel ${i.kernelRelease}  ${mib(i.bytes).padStart(8)}  ${i.createdAt}\n`);
+  }
+  return ExitCode.ok;
+}
+
+export function runImageRm(ids: string[], opts: { all: boolean; json: boolean }): number {
+  const targets = opts.all ? listImages().map((i) => i.id) : ids;
+  if (!targets.length) throw new UsageError("image rm needs an image id (see `ironclaw image ls`) or --all");
+  const missing = targets.filter((id) => !removeImage(id));
+  if (opts.json) process.stdout.write(`${JSON.stringify({ removed: targets.filter((t) => !missing.includes(t)), missing })}\n`);
+  else for (const id of missing) process.stderr.write(`ironclaw: no image ${id} (see \`ironclaw image ls\`)\n`);
+  return missing.length ? ExitCode.usage : ExitCode.ok;
+}
