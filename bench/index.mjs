@@ -5,4 +5,4 @@ import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const run = (file) => JSON.parse(execFileSync(process.execPath, [join(here, file)], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }));
-console.log(JSON.stringify({ exec: run("exec.bench.mjs"), pool: run("pool.bench.ts") }, null, 2));
+console.log(JSON.stringify({ exec: run("exec.bench.mjs"), pool: run("pool.bench.ts"), vm: run("vm.bench.ts") }, null, 2));
