@@ -4,6 +4,7 @@
 // to the task and is destroyed after it — and the slot refills in the background. A ready
 // sandbox that ages past the refresh interval is replaced, so no slot serves a stale image,
 // and a sandbox never serves two tasks.
+import { notProvided } from "./not-provided.ts";
 import { assign, emit, fromCallback, fromPromise, setup, type EventObject } from "xstate";
 import type { SandboxHandle, VmLimits } from "./vm.machine.ts";
 
@@ -46,10 +47,6 @@ interface SlotContext {
   stopRequested: boolean;
 }
 
-const notProvided = (name: string) => () => {
-  throw new Error(`snapshot-slot machine: actor "${name}" was not provided`);
-};
-
 export const snapshotSlotMachine = setup({
   types: {
     context: {} as SlotContext,
@@ -58,9 +55,9 @@ export const snapshotSlotMachine = setup({
     emitted: {} as SlotEmitted,
   },
   actors: {
-    prepare: fromPromise<SandboxHandle, { sandboxId: string; backend: string; limits: VmLimits }>(notProvided("prepare")),
-    watch: fromCallback<EventObject, { sandbox: SandboxHandle }>(notProvided("watch")),
-    discard: fromPromise<void, { sandbox: SandboxHandle | null; sandboxId: string }>(notProvided("discard")),
+    prepare: fromPromise<SandboxHandle, { sandboxId: string; backend: string; limits: VmLimits }>(notProvided("snapshot-slot", "prepare")),
+    watch: fromCallback<EventObject, { sandbox: SandboxHandle }>(notProvided("snapshot-slot", "watch")),
+    discard: fromPromise<void, { sandbox: SandboxHandle | null; sandboxId: string }>(notProvided("snapshot-slot", "discard")),
   },
   guards: {
     stopRequested: ({ context }) => context.stopRequested,

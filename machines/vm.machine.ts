@@ -2,6 +2,7 @@
 // implemented in actors/ (injected with .provide()), every wait is bounded by an `after`.
 // The shape carries the project's central guarantee: the only way into a final state is
 // through `teardown`, whose actor removes the sandbox and every host resource it made.
+import { notProvided } from "./not-provided.ts";
 import { assign, emit, fromCallback, fromPromise, setup, type EventObject } from "xstate";
 
 export interface VmLimits {
@@ -103,10 +104,6 @@ interface VmContext {
   stopRequested: boolean;
 }
 
-const notProvided = (name: string) => () => {
-  throw new Error(`vm machine: actor "${name}" was not provided`);
-};
-
 function errorOf(error: unknown): { code: string; message: string } {
   const e = error as { code?: unknown; message?: unknown } | undefined;
   return {
@@ -124,15 +121,15 @@ export const vmMachine = setup({
     emitted: {} as VmEmitted,
   },
   actors: {
-    provision: fromPromise<RecordHandle, { id: string; backend: string; limits: VmLimits }>(notProvided("provision")),
-    boot: fromPromise<SandboxHandle, { record: RecordHandle }>(notProvided("boot")),
+    provision: fromPromise<RecordHandle, { id: string; backend: string; limits: VmLimits }>(notProvided("vm", "provision")),
+    boot: fromPromise<SandboxHandle, { record: RecordHandle }>(notProvided("vm", "boot")),
     /** Watches the running sandbox; sends SANDBOX.EXITED if it dies on its own. */
-    watch: fromCallback<EventObject, { sandbox: SandboxHandle }>(notProvided("watch")),
+    watch: fromCallback<EventObject, { sandbox: SandboxHandle }>(notProvided("vm", "watch")),
     /** Runs one job; sends EXEC.OUTPUT*, then EXEC.EXITED or EXEC.FAILED. Stopping it cancels the job. */
-    execute: fromCallback<EventObject, { sandbox: SandboxHandle; job: ExecJob }>(notProvided("execute")),
-    shutdown: fromPromise<void, { sandbox: SandboxHandle }>(notProvided("shutdown")),
+    execute: fromCallback<EventObject, { sandbox: SandboxHandle; job: ExecJob }>(notProvided("vm", "execute")),
+    shutdown: fromPromise<void, { sandbox: SandboxHandle }>(notProvided("vm", "shutdown")),
     teardown: fromPromise<TeardownReport, { id: string; record: RecordHandle | null; sandbox: SandboxHandle | null }>(
-      notProvided("teardown"),
+      notProvided("vm", "teardown"),
     ),
   },
   delays: {

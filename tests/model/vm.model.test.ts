@@ -58,24 +58,20 @@ function scenario(steps: Step[]) {
   const timeouts: { -readonly [K in keyof VmTimeouts]?: VmTimeouts[K] } = { execGraceMs: 400 };
   const types = steps.map((s) => s.event.type);
   const has = (prefix: string) => types.some((t) => t.startsWith(prefix));
-  if (has("xstate.error.actor.provision")) faults.provision = "fail";
-  if (has("xstate.after.provisionTimeout")) {
-    faults.provision = "hang";
-    timeouts.provisionMs = 300;
-  }
-  if (has("xstate.error.actor.boot")) faults.boot = "fail";
-  if (has("xstate.after.bootTimeout")) {
-    faults.boot = "hang";
-    timeouts.bootMs = 300;
-  }
-  if (has("xstate.after.stopTimeout")) {
-    faults.shutdown = "hang";
-    timeouts.stopMs = 300;
-  }
-  if (has("xstate.error.actor.teardown")) faults.teardown = "fail";
-  if (has("xstate.after.teardownTimeout")) {
-    faults.teardown = "hang";
-    timeouts.teardownMs = 500;
+  // An actor that fails, or that hangs until the machine's timer for it (shortened) fires.
+  const script: Array<[string, Faults, Partial<VmTimeouts>?]> = [
+    ["xstate.error.actor.provision", { provision: "fail" }],
+    ["xstate.after.provisionTimeout", { provision: "hang" }, { provisionMs: 300 }],
+    ["xstate.error.actor.boot", { boot: "fail" }],
+    ["xstate.after.bootTimeout", { boot: "hang" }, { bootMs: 300 }],
+    ["xstate.after.stopTimeout", { shutdown: "hang" }, { stopMs: 300 }],
+    ["xstate.error.actor.teardown", { teardown: "fail" }],
+    ["xstate.after.teardownTimeout", { teardown: "hang" }, { teardownMs: 500 }],
+  ];
+  for (const [event, fault, timer] of script) {
+    if (!has(event)) continue;
+    Object.assign(faults, fault);
+    Object.assign(timeouts, timer);
   }
   return { faults, timeouts };
 }
