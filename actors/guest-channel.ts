@@ -3,6 +3,7 @@
 // frame the guest sends, and fails whatever is in flight with a clear error if the guest
 // dies or breaks protocol — a misbehaving guest never throws into the host.
 import type { Readable, Writable } from "node:stream";
+import { randomBytes } from "node:crypto";
 import { nanoid } from "nanoid";
 import { encodeFrame, FrameDecoder } from "../guest-agent/framing.ts";
 import {
@@ -50,7 +51,11 @@ export class GuestChannel {
 
   private readonly output: Writable;
 
-  constructor(input: Readable, output: Writable) {
+  /**
+   * `resume`: the guest is a VM restored from a snapshot, its agent mid-session; instead of
+   * waiting for it to say hello, ask it to resume (set its clock, take fresh entropy) and say hello.
+   */
+  constructor(input: Readable, output: Writable, options: { resume?: boolean } = {}) {
     this.output = output;
     let gotHello: (h: Hello) => void;
     let noHello: (e: Error) => void;
@@ -89,6 +94,9 @@ export class GuestChannel {
     input.on("error", (e) => this.close(new GuestError("EPIPE", `guest channel failed: ${e.message}`)));
     output.on("error", (e) => this.close(new GuestError("EPIPE", `guest channel failed: ${e.message}`)));
     this.onClose((reason) => noHello!(reason));
+    if (options.resume) {
+      this.send({ type: "resume", id: nanoid(12), nowMs: Date.now(), entropy: randomBytes(64).toString("base64") });
+    }
   }
 
   get closed(): boolean {

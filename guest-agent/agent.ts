@@ -170,6 +170,21 @@ function shutdown(id: string | null, code = EXIT_SHUTDOWN): void {
   out.end(() => process.exit(code));
 }
 
+async function resume(nowMs: number, entropy: string): Promise<void> {
+  // Best effort: outside a VM (or without privilege) neither is possible, and neither is needed.
+  await writeFile("/dev/urandom", Buffer.from(entropy, "base64")).catch(() => {});
+  await new Promise<void>((resolve) => {
+    const date = spawn("date", ["-s", `@${Math.floor(nowMs / 1000)}`], { stdio: "ignore" });
+    date.on("error", () => resolve());
+    date.on("exit", () => resolve());
+  });
+  send(helloMessage());
+}
+
+function helloMessage(): GuestMessage {
+  return { type: "hello", protocol: PROTOCOL_VERSION, agent: AGENT_VERSION, pid: process.pid, kernel: release() };
+}
+
 function handle(json: unknown): void {
   const decoded = decodeHostMessage(json);
   if (!decoded.ok) {
@@ -215,6 +230,8 @@ function handle(json: unknown): void {
       }, msg.id);
     case "shutdown":
       return shutdown(msg.id);
+    case "resume":
+      return void resume(msg.nowMs, msg.entropy);
   }
 }
 
@@ -239,4 +256,4 @@ process.on("uncaughtException", (err) => {
   }
 });
 
-send({ type: "hello", protocol: PROTOCOL_VERSION, agent: AGENT_VERSION, pid: process.pid, kernel: release() });
+send(helloMessage());

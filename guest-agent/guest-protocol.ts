@@ -49,6 +49,17 @@ export const WriteFileRequest = Schema.Struct({
 export const ListRequest = Schema.Struct({ type: Schema.Literal("list"), id: Id, path: Path });
 export const StatRequest = Schema.Struct({ type: Schema.Literal("stat"), id: Id, path: Path });
 export const ShutdownRequest = Schema.Struct({ type: Schema.Literal("shutdown"), id: Id });
+/**
+ * Sent first on a new connection to a VM restored from a snapshot, whose agent is mid-session
+ * and will not say hello on its own. The agent sets the clock (frozen since the snapshot), mixes
+ * fresh entropy into the kernel's pool (every clone starts from the same one), and answers hello.
+ */
+export const ResumeRequest = Schema.Struct({
+  type: Schema.Literal("resume"),
+  id: Id,
+  nowMs: Schema.Number,
+  entropy: Base64,
+});
 
 export const HostMessage = Schema.Union([
   ExecRequest,
@@ -58,6 +69,7 @@ export const HostMessage = Schema.Union([
   ListRequest,
   StatRequest,
   ShutdownRequest,
+  ResumeRequest,
 ]);
 export type HostMessage = typeof HostMessage.Type;
 export type ExecRequest = typeof ExecRequest.Type;

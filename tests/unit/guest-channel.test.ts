@@ -69,4 +69,21 @@ describe("guest channel", () => {
     expect(err).toMatchObject({ code: "EPIPE" });
     await expect(p.channel.stat("/")).rejects.toMatchObject({ code: "EPIPE" });
   });
+
+  it("resumes a guest restored mid-session: asks it to resume first, then takes its hello", async () => {
+    const fromGuest = new PassThrough();
+    const toGuest = new PassThrough();
+    const sent: Array<{ type: string; nowMs?: number; entropy?: string }> = [];
+    const decoder = new FrameDecoder();
+    toGuest.on("data", (b: Buffer) => decoder.push(b).forEach((f) => f.ok && sent.push(f.json as never)));
+    const before = Date.now();
+    const channel = new GuestChannel(fromGuest, toGuest, { resume: true });
+    await tick();
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toMatchObject({ type: "resume" });
+    expect(sent[0]!.nowMs).toBeGreaterThanOrEqual(before);
+    expect(Buffer.from(sent[0]!.entropy!, "base64")).toHaveLength(64);
+    fromGuest.write(encodeFrame({ type: "hello", protocol: 1, agent: "t", pid: 1, kernel: "k" }));
+    expect((await channel.hello).kernel).toBe("k");
+  });
 });
