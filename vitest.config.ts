@@ -9,6 +9,7 @@ process.env.IRONCLAW_TEST_SCRATCH = scratch;
 process.env.IRONCLAW_STATE_DIR = join(scratch, "state");
 process.env.IRONCLAW_RUN_DIR = join(scratch, "run");
 process.env.IRONCLAW_CGROUP_PARENT = `ironclaw-test-${process.pid}`;
+process.env.IRONCLAW_SNAPSHOT_PATH = join(scratch, "snapshots");
 
 export default defineConfig({
   test: {

@@ -83,6 +83,8 @@ export interface BootOptions {
   readonly connect?: (signal: AbortSignal) => Promise<Duplex>;
   /** Extra text for error messages, e.g. the tail of a VM's console log. */
   readonly moreDiagnostics?: () => string;
+  /** The guest is restored from a snapshot, its agent mid-session (see GuestChannel's resume). */
+  readonly resume?: boolean;
 }
 
 export async function bootProcessSandbox(
@@ -125,7 +127,7 @@ export async function bootProcessSandbox(
       void exited.then(() => connecting.abort());
       signal?.addEventListener("abort", () => connecting.abort(), { once: true });
       const stream = await Promise.race([options.connect(connecting.signal), exitedEarly]);
-      channel = new GuestChannel(stream, stream);
+      channel = new GuestChannel(stream, stream, { resume: options.resume ?? false });
     } else {
       channel = new GuestChannel(child.stdout!, child.stdin!);
     }

@@ -4,15 +4,17 @@
 // virtio-serial port whose host side is a Unix socket in the sandbox's work dir (these hosts
 // have no vhost-vsock). KVM when a real boot under it succeeds, TCG otherwise.
 import { execFile, spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { connect, type Socket } from "node:net";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { Effect, Schedule } from "effect";
+import { nanoid } from "nanoid";
+import { Qmp } from "./qmp.ts";
 import type { GuestImage } from "./guest-image.ts";
 import { bootProcessSandbox, destroyProcessSandbox, type DriverEnv, provisionProcessSandbox } from "./process-sandbox.ts";
 import { probeDriver } from "./sandbox-probe.ts";
-import type { ProbeResult, Sandbox, SandboxDriver, SandboxRecord, SandboxSpec } from "./sandbox-driver.ts";
+import type { ProbeResult, Sandbox, SandboxDriver, SandboxLimits, SandboxRecord, SandboxSpec } from "./sandbox-driver.ts";
 import { SandboxError } from "./sandbox-driver.ts";
 import { limitsInForce } from "./sandbox-view.ts";
 
@@ -29,8 +31,10 @@ export function findQemu(): string | null {
 export interface QemuEnv extends DriverEnv {
   /** The guest image this build of IronClaw boots, or null when none has been built. */
   readonly image: () => GuestImage | null;
-  /** "kvm" only where a real boot under KVM has worked (see kvmProbe); "tcg" otherwise. */
+  /** "kvm" only where a real boot under KVM has worked (see kvmBoots); "tcg" otherwise. */
   readonly accelerator: () => Promise<"kvm" | "tcg">;
+  /** Where VM snapshots live, and how old one may get before it is made anew. */
+  readonly snapshots: () => { readonly dir: string; readonly refreshMs: number };
 }
 
 /**
@@ -84,6 +88,20 @@ export function connectAgentSocket(path: string, signal: AbortSignal): Promise<S
   return Effect.runPromise(attempt.pipe(Effect.retry({ schedule: Schedule.spaced("10 millis"), while: () => !signal.aborted })), { signal });
 }
 
+function guestMemory(record: SandboxRecord): number {
+  return (record.limits?.memoryMiB ?? 512 + QEMU_OVERHEAD_MIB) - QEMU_OVERHEAD_MIB;
+}
+
+function isolation(image: GuestImage, accel: "kvm" | "tcg", memoryMiB: number, record: SandboxRecord, how: string): string {
+  return `qemu micro-VM (${accel === "kvm" ? "KVM" : "TCG emulation"}, ${how}), guest kernel ${image.kernelRelease}, ${memoryMiB} MiB; no network device; ${limitsInForce(record)}`;
+}
+
+/** A path as one word for QEMU's `exec:` migration URIs, which go through /bin/sh. */
+function shellWord(path: string): string {
+  if (/['\n]/.test(path)) throw new SandboxError("EBACKEND", `cannot use a snapshot path containing a quote or newline: ${path}`);
+  return `'${path}'`;
+}
+
 function tail(file: string, lines = 5): string {
   try {
     return readFileSync(file, "utf8").trim().split("\n").slice(-lines).join("\n");
@@ -119,21 +137,123 @@ export class QemuDriver implements SandboxDriver {
     return provisionProcessSandbox(this.env, { ...spec, limits: { ...spec.limits, memoryMiB: spec.limits.memoryMiB + QEMU_OVERHEAD_MIB } });
   }
 
+  /** Boots from the snapshot when a fresh one exists for this image and memory size, else cold. */
   async boot(record: SandboxRecord, signal?: AbortSignal): Promise<Sandbox> {
     const image = this.image();
     const accel = await this.env.accelerator();
-    const memoryMiB = (record.limits?.memoryMiB ?? 512 + QEMU_OVERHEAD_MIB) - QEMU_OVERHEAD_MIB;
+    const memoryMiB = guestMemory(record);
+    const snapshot = this.freshSnapshot(image, memoryMiB, accel);
+    if (snapshot) {
+      try {
+        return await this.bootRestored(record, image, accel, snapshot, signal);
+      } catch (err) {
+        if (signal?.aborted) throw err;
+        // A snapshot that does not restore (QEMU changed under it, say) is dropped, not retried.
+        rmSync(snapshot, { force: true });
+      }
+    }
+    return this.bootCold(record, image, accel, signal);
+  }
+
+  private bootCold(record: SandboxRecord, image: GuestImage, accel: "kvm" | "tcg", signal?: AbortSignal): Promise<Sandbox> {
+    const memoryMiB = guestMemory(record);
     return bootProcessSandbox(
       this.env,
       record,
       {
         argv: qemuArgv(this.qemu(), image, record.workDir, memoryMiB, accel),
-        isolation: `qemu micro-VM (${accel === "kvm" ? "KVM" : "TCG emulation"}), guest kernel ${image.kernelRelease}, ${memoryMiB} MiB; no network device; ${limitsInForce(record)}`,
+        isolation: isolation(image, accel, memoryMiB, record, "booted cold"),
         connect: (s) => connectAgentSocket(join(record.workDir, "agent.sock"), s),
         moreDiagnostics: () => tail(join(record.workDir, "console.log")),
       },
       signal,
     );
+  }
+
+  private bootRestored(record: SandboxRecord, image: GuestImage, accel: "kvm" | "tcg", snapshot: string, signal?: AbortSignal): Promise<Sandbox> {
+    const memoryMiB = guestMemory(record);
+    return bootProcessSandbox(
+      this.env,
+      record,
+      {
+        argv: [...qemuArgv(this.qemu(), image, record.workDir, memoryMiB, accel), "-incoming", `exec:cat ${shellWord(snapshot)}`],
+        isolation: isolation(image, accel, memoryMiB, record, "restored from a snapshot"),
+        // The snapshot was taken stopped: the restored VM waits, paused, for `cont`. Connect the
+        // agent's port first, so the agent keeps its session and only has to be told to resume.
+        connect: async (s) => {
+          const qmp = await Qmp.connect(join(record.workDir, "qmp.sock"), s);
+          try {
+            await qmp.until("query-status", (v) => v.status === "paused", s);
+            const socket = await connectAgentSocket(join(record.workDir, "agent.sock"), s);
+            await qmp.command("cont");
+            return socket;
+          } finally {
+            qmp.close();
+          }
+        },
+        resume: true,
+        moreDiagnostics: () => tail(join(record.workDir, "console.log")),
+      },
+      signal,
+    );
+  }
+
+  private snapshotFile(image: GuestImage, memoryMiB: number, accel: string): string {
+    return join(this.env.snapshots().dir, `${image.id}-m${memoryMiB}-${accel}.vmstate`);
+  }
+
+  private freshSnapshot(image: GuestImage, memoryMiB: number, accel: string): string | null {
+    const file = this.snapshotFile(image, memoryMiB, accel);
+    try {
+      return Date.now() - statSync(file).mtimeMs < this.env.snapshots().refreshMs ? file : null;
+    } catch {
+      return null;
+    }
+  }
+
+  private readonly making = new Map<string, Promise<void>>();
+
+  /** Makes the snapshot later boots restore, unless a fresh one exists; one at a time per file. */
+  async warm(limits: SandboxLimits, signal?: AbortSignal): Promise<void> {
+    const image = this.image();
+    const accel = await this.env.accelerator();
+    if (this.freshSnapshot(image, limits.memoryMiB, accel)) return;
+    const file = this.snapshotFile(image, limits.memoryMiB, accel);
+    let making = this.making.get(file);
+    if (!making) {
+      making = this.makeSnapshot(image, accel, limits, file, signal).finally(() => this.making.delete(file));
+      this.making.set(file, making);
+    }
+    await making;
+  }
+
+  /** Boots a VM cold, waits for its agent, stops it, and migrates its whole state to `file`. */
+  private async makeSnapshot(image: GuestImage, accel: "kvm" | "tcg", limits: SandboxLimits, file: string, signal?: AbortSignal): Promise<void> {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    const id = `snapshot-${nanoid(8).replace(/[^A-Za-z0-9]/g, "0")}`;
+    let record = await provisionProcessSandbox(this.env, { id, backend: "qemu", limits: { ...limits, memoryMiB: limits.memoryMiB + QEMU_OVERHEAD_MIB } });
+    const tmp = `${file}.${process.pid}.tmp`;
+    const abort = new AbortController();
+    signal?.addEventListener("abort", () => abort.abort(), { once: true });
+    try {
+      const sandbox = await this.bootCold(record, image, accel, abort.signal);
+      record = sandbox.record;
+      const qmp = await Qmp.connect(join(record.workDir, "qmp.sock"), abort.signal);
+      try {
+        await qmp.command("stop");
+        await qmp.command("migrate", { uri: `exec:cat > ${shellWord(tmp)}` });
+        const done = await qmp.until("query-migrate", (v) => v.status === "completed" || v.status === "failed", abort.signal);
+        if (done.status !== "completed") throw new SandboxError("EBOOT", `saving the VM snapshot failed: ${JSON.stringify(done)}`);
+        await qmp.command("quit").catch(() => {});
+      } finally {
+        qmp.close();
+      }
+      chmodSync(tmp, 0o600); // guest memory: the owner's only
+      renameSync(tmp, file);
+    } finally {
+      rmSync(tmp, { force: true });
+      await destroyProcessSandbox(this.env, record);
+    }
   }
 
   destroy(record: SandboxRecord): Promise<void> {

@@ -73,6 +73,8 @@ export interface SandboxDriver {
   boot(record: SandboxRecord, signal?: AbortSignal): Promise<Sandbox>;
   /** Removes everything the record names. Idempotent; safe on a record from a crashed process. */
   destroy(record: SandboxRecord): Promise<void>;
+  /** Makes later boots with these limits fast, if the backend can (a VM snapshot to restore). */
+  warm?(limits: SandboxLimits, signal?: AbortSignal): Promise<void>;
 }
 
 export type SandboxErrorCode = "EBACKEND" | "EBOOT" | "ELIMITS" | "EAGENT";

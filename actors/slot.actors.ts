@@ -19,6 +19,8 @@ export function slotActors(drivers: DriverRegistry, store: SandboxStore) {
   return {
     prepare: fromPromise<SandboxHandle, { sandboxId: string; backend: string; limits: VmLimits }>(async ({ input, signal }) => {
       const driver = driverFor(input.backend);
+      // A VM backend makes (once) the snapshot that this and every later prepare restores.
+      await driver.warm?.(input.limits, signal);
       const record = await driver.provision({ id: input.sandboxId, backend: driver.backend, limits: input.limits }, signal);
       try {
         return (await driver.boot(record, signal)) as unknown as SandboxHandle;

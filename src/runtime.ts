@@ -19,6 +19,7 @@ import { orchestratorMachine, type OrchestratorInput, type OrchestratorOutput } 
 import { vmMachine } from "../machines/vm.machine.ts";
 import type { Logger } from "./logger.ts";
 import { guestAgentPath, packageRoot, runDir, stateDir } from "./paths.ts";
+import { loadSettings } from "./settings.ts";
 
 export interface RuntimeOptions {
   readonly logger: Logger;
@@ -52,7 +53,15 @@ export function createDriverEnv(): DriverEnv {
 export function createDrivers(env: DriverEnv): DriverRegistry {
   const image = () => findImage(imageInputs(env));
   return {
-    qemu: new QemuDriver({ ...env, image, accelerator: () => accelerator(image()) }),
+    qemu: new QemuDriver({
+      ...env,
+      image,
+      accelerator: () => accelerator(image()),
+      snapshots: () => {
+        const { pool } = loadSettings();
+        return { dir: pool.snapshotPath, refreshMs: pool.snapshotRefreshSecs * 1000 };
+      },
+    }),
     gvisor: new GvisorDriver(env),
     namespace: new BubblewrapDriver(env),
   };
