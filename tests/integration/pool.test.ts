@@ -6,7 +6,10 @@ import { describe, expect, it } from "vitest";
 import { waitFor, type ActorRefFrom } from "xstate";
 import type { vmMachine, VmEmitted } from "../../machines/vm.machine.ts";
 import { createRuntime } from "../../src/runtime.ts";
-import { backendsUnderTest, limits } from "../support/backends.ts";
+import { findImage } from "../../actors/guest-image.ts";
+import { findQemu } from "../../actors/qemu.driver.ts";
+import { imageInputs } from "../../src/runtime.ts";
+import { backendsUnderTest, env, limits } from "../support/backends.ts";
 
 async function runTask(vm: ActorRefFrom<typeof vmMachine>, script: string): Promise<{ code: number | null; stdout: string }> {
   let stdout = "";
@@ -18,7 +21,11 @@ async function runTask(vm: ActorRefFrom<typeof vmMachine>, script: string): Prom
   return { code, stdout };
 }
 
-describe.each(backendsUnderTest())("pool on the %s backend", (backend) => {
+// qemu too where it can run here: its slots restore VMs from a snapshot made on the first warm.
+const vmReady = findQemu() !== null && findImage(imageInputs(env)) !== null;
+const backends: string[] = [...backendsUnderTest(), ...(vmReady ? ["qemu"] : [])];
+
+describe.each(backends)("pool on the %s backend", (backend) => {
   it("leases each ready sandbox to one task, refills, isolates tasks, and cleans up", async () => {
     const runtime = createRuntime({ logger: pino({ level: "silent" }) });
     const { orchestrator, pool } = runtime;
