@@ -86,6 +86,6 @@ console.log(
       },
     ],
     targets: { ratio: 1.2, restoreOverCold: 0.5 },
-    note: "the guest agent's first start (Node under TCG) is most of the difference; snapshot restore is the planned remedy",
+    note: "cold: the guest agent's first start (Node under TCG) is most of the difference to raw QEMU; restore skips it",
   }),
 );
