@@ -7,6 +7,7 @@ import { waitFor, type ActorRefFrom } from "xstate";
 import type { vmMachine, VmEmitted } from "../../machines/vm.machine.ts";
 import { createRuntime } from "../../src/runtime.ts";
 import { findImage } from "../../actors/guest-image.ts";
+import type { Sandbox } from "../../actors/sandbox-driver.ts";
 import { findQemu } from "../../actors/qemu.driver.ts";
 import { imageInputs } from "../../src/runtime.ts";
 import { backendsUnderTest, env, limits } from "../support/backends.ts";
@@ -40,9 +41,11 @@ describe.each(backends)("pool on the %s backend", (backend) => {
       await until(() => ready().length === 2);
 
       const tasks: string[] = [];
+      const served: string[] = [];
       for (const n of [1, 2]) {
         const sandbox = pool.lease(backend);
         expect(sandbox).not.toBeNull();
+        served.push((sandbox as unknown as Sandbox).record.id);
         const id = `task${n}-${backend}`;
         orchestrator.send({ type: "SPAWN", child: { id, src: "vm", restart: "temporary", input: { id, backend, limits, sandbox: sandbox! } } });
         const vm = orchestrator.getSnapshot().children[id] as ActorRefFrom<typeof vmMachine>;
@@ -57,8 +60,10 @@ describe.each(backends)("pool on the %s backend", (backend) => {
       // Two leases, two fresh sandboxes: the second task saw nothing of the first.
       expect(tasks).toEqual(["clean", "clean"]);
       // The slots refilled in the background, with new sandboxes.
+      // (A fast backend may refill one slot before the second lease: which slots served is not fixed.)
       await until(() => ready().length === 2);
-      expect(pool.stats().map((s) => s.generation).sort()).toEqual([2, 2]);
+      expect(pool.stats().reduce((n, s) => n + s.generation, 0)).toBe(2 + 2);
+      expect(new Set(served).size).toBe(2);
       // Every sandbox that served a task is gone; only the two ready ones are left.
       expect(runtime.store.list().filter((r) => r.owner.pid === process.pid)).toHaveLength(2);
     } finally {
