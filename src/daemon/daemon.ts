@@ -48,23 +48,25 @@ export async function runDaemon(options: { backend?: string; logger: Logger; set
   const cgroups = await detectCgroups();
   const startedAt = new Date().toISOString();
 
-  runtime.orchestrator.start();
   const warm = (backend: string, size: number) =>
     runtime.pool.warm({ backend, size, limits: POOL_LIMITS, refreshMs: settings.pool.snapshotRefreshSecs * 1000 });
-  warm(driver.backend, settings.pool.size);
 
+  // Listen before anything starts: a socket that cannot be had must not leave a warming pool behind.
   mkdirSync(dirname(socketPath), { recursive: true, mode: 0o700 });
   rmSync(socketPath, { force: true }); // not answering (checked above): a crashed daemon's leftover
   const server = createServer((socket) => serve(socket, { runtime, driver, warm, cgroupsUsable: cgroups.usable, cgroupsDetail: cgroups.detail, startedAt, socketPath, settings }));
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    // Owner-only from the first moment: the socket is created under a restrictive umask.
-    const umask = process.umask(0o177);
-    server.listen(socketPath, () => {
-      process.umask(umask);
-      resolve();
+  // Owner-only from the first moment: the socket is created under a restrictive umask.
+  const umask = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", (err) => reject(new Error(`cannot listen on ${socketPath}: ${err.message}`)));
+      server.listen(socketPath, resolve);
     });
-  });
+  } finally {
+    process.umask(umask);
+  }
+  runtime.orchestrator.start();
+  warm(driver.backend, settings.pool.size);
   chmodSync(socketPath, 0o600);
   const record: DaemonRecord = { pid: process.pid, socket: socketPath, startedAt, backend: driver.backend };
   writeFileSync(daemonRecordPath(), JSON.stringify(record), { mode: 0o600 });
