@@ -74,8 +74,19 @@ export const imageInputs = (env: Pick<DriverEnv, "nodePath" | "agentPath">): Ima
 });
 
 /** KVM or TCG, decided once per image and QEMU by a real boot (kvmBoots), remembered in the state dir. */
-async function accelerator(image: GuestImage | null): Promise<"kvm" | "tcg"> {
-  if (!image) return "tcg";
+const probing = new Map<string, Promise<"kvm" | "tcg">>();
+function accelerator(image: GuestImage | null): Promise<"kvm" | "tcg"> {
+  if (!image) return Promise.resolve("tcg");
+  // Slots warming together must not each boot a probe VM.
+  let answer = probing.get(image.id);
+  if (!answer) {
+    answer = probeAccelerator(image).finally(() => probing.delete(image.id));
+    probing.set(image.id, answer);
+  }
+  return answer;
+}
+
+async function probeAccelerator(image: GuestImage): Promise<"kvm" | "tcg"> {
   const file = join(stateDir(), "kvm-probe.json");
   const key = `${image.id}|${findQemu()}|${existsSync("/dev/kvm")}`;
   try {
@@ -128,6 +139,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         lastState.set(actor, value);
         logger.debug({ actor, state: value }, "state");
       }
+      // A daemon sees an endless stream of actors: forget each one when it ends.
+      if (event.snapshot.status !== "active") lastState.delete(actor);
     }
     if (typeof options.inspect === "function") options.inspect(event);
     else options.inspect?.next?.(event);
