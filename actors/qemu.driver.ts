@@ -295,6 +295,7 @@ export async function kvmBoots(image: GuestImage, timeoutMs = 4000): Promise<boo
       if (/Attempted to kill init|Run \/bin\/true/.test(out)) done(true);
     });
     child.once("exit", () => done(/Attempted to kill init|Run \/bin\/true/.test(out)));
+    child.once("error", () => done(false));
     const timer = setTimeout(() => done(false), timeoutMs);
   });
 }

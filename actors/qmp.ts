@@ -12,14 +12,19 @@ export class Qmp {
   private readonly waiting = new Map<string, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private greeted: Promise<void>;
   private seq = 0;
+  private closed = false;
 
   private constructor(socket: Socket) {
     this.socket = socket;
     let greet: () => void;
-    this.greeted = new Promise((r) => (greet = r));
+    let noGreeting: (e: Error) => void;
+    this.greeted = new Promise((resolve, reject) => ((greet = resolve), (noGreeting = reject)));
+    this.greeted.catch(() => {});
     socket.setEncoding("utf8");
     socket.on("error", () => {}); // QEMU closes QMP abruptly on quit; pending calls fail below
     socket.on("close", () => {
+      this.closed = true;
+      noGreeting(new QmpError("QEMU closed its QMP socket before greeting"));
       for (const w of this.waiting.values()) w.reject(new QmpError("QEMU closed its QMP socket"));
       this.waiting.clear();
     });
@@ -61,6 +66,7 @@ export class Qmp {
 
   command(execute: string, args?: Record<string, unknown>): Promise<unknown> {
     const id = `ic${++this.seq}`;
+    if (this.closed) return Promise.reject(new QmpError("QEMU closed its QMP socket"));
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
       this.socket.write(`${JSON.stringify(args ? { execute, arguments: args, id } : { execute, id })}\n`);
