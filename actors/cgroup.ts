@@ -1,8 +1,8 @@
 // Memory and process-count limits through cgroups, v1 (per-controller hierarchies) or v2
 // (unified). Sandboxes join their cgroup before the sandbox binary starts (see host-process),
 // so nothing they fork can escape it; teardown kills whatever is left in it and removes it.
-import { access, mkdir, readFile, rmdir, writeFile, constants } from "node:fs/promises";
-import { existsSync, readFileSync } from "node:fs";
+import { access, mkdir, readdir, readFile, rmdir, writeFile, constants } from "node:fs/promises";
+import { existsSync, readFileSync, type Dirent } from "node:fs";
 import { join } from "node:path";
 
 const ROOT = "/sys/fs/cgroup";
@@ -145,32 +145,58 @@ export function killCgroupSync(set: CgroupSet, spare?: number): void {
   }
 }
 
-/** Kills every process in the cgroup and removes it. Idempotent; waits (bounded) for the kernel to let go. */
+/** Subdirectories first, deepest first: a cgroup can only be removed once it has no children. */
+async function descendants(dir: string): Promise<string[]> {
+  let entries: Dirent[];
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  const nested: string[] = [];
+  for (const entry of entries) {
+    if (!entry.isDirectory()) continue;
+    const child = join(dir, entry.name);
+    nested.push(...(await descendants(child)), child);
+  }
+  return nested;
+}
+
+const DESTROY_ATTEMPTS = 100;
+
+/**
+ * Kills every process in the cgroup (nested cgroups included: runsc makes its own inside ours)
+ * and removes it, deepest first. Idempotent. Throws when the kernel still holds it after about
+ * two seconds, so the caller keeps the sandbox's record and the reaper tries again later.
+ */
 export async function destroyCgroup(set: CgroupSet): Promise<void> {
   for (const dir of set.dirs) {
     if (!existsSync(dir)) continue;
-    for (let attempt = 0; attempt < 50; attempt++) {
-      const pids = await members(dir);
-      if (set.version === 2 && pids.length && existsSync(join(dir, "cgroup.kill"))) {
-        await writeFile(join(dir, "cgroup.kill"), "1").catch(() => {});
-      }
-      for (const pid of pids) {
+    // cgroup.kill (v2) kills the whole subtree atomically, forks in flight included.
+    if (set.version === 2 && existsSync(join(dir, "cgroup.kill"))) await writeFile(join(dir, "cgroup.kill"), "1").catch(() => {});
+    let lastError: NodeJS.ErrnoException | undefined;
+    for (let attempt = 0; attempt < DESTROY_ATTEMPTS && existsSync(dir); attempt++) {
+      for (const cg of [...(await descendants(dir)), dir]) {
+        for (const pid of await members(cg)) {
+          try {
+            process.kill(pid, "SIGKILL");
+          } catch {
+            // already gone
+          }
+        }
         try {
-          process.kill(pid, "SIGKILL");
-        } catch {
-          // already gone
+          await rmdir(cg);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code !== "ENOENT" && code !== "EBUSY") throw err;
+          if (code === "EBUSY") lastError = err as NodeJS.ErrnoException;
         }
       }
-      try {
-        // runsc nests its own cgroups inside ours on some setups; remove children first.
-        await rmdir(dir);
-        break;
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === "ENOENT") break;
-        if (code !== "EBUSY") throw err;
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      if (existsSync(dir)) await new Promise((r) => setTimeout(r, 20));
+    }
+    if (existsSync(dir)) {
+      const left = await members(dir);
+      throw new Error(`cannot remove cgroup ${dir}: ${lastError?.code ?? "busy"}${left.length ? ` (processes ${left.join(", ")} still in it)` : ""}`);
     }
   }
 }

@@ -1,7 +1,8 @@
 // What the namespace and gVisor backends share: a sandbox that is one host process (plus its
 // descendants, all inside one cgroup) with the guest agent on its stdio. Backends differ only
 // in the command line that builds the sandbox and in extra teardown steps.
-import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Duplex } from "node:stream";
@@ -17,6 +18,7 @@ import {
 } from "./sandbox-driver.ts";
 import type { SandboxStore } from "./sandbox-store.ts";
 import { GENERATED_ETC } from "./sandbox-view.ts";
+import { ensurePrivateDir } from "./private-dir.ts";
 
 /** What every process-based driver needs from the host: where state lives and what to run inside. */
 export interface DriverEnv {
@@ -32,8 +34,9 @@ export interface DriverEnv {
 const STDERR_KEEP_BYTES = 8 * 1024;
 
 export async function provisionProcessSandbox(env: DriverEnv, spec: SandboxSpec): Promise<SandboxRecord> {
-  await mkdir(env.runDir, { recursive: true, mode: 0o700 });
-  const workDir = await mkdtemp(join(env.runDir, `${spec.id}-`));
+  ensurePrivateDir(env.runDir, "set IRONCLAW_RUN_DIR to a directory of your own");
+  // Named and recorded before it is made, so a crash right after mkdir still gets reaped.
+  const workDir = join(env.runDir, `${spec.id}-${randomBytes(4).toString("hex")}`);
   const owner = { pid: process.pid, start: processStartTime(process.pid) ?? "" };
   const base: SandboxRecord = {
     id: spec.id,
@@ -46,6 +49,12 @@ export async function provisionProcessSandbox(env: DriverEnv, spec: SandboxSpec)
     limits: spec.limits,
   };
   env.store.write(base);
+  try {
+    await mkdir(workDir, { mode: 0o700 }); // not recursive: a path someone made first is refused
+  } catch (err) {
+    env.store.remove(spec.id); // nothing of ours to tear down
+    throw err;
+  }
   try {
     const support = await detectCgroups();
     let cgroup: CgroupSet | null = null;
@@ -166,12 +175,16 @@ export async function destroyProcessSandbox(env: DriverEnv, record: SandboxRecor
     await waitForExit(latest.process, 500);
   }
   if (latest.process) await killProcessGroup(latest.process);
-  if (latest.cgroup) {
-    // The record may hold the planned (empty) dir list of a provision that crashed mid-way.
-    const dirs = latest.cgroup.dirs.length ? latest.cgroup.dirs : cgroupDirs(latest.cgroup.version, latest.id);
-    await destroyCgroup({ version: latest.cgroup.version, dirs });
+  try {
+    if (latest.cgroup) {
+      // The record may hold the planned (empty) dir list of a provision that crashed mid-way.
+      const dirs = latest.cgroup.dirs.length ? latest.cgroup.dirs : cgroupDirs(latest.cgroup.version, latest.id);
+      await destroyCgroup({ version: latest.cgroup.version, dirs });
+    }
+  } finally {
+    await rm(latest.workDir, { recursive: true, force: true });
   }
-  await rm(latest.workDir, { recursive: true, force: true });
+  // Only now: a cgroup the kernel still holds keeps its record, for the reaper's next try.
   env.store.remove(latest.id);
 }
 

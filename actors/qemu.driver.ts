@@ -4,13 +4,15 @@
 // virtio-serial port whose host side is a Unix socket in the sandbox's work dir (these hosts
 // have no vhost-vsock). KVM when a real boot under it succeeds, TCG otherwise.
 import { execFile, spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { Effect, Schedule } from "effect";
 import { nanoid } from "nanoid";
 import { Qmp } from "./qmp.ts";
+import { processStartTime } from "./host-process.ts";
+import { ensurePrivateDir } from "./private-dir.ts";
 import type { GuestImage } from "./guest-image.ts";
 import { bootProcessSandbox, destroyProcessSandbox, type DriverEnv, provisionProcessSandbox } from "./process-sandbox.ts";
 import { probeDriver } from "./sandbox-probe.ts";
@@ -205,7 +207,10 @@ export class QemuDriver implements SandboxDriver {
   private freshSnapshot(image: GuestImage, memoryMiB: number, accel: string): string | null {
     const file = this.snapshotFile(image, memoryMiB, accel);
     try {
-      return Date.now() - statSync(file).mtimeMs < this.env.snapshots().refreshMs ? file : null;
+      const stat = lstatSync(file);
+      // QEMU runs whatever a migration stream says: restore only what we wrote, as we left it.
+      if (!stat.isFile() || stat.uid !== process.getuid?.() || stat.mode & 0o077) return null;
+      return Date.now() - stat.mtimeMs < this.env.snapshots().refreshMs ? file : null;
     } catch {
       return null;
     }
@@ -229,7 +234,8 @@ export class QemuDriver implements SandboxDriver {
 
   /** Boots a VM cold, waits for its agent, stops it, and migrates its whole state to `file`. */
   private async makeSnapshot(image: GuestImage, accel: "kvm" | "tcg", limits: SandboxLimits, file: string, signal?: AbortSignal): Promise<void> {
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    ensurePrivateDir(dirname(file), "set IRONCLAW_SNAPSHOT_PATH to a directory of your own");
+    removeAbandonedSnapshots(dirname(file));
     const id = `snapshot-${nanoid(8).replace(/[^A-Za-z0-9]/g, "0")}`;
     let record = await provisionProcessSandbox(this.env, { id, backend: "qemu", limits: { ...limits, memoryMiB: limits.memoryMiB + QEMU_OVERHEAD_MIB } });
     const tmp = `${file}.${process.pid}.tmp`;
@@ -241,14 +247,14 @@ export class QemuDriver implements SandboxDriver {
       const qmp = await Qmp.connect(join(record.workDir, "qmp.sock"), abort.signal);
       try {
         await qmp.command("stop");
-        await qmp.command("migrate", { uri: `exec:cat > ${shellWord(tmp)}` });
+        // Guest memory: the owner's alone from the first byte (a chmod after would leave a window).
+        await qmp.command("migrate", { uri: `exec:umask 077 && exec cat > ${shellWord(tmp)}` });
         const done = await qmp.until("query-migrate", (v) => v.status === "completed" || v.status === "failed", abort.signal);
         if (done.status !== "completed") throw new SandboxError("EBOOT", `saving the VM snapshot failed: ${JSON.stringify(done)}`);
         await qmp.command("quit").catch(() => {});
       } finally {
         qmp.close();
       }
-      chmodSync(tmp, 0o600); // guest memory: the owner's only
       renameSync(tmp, file);
     } finally {
       rmSync(tmp, { force: true });
@@ -266,6 +272,14 @@ export class QemuDriver implements SandboxDriver {
     if (!this.env.image()) return { backend: this.backend, usable: false, reason: "no guest image for this version of IronClaw (ironclaw image build)" };
     const version = (await run(qemu, ["--version"]).catch(() => ({ stdout: "unknown" }))).stdout.split("\n")[0]!.trim();
     return probeDriver(this, `${version}, ${await this.env.accelerator()}`, signal);
+  }
+}
+
+/** `<file>.<pid>.tmp` of a snapshot whose maker was killed mid-way: nobody will finish it. */
+function removeAbandonedSnapshots(dir: string): void {
+  for (const name of readdirSync(dir)) {
+    const maker = /\.vmstate\.(\d+)\.tmp$/.exec(name)?.[1];
+    if (maker && processStartTime(Number(maker)) === null) rmSync(join(dir, name), { force: true });
   }
 }
 

@@ -4,6 +4,7 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { SandboxRecord } from "./sandbox-driver.ts";
+import { processStartTime } from "./host-process.ts";
 
 export class SandboxStore {
   readonly dir: string;
@@ -19,7 +20,8 @@ export class SandboxStore {
 
   write(record: SandboxRecord): void {
     // Write-then-rename: a crash mid-write must not leave a record the reaper cannot parse.
-    const tmp = `${this.file(record.id)}.tmp`;
+    // The daemon and CLI processes share this directory: each writes its own temporary file.
+    const tmp = `${this.file(record.id)}.${process.pid}.tmp`;
     writeFileSync(tmp, JSON.stringify(record), { mode: 0o600 });
     renameSync(tmp, this.file(record.id));
   }
@@ -39,6 +41,9 @@ export class SandboxStore {
   list(): SandboxRecord[] {
     const records: SandboxRecord[] = [];
     for (const name of readdirSync(this.dir)) {
+      const tmp = /\.json\.(\d+)\.tmp$/.exec(name);
+      // Left by a process killed between write and rename; a live writer's is left alone.
+      if (tmp && processStartTime(Number(tmp[1])) === null) rmSync(join(this.dir, name), { force: true });
       if (!name.endsWith(".json")) continue;
       const record = this.read(name.slice(0, -".json".length));
       if (record) records.push(record);

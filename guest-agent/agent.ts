@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { lstat, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { release } from "node:os";
-import type { Stats } from "node:fs";
+import { statSync, type Stats } from "node:fs";
 import { encodeFrame, FrameDecoder } from "./framing.ts";
 import {
   DEFAULT_OUTPUT_CAP_BYTES,
@@ -59,6 +59,14 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
+function directoryProblem(path: string): string | null {
+  try {
+    return statSync(path).isDirectory() ? null : "is not a directory";
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EACCES" ? "is not accessible" : "does not exist";
+  }
+}
+
 function exec(req: ExecRequest): void {
   if (running.has(req.id)) return errorReply(req.id, "EPROTO", `exec id ${req.id} is already running`);
   const started = performance.now();
@@ -68,9 +76,14 @@ function exec(req: ExecRequest): void {
   let timedOut = false;
   let finished = false;
 
+  // spawn reports a missing cwd as ENOENT, which would read as "command not found".
+  const cwd = req.cwd ?? "/";
+  const cwdProblem = directoryProblem(cwd);
+  if (cwdProblem) return errorReply(req.id, "ENOTDIR", `working directory ${cwd} ${cwdProblem} in the sandbox (check --cwd)`);
+
   const [file, ...args] = req.argv;
   const child = spawn(file!, args, {
-    cwd: req.cwd ?? "/",
+    cwd,
     env: req.env ?? GUEST_ENV,
     detached: true, // its own process group, so timeout and cancel reach every descendant
     stdio: ["pipe", "pipe", "pipe"],

@@ -9,9 +9,15 @@ export function stateDir(): string {
   return join(base, "ironclaw");
 }
 
-/** Per-sandbox work directories: short-lived, so under the temp dir, private to this user. */
+/**
+ * Per-sandbox work directories (sockets included): short-lived, so in the user's runtime dir,
+ * else under the temp dir — where the name is guessable, so its owner is checked before use
+ * (actors/private-dir.ts).
+ */
 export function runDir(): string {
-  return process.env.IRONCLAW_RUN_DIR ?? join(tmpdir(), `ironclaw-${process.getuid?.() ?? "user"}`);
+  if (process.env.IRONCLAW_RUN_DIR) return process.env.IRONCLAW_RUN_DIR;
+  if (process.env.XDG_RUNTIME_DIR) return join(process.env.XDG_RUNTIME_DIR, "ironclaw");
+  return join(tmpdir(), `ironclaw-${process.getuid?.() ?? "user"}`);
 }
 
 /** The package root: this file runs from src/ (tests) or bundled into dist/ (the CLI), one level down either way. */

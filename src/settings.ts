@@ -100,7 +100,13 @@ export function loadSettings(options: { cwd?: string; env?: NodeJS.ProcessEnv } 
   let pool = { size: 5, snapshotRefreshSecs: 3600, snapshotPath: defaultSnapshotPath() };
   for (const file of [files.user, files.project]) {
     if (!existsSync(file)) continue;
-    pool = { ...pool, ...readConfig(file).pool };
+    const config = readConfig(file);
+    // QEMU and Firecracker trust a snapshot's contents completely: a repository someone cloned
+    // must not be able to point IronClaw at VM state of its choosing.
+    if (file === files.project && config.pool?.snapshotPath !== undefined) {
+      throw new SettingsError(`${file}: pool.snapshotPath cannot be set by a project; set it in ${files.user} or IRONCLAW_SNAPSHOT_PATH`);
+    }
+    pool = { ...pool, ...config.pool };
     sources.push(file);
   }
   const overrides = fromEnv(env).pool ?? {};

@@ -33,6 +33,9 @@ describe.each(backendsUnderTest())("ironclaw exec --backend %s", (backend) => {
     const missing = await ironclaw(["exec", "-b", backend, "--", "no-such-tool"]);
     expect(missing.code).toBe(127);
     expect(missing.stderr).toBe("ironclaw: command not found in the sandbox: no-such-tool\n");
+    const nowhere = await ironclaw(["exec", "-b", backend, "--cwd", "/no/such/dir", "--", "true"]);
+    expect(nowhere.code).toBe(126);
+    expect(nowhere.stderr).toBe("ironclaw: working directory /no/such/dir does not exist in the sandbox (check --cwd)\n");
     const slow = await ironclaw(["exec", "-b", backend, "--timeout", "0.5", "--", "sleep", "30"]);
     expect(slow.code).toBe(124);
     expect(slow.stderr).toBe("ironclaw: command timed out after 0.5 s and was killed\n");

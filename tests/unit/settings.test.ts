@@ -46,6 +46,13 @@ describe("settings", () => {
     expect(() => loadSettings({ cwd, env: { ...env, IRONCLAW_SNAPSHOT_PATH: "snapshots" } })).toThrow(/^IRONCLAW_SNAPSHOT_PATH=snapshots: must be an absolute path$/);
   });
 
+  it("takes the snapshot path from the user's file but never from a project's", () => {
+    const user = place({ user: { pool: { snapshotPath: "/srv/snap" } } });
+    expect(loadSettings(user).pool.snapshotPath).toBe("/srv/snap");
+    const project = place({ project: { pool: { snapshotPath: "/tmp/theirs" } } });
+    expect(() => loadSettings(project)).toThrow(/\.ironclaw\/config\.json: pool\.snapshotPath cannot be set by a project; set it in .*ironclaw\/config\.json or IRONCLAW_SNAPSHOT_PATH$/);
+  });
+
   it("refuses bad config files, naming the file and the key", () => {
     const bad = place({ project: { pool: { size: 50 } } });
     expect(() => loadSettings(bad)).toThrow(new RegExp(`^${bad.cwd}/.ironclaw/config.json: pool.size: Expected a value between 1 and 20, got 50$`));
