@@ -4,7 +4,9 @@ import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ask } from "../daemon/daemon-client.ts";
 import { daemonAnswers, readDaemonRecord, runDaemon } from "../daemon/daemon.ts";
-import { daemonLogPath, daemonSocketPath } from "../daemon/daemon-paths.ts";
+import { daemonLockPath, daemonLogPath, daemonSocketPath } from "../daemon/daemon-paths.ts";
+import { lockHolder } from "../daemon/daemon-lock.ts";
+import { processStartTime } from "../../actors/host-process.ts";
 import type { DaemonMessage } from "../daemon/daemon-protocol.ts";
 import { ExitCode, UsageError } from "../exit-codes.ts";
 import { createLogger } from "../logger.ts";
@@ -51,17 +53,28 @@ export async function runUp(opts: { backend?: string; foreground: boolean; json:
   let exited: number | null = null;
   child.once("exit", (code) => (exited = code ?? 1));
   child.unref();
-  const up = await until(async () => exited !== null || (await daemonAnswers()), 60_000);
-  if (!up || exited !== null) {
+  // Up means answering with a record of a live process (a crashed daemon's record may linger).
+  const serving = async () => {
+    const record = readDaemonRecord();
+    return record !== null && processStartTime(record.pid) !== null && (await daemonAnswers());
+  };
+  const up = await until(async () => exited !== null || (await serving()), 60_000);
+  // Two `ironclaw up` at once: the daemon that took the lock is the one; the other child quits.
+  const waitForWinner = exited !== null && lockHolder(daemonLockPath()) !== null;
+  if (!(up && exited === null) && !(waitForWinner && (await until(serving, 60_000)))) {
     const tail = readFileSync(daemonLogPath(), "utf8").trim().split("\n").slice(-1)[0] ?? "";
     say(`the daemon did not start${tail ? `: ${tail.replace(/^ironclaw: /, "")}` : ""} (log: ${daemonLogPath()})`);
     return ExitCode.sandboxFailure;
   }
-  const record = readDaemonRecord();
+  const record = readDaemonRecord()!;
+  if (record.pid !== child.pid) {
+    print(opts.json, { running: true, started: false, ...record }, `daemon already running (pid ${record.pid}, socket ${daemonSocketPath()})`);
+    return ExitCode.ok;
+  }
   print(
     opts.json,
     { running: true, started: true, ...record, poolSize: settings.pool.size },
-    `daemon up: pid ${record?.pid}, backend ${record?.backend}, pool of ${settings.pool.size} warming, socket ${daemonSocketPath()}`,
+    `daemon up: pid ${record.pid}, backend ${record.backend}, pool of ${settings.pool.size} warming, socket ${daemonSocketPath()}`,
   );
   return ExitCode.ok;
 }

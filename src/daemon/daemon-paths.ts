@@ -3,5 +3,6 @@ import { join } from "node:path";
 import { stateDir } from "../paths.ts";
 
 export const daemonSocketPath = () => join(stateDir(), "daemon.sock");
+export const daemonLockPath = () => join(stateDir(), "daemon.lock");
 export const daemonRecordPath = () => join(stateDir(), "daemon.json");
 export const daemonLogPath = () => join(stateDir(), "logs", "daemon.out");

@@ -12,7 +12,8 @@ import { guardProcess } from "../process-guard.ts";
 import { createRuntime, type Runtime } from "../runtime.ts";
 import type { Settings } from "../settings.ts";
 import { decodeClientMessage, type ClientMessage, type DaemonMessage, type ExecRequest } from "./daemon-protocol.ts";
-import { daemonRecordPath, daemonSocketPath } from "./daemon-paths.ts";
+import { daemonLockPath, daemonRecordPath, daemonSocketPath } from "./daemon-paths.ts";
+import { acquireDaemonLock } from "./daemon-lock.ts";
 import { readMessages, send } from "./framed-socket.ts";
 
 /** The limits pooled sandboxes are made with; a request for others boots a sandbox of its own. */
@@ -41,6 +42,10 @@ export async function runDaemon(options: { backend?: string; logger: Logger; set
   const { logger, settings } = options;
   const socketPath = daemonSocketPath();
   if (await daemonAnswers(socketPath)) throw new Error(`a daemon is already running (socket ${socketPath}); stop it with \`ironclaw down\``);
+  mkdirSync(dirname(socketPath), { recursive: true, mode: 0o700 });
+  // Held until this process ends: only its holder may replace the socket file below.
+  const lock = acquireDaemonLock(daemonLockPath());
+  process.once("exit", () => lock.release());
   const runtime = createRuntime({ logger });
   guardProcess(runtime, logger, { onSignal: "orchestrated", onCrash: (err) => logger.fatal({ err }, "daemon crashed") });
   await runtime.reapLeftovers();
@@ -52,8 +57,7 @@ export async function runDaemon(options: { backend?: string; logger: Logger; set
     runtime.pool.warm({ backend, size, limits: POOL_LIMITS, refreshMs: settings.pool.snapshotRefreshSecs * 1000 });
 
   // Listen before anything starts: a socket that cannot be had must not leave a warming pool behind.
-  mkdirSync(dirname(socketPath), { recursive: true, mode: 0o700 });
-  rmSync(socketPath, { force: true }); // not answering (checked above): a crashed daemon's leftover
+  rmSync(socketPath, { force: true }); // we hold the lock and nobody answered: a crashed daemon's leftover
   const server = createServer((socket) => serve(socket, { runtime, driver, warm, cgroupsUsable: cgroups.usable, cgroupsDetail: cgroups.detail, startedAt, socketPath, settings }));
   // Owner-only from the first moment: the socket is created under a restrictive umask.
   const umask = process.umask(0o177);
@@ -76,6 +80,7 @@ export async function runDaemon(options: { backend?: string; logger: Logger; set
   server.close();
   rmSync(socketPath, { force: true });
   rmSync(daemonRecordPath(), { force: true });
+  lock.release();
   logger.info({ output }, "daemon stopped");
   return 0;
 }

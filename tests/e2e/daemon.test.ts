@@ -22,6 +22,16 @@ describe.skipIf(!backend)("ironclaw up / exec / status / down", () => {
     expect((await ironclaw(["status"])).code).toBe(3);
   });
 
+  it("runs one daemon when two `ironclaw up` race, and both say so", async () => {
+    const both = await Promise.all([ironclaw(["up", "--backend", backend, "--json"], { env: small }), ironclaw(["up", "--backend", backend, "--json"], { env: small })]);
+    expect(both.map((r) => r.code)).toEqual([0, 0]);
+    const answers = both.map((r) => JSON.parse(r.stdout) as { started: boolean; pid: number });
+    expect(answers.map((a) => a.started).sort()).toEqual([false, true]);
+    expect(answers[0]!.pid).toBe(answers[1]!.pid);
+    expect(JSON.parse((await ironclaw(["down", "--json"])).stdout)).toMatchObject({ stopped: true });
+    expect(records()).toEqual([]);
+  });
+
   it("serves exec from a warm pool, cancels a client's command on Ctrl-C, and stops with nothing left", async () => {
     const up = await ironclaw(["up", "--backend", backend, "--json"], { env: small });
     expect(up.code).toBe(0);
