@@ -76,9 +76,9 @@ export class BubblewrapDriver implements SandboxDriver {
     return stdout.trim();
   }
 
-  provision(spec: SandboxSpec): Promise<SandboxRecord> {
+  provision(spec: SandboxSpec, signal?: AbortSignal): Promise<SandboxRecord> {
     this.bwrap();
-    return provisionProcessSandbox(this.env, spec);
+    return provisionProcessSandbox(this.env, spec, signal);
   }
 
   async boot(record: SandboxRecord, signal?: AbortSignal): Promise<Sandbox> {

@@ -119,17 +119,21 @@ export class GvisorDriver implements SandboxDriver {
     return runsc;
   }
 
-  async provision(spec: SandboxSpec): Promise<SandboxRecord> {
+  async provision(spec: SandboxSpec, signal?: AbortSignal): Promise<SandboxRecord> {
     const runsc = this.runsc();
-    const record = await provisionProcessSandbox(this.env, spec);
+    const record = await provisionProcessSandbox(this.env, spec, signal);
     try {
       const bundle = join(record.workDir, "bundle");
       const rootfs = join(bundle, "rootfs");
       const view = sandboxView(this.env, record);
+      // Each step checks the signal: an aborted provision must stop making files that the
+      // teardown racing it has already removed (and then remove them itself, below).
       await makeRootfs(rootfs, view);
+      signal?.throwIfAborted();
       await mkdir(runscRoot(record), { recursive: true });
       await writeFile(join(bundle, "config.json"), JSON.stringify(ociSpec(view)));
       await runscFeatures(runsc);
+      signal?.throwIfAborted();
       return record;
     } catch (err) {
       await this.destroy(record);

@@ -33,7 +33,13 @@ export interface DriverEnv {
 
 const STDERR_KEEP_BYTES = 8 * 1024;
 
-export async function provisionProcessSandbox(env: DriverEnv, spec: SandboxSpec): Promise<SandboxRecord> {
+/**
+ * Makes the work dir and cgroup, recorded first. A provision that is aborted (its actor's
+ * timeout fired and teardown is already running) stops creating at the next step and removes
+ * what it made itself, since the teardown that raced it may have seen less.
+ */
+export async function provisionProcessSandbox(env: DriverEnv, spec: SandboxSpec, signal?: AbortSignal): Promise<SandboxRecord> {
+  signal?.throwIfAborted();
   ensurePrivateDir(env.runDir, "set IRONCLAW_RUN_DIR to a directory of your own");
   // Named and recorded before it is made, so a crash right after mkdir still gets reaped.
   const workDir = join(env.runDir, `${spec.id}-${randomBytes(4).toString("hex")}`);
@@ -55,24 +61,29 @@ export async function provisionProcessSandbox(env: DriverEnv, spec: SandboxSpec)
     env.store.remove(spec.id); // nothing of ours to tear down
     throw err;
   }
+  let made: SandboxRecord = base;
   try {
+    signal?.throwIfAborted();
     const support = await detectCgroups();
+    signal?.throwIfAborted();
     let cgroup: CgroupSet | null = null;
     if (support.usable) {
       // Recorded before creation: a crash between mkdir and the next write still gets reaped.
-      const planned = { ...base, cgroup: { version: support.version, dirs: [] as string[] } };
-      env.store.write(planned);
+      made = { ...base, cgroup: { version: support.version, dirs: [] as string[] } };
+      env.store.write(made);
       cgroup = await createCgroup(support.version, spec.id, {
         memoryBytes: spec.limits.memoryMiB * 1024 * 1024,
         pidsMax: spec.limits.pidsMax,
       });
+      made = { ...base, cgroup };
+      signal?.throwIfAborted();
     }
     await writeEtc(join(workDir, "etc"));
-    const record = { ...base, cgroup };
-    env.store.write(record);
-    return record;
+    signal?.throwIfAborted();
+    env.store.write(made);
+    return made;
   } catch (err) {
-    await destroyProcessSandbox(env, base);
+    await destroyProcessSandbox(env, made);
     throw err;
   }
 }
@@ -102,6 +113,7 @@ export async function bootProcessSandbox(
   options: BootOptions,
   signal?: AbortSignal,
 ): Promise<Sandbox> {
+  signal?.throwIfAborted(); // teardown may already have removed the record: start nothing
   const procs = record.cgroup?.dirs.map((d) => join(d, "cgroup.procs")) ?? [];
   const child = spawnSandboxProcess(options.argv, { cgroupProcs: procs });
   const pid = child.pid;
@@ -147,6 +159,11 @@ export async function bootProcessSandbox(
   } catch (err) {
     killProcessGroupSync(booted.process!);
     channel?.close(new GuestError("EPIPE", "boot failed"));
+    // Aborted: the teardown that raced this boot may have run before the pid was recorded.
+    if (signal?.aborted) {
+      await destroyProcessSandbox(env, booted);
+      throw err;
+    }
     if (err instanceof SandboxError) throw err;
     // The agent's channel closed first: give the sandbox a moment to say why on stderr.
     await Promise.race([exited, new Promise((r) => setTimeout(r, 500))]);

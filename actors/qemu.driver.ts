@@ -3,7 +3,7 @@
 // writable overlay in guest RAM, no network device at all, and the guest agent on a
 // virtio-serial port whose host side is a Unix socket in the sandbox's work dir (these hosts
 // have no vhost-vsock). KVM when a real boot under it succeeds, TCG otherwise.
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { existsSync, lstatSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { dirname, join } from "node:path";
@@ -132,11 +132,11 @@ export class QemuDriver implements SandboxDriver {
     return image;
   }
 
-  async provision(spec: SandboxSpec): Promise<SandboxRecord> {
+  async provision(spec: SandboxSpec, signal?: AbortSignal): Promise<SandboxRecord> {
     this.qemu();
     this.image();
     // The guest's RAM is the sandbox's memory; QEMU itself needs some on top.
-    return provisionProcessSandbox(this.env, { ...spec, limits: { ...spec.limits, memoryMiB: spec.limits.memoryMiB + QEMU_OVERHEAD_MIB } });
+    return provisionProcessSandbox(this.env, { ...spec, limits: { ...spec.limits, memoryMiB: spec.limits.memoryMiB + QEMU_OVERHEAD_MIB } }, signal);
   }
 
   /** Boots from the snapshot when a fresh one exists for this image and memory size, else cold. */
@@ -237,7 +237,7 @@ export class QemuDriver implements SandboxDriver {
     ensurePrivateDir(dirname(file), "set IRONCLAW_SNAPSHOT_PATH to a directory of your own");
     removeAbandonedSnapshots(dirname(file));
     const id = `snapshot-${nanoid(8).replace(/[^A-Za-z0-9]/g, "0")}`;
-    let record = await provisionProcessSandbox(this.env, { id, backend: "qemu", limits: { ...limits, memoryMiB: limits.memoryMiB + QEMU_OVERHEAD_MIB } });
+    let record = await provisionProcessSandbox(this.env, { id, backend: "qemu", limits: { ...limits, memoryMiB: limits.memoryMiB + QEMU_OVERHEAD_MIB } }, signal);
     const tmp = `${file}.${process.pid}.tmp`;
     const abort = new AbortController();
     signal?.addEventListener("abort", () => abort.abort(), { once: true });
@@ -281,35 +281,4 @@ function removeAbandonedSnapshots(dir: string): void {
     const maker = /\.vmstate\.(\d+)\.tmp$/.exec(name)?.[1];
     if (maker && processStartTime(Number(maker)) === null) rmSync(join(dir, name), { force: true });
   }
-}
-
-/**
- * Whether KVM really works here: /dev/kvm can exist on hosts where a stock kernel hangs under it
- * (a PVM host), so boot the guest image's kernel under KVM and see it reach userspace.
- */
-export async function kvmBoots(image: GuestImage, timeoutMs = 4000): Promise<boolean> {
-  const qemu = findQemu();
-  if (!qemu || !existsSync("/dev/kvm")) return false;
-  return new Promise((resolve) => {
-    const child = spawn(
-      qemu,
-      ["-M", "microvm,accel=kvm", "-cpu", "host", "-m", "128", "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
-        "-kernel", image.kernel, "-initrd", image.initrd, "-append", "console=ttyS0 panic=-1 rdinit=/bin/true", "-serial", "stdio"],
-      { stdio: ["ignore", "pipe", "ignore"] },
-    );
-    let out = "";
-    const done = (ok: boolean) => {
-      clearTimeout(timer);
-      child.kill("SIGKILL");
-      resolve(ok);
-    };
-    // The kernel panics ("Attempted to kill init") once /bin/true, its first userspace process, exits.
-    child.stdout.on("data", (d) => {
-      out += d;
-      if (/Attempted to kill init|Run \/bin\/true/.test(out)) done(true);
-    });
-    child.once("exit", () => done(/Attempted to kill init|Run \/bin\/true/.test(out)));
-    child.once("error", () => done(false));
-    const timer = setTimeout(() => done(false), timeoutMs);
-  });
 }
