@@ -68,7 +68,7 @@ export type OrchestratorEmitted =
   | { type: "child.started"; id: string; generation: number }
   /** A child ended without its own teardown (crashed, or stopped by force): whoever wires the
    * machine must remove what that actor's sandbox left on the host. */
-  | { type: "child.reap"; actorId: string }
+  | { type: "child.reap"; actorId: string; src: ChildSpec["src"]; context: unknown }
   | { type: "child.exited"; id: string; abnormal: boolean; output: ChildOutput | null; error: string | null; restarting: boolean };
 
 interface OrchestratorContext {
@@ -99,6 +99,14 @@ export function incarnationId(id: string, generation: number): string {
   return generation === 0 ? id : `${id}-r${generation}`;
 }
 
+/**
+ * The child's last context goes with the request: only the wiring knows which sandboxes a
+ * context's handles name (a slot's current generation, a leased sandbox a vm adopted).
+ */
+function reapOf(entry: ChildEntry): OrchestratorEmitted {
+  return { type: "child.reap", actorId: entry.ref!.id, src: entry.src, context: (entry.ref!.getSnapshot() as { context?: unknown }).context ?? null };
+}
+
 export const orchestratorMachine = setup({
   types: {
     context: {} as OrchestratorContext,
@@ -116,11 +124,10 @@ export const orchestratorMachine = setup({
       const output = crashed ? null : (event as { output: ChildOutput }).output;
       const abnormal = crashed || output?.outcome === "failed";
       const error = crashed ? String((event as { error: unknown }).error) : output?.outcome === "failed" ? output.failure.message : null;
-      const actorId = entry.ref!.id;
+      // A crashed machine skipped its own teardown: reap what it may have left.
+      if (crashed) enqueue.emit(reapOf(entry));
       // A finished actor stays in the parent's children until stopped; release it.
       enqueue.stopChild(entry.ref!);
-      // A crashed machine skipped its own teardown: reap what it may have left.
-      if (crashed) enqueue.emit({ type: "child.reap", actorId });
 
       const restart = shouldRestart(entry.restart, abnormal);
       if (restart && exceedsIntensity(context.policy, entry.recent)) {
@@ -146,8 +153,8 @@ export const orchestratorMachine = setup({
       if (!entry) return;
       const crashed = event.type.startsWith(ERROR);
       const output = crashed ? null : (event as { output: ChildOutput }).output;
+      if (crashed) enqueue.emit(reapOf(entry));
       enqueue.stopChild(entry.ref!);
-      if (crashed) enqueue.emit({ type: "child.reap", actorId: entry.ref!.id });
       enqueue.assign({ children: context.children.filter((c) => c !== entry) });
       enqueue.emit({
         type: "child.exited",
@@ -240,12 +247,15 @@ export const orchestratorMachine = setup({
           actions: enqueueActions(({ context, enqueue }) => {
             const child = lastLive(context);
             if (!child) return;
+            enqueue.emit(reapOf(child));
             enqueue.stopChild(child.ref!);
-            enqueue.emit({ type: "child.reap", actorId: child.ref!.id });
             enqueue.assign({
               children: context.children.filter((c) => c !== child),
               forced: [...context.forced, child.id],
             });
+            // Whoever waits for this child's end (a job, a client) must hear of it.
+            const error = `stopped by force: its teardown took longer than ${context.childStopMs} ms`;
+            enqueue.emit({ type: "child.exited", id: child.id, abnormal: true, output: null, error, restarting: false });
           }),
         },
       },

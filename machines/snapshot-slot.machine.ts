@@ -47,6 +47,11 @@ interface SlotContext {
   stopRequested: boolean;
 }
 
+/** The id of the sandbox a slot's current generation is made under (and torn down by). */
+export function slotSandboxId(context: { readonly id: string; readonly generation: number }): string {
+  return `${context.id}-g${context.generation}`;
+}
+
 export const snapshotSlotMachine = setup({
   types: {
     context: {} as SlotContext,
@@ -94,7 +99,7 @@ export const snapshotSlotMachine = setup({
       invoke: {
         id: "prepare",
         src: "prepare",
-        input: ({ context }) => ({ sandboxId: `${context.id}-g${context.generation}`, backend: context.backend, limits: context.limits }),
+        input: ({ context }) => ({ sandboxId: slotSandboxId(context), backend: context.backend, limits: context.limits }),
         onDone: [
           { guard: "stopRequested", target: "stopping", actions: assign({ sandbox: ({ event }) => event.output }) },
           { target: "ready", actions: assign({ sandbox: ({ event }) => event.output, failures: 0, lastError: null }) },
@@ -143,7 +148,7 @@ export const snapshotSlotMachine = setup({
       invoke: {
         id: "discard",
         src: "discard",
-        input: ({ context }) => ({ sandbox: context.sandbox, sandboxId: `${context.id}-g${context.generation}` }),
+        input: ({ context }) => ({ sandbox: context.sandbox, sandboxId: slotSandboxId(context) }),
         onDone: { target: "creating", actions: assign({ sandbox: null }) },
         onError: { target: "creating", actions: assign({ sandbox: null }) },
       },
@@ -155,7 +160,7 @@ export const snapshotSlotMachine = setup({
       invoke: {
         id: "discardFailed",
         src: "discard",
-        input: ({ context }) => ({ sandbox: null, sandboxId: `${context.id}-g${context.generation}` }),
+        input: ({ context }) => ({ sandbox: null, sandboxId: slotSandboxId(context) }),
         onDone: "backoff",
         onError: "backoff",
       },
@@ -170,7 +175,7 @@ export const snapshotSlotMachine = setup({
       invoke: {
         id: "discardOnStop",
         src: "discard",
-        input: ({ context }) => ({ sandbox: context.sandbox, sandboxId: `${context.id}-g${context.generation}` }),
+        input: ({ context }) => ({ sandbox: context.sandbox, sandboxId: slotSandboxId(context) }),
         onDone: { target: "stopped", actions: assign({ sandbox: null }) },
         onError: { target: "stopped", actions: assign({ sandbox: null }) },
       },

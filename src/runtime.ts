@@ -5,17 +5,18 @@ import { createActor, type Actor, type InspectionEvent, type Observer } from "xs
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { BubblewrapDriver } from "../actors/bubblewrap.driver.ts";
 import { findImage, type GuestImage, type ImageInputs } from "../actors/guest-image.ts";
-import { findQemu, kvmBoots, QemuDriver } from "../actors/qemu.driver.ts";
+import { findQemu, QemuDriver } from "../actors/qemu.driver.ts";
+import { kvmBoots } from "../actors/kvm-probe.ts";
 import { GvisorDriver } from "../actors/gvisor.driver.ts";
 import { isAlive } from "../actors/host-process.ts";
 import { destroyProcessSandboxSync, type DriverEnv } from "../actors/process-sandbox.ts";
-import type { SandboxRecord } from "../actors/sandbox-driver.ts";
+import type { Sandbox, SandboxRecord } from "../actors/sandbox-driver.ts";
 import { SandboxStore } from "../actors/sandbox-store.ts";
 import { slotActors } from "../actors/slot.actors.ts";
 import { vmActors, type DriverRegistry } from "../actors/vm.actors.ts";
-import { snapshotSlotMachine } from "../machines/snapshot-slot.machine.ts";
+import { slotSandboxId, snapshotSlotMachine } from "../machines/snapshot-slot.machine.ts";
 import { createPool, type Pool } from "./pool.ts";
-import { orchestratorMachine, type OrchestratorInput, type OrchestratorOutput } from "../machines/orchestrator.machine.ts";
+import { orchestratorMachine, type OrchestratorEmitted, type OrchestratorInput, type OrchestratorOutput } from "../machines/orchestrator.machine.ts";
 import { vmMachine } from "../machines/vm.machine.ts";
 import type { Logger } from "./logger.ts";
 import { guestAgentPath, packageRoot, runDir, stateDir } from "./paths.ts";
@@ -104,6 +105,20 @@ async function probeAccelerator(image: GuestImage): Promise<"kvm" | "tcg"> {
   return accel;
 }
 
+/**
+ * The sandboxes an actor that ended without teardown may have left: a vm's own (its id), or
+ * the leased one it adopted; a slot's current generation.
+ */
+export function sandboxesHeld(reap: Extract<OrchestratorEmitted, { type: "child.reap" }>): string[] {
+  const context = (reap.context ?? {}) as { id?: string; generation?: number; sandbox?: Sandbox | null; record?: SandboxRecord | null };
+  const ids = new Set<string>();
+  if (context.sandbox) ids.add(context.sandbox.record.id);
+  if (context.record) ids.add(context.record.id);
+  if (reap.src === "vm" && context.id) ids.add(context.id);
+  if (reap.src === "slot" && context.id && context.generation !== undefined) ids.add(slotSandboxId({ id: context.id, generation: context.generation }));
+  return [...ids];
+}
+
 export function createRuntime(options: RuntimeOptions): Runtime {
   const { logger } = options;
   const env = createDriverEnv();
@@ -147,11 +162,13 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   };
   const orchestrator = createActor(machine, { input: options.orchestrator ?? {}, inspect });
   const pendingReaps = new Set<Promise<void>>();
-  orchestrator.on("child.reap", ({ actorId }) => {
-    const record = store.read(actorId);
-    if (!record) return;
-    const p = destroyRecord(record, "actor ended without teardown").finally(() => pendingReaps.delete(p));
-    pendingReaps.add(p);
+  orchestrator.on("child.reap", (event) => {
+    for (const id of sandboxesHeld(event)) {
+      const record = store.read(id);
+      if (!record) continue;
+      const p = destroyRecord(record, `actor ${event.actorId} ended without teardown`).finally(() => pendingReaps.delete(p));
+      pendingReaps.add(p);
+    }
   });
   orchestrator.on("child.exited", (e) => logger.info(e, "child exited"));
 
