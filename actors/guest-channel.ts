@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { nanoid } from "nanoid";
 import { encodeFrame, FrameDecoder } from "../guest-agent/framing.ts";
 import {
+  DEFAULT_OUTPUT_CAP_BYTES,
   decodeGuestMessage,
   type ExecExit,
   type FileEntry,
@@ -135,14 +136,32 @@ export class GuestChannel {
       ...(options.timeoutMs !== undefined && { timeoutMs: Math.ceil(options.timeoutMs) }),
       ...(options.outputCapBytes !== undefined && { outputCapBytes: options.outputCapBytes }),
     };
+    let cancelled = false;
     const cancel = () => {
-      if (!this.closed) this.send({ type: "cancel", id: nanoid(12), target: id });
+      if (!this.closed && !cancelled) this.send({ type: "cancel", id: nanoid(12), target: id });
+      cancelled = true;
     };
     signal?.addEventListener("abort", cancel, { once: true });
+    // The agent enforces the cap, but the agent runs inside the sandbox: a compromised one could
+    // stream without end. Count here too, pass on nothing past the cap, and cancel the command.
+    const cap = options.outputCapBytes ?? DEFAULT_OUTPUT_CAP_BYTES;
+    let passed = 0;
+    let overCap = false;
+    const capped: OutputListener = (stream, data) => {
+      const room = cap - passed;
+      if (room <= 0 || data.length > room) {
+        overCap = true;
+        cancel();
+      }
+      if (room <= 0) return;
+      const part = data.length > room ? data.subarray(0, room) : data;
+      passed += part.length;
+      onOutput?.(stream, part);
+    };
     try {
-      const reply = await this.call(request, onOutput);
+      const reply = await this.call(request, capped);
       if (reply.type !== "exit") throw new GuestError("EPROTO", `guest answered exec with ${reply.type}`);
-      return reply;
+      return overCap ? { ...reply, truncated: true, outputBytes: Math.min(reply.outputBytes, cap) } : reply;
     } finally {
       signal?.removeEventListener("abort", cancel);
     }

@@ -19,6 +19,9 @@ import { readMessages, send } from "./framed-socket.ts";
 /** The limits pooled sandboxes are made with; a request for others boots a sandbox of its own. */
 export const POOL_LIMITS = { memoryMiB: 512, pidsMax: 256 };
 
+/** How much output the daemon holds for one client that is not reading it. */
+const CLIENT_BUFFER_LIMIT_BYTES = 32 * 1024 * 1024;
+
 export interface DaemonRecord {
   readonly pid: number;
   readonly socket: string;
@@ -185,7 +188,12 @@ async function execute(socket: Socket, req: ExecRequest, ctx: ServeContext): Pro
     },
     {
       onReady: (id, isolation) => send(socket, { type: "ready", sandbox: id, isolation, leased: sandbox !== null, backend } satisfies DaemonMessage),
-      onOutput: (stream, data) => send(socket, { type: "output", stream, data: data.toString("base64") } satisfies DaemonMessage),
+      onOutput: (stream, data) => {
+        // The guest cannot be paused, so a client that stops reading would make the daemon hold
+        // the command's whole output. Past a bound, drop the client: its job is cancelled.
+        if (socket.writableLength > CLIENT_BUFFER_LIMIT_BYTES) return void socket.destroy();
+        send(socket, { type: "output", stream, data: data.toString("base64") } satisfies DaemonMessage);
+      },
     },
     cancel.signal,
   );

@@ -32,6 +32,24 @@ describe("guest channel", () => {
     expect(chunks).toEqual(["stdout:a"]);
   });
 
+  it("holds a guest that ignores the output cap to it: passes nothing past the cap and cancels the command", async () => {
+    const p = peer();
+    p.hello();
+    await p.channel.hello;
+    let received = 0;
+    const result = p.channel.exec({ argv: ["yes"], outputCapBytes: 10 }, (_stream, data) => (received += data.length));
+    await tick();
+    const id = p.requests[0]!.id;
+    const chunk = Buffer.alloc(4, "y").toString("base64");
+    for (let i = 0; i < 6; i++) p.fromGuest.write(encodeFrame({ type: "output", id, stream: "stdout", data: chunk }));
+    await tick();
+    expect(received).toBe(10);
+    expect(p.requests.filter((r) => r.type === "cancel")).toEqual([expect.objectContaining({ type: "cancel", target: id })]);
+    // The lying guest even claims it sent little and did not truncate.
+    p.fromGuest.write(encodeFrame({ type: "exit", id, code: 0, signal: null, timedOut: false, truncated: false, outputBytes: 24, durationMs: 1 }));
+    expect(await result).toMatchObject({ truncated: true, outputBytes: 10 });
+  });
+
   it("refuses a guest that speaks another protocol version", async () => {
     const p = peer();
     p.fromGuest.write(encodeFrame({ type: "hello", protocol: 99, agent: "t", pid: 1, kernel: "k" }));
