@@ -63,12 +63,14 @@ export function listImages(): GuestImage[] {
     const manifest = join(dir, name, "manifest.json");
     if (!existsSync(manifest)) continue;
     try {
-      images.push(JSON.parse(readFileSync(manifest, "utf8")) as GuestImage);
+      const image = JSON.parse(readFileSync(manifest, "utf8")) as GuestImage;
+      // The directory's name is the id `rm` and `prune` act on, whatever the manifest says.
+      images.push({ ...image, id: name, createdAt: String(image.createdAt ?? ""), bytes: Number(image.bytes) || 0 });
     } catch {
       // a half-written image is not an image
     }
   }
-  return images.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  return images.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || a.id.localeCompare(b.id));
 }
 
 /** The newest image built from exactly these inputs, or null. */

@@ -1,6 +1,9 @@
 // `ironclaw image build | ls | rm`: the micro-VM guest image in its versioned cache.
 import { buildImage, findImage, imagesDir, ImageBuildError, listImages, removeImage } from "../../actors/guest-image.ts";
+import { existsSync, readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { ExitCode, UsageError } from "../exit-codes.ts";
+import { loadSettings } from "../settings.ts";
 import { guestAgentPath } from "../paths.ts";
 import { imageInputs } from "../runtime.ts";
 
@@ -25,6 +28,11 @@ export async function runImageBuild(opts: { force: boolean; json: boolean }): Pr
     const reused = existing !== null && !opts.force;
     if (opts.json) process.stdout.write(`${JSON.stringify({ ...image, reused, seconds: Math.round((performance.now() - started) / 100) / 10 })}\n`);
     else process.stdout.write(`${reused ? "up to date" : "built"}: ${image.id} (guest kernel ${image.kernelRelease}, ${mib(image.bytes)}) in ${image.dir}\n`);
+    const older = listImages().filter((i) => i.id !== image.id);
+    if (older.length && !opts.json) {
+      const bytes = older.reduce((sum, i) => sum + i.bytes, 0);
+      process.stderr.write(`ironclaw: ${older.length} older image(s) use ${mib(bytes)}; remove them with \`ironclaw image prune\`\n`);
+    }
     return ExitCode.ok;
   } catch (err) {
     if (progress) process.stderr.write("\n");
@@ -50,10 +58,35 @@ export function runImageLs(opts: { json: boolean }): number {
   return ExitCode.ok;
 }
 
+/** Removes an image and the VM snapshots made from it (they are useless without it). */
+function removeImageAndSnapshots(id: string): boolean {
+  if (!removeImage(id)) return false;
+  let dir: string;
+  try {
+    dir = loadSettings().pool.snapshotPath;
+  } catch {
+    return true; // a broken config must not stop a removal; its snapshots stay until fixed
+  }
+  if (!existsSync(dir)) return true;
+  for (const name of readdirSync(dir)) if (name.startsWith(`${id}-`)) rmSync(join(dir, name), { force: true });
+  return true;
+}
+
+/** Every image but the one this version of IronClaw boots: what earlier versions left. */
+export function runImagePrune(opts: { json: boolean }): number {
+  const current = findImage(inputs())?.id ?? null;
+  const stale = listImages().filter((i) => i.id !== current);
+  for (const i of stale) removeImageAndSnapshots(i.id);
+  const freed = stale.reduce((sum, i) => sum + i.bytes, 0);
+  if (opts.json) process.stdout.write(`${JSON.stringify({ removed: stale.map((i) => i.id), kept: current, freedBytes: freed })}\n`);
+  else process.stdout.write(stale.length ? `removed ${stale.length} image(s), ${mib(freed)} freed${current ? `; kept ${current}` : ""}\n` : "nothing to prune\n");
+  return ExitCode.ok;
+}
+
 export function runImageRm(ids: string[], opts: { all: boolean; json: boolean }): number {
   const targets = opts.all ? listImages().map((i) => i.id) : ids;
   if (!targets.length) throw new UsageError("image rm needs an image id (see `ironclaw image ls`) or --all");
-  const missing = targets.filter((id) => !removeImage(id));
+  const missing = targets.filter((id) => !removeImageAndSnapshots(id));
   if (opts.json) process.stdout.write(`${JSON.stringify({ removed: targets.filter((t) => !missing.includes(t)), missing })}\n`);
   else for (const id of missing) process.stderr.write(`ironclaw: no image ${id} (see \`ironclaw image ls\`)\n`);
   return missing.length ? ExitCode.usage : ExitCode.ok;

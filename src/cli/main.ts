@@ -124,6 +124,14 @@ image
     process.exitCode = runImageLs(opts);
   });
 image
+  .command("prune")
+  .description("remove every image but the one this version of IronClaw boots, with their VM snapshots")
+  .option("--json", "print JSON", false)
+  .action(async (opts) => {
+    const { runImagePrune } = await import("./image.command.ts");
+    process.exitCode = runImagePrune(opts);
+  });
+image
   .command("rm")
   .description("remove images")
   .argument("[ids...]", "image ids from `ironclaw image ls`")

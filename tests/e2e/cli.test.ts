@@ -1,6 +1,6 @@
 // The CLI as a user runs it: bin/ironclaw, real sandboxes, real signals.
 import { spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -111,6 +111,29 @@ describe("ironclaw usage", () => {
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/exec \[options\] <command\.\.\.>/);
     expect(help.stdout).toMatch(/doctor/);
+  });
+
+  it("image prune removes images this version does not boot, and their snapshots, and nothing else", async () => {
+    const cache = mkdtempSync(join(tmpdir(), "ironclaw-images-"));
+    const snapshots = join(cache, "snapshots");
+    try {
+      const images = join(cache, "ironclaw", "images");
+      for (const id of ["v1-old000000001", "v1-old000000002"]) {
+        mkdirSync(join(images, id), { recursive: true });
+        writeFileSync(join(images, id, "manifest.json"), JSON.stringify({ id, dir: join(images, id), format: 1, bytes: 3 << 20, inputs: "stale" }));
+      }
+      mkdirSync(snapshots, { mode: 0o700 });
+      for (const name of ["v1-old000000001-m512-tcg.vmstate", "v1-other0000000-m512-tcg.vmstate"]) writeFileSync(join(snapshots, name), "");
+      const r = await ironclaw(["image", "prune", "--json"], { env: { XDG_CACHE_HOME: cache, IRONCLAW_SNAPSHOT_PATH: snapshots } });
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout)).toEqual({ removed: ["v1-old000000001", "v1-old000000002"], kept: null, freedBytes: 6 << 20 });
+      expect(readdirSync(images)).toEqual([]);
+      expect(readdirSync(snapshots)).toEqual(["v1-other0000000-m512-tcg.vmstate"]);
+      expect((await ironclaw(["image", "prune"], { env: { XDG_CACHE_HOME: cache } })).stdout).toBe("nothing to prune\n");
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
+    }
   });
 
   it("doctor reports every backend with usable and a reason", async () => {
