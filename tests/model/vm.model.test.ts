@@ -10,6 +10,10 @@ import { createActor, type AnyEventObject, type SnapshotFrom } from "xstate";
 import { cgroupDirs } from "../../actors/cgroup.ts";
 import { vmActors } from "../../actors/vm.actors.ts";
 import { vmMachine, type VmOutput, type VmTimeouts } from "../../machines/vm.machine.ts";
+import { findImage } from "../../actors/guest-image.ts";
+import { findQemu } from "../../actors/qemu.driver.ts";
+import type { BackendName } from "../../actors/sandbox-driver.ts";
+import { imageInputs } from "../../src/runtime.ts";
 import { backendsUnderTest, driver, env, limits, sandboxId, signalSandbox } from "../support/backends.ts";
 import { FaultDriver, type Faults } from "../support/fault-driver.ts";
 import { createMachineTestModel, stateTrail, transitionPaths } from "../support/test-model.ts";
@@ -76,60 +80,84 @@ function scenario(steps: Step[]) {
   return { faults, timeouts };
 }
 
-const runReal = backendsUnderTest().includes("namespace");
+/** Replays one path against a real vm actor on `backend`; afterwards nothing of it may remain. */
+async function replay(backend: BackendName, steps: Step[]): Promise<void> {
+  const { faults, timeouts } = scenario(steps);
+  const id = sandboxId("m");
+  const fault = new FaultDriver(driver(backend), faults);
+  const machine = vmMachine.provide({ actors: vmActors({ [backend]: fault }, env.store) });
+  // A VM boots for seconds under TCG: the boot timer is the machine's own default there.
+  const actor = createActor(machine, { input: { id, backend, limits, timeouts } });
+  const { reach } = stateTrail(actor, key);
+  const done = new Promise<VmOutput>((resolve) => actor.subscribe({ complete: () => resolve(actor.getSnapshot().output!) }));
+  actor.start();
 
-describe.skipIf(!runReal)("vm machine, model-based, on the real namespace backend", () => {
-  const paths = transitionPaths(model as never, key, eventName) as Step[][];
+  for (const [i, step] of steps.entries()) {
+    const next = steps[i + 1]?.event.type;
+    switch (step.event.type) {
+      case "STOP":
+        actor.send({ type: "STOP" });
+        break;
+      case "EXEC": {
+        const argv =
+          next === "EXEC.EXITED" ? ["sh", "-c", "echo model; exit 3"] :
+          next === "EXEC.FAILED" && !(steps[i + 1]!.event as { fatal?: boolean }).fatal ? ["no-such-command-in-sandbox"] :
+          ["sleep", "30"];
+        actor.send({ type: "EXEC", job: { argv, timeoutMs: next?.includes("execDeadline") ? 200 : 20_000 } });
+        await reach(key(step.state));
+        if (next?.includes("execDeadline")) signalSandbox(id, "SIGSTOP"); // a frozen guest cannot enforce its timeout
+        if (next === "SANDBOX.EXITED" || (next === "EXEC.FAILED" && (steps[i + 1]!.event as { fatal?: boolean }).fatal)) {
+          signalSandbox(id, "SIGKILL"); // the agent dies mid-exec
+        }
+        break;
+      }
+      case "SANDBOX.EXITED":
+        if (steps[i - 1]?.event.type !== "EXEC") signalSandbox(id, "SIGKILL");
+        break;
+      default:
+        break; // results of the actors and timers: the SUT produces them itself
+    }
+    await reach(key(step.state));
+  }
 
+  if (actor.getSnapshot().status !== "done") actor.send({ type: "STOP" });
+  const output = await done;
+  expect(output.outcome).toBe(isDeepStrictEqual(steps.at(-1)!.state.value, "destroyed") || actor.getSnapshot().context.failure === null ? "normal" : "failed");
+  // Nothing of the sandbox is left on the host, whatever the path.
+  expect(env.store.read(id)).toBeUndefined();
+  for (const dir of cgroupDirs(1, id).concat(cgroupDirs(2, id))) expect(existsSync(dir)).toBe(false);
+}
+
+const paths = transitionPaths(model as never, key, eventName) as Step[][];
+const title = (p: Step[]) => p.map((s) => eventName(s.event)).join(" → ");
+
+describe.skipIf(!backendsUnderTest().includes("namespace"))("vm machine, model-based, on the real namespace backend", () => {
   it("covers every state of the machine", () => {
     const reached = new Set(paths.flatMap((p) => p.map((s) => JSON.stringify(s.state.value))));
     const all = ["provisioning", "booting", { running: "ready" }, { running: "busy" }, { running: "stopping" }, "teardown", "destroyed", "failed"];
     expect([...reached].sort()).toEqual(all.map((v) => JSON.stringify(v)).sort());
   });
 
-  it.each(paths.map((p) => [p.map((s) => eventName(s.event)).join(" → "), p] as const))("%s", async (_, steps) => {
-    const { faults, timeouts } = scenario(steps);
-    const id = sandboxId("m");
-    const fault = new FaultDriver(driver("namespace"), faults);
-    const machine = vmMachine.provide({ actors: vmActors({ namespace: fault }, env.store) });
-    const actor = createActor(machine, { input: { id, backend: "namespace", limits, timeouts } });
-    const { reach } = stateTrail(actor, key);
-    const done = new Promise<VmOutput>((resolve) => actor.subscribe({ complete: () => resolve(actor.getSnapshot().output!) }));
-    actor.start();
+  it.each(paths.map((p) => [title(p), p] as const))("%s", (_, steps) => replay("namespace", steps));
+});
 
-    for (const [i, step] of steps.entries()) {
-      const next = steps[i + 1]?.event.type;
-      switch (step.event.type) {
-        case "STOP":
-          actor.send({ type: "STOP" });
-          break;
-        case "EXEC": {
-          const argv =
-            next === "EXEC.EXITED" ? ["sh", "-c", "echo model; exit 3"] :
-            next === "EXEC.FAILED" && !(steps[i + 1]!.event as { fatal?: boolean }).fatal ? ["no-such-command-in-sandbox"] :
-            ["sleep", "30"];
-          actor.send({ type: "EXEC", job: { argv, timeoutMs: next?.includes("execDeadline") ? 200 : 20_000 } });
-          await reach(key(step.state));
-          if (next?.includes("execDeadline")) signalSandbox(id, "SIGSTOP"); // a frozen guest cannot enforce its timeout
-          if (next === "SANDBOX.EXITED" || (next === "EXEC.FAILED" && (steps[i + 1]!.event as { fatal?: boolean }).fatal)) {
-            signalSandbox(id, "SIGKILL"); // the agent dies mid-exec
-          }
-          break;
-        }
-        case "SANDBOX.EXITED":
-          if (steps[i - 1]?.event.type !== "EXEC") signalSandbox(id, "SIGKILL");
-          break;
-        default:
-          break; // results of the actors and timers: the SUT produces them itself
-      }
-      await reach(key(step.state));
-    }
+/**
+ * On a real micro-VM, every path would take minutes of TCG boots: replay the shortest path that
+ * ends in each state (state coverage), which still walks a VM through boot, exec, a guest that
+ * dies or freezes, and teardown.
+ */
+function shortestPerState(all: Step[][]): Step[][] {
+  const best = new Map<string, Step[]>();
+  for (const p of all) {
+    const end = key(p.at(-1)!.state);
+    if (!best.has(end) || best.get(end)!.length > p.length) best.set(end, p);
+  }
+  return [...best.values()];
+}
 
-    if (actor.getSnapshot().status !== "done") actor.send({ type: "STOP" });
-    const output = await done;
-    expect(output.outcome).toBe(isDeepStrictEqual(steps.at(-1)!.state.value, "destroyed") || actor.getSnapshot().context.failure === null ? "normal" : "failed");
-    // Nothing of the sandbox is left on the host, whatever the path.
-    expect(env.store.read(id)).toBeUndefined();
-    for (const dir of cgroupDirs(1, id).concat(cgroupDirs(2, id))) expect(existsSync(dir)).toBe(false);
-  });
+const qemuReady = findQemu() !== null && findImage(imageInputs(env)) !== null;
+if (!qemuReady) console.warn("skipping the vm model on qemu: QEMU or the guest image is missing (run the README's set-up)");
+
+describe.skipIf(!qemuReady)("vm machine, model-based, on a real QEMU micro-VM (shortest path to each state)", () => {
+  it.each(shortestPerState(paths).map((p) => [title(p), p] as const))("%s", (_, steps) => replay("qemu", steps), 120_000);
 });
