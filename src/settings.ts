@@ -15,12 +15,18 @@ const PoolSettings = Schema.Struct({
   snapshotPath: Schema.optional(Schema.String.check(Schema.makeFilter((s: string) => isAbsolute(s) || "must be an absolute path"))),
 });
 
-/** The config file's shape. `mcpServers` is read by the MCP layer; here it only has to be an object. */
+const McpSettings = Schema.Struct({
+  /** Launchers a stdio server's `command` may name, beyond the built-in ones (user config only). */
+  allowedCommands: Schema.optional(Schema.Array(Schema.String)),
+});
+
+/** The config file's shape. Each `mcpServers` entry is checked by src/mcp-config.ts; here it only has to be an object. */
 const ConfigFile = Schema.Struct({
   pool: Schema.optional(PoolSettings),
+  mcp: Schema.optional(McpSettings),
   mcpServers: Schema.optional(Schema.Record(Schema.String, Schema.Unknown)),
 });
-type ConfigFile = typeof ConfigFile.Type;
+export type ConfigFile = typeof ConfigFile.Type;
 
 export interface Settings {
   readonly pool: { readonly size: number; readonly snapshotRefreshSecs: number; readonly snapshotPath: string };
@@ -43,18 +49,18 @@ const decode = Schema.decodeUnknownResult(ConfigFile as never, { onExcessPropert
 ) => Result.Result<ConfigFile, Error>;
 
 /** "Expected a value between 1 and 20\n  at ["pool"]["size"]" → { path: "pool.size", problem }. */
-function describe(failure: Error): { path: string; problem: string } {
+export function describeFailure(failure: Error): { path: string; problem: string } {
   const lines = failure.message.split("\n");
   const at = lines.find((l) => l.trim().startsWith("at "));
   const path = at ? [...at.matchAll(/\["([^"]+)"\]/g)].map((m) => m[1]).join(".") : "";
   return { path, problem: lines[0]!.trim() };
 }
 
-function valueAt(object: unknown, path: string): unknown {
+export function valueAt(object: unknown, path: string): unknown {
   return path.split(".").reduce<unknown>((o, k) => (o && typeof o === "object" ? (o as Record<string, unknown>)[k] : undefined), object);
 }
 
-function readConfig(file: string): ConfigFile {
+export function readConfig(file: string): ConfigFile {
   let json: unknown;
   try {
     json = JSON.parse(readFileSync(file, "utf8"));
@@ -63,10 +69,10 @@ function readConfig(file: string): ConfigFile {
   }
   const result = decode(json);
   if (Result.isSuccess(result)) return result.success;
-  const { path, problem } = describe(result.failure);
+  const { path, problem } = describeFailure(result.failure);
   const got = valueAt(json, path);
   const known = path.startsWith("pool.") ? ` (settings: ${Object.keys(PoolSettings.fields).join(", ")})` : "";
-  const hint = problem === "Expected no excess property" ? `${path} is not a setting${path.includes(".") ? known : " (sections: pool, mcpServers)"}` : `${path}: ${problem}${got === undefined ? "" : `, got ${JSON.stringify(got)}`}`;
+  const hint = problem === "Expected no excess property" ? `${path} is not a setting${path.includes(".") ? known : " (sections: pool, mcp, mcpServers)"}` : `${path}: ${problem}${got === undefined ? "" : `, got ${JSON.stringify(got)}`}`;
   throw new SettingsError(`${file}: ${hint}`);
 }
 
@@ -79,7 +85,7 @@ function fromEnv(env: NodeJS.ProcessEnv): ConfigFile {
   }
   const result = decode({ pool });
   if (Result.isSuccess(result)) return result.success;
-  const { path, problem } = describe(result.failure);
+  const { path, problem } = describeFailure(result.failure);
   const variable = Object.entries(ENV).find(([, k]) => `pool.${k}` === path)?.[0] ?? path;
   throw new SettingsError(`${variable}=${env[variable]}: ${problem.replace("Expected number | undefined", "Expected a whole number")}`);
 }
