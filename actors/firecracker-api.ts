@@ -3,6 +3,7 @@
 // tests/contract/firecracker-api.test.ts) and a small client that sends them over the API's
 // Unix socket.
 import { request } from "node:http";
+import { Effect, Schedule } from "effect";
 
 export interface ApiRequest {
   readonly method: "GET" | "PUT" | "PATCH";
@@ -61,8 +62,12 @@ export function snapshotCreatePlan(snapshotPath: string, memoryPath: string): Ap
   ];
 }
 
-/** Restore a snapshot into a fresh Firecracker process, with this sandbox's own vsock socket, and run it. */
-export function snapshotLoadPlan(snapshotPath: string, memoryPath: string, vsockPath: string): ApiRequest[] {
+/**
+ * Restore a snapshot into a fresh Firecracker process and run it. `vsockPath` gives the restored
+ * VM this sandbox's own vsock socket; without it, the socket is where the snapshotted VM had it
+ * (right for a jailed Firecracker, whose paths are relative to a chroot of its own).
+ */
+export function snapshotLoadPlan(snapshotPath: string, memoryPath: string, vsockPath?: string): ApiRequest[] {
   return [
     {
       method: "PUT",
@@ -70,7 +75,7 @@ export function snapshotLoadPlan(snapshotPath: string, memoryPath: string, vsock
       body: {
         snapshot_path: snapshotPath,
         mem_backend: { backend_type: "File", backend_path: memoryPath },
-        vsock_override: { uds_path: vsockPath },
+        ...(vsockPath !== undefined && { vsock_override: { uds_path: vsockPath } }),
         resume_vm: true,
       },
     },
@@ -128,4 +133,15 @@ function safeJson(text: string): unknown {
 
 export async function sendAll(socketPath: string, plan: readonly ApiRequest[], signal?: AbortSignal): Promise<void> {
   for (const req of plan) await send(socketPath, req, signal);
+}
+
+/**
+ * Firecracker creates its API socket a moment after it starts: ask for its version until it
+ * answers (an HTTP error is an answer, and is not retried). Resolves with the version.
+ */
+export async function waitForApi(socketPath: string, signal: AbortSignal): Promise<string> {
+  const attempt = Effect.tryPromise({ try: (s) => send(socketPath, versionRequest, s), catch: (e) => e as Error });
+  const untilItListens = Effect.retry(attempt, { schedule: Schedule.spaced("5 millis"), while: (e) => !(e instanceof FirecrackerApiError) && !signal.aborted });
+  const info = (await Effect.runPromise(untilItListens, { signal })) as { firecracker_version?: unknown } | undefined;
+  return typeof info?.firecracker_version === "string" ? info.firecracker_version : "unknown";
 }

@@ -12,6 +12,11 @@ export const MAX_FRAME_BYTES = 8 * 1024 * 1024;
 export const OUTPUT_CHUNK_BYTES = 64 * 1024;
 /** Files moved in one read/write request (raw bytes, before base64). */
 export const MAX_FILE_BYTES = 4 * 1024 * 1024;
+/**
+ * The guest vsock port the agent is served on where the VMM has no virtio-serial (Firecracker).
+ * The guest learns it from the kernel command line (IRONCLAW_VSOCK_PORT=…), so this is the only copy.
+ */
+export const AGENT_VSOCK_PORT = 1024;
 /** The environment of the agent, and of a command that is given none of its own. */
 export const GUEST_ENV: Readonly<Record<string, string>> = {
   PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",

@@ -13,7 +13,9 @@ if ! command -v apt-get >/dev/null; then
   exit 1
 fi
 
-# qemu-system-x86: the qemu micro-VM backend; e2fsprogs (mke2fs -d) and lz4 build its guest image.
+# qemu-system-x86: the qemu micro-VM backend; e2fsprogs (mke2fs -d) and lz4 build its guest image
+# (lz4 also unpacks the vmlinux Firecracker needs). socat is not installed here: the image build
+# downloads it into the guest. Firecracker itself is not packaged: see docs/backends.md.
 packages=(bubblewrap util-linux procps qemu-system-x86 e2fsprogs lz4)
 missing=()
 for p in "${packages[@]}" runsc; do

@@ -4,6 +4,7 @@
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { findBwrap } from "../actors/bubblewrap.driver.ts";
+import { findFirecracker, jailerConfig } from "../actors/firecracker.driver.ts";
 import { findRunsc } from "../actors/gvisor.driver.ts";
 import { findQemu } from "../actors/qemu.driver.ts";
 import { findImage } from "../actors/guest-image.ts";
@@ -30,11 +31,28 @@ function mtime(path: string | null): number {
   }
 }
 
+function binaryOf(backend: BackendName): string | null {
+  switch (backend) {
+    case "namespace":
+      return findBwrap();
+    case "gvisor":
+      return findRunsc();
+    case "qemu":
+      return findQemu();
+    case "firecracker":
+      return findFirecracker();
+  }
+}
+
 function cacheKey(backend: BackendName): string {
-  const binary = backend === "namespace" ? findBwrap() : backend === "gvisor" ? findRunsc() : backend === "qemu" ? findQemu() : null;
-  // A VM backend's answer also depends on the guest image built for this version.
-  const image = backend === "qemu" ? (findImage(imageInputs({ nodePath: process.execPath, agentPath: guestAgentPath() }))?.id ?? "no image") : "";
-  return [backend, binary, mtime(binary), process.version, mtime(guestAgentPath()), process.getuid?.(), image].join("|");
+  const binary = binaryOf(backend);
+  // A VM backend's answer also depends on the guest image built for this version (and on the
+  // jailer for Firecracker). Not looked up without the binary: "not installed" is the answer
+  // then, and `exec` should not pay for hashing the image inputs to learn it.
+  const vm = (backend === "qemu" || backend === "firecracker") && binary !== null;
+  const image = vm ? (findImage(imageInputs({ nodePath: process.execPath, agentPath: guestAgentPath() }))?.id ?? "no image") : "";
+  const jailer = backend === "firecracker" && binary !== null ? [jailerConfig(binary)?.jailer ?? "no jailer"] : [];
+  return [backend, binary, mtime(binary), process.version, mtime(guestAgentPath()), process.getuid?.(), image, ...jailer].join("|");
 }
 
 type Cache = Partial<Record<BackendName, { key: string; at: number; result: ProbeResult }>>;

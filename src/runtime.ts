@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { createActor, type Actor, type InspectionEvent, type Observer } from "xstate";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { BubblewrapDriver } from "../actors/bubblewrap.driver.ts";
+import { findFirecracker, FirecrackerDriver, jailerConfig } from "../actors/firecracker.driver.ts";
 import { findImage, type GuestImage, type ImageInputs } from "../actors/guest-image.ts";
 import { findQemu, QemuDriver } from "../actors/qemu.driver.ts";
 import { kvmBoots } from "../actors/kvm-probe.ts";
@@ -53,15 +54,26 @@ export function createDriverEnv(): DriverEnv {
 
 export function createDrivers(env: DriverEnv): DriverRegistry {
   const image = () => findImage(imageInputs(env));
+  const snapshots = () => {
+    const { pool } = loadSettings();
+    return { dir: pool.snapshotPath, refreshMs: pool.snapshotRefreshSecs * 1000 };
+  };
   return {
+    firecracker: new FirecrackerDriver({
+      ...env,
+      image,
+      firecracker: () => findFirecracker(),
+      jailer: (firecracker) => jailerConfig(firecracker),
+      // The same cached KVM boot probe qemu's accelerator comes from; QEMU runs it, so without
+      // QEMU there is no answer (and Firecracker's own probe boot, bounded, decides).
+      kvmBoots: async () => (findQemu() ? (await accelerator(image())) === "kvm" : null),
+      snapshots,
+    }),
     qemu: new QemuDriver({
       ...env,
       image,
       accelerator: () => accelerator(image()),
-      snapshots: () => {
-        const { pool } = loadSettings();
-        return { dir: pool.snapshotPath, refreshMs: pool.snapshotRefreshSecs * 1000 };
-      },
+      snapshots,
     }),
     gvisor: new GvisorDriver(env),
     namespace: new BubblewrapDriver(env),

@@ -4,8 +4,9 @@
 # shows the `== step` lines as progress, and hashes and files the result.
 #   $OUT/vmlinuz            Debian's cloud kernel (linux-image-*-cloud-amd64)
 #   $OUT/vmlinux            the same kernel uncompressed, when lz4 is there (PVH entry: faster boot)
-#   $OUT/initramfs.cpio.gz  busybox-static + virtio/overlay modules + /init
-#   $OUT/rootfs.ext4        read-only root: busybox, glibc/libstdc++/libgcc, node, the guest agent
+#   $OUT/initramfs.cpio.gz  busybox-static + virtio/overlay (+ vsock, loaded on demand) modules + /init
+#   $OUT/rootfs.ext4        read-only root: busybox, glibc/libstdc++/libgcc, node, the guest agent,
+#                           and socat with its libraries (the agent's vsock bridge under Firecracker)
 # Needs: apt-get (download only), dpkg-deb, mke2fs/debugfs (e2fsprogs), gzip, coreutils.
 # cpio is not needed: busybox-static's own cpio creates newc archives.
 set -euo pipefail
@@ -19,6 +20,9 @@ KERNEL_META=${KERNEL_META:-linux-image-cloud-amd64}
 # Modules the guest needs, by module name; dependencies are added automatically.
 # ext4 (+jbd2, mbcache, crc32c) is built into the cloud kernel, so it is not listed.
 MODULES=${MODULES:-"virtio_mmio virtio_blk virtio_console overlay"}
+# Loaded only when the kernel command line asks for the agent on vsock (Firecracker, which has
+# no virtio-serial): QEMU boots do not pay for them.
+VSOCK_MODULES=${VSOCK_MODULES:-"vmw_vsock_virtio_transport"}
 
 log() { printf '\n== %s\n' "$*"; }
 
@@ -29,6 +33,16 @@ log "resolving packages"
 KPKG=$(apt-cache depends "$KERNEL_META" | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
 [ -n "$KPKG" ] || { echo "cannot resolve $KERNEL_META to a versioned kernel package (run apt-get update?)" >&2; exit 1; }
 PKGS=("$KPKG" busybox-static libc6 libstdc++6 libgcc-s1)
+# socat bridges vsock to the guest agent (Node cannot open AF_VSOCK sockets). Its libraries are
+# whatever its package depends on, resolved here rather than listed, so a distribution's
+# renamed library packages (libssl3 vs libssl3t64) need no edit.
+SOCAT_PKGS=()
+while read -r p; do
+  case " ${PKGS[*]} " in *" $p "*) ;; *) SOCAT_PKGS+=("$p") ;; esac
+done < <(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces --no-enhances socat \
+           | grep -v '^ ' | grep -v '^<' | sort -u)
+case " ${SOCAT_PKGS[*]} " in *" socat "*) ;; *) echo "cannot resolve socat's dependencies (run apt-get update?)" >&2; exit 1 ;; esac
+PKGS+=("${SOCAT_PKGS[@]}")
 for p in "${PKGS[@]}"; do
   printf '  %-36s %s\n' "$p" "$(apt-cache policy "$p" | awk '/Candidate:/{print $2}')"
 done
@@ -94,6 +108,11 @@ visit() {
 }
 for m in $MODULES ext4; do visit "$m"; done
 echo "  load order:"; printf '    %s\n' "${ORDER[@]}"
+BASE_ORDER=("${ORDER[@]}")
+ORDER=()
+for m in $VSOCK_MODULES; do visit "$m"; done   # SEEN keeps what the base list already loads
+VSOCK_ORDER=("${ORDER[@]}")
+echo "  vsock load order:"; printf '    %s\n' "${VSOCK_ORDER[@]}"
 
 # ── 4. initramfs ──
 log "initramfs"
@@ -101,11 +120,12 @@ IR=$WORK/initramfs
 rm -rf "$IR" && mkdir -p "$IR"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,etc,mnt/lower,mnt/rw,newroot,lib/modules/"$KVER"}
 cp "$BB" "$IR/bin/busybox"
 for a in $("$BB" --list-full); do [ -e "$IR/$a" ] || ln -s /bin/busybox "$IR/$a"; done
-for ko in "${ORDER[@]}"; do
+for ko in "${BASE_ORDER[@]}" "${VSOCK_ORDER[@]}"; do
   mkdir -p "$IR/lib/modules/$KVER/$(dirname "$ko")"
   cp "$MODROOT/$ko" "$IR/lib/modules/$KVER/$ko"
 done
-printf '%s\n' "${ORDER[@]}" > "$IR/etc/modules.load"
+printf '%s\n' "${BASE_ORDER[@]}" > "$IR/etc/modules.load"
+printf '%s\n' "${VSOCK_ORDER[@]}" > "$IR/etc/modules.vsock"
 install -m 0755 "$HERE/init" "$IR/init"
 # busybox cpio -o -H newc creates the archive; -R 0:0 makes every entry root-owned even
 # when the builder is not root. (No /dev/console node: /init mounts devtmpfs first.)
@@ -123,6 +143,30 @@ mkdir -p "$RF"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,run,root,etc,opt/iron
 chmod 1777 "$RF/tmp" "$RF/var/tmp"; chmod 0700 "$RF/root"
 cp "$BB" "$RF/bin/busybox"
 for a in $("$BB" --list-full); do [ -e "$RF/$a" ] || [ -L "$RF/$a" ] || ln -s /bin/busybox "$RF/$a"; done
+# socat and the shared objects of its dependencies (libraries only: their /etc, docs and
+# engines are not needed for a vsock-to-pipe bridge).
+cp "$WORK/x/socat/usr/bin/socat" "$RF/usr/bin/socat"
+for p in "${SOCAT_PKGS[@]}"; do
+  [ "$p" = socat ] && continue
+  for d in lib/x86_64-linux-gnu usr/lib/x86_64-linux-gnu; do
+    [ -d "$WORK/x/$p/$d" ] || continue
+    mkdir -p "$RF/$d"
+    find "$WORK/x/$p/$d" -maxdepth 1 \( -type f -o -type l \) -name '*.so*' -exec cp -a {} "$RF/$d/" \;
+  done
+done
+# Every library socat needs must resolve inside the rootfs: ask the rootfs's own loader, and
+# fail the build on anything it found only on the build host (or not at all).
+LOADER=
+for l in "$RF"/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$RF"/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2; do
+  [ -e "$l" ] && { LOADER=$l; break; }
+done
+[ -n "$LOADER" ] || { echo "no dynamic loader in the rootfs" >&2; exit 1; }
+if ! deps=$("$LOADER" --library-path "$RF/lib/x86_64-linux-gnu:$RF/usr/lib/x86_64-linux-gnu" --list "$RF/usr/bin/socat" 2>&1); then
+  echo "socat does not load from the rootfs: $deps" >&2; exit 1
+fi
+if outside=$(printf '%s\n' "$deps" | grep '=>' | grep -v "=> $RF/" | grep -v 'linux-vdso'); then
+  echo "socat needs libraries the rootfs lacks:" >&2; echo "$outside" >&2; exit 1
+fi
 cp "$NODE_BIN" "$RF/opt/ironclaw/node"
 cp "$AGENT" "$RF/opt/ironclaw/guest-agent.mjs"
 install -m 0755 "$HERE/stage2-init" "$RF/opt/ironclaw/init"
