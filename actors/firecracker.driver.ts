@@ -280,9 +280,8 @@ export class FirecrackerDriver implements SandboxDriver {
   async provision(spec: SandboxSpec, signal?: AbortSignal): Promise<SandboxRecord> {
     this.firecracker();
     this.image();
-    signal?.throwIfAborted();
     // The guest's RAM is the sandbox's memory; Firecracker itself needs some on top.
-    return provisionProcessSandbox(this.env, { ...spec, limits: { ...spec.limits, memoryMiB: spec.limits.memoryMiB + FIRECRACKER_OVERHEAD_MIB } });
+    return provisionProcessSandbox(this.env, { ...spec, limits: { ...spec.limits, memoryMiB: spec.limits.memoryMiB + FIRECRACKER_OVERHEAD_MIB } }, signal);
   }
 
   /** Restores from the snapshot when a fresh one exists for this image and memory size, else boots cold. */
