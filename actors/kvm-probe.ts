@@ -5,6 +5,7 @@
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import type { GuestImage } from "./guest-image.ts";
+import { hasParentDeathSignal } from "./host-process.ts";
 import { findQemu } from "./qemu.driver.ts";
 
 /**
@@ -15,12 +16,14 @@ export async function kvmBoots(image: GuestImage, timeoutMs = 4000): Promise<boo
   const qemu = findQemu();
   if (!qemu || !existsSync("/dev/kvm")) return false;
   return new Promise((resolve) => {
-    const child = spawn(
+    // Short-lived, but a QEMU of ours all the same: it dies with IronClaw (parent-death signal).
+    const argv = [
+      ...(hasParentDeathSignal() ? ["/usr/bin/setpriv", "--pdeathsig", "KILL", "--"] : []),
       qemu,
-      ["-M", "microvm,accel=kvm", "-cpu", "host", "-m", "128", "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
-        "-kernel", image.kernel, "-initrd", image.initrd, "-append", "console=ttyS0 panic=-1 rdinit=/bin/true", "-serial", "stdio"],
-      { stdio: ["ignore", "pipe", "ignore"] },
-    );
+      "-M", "microvm,accel=kvm", "-cpu", "host", "-m", "128", "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
+      "-kernel", image.kernel, "-initrd", image.initrd, "-append", "console=ttyS0 panic=-1 rdinit=/bin/true", "-serial", "stdio",
+    ];
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "ignore"] });
     let out = "";
     const done = (ok: boolean) => {
       clearTimeout(timer);

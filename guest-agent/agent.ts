@@ -183,14 +183,29 @@ function shutdown(id: string | null, code = EXIT_SHUTDOWN): void {
   out.end(() => process.exit(code));
 }
 
-async function resume(nowMs: number, entropy: string): Promise<void> {
-  // Best effort: outside a VM (or without privilege) neither is possible, and neither is needed.
-  await writeFile("/dev/urandom", Buffer.from(entropy, "base64")).catch(() => {});
-  await new Promise<void>((resolve) => {
-    const date = spawn("date", ["-s", `@${Math.floor(nowMs / 1000)}`], { stdio: "ignore" });
-    date.on("error", () => resolve());
-    date.on("exit", () => resolve());
+/** The image's helper that makes the kernel reseed its CRNG now (guest-agent/image/crng-reseed.S). */
+const CRNG_RESEED = "/opt/ironclaw/crng-reseed";
+
+/** Runs a program to its end; its exit code, or null when it could not be started. */
+function runQuietly(file: string, args: readonly string[]): Promise<number | null> {
+  return new Promise((resolve) => {
+    const child = spawn(file, args, { stdio: "ignore" });
+    child.on("error", () => resolve(null));
+    child.on("exit", (code) => resolve(code));
   });
+}
+
+async function resume(nowMs: number, entropy: string): Promise<void> {
+  // Every clone of a snapshot wakes with the same CRNG key, so until the kernel reseeds, every
+  // clone's getrandom() and /dev/urandom return the same bytes. Writing to /dev/urandom only
+  // mixes into the input pool; Linux reseeds from it on its own schedule (up to a minute away),
+  // so also ask for the reseed now (RNDRESEEDCRNG, which mixes in RDRAND/RDSEED as well), before
+  // anything else runs. Best effort: outside a VM (or without privilege) neither is possible,
+  // and neither is needed; the helper is missing there.
+  await writeFile("/dev/urandom", Buffer.from(entropy, "base64")).catch(() => {});
+  const reseeded = await runQuietly(CRNG_RESEED, []);
+  if (reseeded !== null && reseeded !== 0) process.stderr.write(`ironclaw agent: ${CRNG_RESEED} failed with errno ${reseeded}\n`);
+  await runQuietly("date", ["-s", `@${Math.floor(nowMs / 1000)}`]);
   send(helloMessage());
 }
 

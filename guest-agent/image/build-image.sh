@@ -6,7 +6,8 @@
 #   $OUT/vmlinux            the same kernel uncompressed, when lz4 is there (PVH entry: faster boot)
 #   $OUT/initramfs.cpio.gz  busybox-static + virtio/overlay (+ vsock, loaded on demand) modules + /init
 #   $OUT/rootfs.ext4        read-only root: busybox, glibc/libstdc++/libgcc, node, the guest agent,
-#                           and socat with its libraries (the agent's vsock bridge under Firecracker)
+#                           and socat with its libraries (the agent's vsock bridge under Firecracker),
+#                           and crng-reseed (crng-reseed.S: the agent reseeds the kernel CRNG on resume)
 # Needs: apt-get (download only), dpkg-deb, mke2fs/debugfs (e2fsprogs), gzip, coreutils.
 # cpio is not needed: busybox-static's own cpio creates newc archives.
 set -euo pipefail
@@ -170,6 +171,16 @@ fi
 cp "$NODE_BIN" "$RF/opt/ironclaw/node"
 cp "$AGENT" "$RF/opt/ironclaw/guest-agent.mjs"
 install -m 0755 "$HERE/stage2-init" "$RF/opt/ironclaw/init"
+# crng-reseed makes the kernel reseed its CRNG now (ioctl RNDRESEEDCRNG); the agent runs it when
+# a VM restored from a snapshot resumes, since every clone wakes with the snapshot's CRNG key.
+# Node has no ioctl, and a write to /dev/urandom does not reseed. The 176 bytes are what
+# crng-reseed.S assembles to (it says how to regenerate them), so the build needs no compiler.
+base64 -d > "$RF/opt/ironclaw/crng-reseed" <<'ELF'
+f0VMRgIBAQAAAAAAAAAAAAIAPgABAAAAeABAAAAAAABAAAAAAAAAAAAAAAAAAAAAAAAAAEAAOAABAEAAAAAAAAEAAAAFAAAAAAAA
+AAAAAAAAAEAAAAAAAAAAQAAAAAAAsAAAAAAAAACwAAAAAAAAAAAQAAAAAAAAuAIAAABIjT0fAAAAMfYPBYnHuBAAAAC+B1IAADHS
+DwX32InHuDwAAAAPBS9kZXYvdXJhbmRvbQA=
+ELF
+chmod 0755 "$RF/opt/ironclaw/crng-reseed"
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$RF/etc/passwd"
 printf 'root:x:0:\ntty:x:5:\nnogroup:x:65534:\n' > "$RF/etc/group"
 printf 'ironclaw\n' > "$RF/etc/hostname"

@@ -14,7 +14,7 @@ function leftovers(): string[] {
   const scratch = process.env.IRONCLAW_TEST_SCRATCH!;
   const ps = execFileSync("ps", ["-eo", "pid,args"], { encoding: "utf8" });
   for (const line of ps.split("\n")) {
-    if (line.includes(scratch) && /bwrap|runsc|qemu-system|guest-agent/.test(line)) found.push(`process: ${line.trim()}`);
+    if (line.includes(scratch) && /bwrap|runsc|qemu-system|firecracker|jailer|guest-agent/.test(line)) found.push(`process: ${line.trim()}`);
   }
   for (const dir of ["run", "state/sandboxes", ...["e2e", "daemon"].flatMap((h) => [`${h}-run`, `${h}-state/sandboxes`])].map((d) => join(scratch, d))) {
     if (existsSync(dir)) for (const name of readdirSync(dir)) found.push(`file: ${join(dir, name)}`);
