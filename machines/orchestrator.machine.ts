@@ -15,6 +15,7 @@ import {
 } from "./supervision.ts";
 import { snapshotSlotMachine, type SlotInput } from "./snapshot-slot.machine.ts";
 import { vmMachine, type VmInput, type VmOutput } from "./vm.machine.ts";
+import { mcpConnectionMachine, type McpConnectionInput, type McpConnectionOutput } from "./mcp-connection.machine.ts";
 
 /**
  * What the orchestrator supervises. Every kind of child accepts STOP and ends in a final state
@@ -24,10 +25,20 @@ import { vmMachine, type VmInput, type VmOutput } from "./vm.machine.ts";
 export type ChildSpec = {
   readonly id: string;
   readonly restart: RestartPolicy;
-} & ({ readonly src: "vm"; readonly input: VmInput } | { readonly src: "slot"; readonly input: SlotInput });
+  /**
+   * What restarts past the intensity limit do: escalate (the default: the whole tree shuts
+   * down, as in OTP) or give up on this child alone — for a child whose failure says nothing
+   * about the rest, such as a connection to one MCP server.
+   */
+  readonly onGiveUp?: "escalate" | "remove";
+} & (
+  | { readonly src: "vm"; readonly input: VmInput }
+  | { readonly src: "slot"; readonly input: SlotInput }
+  | { readonly src: "mcp"; readonly input: McpConnectionInput }
+);
 
 /** The final output every child kind shares. */
-export type ChildOutput = VmOutput | { readonly outcome: "normal"; readonly id: string };
+export type ChildOutput = VmOutput | McpConnectionOutput | { readonly outcome: "normal"; readonly id: string };
 
 type ChildEntry = ChildSpec & {
   ref: AnyActorRef | null;
@@ -115,7 +126,7 @@ export const orchestratorMachine = setup({
     output: {} as OrchestratorOutput,
     emitted: {} as OrchestratorEmitted,
   },
-  actors: { vm: vmMachine, slot: snapshotSlotMachine },
+  actors: { vm: vmMachine, slot: snapshotSlotMachine, mcp: mcpConnectionMachine },
   actions: {
     supervise: enqueueActions(({ context, event, enqueue }) => {
       const entry = exitedChild(context, event.type);
@@ -129,8 +140,17 @@ export const orchestratorMachine = setup({
       // A finished actor stays in the parent's children until stopped; release it.
       enqueue.stopChild(entry.ref!);
 
-      const restart = shouldRestart(entry.restart, abnormal);
-      if (restart && exceedsIntensity(context.policy, entry.recent)) {
+      // A child that reports its failure as permanent is not restarted (OTP's `shutdown` exit).
+      const permanent = output?.outcome === "failed" && "permanent" in output.failure && output.failure.permanent === true;
+      const restart = shouldRestart(entry.restart, abnormal) && !permanent;
+      const givingUp = restart && exceedsIntensity(context.policy, entry.recent);
+      if (givingUp && entry.onGiveUp === "remove") {
+        enqueue.assign({ children: context.children.filter((c) => c !== entry) });
+        const reason = `${entry.id} failed ${entry.recent + 1} times within ${context.policy.withinMs} ms; not restarted again${error ? `: ${error}` : ""}`;
+        enqueue.emit({ type: "child.exited", id: entry.id, abnormal, output, error: reason, restarting: false });
+        return;
+      }
+      if (givingUp) {
         enqueue.assign({
           children: context.children.map((c) => (c === entry ? { ...c, ref: null } : c)),
           escalation: {

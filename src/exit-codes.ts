@@ -6,6 +6,10 @@ export const ExitCode = {
   usage: 2,
   /** `status`, `pool` or `down` found no daemon running. */
   notRunning: 3,
+  /** `mcp call`: the tool ran and reported an error (its isError result). */
+  toolError: 1,
+  /** An MCP server could not be reached, or its connection was lost (sysexits' EX_UNAVAILABLE). */
+  mcpUnavailable: 69,
   /** The command ran past --timeout and was killed. */
   timeout: 124,
   /** The sandbox could not be created or failed (backend missing, boot failed, sandbox died). */

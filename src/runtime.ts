@@ -17,6 +17,11 @@ import { slotActors } from "../actors/slot.actors.ts";
 import { vmActors, type DriverRegistry } from "../actors/vm.actors.ts";
 import { slotSandboxId, snapshotSlotMachine } from "../machines/snapshot-slot.machine.ts";
 import { createPool, type Pool } from "./pool.ts";
+import { createMcpHub, type McpHub } from "./mcp-hub.ts";
+import type { McpServerConfig } from "./mcp-config.ts";
+import { mcpConnectionActors } from "../actors/mcp-connection.actors.ts";
+import type { ElicitHandler, SessionHooks } from "../actors/mcp-session.ts";
+import { mcpConnectionMachine } from "../machines/mcp-connection.machine.ts";
 import { orchestratorMachine, type OrchestratorEmitted, type OrchestratorInput, type OrchestratorOutput } from "../machines/orchestrator.machine.ts";
 import { vmMachine } from "../machines/vm.machine.ts";
 import type { Logger } from "./logger.ts";
@@ -27,6 +32,8 @@ export interface RuntimeOptions {
   readonly logger: Logger;
   readonly orchestrator?: OrchestratorInput;
   readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /** The MCP servers connections may be made to, and how to ask the user (elicitation). */
+  readonly mcp?: { readonly servers: readonly McpServerConfig[]; readonly elicit?: ElicitHandler; readonly oauth?: SessionHooks["oauth"] };
 }
 
 export interface Runtime {
@@ -37,6 +44,7 @@ export interface Runtime {
   /** Resolves with the orchestrator's output once it has stopped and every own sandbox is gone. */
   readonly stopped: Promise<OrchestratorOutput>;
   readonly pool: Pool;
+  readonly mcp: McpHub;
   /** Removes sandboxes left by IronClaw processes that no longer run. */
   reapLeftovers(): Promise<SandboxRecord[]>;
   /** Last resort for process exit: synchronously kill whatever this process still has. */
@@ -153,6 +161,13 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     actors: {
       vm: vmMachine.provide({ actors: vmActors(drivers, store) }),
       slot: snapshotSlotMachine.provide({ actors: slotActors(drivers, store) }),
+      mcp: mcpConnectionMachine.provide({
+        actors: mcpConnectionActors(new Map((options.mcp?.servers ?? []).map((s) => [s.name, s])), {
+          logger,
+          ...(options.mcp?.elicit && { elicit: options.mcp.elicit }),
+          ...(options.mcp?.oauth && { oauth: options.mcp.oauth }),
+        }),
+      }),
     },
   });
   // Every state change of every actor goes to the debug log: the lifecycle of each sandbox can
@@ -208,6 +223,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     orchestrator,
     stopped,
     pool: createPool(orchestrator),
+    mcp: createMcpHub(orchestrator, options.mcp?.servers ?? []),
     async reapLeftovers() {
       const orphans = store.list().filter((r) => r.owner.pid !== process.pid && !isAlive(r.owner));
       for (const record of orphans) await destroyRecord(record, `owner process ${record.owner.pid} is gone`);

@@ -105,6 +105,49 @@ pool
     process.exitCode = await runPoolStats(opts);
   });
 
+const mcp = program.command("mcp").description("the configured MCP servers (mcpServers in .ironclaw/config.json or ~/.config/ironclaw/config.json)");
+mcp
+  .command("list")
+  .description("connect to every configured server and show its state and tool count")
+  .option("--json", "print JSON", false)
+  .option("-v, --verbose", "log every state change of every actor to stderr", false)
+  .action(async (opts) => {
+    const { runMcpList } = await import("./mcp.command.ts");
+    process.exitCode = await runMcpList(opts);
+  });
+mcp
+  .command("tools")
+  .description("list a server's tools")
+  .argument("<server>", "a server name from mcpServers")
+  .option("--json", "print JSON (the tools as the server describes them)", false)
+  .option("-v, --verbose", "log every state change of every actor to stderr", false)
+  .action(async (server: string, opts) => {
+    const { runMcpTools } = await import("./mcp.command.ts");
+    process.exitCode = await runMcpTools(server, opts);
+  });
+mcp
+  .command("call")
+  .description("call one tool and print its result (progress goes to stderr)")
+  .argument("<server>", "a server name from mcpServers")
+  .argument("<tool>", "a tool name from `ironclaw mcp tools SERVER`")
+  .option("--args <json>", "the tool's arguments as a JSON object", "{}")
+  .option("--timeout <seconds>", "give up on the call after this long (default: the server's timeoutSecs, 60)", positiveNumber("--timeout", 24 * 3600))
+  .option("--json", "print the tool's result as JSON", false)
+  .option("-v, --verbose", "log every state change of every actor to stderr", false)
+  .action(async (server: string, tool: string, opts) => {
+    const { runMcpCall } = await import("./mcp.command.ts");
+    process.exitCode = await runMcpCall(server, tool, opts);
+  });
+mcp
+  .command("conformance-client")
+  .description("run one scenario of the official MCP conformance suite (the harness sets MCP_CONFORMANCE_SCENARIO)")
+  .argument("<url>", "the scenario server's URL")
+  .option("-v, --verbose", "log every state change of every actor to stderr", false)
+  .action(async (url: string, opts) => {
+    const { runMcpConformanceClient } = await import("./mcp-conformance.command.ts");
+    process.exitCode = await runMcpConformanceClient(url, opts);
+  });
+
 const image = program.command("image").description("the micro-VM guest image (kernel, initramfs, read-only root)");
 image
   .command("build")
@@ -151,6 +194,13 @@ program
     const { runDoctor } = await import("./doctor.command.ts");
     process.exitCode = await runDoctor(opts);
   });
+
+// A reader that goes away (`| head`) is not an error of ours: stop writing, finish in order.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code !== "EPIPE") throw err;
+  });
+}
 
 try {
   await program.parseAsync(process.argv);

@@ -45,8 +45,8 @@ function harness(policy = {}) {
   });
   actor.on("*", (e) => events.push(e as OrchestratorEmitted));
   actor.start();
-  const spawn = (id: string, restart: ChildSpec["restart"], extra: Partial<StubInput> = {}) =>
-    actor.send({ type: "SPAWN", child: { id, src: "vm", restart, input: { id, log, ...extra } as never } });
+  const spawn = (id: string, restart: ChildSpec["restart"], extra: Partial<StubInput> = {}, onGiveUp?: ChildSpec["onGiveUp"]) =>
+    actor.send({ type: "SPAWN", child: { id, src: "vm", restart, ...(onGiveUp && { onGiveUp }), input: { id, log, ...extra } as never } });
   const child = (actorId: string) => actor.getSnapshot().children[actorId]!;
   return { actor, clock, log, events, spawn, child };
 }
@@ -95,6 +95,24 @@ describe("orchestrator machine", () => {
     }
     expect(actor.getSnapshot().status).toBe("done");
     expect(actor.getSnapshot().output).toMatchObject({ escalation: { id: "flaky" }, reason: expect.stringMatching(/^escalated: flaky failed 3 times/) });
+  });
+
+  it("gives up on a child marked remove, without taking the others down", () => {
+    const { actor, clock, events, spawn, child } = harness();
+    spawn("other", "permanent");
+    spawn("server", "transient", {}, "remove");
+    for (const id of ["server", "server-r1", "server-r2"]) {
+      child(id).send({ type: "FAIL" } as never);
+      clock.increment(1000);
+    }
+    expect(actor.getSnapshot().value).toBe("running");
+    expect(Object.keys(actor.getSnapshot().children)).toEqual(["other"]);
+    expect(events.at(-1)).toMatchObject({
+      type: "child.exited",
+      id: "server",
+      restarting: false,
+      error: "server failed 3 times within 10000 ms; not restarted again: stub failed",
+    });
   });
 
   it("forgets restarts that fall out of the intensity window", () => {

@@ -1,0 +1,64 @@
+// Elicitation requests from MCP servers, asked at the terminal — the channel approvals use
+// too. Each field of the requested schema is asked in turn, showing its default (Enter keeps
+// it; the SDK fills in defaults for fields left empty); the user then sends, declines or
+// cancels. Without a terminal nobody can answer: the request is declined, and the user is told.
+import { createInterface } from "node:readline/promises";
+import type { ElicitRequest, ElicitResult } from "@modelcontextprotocol/sdk/types.js";
+import { say } from "./cli-io.ts";
+
+type Field = { type?: string; title?: string; description?: string; default?: unknown; enum?: unknown[]; oneOf?: Array<{ const: unknown; title?: string }> };
+
+function parse(field: Field, answer: string): unknown {
+  if (field.type === "integer" || field.type === "number") {
+    const n = Number(answer);
+    if (!Number.isFinite(n) || (field.type === "integer" && !Number.isInteger(n))) throw new Error(`expected ${field.type === "integer" ? "a whole number" : "a number"}`);
+    return n;
+  }
+  if (field.type === "boolean") {
+    if (/^(y|yes|true)$/i.test(answer)) return true;
+    if (/^(n|no|false)$/i.test(answer)) return false;
+    throw new Error("expected yes or no");
+  }
+  const choices = field.enum ?? field.oneOf?.map((o) => o.const);
+  if (choices && !choices.map(String).includes(answer)) throw new Error(`expected one of ${choices.join(", ")}`);
+  return answer;
+}
+
+export async function elicitAtTerminal(server: string, params: ElicitRequest["params"]): Promise<ElicitResult> {
+  if (!process.stdin.isTTY || !("requestedSchema" in params)) {
+    say(`MCP server ${server} asked for input (${params.message}); declined: ${process.stdin.isTTY ? "it asks for a URL visit, not supported yet" : "not an interactive terminal"}`);
+    return { action: "decline" };
+  }
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    process.stderr.write(`\nMCP server ${server} asks: ${params.message}\n`);
+    const properties = (params.requestedSchema.properties ?? {}) as Record<string, Field>;
+    const required = new Set((params.requestedSchema.required as string[] | undefined) ?? []);
+    const content: Record<string, unknown> = {};
+    for (const [name, field] of Object.entries(properties)) {
+      const choices = field.enum ?? field.oneOf?.map((o) => o.const);
+      const hint = [choices && `one of ${choices.join(", ")}`, field.default !== undefined && `default ${JSON.stringify(field.default)}`].filter(Boolean).join("; ");
+      for (;;) {
+        const answer = (await rl.question(`  ${field.title ?? name}${required.has(name) ? " *" : ""}${hint ? ` (${hint})` : ""}: `)).trim();
+        if (answer === "") {
+          if (required.has(name) && field.default === undefined) {
+            process.stderr.write("    required\n");
+            continue;
+          }
+          break; // the default (if any) is applied by the SDK
+        }
+        try {
+          content[name] = parse(field, answer);
+          break;
+        } catch (err) {
+          process.stderr.write(`    ${(err as Error).message}\n`);
+        }
+      }
+    }
+    const send = (await rl.question(`Send this to ${server}? [y]es / [n]o (decline) / [c]ancel: `)).trim().toLowerCase();
+    if (send === "y" || send === "yes") return { action: "accept", content: content as Record<string, string | number | boolean | string[]> };
+    return { action: send === "c" || send === "cancel" ? "cancel" : "decline" };
+  } finally {
+    rl.close();
+  }
+}

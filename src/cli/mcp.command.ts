@@ -1,0 +1,165 @@
+// `ironclaw mcp list | tools | call | conformance-client`: the configured MCP servers, each a
+// connection actor under an in-process orchestrator, as a user (or the official conformance
+// harness) drives them. Every command ends with an orchestrator shutdown, so server processes
+// and sockets are gone when it returns.
+import { homedir } from "node:os";
+import { join } from "node:path";
+import type { ElicitHandler } from "../../actors/mcp-session.ts";
+import { IronclawOAuthProvider, oauthStoreFile } from "../../actors/mcp-oauth.ts";
+import { ExitCode, UsageError } from "../exit-codes.ts";
+import { createLogger, logFile, type Logger } from "../logger.ts";
+import { describeServer, loadMcpConfig, type HttpServerConfig, type McpServerConfig } from "../mcp-config.ts";
+import { McpError } from "../mcp-hub.ts";
+import { guardProcess } from "../process-guard.ts";
+import { createRuntime, type Runtime } from "../runtime.ts";
+import { SettingsError } from "../settings.ts";
+import { say } from "./cli-io.ts";
+import { elicitAtTerminal } from "./elicit-prompt.ts";
+
+const print = (line: string) => process.stdout.write(`${line}\n`);
+
+function configOrUsage(): McpServerConfig[] {
+  try {
+    return [...loadMcpConfig().servers];
+  } catch (err) {
+    if (err instanceof SettingsError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+/** OAuth through the user's browser, client and tokens kept per server in the XDG config dir. */
+function browserOAuth(server: HttpServerConfig): IronclawOAuthProvider {
+  const configHome = process.env.XDG_CONFIG_HOME || join(homedir(), ".config");
+  return new IronclawOAuthProvider({
+    mode: "browser",
+    file: oauthStoreFile(configHome, server.name),
+    ...(server.oauth?.clientId && { preRegistered: { clientId: server.oauth.clientId, ...(server.oauth.clientSecret && { clientSecret: server.oauth.clientSecret }) } }),
+    ...(server.oauth?.scope && { scope: server.oauth.scope }),
+    onAuthorizationUrl: (url) => say(`MCP server ${server.name} needs you to sign in: open ${url.href}`),
+  });
+}
+
+/** Runs `body` against a runtime connected to `servers`, then shuts it down whatever happened. */
+async function withServers<T>(
+  servers: McpServerConfig[],
+  options: { verbose: boolean; elicit?: ElicitHandler; oauth?: (s: HttpServerConfig) => IronclawOAuthProvider | undefined },
+  body: (runtime: Runtime, logger: Logger) => Promise<T>,
+): Promise<T> {
+  const logger = await createLogger({ verbose: options.verbose });
+  const runtime = createRuntime({
+    logger,
+    mcp: { servers, elicit: options.elicit ?? elicitAtTerminal, oauth: options.oauth ?? ((s) => (s.oauth ? browserOAuth(s) : undefined)) },
+  });
+  guardProcess(runtime, logger, { onSignal: "orchestrated", onCrash: (err) => say(`internal error: ${err.message} (see ${logFile()})`) });
+  runtime.orchestrator.start();
+  try {
+    runtime.mcp.connect(servers.map((s) => s.name));
+    return await body(runtime, logger);
+  } finally {
+    runtime.orchestrator.send({ type: "SHUTDOWN", reason: "mcp command done" });
+    await runtime.stopped;
+  }
+}
+
+function pick(servers: McpServerConfig[], name: string): McpServerConfig {
+  const server = servers.find((s) => s.name === name);
+  if (!server) throw new UsageError(`no MCP server named ${name} (configured: ${servers.map((s) => s.name).join(", ") || "none; add one under mcpServers in .ironclaw/config.json"})`);
+  return server;
+}
+
+const unavailable = (err: unknown): number => {
+  if (!(err instanceof McpError)) throw err;
+  say(err.message);
+  return ExitCode.mcpUnavailable;
+};
+
+export async function runMcpList(opts: { json: boolean; verbose: boolean }): Promise<number> {
+  const servers = configOrUsage();
+  if (!servers.length) {
+    if (opts.json) print(JSON.stringify({ servers: [] }));
+    else print("no MCP servers configured (add them under mcpServers in .ironclaw/config.json or ~/.config/ironclaw/config.json)");
+    return ExitCode.ok;
+  }
+  const rows = await withServers(servers, opts, async (runtime) => {
+    const settled = await Promise.allSettled(servers.map((s) => runtime.mcp.ready(s.name, s.timeoutMs)));
+    return servers.map((s, i) => {
+      const r = settled[i]!;
+      const described = { ...describeServer(s), name: s.name, transport: s.transport === "stdio" ? "stdio" : s.legacySse ? "sse" : "http" };
+      return r.status === "fulfilled"
+        ? { ...described, state: "ready", tools: r.value.tools.length, error: null }
+        : { ...described, state: "failed", tools: 0, error: (r.reason as Error).message };
+    });
+  });
+  if (opts.json) print(JSON.stringify({ servers: rows }));
+  else for (const r of rows) print(`${r.name.padEnd(20)} ${r.transport.padEnd(6)} ${r.state.padEnd(7)} ${r.error ?? `${r.tools} tools`}`);
+  return ExitCode.ok;
+}
+
+export async function runMcpTools(name: string, opts: { json: boolean; verbose: boolean }): Promise<number> {
+  const server = pick(configOrUsage(), name);
+  return withServers([server], opts, async (runtime) => {
+    let tools;
+    try {
+      tools = (await runtime.mcp.ready(name, server.timeoutMs)).tools;
+    } catch (err) {
+      return unavailable(err);
+    }
+    if (opts.json) print(JSON.stringify({ server: name, tools }));
+    else for (const t of tools) print(`${t.name.padEnd(32)} ${String(t.description ?? "").split("\n")[0]}`);
+    return ExitCode.ok;
+  });
+}
+
+interface Content {
+  type: string;
+  text?: string;
+  mimeType?: string;
+  data?: string;
+  resource?: { uri?: string; text?: string };
+  uri?: string;
+}
+
+/** A tool result for a person: its text, and a line for each thing that is not text. */
+function renderResult(result: { content?: Content[]; structuredContent?: unknown }): string {
+  const parts = (result.content ?? []).map((c) =>
+    c.type === "text" ? c.text ?? "" :
+    c.type === "resource" ? c.resource?.text ?? `[resource ${c.resource?.uri ?? ""}]` :
+    c.type === "resource_link" ? `[resource link ${c.uri ?? ""}]` :
+    `[${c.type}${c.mimeType ? ` ${c.mimeType}` : ""}${c.data ? `, ${Buffer.from(c.data, "base64").length} bytes` : ""}]`,
+  );
+  if (!parts.length && result.structuredContent !== undefined) parts.push(JSON.stringify(result.structuredContent, null, 2));
+  return parts.join("\n");
+}
+
+export async function runMcpCall(name: string, tool: string, opts: { args: string; json: boolean; verbose: boolean; timeout?: number }): Promise<number> {
+  let args: unknown;
+  try {
+    args = JSON.parse(opts.args);
+  } catch (err) {
+    throw new UsageError(`--args must be a JSON object: ${(err as Error).message}`);
+  }
+  if (typeof args !== "object" || args === null || Array.isArray(args)) throw new UsageError(`--args must be a JSON object, got ${opts.args}`);
+  const server = pick(configOrUsage(), name);
+  return withServers([server], opts, async (runtime) => {
+    try {
+      const { tools } = await runtime.mcp.ready(name, server.timeoutMs);
+      if (!tools.some((t) => t.name === tool)) throw new UsageError(`MCP server ${name} has no tool ${tool} (see \`ironclaw mcp tools ${name}\`)`);
+      const result = (await runtime.mcp.call(name, tool, args as Record<string, unknown>, {
+        ...(opts.timeout !== undefined && { timeoutMs: opts.timeout * 1000 }),
+        onProgress: (p) => {
+          if (!opts.json) process.stderr.write(`ironclaw: ${tool}: ${p.progress}${p.total !== undefined ? `/${p.total}` : ""}${p.message ? ` ${p.message}` : ""}\n`);
+        },
+      })) as { isError?: boolean; content?: Content[]; structuredContent?: unknown };
+      if (opts.json) print(JSON.stringify(result));
+      else if (result.isError) say(`${tool} reported an error: ${renderResult(result)}`);
+      else print(renderResult(result));
+      return result.isError ? ExitCode.toolError : ExitCode.ok;
+    } catch (err) {
+      if (err instanceof McpError && err.code === "ETIMEDOUT") {
+        say(err.message);
+        return ExitCode.timeout;
+      }
+      return unavailable(err);
+    }
+  });
+}
