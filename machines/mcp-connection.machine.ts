@@ -241,6 +241,7 @@ export const mcpConnectionMachine = setup({
   states: {
     connecting: {
       invoke: {
+        id: "connect",
         src: "connect",
         input: ({ context }) => ({ server: context.server }),
         onDone: { target: "initializing", actions: assign({ session: ({ event }) => event.output }) },
@@ -259,6 +260,7 @@ export const mcpConnectionMachine = setup({
     },
     initializing: {
       invoke: {
+        id: "listTools",
         src: "listTools",
         input: ({ context }) => ({ session: context.session! }),
         onDone: { target: "ready", actions: assign({ tools: ({ event }) => event.output, attempt: 0, lastError: null }) },
@@ -277,7 +279,7 @@ export const mcpConnectionMachine = setup({
     },
     ready: {
       entry: ["dispatch", emit(({ context }) => ({ type: "tools.changed" as const, tools: context.tools }))],
-      invoke: { src: "watch", input: ({ context }) => ({ session: context.session!, server: context.server }) },
+      invoke: { id: "watch", src: "watch", input: ({ context }) => ({ session: context.session!, server: context.server }) },
       on: {
         CALL: { actions: "dispatch" },
         CANCEL: { actions: "cancelOne" },
@@ -300,6 +302,7 @@ export const mcpConnectionMachine = setup({
         idle: { on: { "TOOLS.CHANGED": "refreshing" } },
         refreshing: {
           invoke: {
+            id: "refreshTools",
             src: "listTools",
             input: ({ context }) => ({ session: context.session! }),
             onDone: {
@@ -315,6 +318,7 @@ export const mcpConnectionMachine = setup({
     },
     reconnecting: {
       invoke: {
+        id: "reconnect",
         src: "reconnect",
         input: ({ context }) => ({ server: context.server, session: context.session, policy: context.reconnect, attempt: context.attempt }),
       },
@@ -343,6 +347,7 @@ export const mcpConnectionMachine = setup({
     closing: {
       entry: { type: "cancelAll", params: { code: "ECANCELED", message: "cancelled: the connection is closing" } },
       invoke: {
+        id: "close",
         src: "close",
         input: ({ context }) => ({ session: context.session }),
         onDone: "closed",

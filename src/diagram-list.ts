@@ -1,5 +1,6 @@
 // The machines drawn in diagrams/, by file name.
 import type { AnyStateMachine } from "xstate";
+import { mcpConnectionMachine } from "../machines/mcp-connection.machine.ts";
 import { orchestratorMachine } from "../machines/orchestrator.machine.ts";
 import { snapshotSlotMachine } from "../machines/snapshot-slot.machine.ts";
 import { vmMachine } from "../machines/vm.machine.ts";
@@ -8,4 +9,5 @@ export const DIAGRAMS: Record<string, AnyStateMachine> = {
   "vm.machine": vmMachine,
   "orchestrator.machine": orchestratorMachine,
   "snapshot-slot.machine": snapshotSlotMachine,
+  "mcp-connection.machine": mcpConnectionMachine,
 };
