@@ -58,7 +58,7 @@ export function mcpConnectionActors(servers: ReadonlyMap<string, McpServerConfig
 
     listTools: fromPromise<McpTool[], { session: McpSessionHandle }>(({ input, signal }) => listAllTools(asSession(input.session), signal)),
 
-    reconnect: fromCallback<EventObject, { server: string; session: McpSessionHandle | null; policy: ReconnectPolicy; attempt: number }>(
+    reconnect: fromCallback<EventObject, { server: string; session: McpSessionHandle | null; policy: ReconnectPolicy; attempt: number; connectMs: number }>(
       ({ input, sendBack }) => {
         const abort = new AbortController();
         const send = (event: McpConnectionEvent) => !abort.signal.aborted && sendBack(event);
@@ -67,7 +67,8 @@ export function mcpConnectionActors(servers: ReadonlyMap<string, McpServerConfig
         let permanent = false;
         const once = Effect.tryPromise({
           try: async (signal) => {
-            const session = await openSession(configOf(input.server), hooks, signal);
+            // Each attempt is bounded like the first connect (the machine's connectMs).
+            const session = await openSession(configOf(input.server), hooks, signal, input.connectMs);
             try {
               return { session, tools: await listAllTools(session, signal) };
             } catch (err) {

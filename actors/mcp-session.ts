@@ -100,7 +100,7 @@ function newClient(server: McpServerConfig, hooks: SessionHooks): Client {
 }
 
 /** Opens a session; an aborted open closes whatever it had started before it rejects. */
-export async function openSession(server: McpServerConfig, hooks: SessionHooks, signal?: AbortSignal): Promise<McpSession> {
+export async function openSession(server: McpServerConfig, hooks: SessionHooks, signal?: AbortSignal, timeoutMs = server.timeoutMs): Promise<McpSession> {
   signal?.throwIfAborted();
   let client = newClient(server, hooks);
   let transport: Transport | undefined;
@@ -111,7 +111,7 @@ export async function openSession(server: McpServerConfig, hooks: SessionHooks, 
     const abort = () => void client.close().catch(() => {});
     signal?.addEventListener("abort", abort, { once: true });
     try {
-      await client.connect(t, { ...(signal && { signal }), timeout: server.timeoutMs });
+      await client.connect(t, { ...(signal && { signal }), timeout: timeoutMs });
     } finally {
       signal?.removeEventListener("abort", abort);
     }

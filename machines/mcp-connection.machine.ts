@@ -138,7 +138,7 @@ export const mcpConnectionMachine = setup({
      * schedule (a server that accepts the connection but fails the listing is not back):
      * RECONNECT.ATTEMPT*, then RECONNECT.DONE or RECONNECT.GAVE_UP.
      */
-    reconnect: fromCallback<EventObject, { server: string; session: McpSessionHandle | null; policy: ReconnectPolicy; attempt: number }>(
+    reconnect: fromCallback<EventObject, { server: string; session: McpSessionHandle | null; policy: ReconnectPolicy; attempt: number; connectMs: number }>(
       notProvided("mcp-connection", "reconnect"),
     ),
     /** Watches the live session: TRANSPORT.CLOSED, TOOLS.CHANGED; forwards server log messages. */
@@ -320,7 +320,13 @@ export const mcpConnectionMachine = setup({
       invoke: {
         id: "reconnect",
         src: "reconnect",
-        input: ({ context }) => ({ server: context.server, session: context.session, policy: context.reconnect, attempt: context.attempt }),
+        input: ({ context }) => ({
+          server: context.server,
+          session: context.session,
+          policy: context.reconnect,
+          attempt: context.attempt,
+          connectMs: context.timeouts.connectMs,
+        }),
       },
       on: {
         "RECONNECT.ATTEMPT": { actions: assign({ attempt: ({ event }) => event.attempt, lastError: ({ event }) => event.error }) },

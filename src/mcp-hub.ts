@@ -5,7 +5,7 @@
 // reconnecting waits for it, and one in flight when it drops fails with the machine's reason.
 import { nanoid } from "nanoid";
 import type { Actor, ActorRefFrom, Subscription } from "xstate";
-import type { McpConnectionEmitted, McpTool, mcpConnectionMachine } from "../machines/mcp-connection.machine.ts";
+import type { McpConnectionEmitted, McpConnectionInput, McpTool, mcpConnectionMachine } from "../machines/mcp-connection.machine.ts";
 import type { orchestratorMachine } from "../machines/orchestrator.machine.ts";
 import type { McpServerConfig } from "./mcp-config.ts";
 
@@ -39,7 +39,7 @@ export interface CallOptions {
 export interface McpHub {
   readonly servers: readonly McpServerConfig[];
   /** Starts a connection actor for each named server (all when none named) not already running. */
-  connect(names?: readonly string[]): void;
+  connect(names?: readonly string[], tuning?: Pick<McpConnectionInput, "reconnect" | "timeouts">): void;
   /** Resolves once the server's connection is ready; rejects with the reason it failed. */
   ready(name: string, timeoutMs?: number): Promise<McpServerState>;
   state(name: string): McpServerState;
@@ -68,11 +68,11 @@ export function createMcpHub(orchestrator: Actor<typeof orchestratorMachine>, se
 
   return {
     servers,
-    connect(names) {
+    connect(names, tuning = {}) {
       for (const name of names ?? servers.map((s) => s.name)) {
         config(name);
         if (orchestrator.getSnapshot().context.children.some((c) => c.id === name)) continue;
-        orchestrator.send({ type: "SPAWN", child: { id: name, src: "mcp", restart: "transient", onGiveUp: "remove", input: { id: name, server: name } } });
+        orchestrator.send({ type: "SPAWN", child: { id: name, src: "mcp", restart: "transient", onGiveUp: "remove", input: { id: name, server: name, ...tuning } } });
       }
     },
 
