@@ -25,7 +25,7 @@ export function reconnectSchedule(policy: ReconnectPolicy) {
 }
 
 /** tools/list, every page. Refused credentials cannot be retried into working: permanent. */
-async function listAllTools(session: McpSession, signal: AbortSignal): Promise<McpTool[]> {
+export async function listAllTools(session: McpSession, signal: AbortSignal): Promise<McpTool[]> {
   const { client, server, withAuth } = session;
   if (!client.getServerCapabilities()?.tools) return [];
   const tools: Tool[] = [];
