@@ -12,12 +12,14 @@ import { ExitCode, UsageError } from "../exit-codes.ts";
 import { createLogger } from "../logger.ts";
 import { packageRoot } from "../paths.ts";
 import { loadSettings, SettingsError } from "../settings.ts";
+import { loadMcpConfig } from "../mcp-config.ts";
 
 const say = (line: string) => process.stderr.write(`ironclaw: ${line}\n`);
 const print = (json: boolean, value: unknown, text: string) => process.stdout.write(json ? `${JSON.stringify(value)}\n` : `${text}\n`);
 
 function settingsOrUsage() {
   try {
+    loadMcpConfig(); // the daemon connects the project's MCP servers: a bad entry is refused now
     return loadSettings();
   } catch (err) {
     if (err instanceof SettingsError) throw new UsageError(err.message);

@@ -108,8 +108,9 @@ pool
 const mcp = program.command("mcp").description("the configured MCP servers (mcpServers in .ironclaw/config.json or ~/.config/ironclaw/config.json)");
 mcp
   .command("list")
-  .description("connect to every configured server and show its state and tool count")
+  .description("connect to every configured server and show its state and tool count (the daemon's connections when one runs for this project)")
   .option("--json", "print JSON", false)
+  .option("--no-daemon", "connect in this process even when a daemon for this project is up")
   .option("-v, --verbose", "log every state change of every actor to stderr", false)
   .action(async (opts) => {
     const { runMcpList } = await import("./mcp.command.ts");
@@ -120,6 +121,7 @@ mcp
   .description("list a server's tools")
   .argument("<server>", "a server name from mcpServers")
   .option("--json", "print JSON (the tools as the server describes them)", false)
+  .option("--no-daemon", "connect in this process even when a daemon for this project is up")
   .option("-v, --verbose", "log every state change of every actor to stderr", false)
   .action(async (server: string, opts) => {
     const { runMcpTools } = await import("./mcp.command.ts");
@@ -133,6 +135,7 @@ mcp
   .option("--args <json>", "the tool's arguments as a JSON object", "{}")
   .option("--timeout <seconds>", "give up on the call after this long (default: the server's timeoutSecs, 60)", positiveNumber("--timeout", 24 * 3600))
   .option("--json", "print the tool's result as JSON", false)
+  .option("--no-daemon", "connect in this process even when a daemon for this project is up")
   .option("-v, --verbose", "log every state change of every actor to stderr", false)
   .action(async (server: string, tool: string, opts) => {
     const { runMcpCall } = await import("./mcp.command.ts");

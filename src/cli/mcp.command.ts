@@ -2,10 +2,14 @@
 // connection actor under an in-process orchestrator, as a user (or the official conformance
 // harness) drives them. Every command ends with an orchestrator shutdown, so server processes
 // and sockets are gone when it returns.
+import type { Socket } from "node:net";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import type { ElicitHandler } from "../../actors/mcp-session.ts";
 import { IronclawOAuthProvider, oauthStoreFile } from "../../actors/mcp-oauth.ts";
+import { connectDaemon, request } from "../daemon/daemon-client.ts";
+import { readDaemonRecord } from "../daemon/daemon.ts";
+import type { ClientMessage, DaemonMessage } from "../daemon/daemon-protocol.ts";
 import { ExitCode, UsageError } from "../exit-codes.ts";
 import { createLogger, logFile, type Logger } from "../logger.ts";
 import { describeServer, loadMcpConfig, type HttpServerConfig, type McpServerConfig } from "../mcp-config.ts";
@@ -67,14 +71,46 @@ function pick(servers: McpServerConfig[], name: string): McpServerConfig {
   return server;
 }
 
+/**
+ * The daemon's connections, when a daemon runs for this project (its servers come from the
+ * config of the directory `ironclaw up` ran in): they are long-lived, and `status` shows them.
+ */
+async function daemonFor(opts: { daemon?: boolean }): Promise<Socket | null> {
+  if (opts.daemon === false) return null;
+  const record = readDaemonRecord();
+  if (!record || resolve(record.projectDir ?? "") !== resolve(process.cwd())) return null;
+  return connectDaemon();
+}
+
+/** One request to the daemon; its error reply becomes an McpError (or a usage error). */
+async function askDaemon(socket: Socket, message: ClientMessage, onMessage: (m: DaemonMessage) => void = () => {}): Promise<DaemonMessage[]> {
+  const replies: DaemonMessage[] = [];
+  await request(socket, message, (m) => {
+    replies.push(m);
+    onMessage(m);
+  });
+  const error = replies.find((m) => m.type === "error");
+  if (error?.type === "error") throw error.code === "ENOCONFIG" || error.code === "ENOTOOL" ? new UsageError(error.message) : new McpError(error.code, error.message);
+  return replies;
+}
+
 const unavailable = (err: unknown): number => {
   if (!(err instanceof McpError)) throw err;
   say(err.message);
   return ExitCode.mcpUnavailable;
 };
 
-export async function runMcpList(opts: { json: boolean; verbose: boolean }): Promise<number> {
+export async function runMcpList(opts: { json: boolean; verbose: boolean; daemon?: boolean }): Promise<number> {
   const servers = configOrUsage();
+  const socket = await daemonFor(opts);
+  if (socket) {
+    // The daemon's connections as they are now (ready, reconnecting …), without waiting.
+    const reply = (await askDaemon(socket, { type: "mcp.list" })).find((m) => m.type === "mcp.servers");
+    if (reply?.type !== "mcp.servers") throw new Error("the daemon did not answer mcp.list");
+    if (opts.json) print(JSON.stringify({ path: "daemon", servers: reply.servers }));
+    else for (const r of reply.servers) print(`${r.name.padEnd(20)} ${r.transport.padEnd(6)} ${r.state.padEnd(12)} ${r.lastError ?? `${r.tools} tools`}`);
+    return ExitCode.ok;
+  }
   if (!servers.length) {
     if (opts.json) print(JSON.stringify({ servers: [] }));
     else print("no MCP servers configured (add them under mcpServers in .ironclaw/config.json or ~/.config/ironclaw/config.json)");
@@ -90,13 +126,27 @@ export async function runMcpList(opts: { json: boolean; verbose: boolean }): Pro
         : { ...described, state: "failed", tools: 0, error: (r.reason as Error).message };
     });
   });
-  if (opts.json) print(JSON.stringify({ servers: rows }));
+  if (opts.json) print(JSON.stringify({ path: "in-process", servers: rows }));
   else for (const r of rows) print(`${r.name.padEnd(20)} ${r.transport.padEnd(6)} ${r.state.padEnd(7)} ${r.error ?? `${r.tools} tools`}`);
   return ExitCode.ok;
 }
 
-export async function runMcpTools(name: string, opts: { json: boolean; verbose: boolean }): Promise<number> {
+export async function runMcpTools(name: string, opts: { json: boolean; verbose: boolean; daemon?: boolean }): Promise<number> {
   const server = pick(configOrUsage(), name);
+  const printTools = (tools: readonly { name: string; description?: unknown }[]) => {
+    if (opts.json) print(JSON.stringify({ server: name, tools }));
+    else for (const t of tools) print(`${t.name.padEnd(32)} ${String(t.description ?? "").split("\n")[0]}`);
+    return ExitCode.ok;
+  };
+  const socket = await daemonFor(opts);
+  if (socket) {
+    try {
+      const reply = (await askDaemon(socket, { type: "mcp.tools", server: name })).find((m) => m.type === "mcp.tools");
+      return printTools(reply?.type === "mcp.tools" ? (reply.tools as { name: string }[]) : []);
+    } catch (err) {
+      return unavailable(err);
+    }
+  }
   return withServers([server], opts, async (runtime) => {
     let tools;
     try {
@@ -104,9 +154,7 @@ export async function runMcpTools(name: string, opts: { json: boolean; verbose: 
     } catch (err) {
       return unavailable(err);
     }
-    if (opts.json) print(JSON.stringify({ server: name, tools }));
-    else for (const t of tools) print(`${t.name.padEnd(32)} ${String(t.description ?? "").split("\n")[0]}`);
-    return ExitCode.ok;
+    return printTools(tools);
   });
 }
 
@@ -131,7 +179,26 @@ function renderResult(result: { content?: Content[]; structuredContent?: unknown
   return parts.join("\n");
 }
 
-export async function runMcpCall(name: string, tool: string, opts: { args: string; json: boolean; verbose: boolean; timeout?: number }): Promise<number> {
+const noSuchTool = (server: string, tool: string) => `MCP server ${server} has no tool ${tool} (see \`ironclaw mcp tools ${server}\`)`;
+
+type ToolResult = { isError?: boolean; content?: Content[]; structuredContent?: unknown };
+
+function reportResult(tool: string, result: ToolResult, json: boolean): number {
+  if (json) print(JSON.stringify(result));
+  else if (result.isError) say(`${tool} reported an error: ${renderResult(result)}`);
+  else print(renderResult(result));
+  return result.isError ? ExitCode.toolError : ExitCode.ok;
+}
+
+function callFailed(err: unknown): number {
+  if (err instanceof McpError && err.code === "ETIMEDOUT") {
+    say(err.message);
+    return ExitCode.timeout;
+  }
+  return unavailable(err);
+}
+
+export async function runMcpCall(name: string, tool: string, opts: { args: string; json: boolean; verbose: boolean; timeout?: number; daemon?: boolean }): Promise<number> {
   let args: unknown;
   try {
     args = JSON.parse(opts.args);
@@ -140,26 +207,33 @@ export async function runMcpCall(name: string, tool: string, opts: { args: strin
   }
   if (typeof args !== "object" || args === null || Array.isArray(args)) throw new UsageError(`--args must be a JSON object, got ${opts.args}`);
   const server = pick(configOrUsage(), name);
+  const onProgress = (p: { progress: number; total?: number; message?: string }) => {
+    if (!opts.json) process.stderr.write(`ironclaw: ${tool}: ${p.progress}${p.total !== undefined ? `/${p.total}` : ""}${p.message ? ` ${p.message}` : ""}\n`);
+  };
+  const socket = await daemonFor(opts);
+  if (socket) {
+    try {
+      const replies = await askDaemon(socket, { type: "mcp.call", server: name, tool, args: args as Record<string, unknown>, ...(opts.timeout !== undefined && { timeoutMs: opts.timeout * 1000 }) }, (m) => {
+        if (m.type === "mcp.progress") onProgress(m);
+      });
+      const done = replies.find((m) => m.type === "mcp.result");
+      return reportResult(tool, (done?.type === "mcp.result" ? done.result : {}) as ToolResult, opts.json);
+    } catch (err) {
+      return callFailed(err);
+    }
+  }
   return withServers([server], opts, async (runtime) => {
     try {
       const { tools } = await runtime.mcp.ready(name, server.timeoutMs);
-      if (!tools.some((t) => t.name === tool)) throw new UsageError(`MCP server ${name} has no tool ${tool} (see \`ironclaw mcp tools ${name}\`)`);
+      if (!tools.some((t) => t.name === tool)) throw new UsageError(noSuchTool(name, tool));
       const result = (await runtime.mcp.call(name, tool, args as Record<string, unknown>, {
         ...(opts.timeout !== undefined && { timeoutMs: opts.timeout * 1000 }),
-        onProgress: (p) => {
-          if (!opts.json) process.stderr.write(`ironclaw: ${tool}: ${p.progress}${p.total !== undefined ? `/${p.total}` : ""}${p.message ? ` ${p.message}` : ""}\n`);
-        },
-      })) as { isError?: boolean; content?: Content[]; structuredContent?: unknown };
-      if (opts.json) print(JSON.stringify(result));
-      else if (result.isError) say(`${tool} reported an error: ${renderResult(result)}`);
-      else print(renderResult(result));
-      return result.isError ? ExitCode.toolError : ExitCode.ok;
+        onProgress,
+      })) as ToolResult;
+      return reportResult(tool, result, opts.json);
     } catch (err) {
-      if (err instanceof McpError && err.code === "ETIMEDOUT") {
-        say(err.message);
-        return ExitCode.timeout;
-      }
-      return unavailable(err);
+      return callFailed(err);
     }
   });
 }
+

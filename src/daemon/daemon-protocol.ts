@@ -28,6 +28,15 @@ export const ClientMessage = Schema.Union([
   Schema.Struct({ type: Schema.Literal("pool.warm"), backend: Schema.optional(Schema.String), size: Schema.optional(Count) }),
   Schema.Struct({ type: Schema.Literal("pool.stats") }),
   Schema.Struct({ type: Schema.Literal("shutdown") }),
+  Schema.Struct({ type: Schema.Literal("mcp.list") }),
+  Schema.Struct({ type: Schema.Literal("mcp.tools"), server: Schema.String }),
+  Schema.Struct({
+    type: Schema.Literal("mcp.call"),
+    server: Schema.String,
+    tool: Schema.String,
+    args: Schema.Record(Schema.String, Schema.Unknown),
+    timeoutMs: Schema.optional(Count),
+  }),
 ]);
 export type ClientMessage = typeof ClientMessage.Type;
 
@@ -55,6 +64,17 @@ export const DaemonMessage = Schema.Union([
     children: Schema.Array(Schema.Struct({ id: Schema.String, src: Schema.String, state: Schema.String })),
   }),
   Schema.Struct({ type: Schema.Literal("pool.stats"), size: Count, ready: Count, slots: Schema.Array(SlotStats) }),
+  Schema.Struct({
+    type: Schema.Literal("mcp.servers"),
+    /** The project whose config the daemon's servers come from (where `ironclaw up` ran). */
+    projectDir: Schema.String,
+    servers: Schema.Array(
+      Schema.Struct({ name: Schema.String, transport: Schema.String, state: Schema.String, tools: Count, attempt: Count, lastError: Schema.NullOr(Schema.String) }),
+    ),
+  }),
+  Schema.Struct({ type: Schema.Literal("mcp.tools"), server: Schema.String, tools: Schema.Array(Schema.Unknown) }),
+  Schema.Struct({ type: Schema.Literal("mcp.progress"), progress: Schema.Number, total: Schema.optional(Schema.Number), message: Schema.optional(Schema.String) }),
+  Schema.Struct({ type: Schema.Literal("mcp.result"), result: Schema.Unknown }),
   Schema.Struct({ type: Schema.Literal("ok") }),
   Schema.Struct({ type: Schema.Literal("error"), code: Schema.String, message: Schema.String }),
 ]);

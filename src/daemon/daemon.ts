@@ -8,6 +8,7 @@ import type { SandboxDriver } from "../../actors/sandbox-driver.ts";
 import { parseBackend, selectBackend } from "../backend-select.ts";
 import { runJob } from "../exec-job.ts";
 import type { Logger } from "../logger.ts";
+import { loadMcpConfig } from "../mcp-config.ts";
 import { guardProcess } from "../process-guard.ts";
 import { createRuntime, type Runtime } from "../runtime.ts";
 import type { Settings } from "../settings.ts";
@@ -27,6 +28,8 @@ export interface DaemonRecord {
   readonly socket: string;
   readonly startedAt: string;
   readonly backend: string;
+  /** Where `ironclaw up` ran: the daemon's MCP servers are that project's. */
+  readonly projectDir: string;
 }
 
 /** True when a daemon answers on the socket (a stale socket file from a crash does not). */
@@ -49,7 +52,19 @@ export async function runDaemon(options: { backend?: string; logger: Logger; set
   // Held until this process ends: only its holder may replace the socket file below.
   const lock = acquireDaemonLock(daemonLockPath());
   process.once("exit", () => lock.release());
-  const runtime = createRuntime({ logger });
+  // The MCP servers of the project the daemon was started in; a client elsewhere connects its own.
+  const mcpConfig = loadMcpConfig();
+  const runtime = createRuntime({
+    logger,
+    mcp: {
+      servers: mcpConfig.servers,
+      // Nobody is at the daemon's terminal: a server asking for input is declined, and the log says so.
+      elicit: async (server, params) => {
+        logger.warn({ mcp: server, message: params.message }, "elicitation declined: the daemon has no terminal (use `ironclaw mcp call --no-daemon`)");
+        return { action: "decline" };
+      },
+    },
+  });
   guardProcess(runtime, logger, { onSignal: "orchestrated", onCrash: (err) => logger.fatal({ err }, "daemon crashed") });
   await runtime.reapLeftovers();
   const driver = await selectBackend(options.backend, runtime.drivers);
@@ -74,8 +89,9 @@ export async function runDaemon(options: { backend?: string; logger: Logger; set
   }
   runtime.orchestrator.start();
   warm(driver.backend, settings.pool.size);
+  runtime.mcp.connect();
   chmodSync(socketPath, 0o600);
-  const record: DaemonRecord = { pid: process.pid, socket: socketPath, startedAt, backend: driver.backend };
+  const record: DaemonRecord = { pid: process.pid, socket: socketPath, startedAt, backend: driver.backend, projectDir: process.cwd() };
   writeFileSync(daemonRecordPath(), JSON.stringify(record), { mode: 0o600 });
   logger.info(record, "daemon listening");
 
@@ -107,8 +123,8 @@ function serve(socket: Socket, ctx: ServeContext): void {
     (message) => {
       if (handled) return send(socket, { type: "error", code: "EPROTO", message: "one request per connection" } satisfies DaemonMessage);
       handled = true;
-      void handle(socket, message, ctx).catch((err: Error) => {
-        send(socket, { type: "error", code: "EFAILED", message: err.message } satisfies DaemonMessage);
+      void handle(socket, message, ctx).catch((err: Error & { code?: unknown }) => {
+        send(socket, { type: "error", code: typeof err.code === "string" ? err.code : "EFAILED", message: err.message } satisfies DaemonMessage);
         socket.end();
       });
     },
@@ -150,6 +166,40 @@ async function handle(socket: Socket, message: ClientMessage, ctx: ServeContext)
     case "pool.stats": {
       const slots = runtime.pool.stats();
       reply({ type: "pool.stats", size: slots.length, ready: slots.filter((s) => s.state === "ready").length, slots });
+      return void socket.end();
+    }
+    case "mcp.list": {
+      reply({
+        type: "mcp.servers",
+        projectDir: process.cwd(),
+        servers: runtime.mcp.servers.map((s) => {
+          const state = runtime.mcp.state(s.name);
+          return { name: s.name, transport: s.transport, state: state.state, tools: state.tools.length, attempt: state.attempt, lastError: state.lastError };
+        }),
+      });
+      return void socket.end();
+    }
+    case "mcp.tools": {
+      const server = runtime.mcp.servers.find((s) => s.name === message.server);
+      const { tools } = await runtime.mcp.ready(message.server, server?.timeoutMs);
+      reply({ type: "mcp.tools", server: message.server, tools: [...tools] });
+      return void socket.end();
+    }
+    case "mcp.call": {
+      // The client going away (Ctrl-C) cancels the call: the server gets notifications/cancelled.
+      const cancel = new AbortController();
+      socket.once("close", () => cancel.abort());
+      const server = runtime.mcp.servers.find((s) => s.name === message.server);
+      const { tools } = await runtime.mcp.ready(message.server, server?.timeoutMs);
+      if (!tools.some((t) => t.name === message.tool)) {
+        throw Object.assign(new Error(`MCP server ${message.server} has no tool ${message.tool} (see \`ironclaw mcp tools ${message.server}\`)`), { code: "ENOTOOL" });
+      }
+      const result = await runtime.mcp.call(message.server, message.tool, message.args, {
+        ...(message.timeoutMs !== undefined && { timeoutMs: message.timeoutMs }),
+        signal: cancel.signal,
+        onProgress: (p) => reply({ type: "mcp.progress", ...p }),
+      });
+      reply({ type: "mcp.result", result });
       return void socket.end();
     }
     case "shutdown":

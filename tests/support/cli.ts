@@ -17,9 +17,9 @@ export function cliHarness(name: string) {
   const scratch = process.env.IRONCLAW_TEST_SCRATCH!;
   const env = { ...process.env, IRONCLAW_STATE_DIR: join(scratch, `${name}-state`), IRONCLAW_RUN_DIR: join(scratch, `${name}-run`) };
 
-  function ironclaw(args: string[], options: { input?: string; onSpawn?: (child: ChildProcess) => void; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
+  function ironclaw(args: string[], options: { input?: string; onSpawn?: (child: ChildProcess) => void; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<Run> {
     return new Promise((resolve) => {
-      const child = spawn(BIN, args, { stdio: ["pipe", "pipe", "pipe"], env: { ...env, ...options.env } });
+      const child = spawn(BIN, args, { stdio: ["pipe", "pipe", "pipe"], env: { ...env, ...options.env }, ...(options.cwd && { cwd: options.cwd }) });
       let stdout = "";
       let stderr = "";
       child.stdout.on("data", (d) => (stdout += d));
