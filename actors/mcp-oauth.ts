@@ -124,12 +124,14 @@ export class IronclawOAuthProvider implements OAuthClientProvider {
     const server = createServer((req, res) => {
       const url = new URL(req.url ?? "/", "http://127.0.0.1");
       if (url.pathname !== "/callback") return void res.writeHead(404).end();
+      // A request without our state is not the authorization server's answer (another local
+      // process guessing the port): refuse it and keep waiting for the real one.
+      if (url.searchParams.get("state") !== this.expectedState) return void res.writeHead(400, { "content-type": "text/plain" }).end("state mismatch\n");
       const error = url.searchParams.get("error");
       const got = url.searchParams.get("code");
-      const ok = !error && got && url.searchParams.get("state") === this.expectedState;
-      res.writeHead(ok ? 200 : 400, { "content-type": "text/plain" }).end(ok ? "IronClaw is authorized. You can close this tab.\n" : `Authorization failed: ${error ?? "state mismatch"}\n`);
-      if (ok) deliver(got);
-      else fail(new Error(`OAuth authorization failed: ${error ?? "the redirect's state did not match"}`));
+      res.writeHead(got && !error ? 200 : 400, { "content-type": "text/plain" }).end(got && !error ? "IronClaw is authorized. You can close this tab.\n" : `Authorization failed: ${error ?? "no code"}\n`);
+      if (got && !error) deliver(got);
+      else fail(new Error(`OAuth authorization failed: ${error ?? "the redirect carried no code"}`));
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     server.unref();

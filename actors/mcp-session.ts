@@ -3,7 +3,7 @@
 // handshake, and the server's notifications wired to what IronClaw does with them — log
 // messages to pino, tools/list_changed to whoever watches, elicitation requests to the user.
 // Sampling is not offered: without a model there is nothing to answer it with, and a server
-// that asks anyway is told by the SDK that this client does not support it.
+// that asks anyway is told so.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
@@ -11,6 +11,8 @@ import { StreamableHTTPClientTransport, StreamableHTTPError } from "@modelcontex
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import {
   ElicitRequestSchema,
+  ErrorCode,
+  McpError,
   type ElicitRequest,
   type ElicitResult,
   LoggingMessageNotificationSchema,
@@ -92,6 +94,14 @@ function newClient(server: McpServerConfig, hooks: SessionHooks): Client {
     const level = LOG_LEVELS[n.params.level] ?? "info";
     log[level]({ logger: n.params.logger, data: n.params.data }, "server log");
   });
+  // Sampling is not offered (no capability declared); a server that asks anyway is told why,
+  // rather than a bare "method not found".
+  client.fallbackRequestHandler = async (request) => {
+    if (request.method === "sampling/createMessage") {
+      throw new McpError(ErrorCode.InvalidRequest, "IronClaw refuses sampling requests: no model is configured to answer them");
+    }
+    throw new McpError(ErrorCode.MethodNotFound, `IronClaw does not handle ${request.method}`);
+  };
   if (hooks.elicit) {
     const elicit = hooks.elicit;
     client.setRequestHandler(ElicitRequestSchema, (request) => elicit(server.name, request.params));

@@ -125,7 +125,7 @@ describe("MCP over stdio: server-everything", () => {
   it("survives garbage on the server's stdout between real answers", async () => {
     const runtime = start([stdio("faulty", [FAULTY, "garbage-first"])]);
     runtime.mcp.connect();
-    expect((await runtime.mcp.ready("faulty")).tools.map((t) => t.name)).toEqual(["flood", "sleep", "add", "progress", "change-tools"]);
+    expect((await runtime.mcp.ready("faulty")).tools.map((t) => t.name)).toEqual(["flood", "sleep", "add", "progress", "change-tools", "sample"]);
     expect(await runtime.mcp.call("faulty", "add", { a: 20, b: 22 })).toEqual({ content: [{ type: "text", text: "42" }] });
   });
 
@@ -147,6 +147,13 @@ describe("MCP over stdio: server-everything", () => {
     const flood = runtime.mcp.call("faulty", "flood", { count: 20_000 });
     expect(await runtime.mcp.call("faulty", "add", { a: 1, b: 2 })).toEqual({ content: [{ type: "text", text: "3" }] });
     expect(await flood).toEqual({ content: [{ type: "text", text: "sent 20000" }] });
+  });
+
+  it("refuses a server's sampling request: no model is configured", async () => {
+    const runtime = start([stdio("faulty", [FAULTY, "normal"])]);
+    runtime.mcp.connect();
+    await runtime.mcp.ready("faulty");
+    expect(await runtime.mcp.call("faulty", "sample", {})).toMatchObject({ isError: true, content: [{ text: expect.stringMatching(/^sampling refused: .*sampling/i) }] });
   });
 
   it("says clearly when the command does not exist, and does not retry it", async () => {
@@ -183,6 +190,26 @@ describe("MCP over Streamable HTTP: server-everything on 127.0.0.1", () => {
     const runtime = start([config]);
     runtime.mcp.connect(undefined, { reconnect: { baseMs: 20, maxMs: 50, maxAttempts: 2 } });
     await expect(runtime.mcp.ready("wrong")).rejects.toMatchObject({ message: expect.stringMatching(/wrong/) });
+  });
+});
+
+describe("MCP over the legacy HTTP+SSE transport: server-everything on 127.0.0.1", () => {
+  let server: ChildProcess;
+  let url: string;
+  beforeAll(async () => {
+    server = spawn(process.execPath, [join(root, "tests", "fixtures", "mcp", "everything-sse.mjs")], { stdio: ["ignore", "pipe", "inherit"] });
+    url = await new Promise<string>((resolve) => createInterface({ input: server.stdout! }).once("line", resolve));
+  });
+  afterAll(() => {
+    server.kill("SIGTERM");
+  });
+
+  it("falls back to SSE when the Streamable HTTP POST gets a 4xx", async () => {
+    const config: HttpServerConfig = { ...base, name: "old", transport: "http", url: new URL(url), headers: {}, legacySse: false, oauth: null };
+    const runtime = start([config]);
+    runtime.mcp.connect();
+    expect((await runtime.mcp.ready("old")).tools.map((t) => t.name)).toContain("echo");
+    expect(await runtime.mcp.call("old", "echo", { message: "over sse" })).toEqual({ content: [{ type: "text", text: "Echo: over sse" }] });
   });
 });
 
