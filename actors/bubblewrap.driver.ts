@@ -58,6 +58,7 @@ export function bubblewrapArgv(bwrap: string, env: DriverEnv, record: SandboxRec
 
 export class BubblewrapDriver implements SandboxDriver {
   readonly backend = "namespace" as const;
+  readonly hostMounts = true;
 
   private readonly env: DriverEnv;
 

@@ -15,6 +15,7 @@ import {
   type Hello,
   type HostMessage,
   PROTOCOL_VERSION,
+  STDIN_CHUNK_BYTES,
 } from "../guest-agent/guest-protocol.ts";
 
 export class GuestError extends Error {
@@ -37,10 +38,39 @@ export interface ExecOptions {
 }
 export type OutputListener = (stream: "stdout" | "stderr", data: Buffer) => void;
 
+/**
+ * A command running with its stdin open (a server spoken to over its stdio). Its output goes
+ * to the listener given when it started; it has no output cap unless `outputCapBytes` was set.
+ */
+export interface InteractiveExec {
+  /** Resolves once the agent has put the bytes into the command's stdin pipe; rejects if it could not. */
+  write(data: Buffer): Promise<void>;
+  /** Closes the command's stdin (end of file); resolves once the agent has. */
+  end(): Promise<void>;
+  /** Resolves with the exit; rejects when the command could not start or the channel closed. */
+  readonly exit: Promise<ExecExit>;
+  /** SIGKILLs the command's process group (nothing if it has already exited). */
+  cancel(): void;
+}
+
 interface Pending {
   readonly resolve: (m: GuestMessage) => void;
   readonly reject: (e: Error) => void;
   readonly onOutput?: OutputListener;
+}
+
+function execRequest(id: string, options: ExecOptions, interactive: boolean): HostMessage {
+  return {
+    type: "exec",
+    id,
+    argv: [...options.argv],
+    ...(options.cwd !== undefined && { cwd: options.cwd }),
+    ...(options.env !== undefined && { env: { ...options.env } }),
+    ...(options.stdin !== undefined && { stdin: options.stdin.toString("base64") }),
+    ...(options.timeoutMs !== undefined && { timeoutMs: Math.ceil(options.timeoutMs) }),
+    ...(options.outputCapBytes !== undefined && { outputCapBytes: options.outputCapBytes }),
+    ...(interactive && { interactive: true }),
+  };
 }
 
 export class GuestChannel {
@@ -126,25 +156,58 @@ export class GuestChannel {
 
   async exec(options: ExecOptions, onOutput?: OutputListener, signal?: AbortSignal): Promise<ExecExit> {
     const id = nanoid(12);
-    const request: HostMessage = {
-      type: "exec",
-      id,
-      argv: [...options.argv],
-      ...(options.cwd !== undefined && { cwd: options.cwd }),
-      ...(options.env !== undefined && { env: { ...options.env } }),
-      ...(options.stdin !== undefined && { stdin: options.stdin.toString("base64") }),
-      ...(options.timeoutMs !== undefined && { timeoutMs: Math.ceil(options.timeoutMs) }),
-      ...(options.outputCapBytes !== undefined && { outputCapBytes: options.outputCapBytes }),
-    };
+    const request = execRequest(id, options, false);
     let cancelled = false;
     const cancel = () => {
       if (!this.closed && !cancelled) this.send({ type: "cancel", id: nanoid(12), target: id });
       cancelled = true;
     };
     signal?.addEventListener("abort", cancel, { once: true });
+    try {
+      return await this.runExec(request, options.outputCapBytes ?? DEFAULT_OUTPUT_CAP_BYTES, cancel, onOutput);
+    } finally {
+      signal?.removeEventListener("abort", cancel);
+    }
+  }
+
+  /**
+   * Starts a command whose stdin stays open: bytes go in with `write`, output comes out to
+   * `onOutput` as it is made. No output cap unless `options.outputCapBytes` sets one.
+   */
+  execInteractive(options: Omit<ExecOptions, "stdin">, onOutput: OutputListener): InteractiveExec {
+    const id = nanoid(12);
+    let finished = false;
+    let cancelled = false;
+    const cancel = () => {
+      if (!this.closed && !cancelled && !finished) this.send({ type: "cancel", id: nanoid(12), target: id });
+      cancelled = true;
+    };
+    const exit = this.runExec(execRequest(id, options, true), options.outputCapBytes ?? Number.POSITIVE_INFINITY, cancel, onOutput);
+    exit.then(
+      () => (finished = true),
+      () => (finished = true),
+    );
+    const stdin = async (data: Buffer | undefined, eof: boolean): Promise<void> => {
+      const chunks: Buffer[] = [];
+      for (let at = 0; data && at < data.length; at += STDIN_CHUNK_BYTES) chunks.push(data.subarray(at, at + STDIN_CHUNK_BYTES));
+      // All chunks go at once (the agent writes them in order); each is acknowledged once in the pipe.
+      const sent = chunks.map((chunk, i) =>
+        this.call({ type: "stdin", id: nanoid(12), target: id, data: chunk.toString("base64"), ...(eof && i === chunks.length - 1 && { eof: true }) }),
+      );
+      if (eof && chunks.length === 0) sent.push(this.call({ type: "stdin", id: nanoid(12), target: id, eof: true }));
+      await Promise.all(sent);
+    };
+    return {
+      write: (data) => (data.length === 0 ? Promise.resolve() : stdin(data, false)),
+      end: () => stdin(undefined, true),
+      exit,
+      cancel,
+    };
+  }
+
+  private async runExec(request: HostMessage, cap: number, cancel: () => void, onOutput?: OutputListener): Promise<ExecExit> {
     // The agent enforces the cap, but the agent runs inside the sandbox: a compromised one could
     // stream without end. Count here too, pass on nothing past the cap, and cancel the command.
-    const cap = options.outputCapBytes ?? DEFAULT_OUTPUT_CAP_BYTES;
     let passed = 0;
     let overCap = false;
     const capped: OutputListener = (stream, data) => {
@@ -158,13 +221,9 @@ export class GuestChannel {
       passed += part.length;
       onOutput?.(stream, part);
     };
-    try {
-      const reply = await this.call(request, capped);
-      if (reply.type !== "exit") throw new GuestError("EPROTO", `guest answered exec with ${reply.type}`);
-      return overCap ? { ...reply, truncated: true, outputBytes: Math.min(reply.outputBytes, cap) } : reply;
-    } finally {
-      signal?.removeEventListener("abort", cancel);
-    }
+    const reply = await this.call(request, capped);
+    if (reply.type !== "exit") throw new GuestError("EPROTO", `guest answered exec with ${reply.type}`);
+    return overCap ? { ...reply, truncated: true, outputBytes: Math.min(reply.outputBytes, cap) } : reply;
   }
 
   async readFile(path: string): Promise<Buffer> {

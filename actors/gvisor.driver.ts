@@ -106,6 +106,7 @@ const runscRoot = (record: SandboxRecord) => join(record.workDir, "runsc");
 
 export class GvisorDriver implements SandboxDriver {
   readonly backend = "gvisor" as const;
+  readonly hostMounts = true;
 
   private readonly env: DriverEnv;
 

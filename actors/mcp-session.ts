@@ -1,5 +1,6 @@
-// One live MCP client session over the SDK: the transport the config asks for (stdio, or
-// Streamable HTTP falling back to the legacy HTTP+SSE transport on a 4xx), the initialize
+// One live MCP client session over the SDK: the transport the config asks for (stdio, in a
+// sandbox when the entry says so, or Streamable HTTP falling back to the legacy HTTP+SSE
+// transport on a 4xx), the initialize
 // handshake, and the server's notifications wired to what IronClaw does with them — log
 // messages to pino, tools/list_changed to whoever watches, elicitation requests to the user.
 // Sampling is not offered: without a model there is nothing to answer it with, and a server
@@ -22,6 +23,7 @@ import type { Logger } from "pino";
 import type { HttpServerConfig, McpServerConfig, StdioServerConfig } from "../src/mcp-config.ts";
 import { McpConnectError } from "./mcp-connect-error.ts";
 import type { IronclawOAuthProvider } from "./mcp-oauth.ts";
+import { McpSandboxedTransport, type SelectSandboxDriver } from "./mcp-sandboxed.transport.ts";
 import { McpStdioTransport } from "./mcp-stdio.transport.ts";
 
 export const CLIENT_INFO = { name: "ironclaw", version: "0.1.0" } as const;
@@ -34,6 +36,8 @@ export interface SessionHooks {
   readonly elicit?: ElicitHandler;
   /** For remote servers that need OAuth: the provider that holds this server's client and tokens. */
   readonly oauth?: (server: HttpServerConfig) => IronclawOAuthProvider | undefined;
+  /** For servers with `sandbox: true`: picks the backend their sandbox runs on. */
+  readonly sandbox?: SelectSandboxDriver;
 }
 
 export interface McpSession {
@@ -49,6 +53,8 @@ export interface McpSession {
   withAuth<T>(op: () => Promise<T>): Promise<T>;
   /** Recent stderr of a local server, for error messages. */
   diagnostics(): string;
+  /** The sandbox a sandboxed server runs in, while it exists; null for any other server. */
+  sandboxId(): string | null;
   close(): Promise<void>;
 }
 
@@ -115,6 +121,7 @@ export async function openSession(server: McpServerConfig, hooks: SessionHooks, 
   let client = newClient(server, hooks);
   let transport: Transport | undefined;
   let stderr = () => "";
+  let sandboxed: McpSandboxedTransport | undefined;
   const provider = server.transport === "http" ? hooks.oauth?.(server) : undefined;
   await provider?.prepare();
   const connect = async (t: Transport) => {
@@ -127,7 +134,14 @@ export async function openSession(server: McpServerConfig, hooks: SessionHooks, 
     }
   };
   try {
-    if (server.transport === "stdio") {
+    if (server.transport === "stdio" && server.sandbox) {
+      if (!hooks.sandbox) throw new McpConnectError("EBACKEND", `MCP server ${server.name} asks for a sandbox, and this IronClaw process has no sandbox backends`, true);
+      sandboxed = new McpSandboxedTransport(server, hooks.sandbox, hooks.logger.child({ mcp: server.name }));
+      const t = sandboxed;
+      transport = t;
+      stderr = () => t.stderrTail();
+      await connect(t);
+    } else if (server.transport === "stdio") {
       const stdio = new McpStdioTransport(server as StdioServerConfig);
       transport = stdio;
       stderr = () => stdio.stderrTail();
@@ -161,7 +175,8 @@ export async function openSession(server: McpServerConfig, hooks: SessionHooks, 
     const previous = client.onclose;
     client.onclose = () => {
       previous?.();
-      resolve(server.transport === "stdio" ? `the server process exited${lastLine(stderr())}` : "the HTTP connection closed");
+      if (sandboxed) resolve(`${sandboxed.closeReason()}${lastLine(stderr())}`);
+      else resolve(server.transport === "stdio" ? `the server process exited${lastLine(stderr())}` : "the HTTP connection closed");
     };
   });
   const toolListeners = new Set<() => void>();
@@ -176,6 +191,7 @@ export async function openSession(server: McpServerConfig, hooks: SessionHooks, 
     },
     withAuth: (op) => authorized(provider, () => transport!, op),
     diagnostics: stderr,
+    sandboxId: () => sandboxed?.sandboxId ?? null,
     close: async () => {
       provider?.close();
       await client.close();

@@ -53,6 +53,7 @@ export async function provisionProcessSandbox(env: DriverEnv, spec: SandboxSpec,
     cgroup: null,
     process: null,
     limits: spec.limits,
+    ...(spec.mounts?.length && { mounts: spec.mounts }),
   };
   env.store.write(base);
   try {

@@ -13,10 +13,18 @@ export interface SandboxLimits {
   readonly pidsMax: number;
 }
 
+/** A host file or directory the sandbox sees read-only at `target` (checked by sandbox-view's hostMountProblem). */
+export interface HostMount {
+  readonly source: string;
+  readonly target: string;
+}
+
 export interface SandboxSpec {
   readonly id: string;
   readonly backend: BackendName;
   readonly limits: SandboxLimits;
+  /** Host paths to show read-only inside; only drivers with `hostMounts` accept any. */
+  readonly mounts?: readonly HostMount[];
 }
 
 /**
@@ -34,6 +42,8 @@ export interface SandboxRecord {
   readonly process: ProcessIdentity | null;
   /** What the sandbox was provisioned with (for a VM: guest RAM plus the VMM's own). */
   readonly limits?: SandboxLimits;
+  /** Host paths it sees read-only, beyond the runtime every sandbox sees. */
+  readonly mounts?: readonly HostMount[];
 }
 
 /** A booted sandbox whose guest agent has said hello. */
@@ -65,6 +75,11 @@ export interface ProbeResult {
 
 export interface SandboxDriver {
   readonly backend: BackendName;
+  /**
+   * Whether the sandbox can see host paths (`SandboxSpec.mounts`), read-only at the paths given.
+   * The process backends bind them; a VM would need a shared filesystem device, not built yet.
+   */
+  readonly hostMounts?: boolean;
   /** Starts a real sandbox and runs the guest agent in it: the only honest answer to "does it work here". */
   probe(signal?: AbortSignal): Promise<ProbeResult>;
   /** Makes the host resources (work dir, cgroup) and records them. */

@@ -1,8 +1,9 @@
 // What a sandbox sees of the world, once, for every backend: a read-only runtime from the
-// host, a generated /etc, the guest agent, and fresh /proc, /dev and /tmp on a writable root.
+// host, a generated /etc, the guest agent, and fresh /proc, /dev and /tmp on a writable root,
+// plus the host paths its record names (a sandboxed MCP server's own files), read-only.
 // Each driver renders this list in its own terms (bubblewrap arguments, OCI mounts).
 import { existsSync, lstatSync, readlinkSync } from "node:fs";
-import { join } from "node:path";
+import { isAbsolute, join, normalize } from "node:path";
 import type { SandboxRecord } from "./sandbox-driver.ts";
 
 /** Where the runtime appears inside every sandbox. */
@@ -50,7 +51,31 @@ export function sandboxView(runtime: ViewRuntime, record: SandboxRecord): ViewEn
     { kind: "tmpfs", target: "/tmp" },
     { kind: "dir", target: "/root" },
   );
+  // Last, so that a path under /tmp lands on the fresh tmpfs rather than under it.
+  for (const m of record.mounts ?? []) view.push({ kind: "bind", source: m.source, target: m.target });
   return view;
+}
+
+/** Whether every sandbox already sees this host path, at the same place (the read-only runtime). */
+export function seenByEverySandbox(path: string): boolean {
+  return [RUNTIME, ...USR_LINKS].some((dir) => path === dir || path.startsWith(`${dir}/`));
+}
+
+/** What every sandbox has of its own: a host path may not cover or replace any of these. */
+const OWN = ["/proc", "/dev", "/tmp", "/etc", "/root", "/opt/ironclaw", RUNTIME, ...USR_LINKS];
+
+/**
+ * Why `target` cannot be a host mount, or null: it must be absolute and normal, and may not be
+ * `/`, one of the sandbox's own directories, or a parent of one (a bind there would hide the
+ * runtime or the agent). Paths under /tmp are fine: they land on the sandbox's fresh tmpfs.
+ */
+export function hostMountProblem(target: string): string | null {
+  if (!isAbsolute(target) || normalize(target) !== target || (target !== "/" && target.endsWith("/"))) return "is not a normal absolute path";
+  for (const own of OWN) {
+    if (target === own || own.startsWith(`${target === "/" ? "" : target}/`)) return `would cover the sandbox's own ${own}`;
+    if (own !== "/tmp" && target.startsWith(`${own}/`)) return `is inside the sandbox's own ${own}`;
+  }
+  return null;
 }
 
 /** One line for users: which limits are in force for this sandbox. */

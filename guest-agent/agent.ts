@@ -16,6 +16,7 @@ import {
   MAX_FILE_BYTES,
   OUTPUT_CHUNK_BYTES,
   PROTOCOL_VERSION,
+  type StdinRequest,
 } from "./guest-protocol.ts";
 
 const AGENT_VERSION = "0.1.0";
@@ -25,6 +26,8 @@ const KILL_GRACE_MS = 1000;
 const DRAIN_GRACE_MS = 200;
 
 const running = new Map<string, ChildProcess>();
+/** Running execs whose stdin stays open for `stdin` requests. */
+const interactive = new Set<string>();
 const out = process.stdout;
 const paused = new Set<NodeJS.ReadableStream>();
 
@@ -70,7 +73,7 @@ function directoryProblem(path: string): string | null {
 function exec(req: ExecRequest): void {
   if (running.has(req.id)) return errorReply(req.id, "EPROTO", `exec id ${req.id} is already running`);
   const started = performance.now();
-  const cap = req.outputCapBytes ?? DEFAULT_OUTPUT_CAP_BYTES;
+  const cap = req.outputCapBytes ?? (req.interactive ? Number.POSITIVE_INFINITY : DEFAULT_OUTPUT_CAP_BYTES);
   let outputBytes = 0;
   let truncated = false;
   let timedOut = false;
@@ -108,7 +111,10 @@ function exec(req: ExecRequest): void {
   child.stdout!.on("data", forward("stdout"));
   child.stderr!.on("data", forward("stderr"));
   child.stdin!.on("error", () => {}); // a command that never reads its stdin is not an error
-  child.stdin!.end(req.stdin ? Buffer.from(req.stdin, "base64") : undefined);
+  if (req.interactive) {
+    interactive.add(req.id);
+    if (req.stdin) child.stdin!.write(Buffer.from(req.stdin, "base64"));
+  } else child.stdin!.end(req.stdin ? Buffer.from(req.stdin, "base64") : undefined);
 
   let timer: NodeJS.Timeout | undefined;
   let killTimer: NodeJS.Timeout | undefined;
@@ -126,6 +132,7 @@ function exec(req: ExecRequest): void {
     clearTimeout(timer);
     clearTimeout(killTimer);
     running.delete(req.id);
+    interactive.delete(req.id);
     send(message);
   };
 
@@ -157,6 +164,20 @@ function exec(req: ExecRequest): void {
       finish(result());
     });
   });
+}
+
+/** Feeds a running interactive exec's stdin; `ok` once the bytes are in the command's pipe. */
+function stdin(req: StdinRequest): void {
+  const child = running.get(req.target);
+  if (!child || !interactive.has(req.target)) {
+    return errorReply(req.id, child ? "EPROTO" : "ESRCH", child ? `exec ${req.target} was not started interactive` : `no running exec ${req.target}`);
+  }
+  const pipe = child.stdin!;
+  if (pipe.writableEnded) return errorReply(req.id, "EPIPE", `stdin of exec ${req.target} is already closed`);
+  const done = (err?: Error | null) => (err ? errorReply(req.id, (err as NodeJS.ErrnoException).code ?? "EPIPE", err.message) : send({ type: "ok", id: req.id }));
+  const data = req.data ? Buffer.from(req.data, "base64") : undefined;
+  if (req.eof) pipe.end(data, (err?: Error | null) => done(err ?? pipe.errored));
+  else pipe.write(data ?? Buffer.alloc(0), done);
 }
 
 function entryOf(name: string, s: Stats): FileEntry {
@@ -223,6 +244,8 @@ function handle(json: unknown): void {
   switch (msg.type) {
     case "exec":
       return exec(msg);
+    case "stdin":
+      return stdin(msg);
     case "cancel": {
       const child = running.get(msg.target);
       if (child) killGroup(child, "SIGKILL");

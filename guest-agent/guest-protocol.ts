@@ -4,7 +4,7 @@
 // change that an older peer would misread.
 import { Result, Schema } from "effect";
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** Largest frame either side accepts; a larger length prefix is a protocol error, not an allocation. */
 export const MAX_FRAME_BYTES = 8 * 1024 * 1024;
@@ -23,8 +23,14 @@ export const GUEST_ENV: Readonly<Record<string, string>> = {
   HOME: "/root",
   LANG: "C.UTF-8",
 };
-/** Default cap on stdout+stderr of one exec; past it output is dropped and the result says so. */
+/**
+ * Default cap on stdout+stderr of one exec; past it output is dropped and the result says so.
+ * An interactive exec (a long-running server spoken to over its stdio) has no cap unless it
+ * asks for one: its output is a conversation, not a result to keep.
+ */
 export const DEFAULT_OUTPUT_CAP_BYTES = 16 * 1024 * 1024;
+/** Bytes for an interactive exec's stdin are sent in chunks of at most this many (before base64). */
+export const STDIN_CHUNK_BYTES = 1024 * 1024;
 
 const Id = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(64));
 const Path = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(4096));
@@ -41,6 +47,20 @@ export const ExecRequest = Schema.Struct({
   stdin: Schema.optional(Base64),
   timeoutMs: Schema.optional(NonNegativeInt),
   outputCapBytes: Schema.optional(NonNegativeInt),
+  /** Keep the command's stdin open (after `stdin`, if given) for `stdin` requests; no output cap by default. */
+  interactive: Schema.optional(Schema.Boolean),
+});
+/**
+ * Bytes for the stdin of a running interactive exec (`target`), and/or its end. Answered with
+ * `ok` once the agent has handed the bytes to the command's pipe, so a host that waits for the
+ * answer does not outrun a command that reads slowly.
+ */
+export const StdinRequest = Schema.Struct({
+  type: Schema.Literal("stdin"),
+  id: Id,
+  target: Id,
+  data: Schema.optional(Base64),
+  eof: Schema.optional(Schema.Boolean),
 });
 export const CancelRequest = Schema.Struct({ type: Schema.Literal("cancel"), id: Id, target: Id });
 export const ReadFileRequest = Schema.Struct({ type: Schema.Literal("readFile"), id: Id, path: Path });
@@ -68,6 +88,7 @@ export const ResumeRequest = Schema.Struct({
 
 export const HostMessage = Schema.Union([
   ExecRequest,
+  StdinRequest,
   CancelRequest,
   ReadFileRequest,
   WriteFileRequest,
@@ -78,6 +99,7 @@ export const HostMessage = Schema.Union([
 ]);
 export type HostMessage = typeof HostMessage.Type;
 export type ExecRequest = typeof ExecRequest.Type;
+export type StdinRequest = typeof StdinRequest.Type;
 
 // ── guest → host ────────────────────────────────────────────────────────────
 export const Hello = Schema.Struct({

@@ -106,3 +106,26 @@ export async function selectBackend(requested: string | undefined, drivers: Driv
   // Never a silent fall-back to the host: with no sandbox, nothing runs.
   throw new SandboxError("EBACKEND", `no sandbox backend works on this machine (${reasons.join("; ")}); run \`ironclaw doctor\``);
 }
+
+/**
+ * For a sandbox that must see host paths (a sandboxed MCP server and its files): the backend
+ * asked for if it can mount them, else the strongest that can and whose probe succeeds.
+ */
+export async function selectMountingBackend(requested: BackendName | undefined, drivers: DriverRegistry): Promise<SandboxDriver> {
+  const mounting = PREFERENCE.filter((name) => drivers[name]?.hostMounts);
+  if (requested !== undefined) {
+    const driver = drivers[requested];
+    if (!driver) throw new SandboxError("EBACKEND", `${notAvailable(requested).reason}; available: ${Object.keys(drivers).join(", ")}`);
+    if (!driver.hostMounts) {
+      throw new SandboxError("EBACKEND", `the ${requested} backend cannot show a sandbox host files yet (it has no shared filesystem device); use ${mounting.join(" or ")}`);
+    }
+    return driver;
+  }
+  const reasons: string[] = [];
+  for (const name of mounting) {
+    const probe = await probeCached(drivers[name]!);
+    if (probe.usable) return drivers[name]!;
+    reasons.push(`${name}: ${probe.reason}`);
+  }
+  throw new SandboxError("EBACKEND", `no sandbox backend that can show host files works on this machine (${reasons.join("; ")}); run \`ironclaw doctor\``);
+}

@@ -7,6 +7,7 @@
 import { resolve } from "node:path";
 import { existsSync } from "node:fs";
 import { Result, Schema } from "effect";
+import { BACKENDS, type BackendName } from "../actors/sandbox-driver.ts";
 import { checkCommand } from "./mcp-command-policy.ts";
 import { configFiles, describeFailure, readConfig, SettingsError, valueAt } from "./settings.ts";
 
@@ -32,6 +33,10 @@ const StdioEntry = Schema.Struct({
   cwd: Schema.optional(Schema.String),
   /** Run the server inside an IronClaw sandbox, its own files mounted read-only. */
   sandbox: Schema.optional(Schema.Boolean),
+  /** The sandbox's backend (default: the strongest that works here and can show the server its files). */
+  sandboxBackend: Schema.optional(Schema.Literals(BACKENDS)),
+  /** More host paths the sandboxed server sees, read-only at the same path (relative to the project). */
+  sandboxPaths: Schema.optional(Schema.Array(Schema.String)),
   ...common,
 });
 
@@ -67,6 +72,10 @@ export interface StdioServerConfig extends Common {
   readonly env: Readonly<Record<string, string>>;
   readonly cwd: string;
   readonly sandbox: boolean;
+  /** With `sandbox`: the backend asked for; absent means the strongest that works and can mount. */
+  readonly sandboxBackend?: BackendName;
+  /** With `sandbox`: extra host paths (absolute, existing) seen read-only at the same path. */
+  readonly sandboxPaths?: readonly string[];
 }
 
 export interface HttpServerConfig extends Common {
@@ -140,6 +149,14 @@ function parseEntry(name: string, raw: unknown, file: string, projectDir: string
       if (problem) fail(`${at}.command: ${problem}`);
       const cwd = value.cwd === undefined ? projectDir : resolve(projectDir, interpolate(value.cwd, `${at}.cwd`, env));
       if (!existsSync(cwd)) fail(`${at}.cwd: ${cwd} does not exist`);
+      if (!value.sandbox && (value.sandboxBackend !== undefined || value.sandboxPaths !== undefined)) {
+        fail(`${at}.${value.sandboxBackend !== undefined ? "sandboxBackend" : "sandboxPaths"}: only means something with "sandbox": true`);
+      }
+      const sandboxPaths = (value.sandboxPaths ?? []).map((p, i) => {
+        const path = resolve(projectDir, interpolate(p, `${at}.sandboxPaths[${i}]`, env));
+        if (!existsSync(path)) fail(`${at}.sandboxPaths[${i}]: ${path} does not exist`);
+        return path;
+      });
       return {
         ...base,
         transport: "stdio",
@@ -148,6 +165,8 @@ function parseEntry(name: string, raw: unknown, file: string, projectDir: string
         env: mapValues(value.env, `${at}.env`, env),
         cwd,
         sandbox: value.sandbox ?? false,
+        ...(value.sandboxBackend !== undefined && { sandboxBackend: value.sandboxBackend }),
+        ...(sandboxPaths.length > 0 && { sandboxPaths }),
       };
     }
     let url: URL;
@@ -194,10 +213,25 @@ export function loadMcpConfig(options: { cwd?: string; env?: NodeJS.ProcessEnv }
   return { servers: [...byName.values()].filter((s): s is McpServerConfig => s !== null), allowedCommands };
 }
 
+/** How `mcp list` names a server's transport: a sandboxed stdio server says so. */
+export function transportLabel(server: McpServerConfig): string {
+  if (server.transport === "http") return server.legacySse ? "sse" : "http";
+  if (!server.sandbox) return "stdio";
+  return server.sandboxBackend ? `stdio/sandbox:${server.sandboxBackend}` : "stdio/sandbox";
+}
+
 /** The entry for logs and `mcp list`: never an env or header value (they may hold secrets). */
 export function describeServer(server: McpServerConfig): Record<string, unknown> {
   return server.transport === "stdio"
-    ? { name: server.name, transport: "stdio", command: server.command, args: server.args.length, env: Object.keys(server.env), sandbox: server.sandbox }
+    ? {
+        name: server.name,
+        transport: "stdio",
+        command: server.command,
+        args: server.args.length,
+        env: Object.keys(server.env),
+        // Paths may come from ${VAR}s: counted, not shown, like args.
+        sandbox: server.sandbox ? { backend: server.sandboxBackend ?? "auto", paths: server.sandboxPaths?.length ?? 0 } : false,
+      }
     : { name: server.name, transport: server.legacySse ? "sse" : "http", url: `${server.url.origin}${server.url.pathname}`, headers: Object.keys(server.headers) };
 }
 

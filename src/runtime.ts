@@ -26,6 +26,7 @@ import { orchestratorMachine, type OrchestratorEmitted, type OrchestratorInput, 
 import { vmMachine } from "../machines/vm.machine.ts";
 import type { Logger } from "./logger.ts";
 import { guestAgentPath, packageRoot, runDir, stateDir } from "./paths.ts";
+import { selectMountingBackend } from "./backend-select.ts";
 import { loadSettings } from "./settings.ts";
 
 export interface RuntimeOptions {
@@ -127,7 +128,7 @@ async function probeAccelerator(image: GuestImage): Promise<"kvm" | "tcg"> {
 
 /**
  * The sandboxes an actor that ended without teardown may have left: a vm's own (its id), or
- * the leased one it adopted; a slot's current generation.
+ * the leased one it adopted; a slot's current generation; a sandboxed MCP server's (its session's).
  */
 export function sandboxesHeld(reap: Extract<OrchestratorEmitted, { type: "child.reap" }>): string[] {
   const context = (reap.context ?? {}) as { id?: string; generation?: number; sandbox?: Sandbox | null; record?: SandboxRecord | null };
@@ -136,6 +137,10 @@ export function sandboxesHeld(reap: Extract<OrchestratorEmitted, { type: "child.
   if (context.record) ids.add(context.record.id);
   if (reap.src === "vm" && context.id) ids.add(context.id);
   if (reap.src === "slot" && context.id && context.generation !== undefined) ids.add(slotSandboxId({ id: context.id, generation: context.generation }));
+  if (reap.src === "mcp") {
+    const held = (context as { session?: { sandboxId?: () => string | null } | null }).session?.sandboxId?.();
+    if (held) ids.add(held);
+  }
   return [...ids];
 }
 
@@ -166,6 +171,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
           logger,
           ...(options.mcp?.elicit && { elicit: options.mcp.elicit }),
           ...(options.mcp?.oauth && { oauth: options.mcp.oauth }),
+          sandbox: (requested) => selectMountingBackend(requested, drivers),
         }),
       }),
     },

@@ -12,7 +12,7 @@ import { readDaemonRecord } from "../daemon/daemon.ts";
 import type { ClientMessage, DaemonMessage } from "../daemon/daemon-protocol.ts";
 import { ExitCode, UsageError } from "../exit-codes.ts";
 import { createLogger, logFile, type Logger } from "../logger.ts";
-import { describeServer, loadMcpConfig, type HttpServerConfig, type McpServerConfig } from "../mcp-config.ts";
+import { describeServer, loadMcpConfig, transportLabel, type HttpServerConfig, type McpServerConfig } from "../mcp-config.ts";
 import { McpError } from "../mcp-hub.ts";
 import { guardProcess } from "../process-guard.ts";
 import { createRuntime, type Runtime } from "../runtime.ts";
@@ -55,6 +55,8 @@ async function withServers<T>(
     mcp: { servers, elicit: options.elicit ?? elicitAtTerminal, oauth: options.oauth ?? ((s) => (s.oauth ? browserOAuth(s) : undefined)) },
   });
   guardProcess(runtime, logger, { onSignal: "orchestrated", onCrash: (err) => say(`internal error: ${err.message} (see ${logFile()})`) });
+  // As every command does first: what a SIGKILLed IronClaw left (a sandboxed server's sandbox too).
+  await runtime.reapLeftovers();
   runtime.orchestrator.start();
   try {
     runtime.mcp.connect(servers.map((s) => s.name));
@@ -100,6 +102,9 @@ const unavailable = (err: unknown): number => {
   return ExitCode.mcpUnavailable;
 };
 
+/** The transport column is as wide as its widest entry ("stdio/sandbox:gvisor"), at least 6. */
+const transportWidth = (rows: readonly { transport: string }[]) => Math.max(6, ...rows.map((r) => r.transport.length));
+
 export async function runMcpList(opts: { json: boolean; verbose: boolean; daemon?: boolean }): Promise<number> {
   const servers = configOrUsage();
   const socket = await daemonFor(opts);
@@ -108,7 +113,7 @@ export async function runMcpList(opts: { json: boolean; verbose: boolean; daemon
     const reply = (await askDaemon(socket, { type: "mcp.list" })).find((m) => m.type === "mcp.servers");
     if (reply?.type !== "mcp.servers") throw new Error("the daemon did not answer mcp.list");
     if (opts.json) print(JSON.stringify({ path: "daemon", servers: reply.servers }));
-    else for (const r of reply.servers) print(`${r.name.padEnd(20)} ${r.transport.padEnd(6)} ${r.state.padEnd(12)} ${r.lastError ?? `${r.tools} tools`}`);
+    else for (const r of reply.servers) print(`${r.name.padEnd(20)} ${r.transport.padEnd(transportWidth(reply.servers))} ${r.state.padEnd(12)} ${r.lastError ?? `${r.tools} tools`}`);
     return ExitCode.ok;
   }
   if (!servers.length) {
@@ -120,14 +125,14 @@ export async function runMcpList(opts: { json: boolean; verbose: boolean; daemon
     const settled = await Promise.allSettled(servers.map((s) => runtime.mcp.ready(s.name, s.timeoutMs)));
     return servers.map((s, i) => {
       const r = settled[i]!;
-      const described = { ...describeServer(s), name: s.name, transport: s.transport === "stdio" ? "stdio" : s.legacySse ? "sse" : "http" };
+      const described = { ...describeServer(s), name: s.name, transport: transportLabel(s) };
       return r.status === "fulfilled"
         ? { ...described, state: "ready", tools: r.value.tools.length, error: null }
         : { ...described, state: "failed", tools: 0, error: (r.reason as Error).message };
     });
   });
   if (opts.json) print(JSON.stringify({ path: "in-process", servers: rows }));
-  else for (const r of rows) print(`${r.name.padEnd(20)} ${r.transport.padEnd(6)} ${r.state.padEnd(7)} ${r.error ?? `${r.tools} tools`}`);
+  else for (const r of rows) print(`${r.name.padEnd(20)} ${r.transport.padEnd(transportWidth(rows))} ${r.state.padEnd(7)} ${r.error ?? `${r.tools} tools`}`);
   return ExitCode.ok;
 }
 

@@ -8,7 +8,7 @@ import type { SandboxDriver } from "../../actors/sandbox-driver.ts";
 import { parseBackend, selectBackend } from "../backend-select.ts";
 import { runJob } from "../exec-job.ts";
 import type { Logger } from "../logger.ts";
-import { loadMcpConfig } from "../mcp-config.ts";
+import { loadMcpConfig, transportLabel } from "../mcp-config.ts";
 import { guardProcess } from "../process-guard.ts";
 import { createRuntime, type Runtime } from "../runtime.ts";
 import type { Settings } from "../settings.ts";
@@ -174,7 +174,7 @@ async function handle(socket: Socket, message: ClientMessage, ctx: ServeContext)
         projectDir: process.cwd(),
         servers: runtime.mcp.servers.map((s) => {
           const state = runtime.mcp.state(s.name);
-          return { name: s.name, transport: s.transport, state: state.state, tools: state.tools.length, attempt: state.attempt, lastError: state.lastError };
+          return { name: s.name, transport: transportLabel(s), state: state.state, tools: state.tools.length, attempt: state.attempt, lastError: state.lastError };
         }),
       });
       return void socket.end();

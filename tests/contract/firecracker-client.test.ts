@@ -13,6 +13,7 @@ import { bootPlan, FirecrackerApiError, sendAll } from "../../actors/firecracker
 import { GuestChannel } from "../../actors/guest-channel.ts";
 import { connectVsock } from "../../actors/vsock.ts";
 import { encodeFrame } from "../../guest-agent/framing.ts";
+import { PROTOCOL_VERSION } from "../../guest-agent/guest-protocol.ts";
 import { createValidator, specPresent, vmConfig } from "../support/firecracker-spec.ts";
 
 const scratch = process.env.IRONCLAW_TEST_SCRATCH ?? tmpdir();
@@ -63,7 +64,7 @@ describe("vsock connector", () => {
       conn.once("data", (d) => {
         expect(d.toString()).toBe("CONNECT 52\n");
         // The handshake reply and the guest's first frame may arrive in one chunk.
-        conn.write(Buffer.concat([Buffer.from("OK 1073741824\n"), encodeFrame({ type: "hello", protocol: 1, agent: "t", pid: 1, kernel: "6.1.0-guest" })]));
+        conn.write(Buffer.concat([Buffer.from("OK 1073741824\n"), encodeFrame({ type: "hello", protocol: PROTOCOL_VERSION, agent: "t", pid: 1, kernel: "6.1.0-guest" })]));
       });
     });
     setTimeout(() => void listen(proxy, socket), 150); // the guest is not up yet when we start

@@ -47,6 +47,23 @@ describe("guest protocol schemas", () => {
     expect(!bad.ok && bad.error).toMatch(/argv/);
   });
 
+  it("accepts an interactive exec and stdin for it (bytes, end of file, or both) and rejects malformed ones", () => {
+    expect(decodeHostMessage({ type: "exec", id: "1", argv: ["node", "server.js"], interactive: true }).ok).toBe(true);
+    expect(decodeHostMessage({ type: "exec", id: "1", argv: ["node"], interactive: "yes" })).toMatchObject({ ok: false });
+    for (const ok of [
+      { type: "stdin", id: "2", target: "1", data: Buffer.from("{}\n").toString("base64") },
+      { type: "stdin", id: "2", target: "1", eof: true },
+      { type: "stdin", id: "2", target: "1", data: "", eof: true },
+    ]) {
+      expect(decodeHostMessage(ok)).toMatchObject({ ok: true, value: ok });
+    }
+    const noTarget = decodeHostMessage({ type: "stdin", id: "2", data: "" });
+    expect(!noTarget.ok && noTarget.error).toMatch(/target/);
+    expect(decodeHostMessage({ type: "stdin", id: "2", target: "", data: "" })).toMatchObject({ ok: false });
+    expect(decodeHostMessage({ type: "stdin", id: "2", target: "1", data: 7 })).toMatchObject({ ok: false });
+    expect(decodeHostMessage({ type: "stdin", id: "2", target: "1", eof: "true" })).toMatchObject({ ok: false });
+  });
+
   it("rejects unknown message types and wrong field types from the guest", () => {
     expect(decodeGuestMessage({ type: "launch-missiles", id: "1" }).ok).toBe(false);
     expect(decodeGuestMessage({ type: "exit", id: "1", code: "zero" }).ok).toBe(false);

@@ -4,15 +4,16 @@ import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { encodeFrame, FrameDecoder } from "../../guest-agent/framing.ts";
 import { GuestChannel, GuestError } from "../../actors/guest-channel.ts";
+import { PROTOCOL_VERSION, STDIN_CHUNK_BYTES } from "../../guest-agent/guest-protocol.ts";
 
 function peer() {
   const fromGuest = new PassThrough();
   const toGuest = new PassThrough();
   const channel = new GuestChannel(fromGuest, toGuest);
-  const requests: Array<{ type: string; id: string }> = [];
+  const requests: Array<{ type: string; id: string; target?: string; data?: string; eof?: boolean; interactive?: boolean }> = [];
   const decoder = new FrameDecoder();
   toGuest.on("data", (b: Buffer) => decoder.push(b).forEach((f) => f.ok && requests.push(f.json as never)));
-  return { fromGuest, channel, requests, hello: () => fromGuest.write(encodeFrame({ type: "hello", protocol: 1, agent: "t", pid: 1, kernel: "k" })) };
+  return { fromGuest, channel, requests, hello: () => fromGuest.write(encodeFrame({ type: "hello", protocol: PROTOCOL_VERSION, agent: "t", pid: 1, kernel: "k" })) };
 }
 
 const tick = () => new Promise((r) => setTimeout(r, 5));
@@ -101,7 +102,77 @@ describe("guest channel", () => {
     expect(sent[0]).toMatchObject({ type: "resume" });
     expect(sent[0]!.nowMs).toBeGreaterThanOrEqual(before);
     expect(Buffer.from(sent[0]!.entropy!, "base64")).toHaveLength(64);
-    fromGuest.write(encodeFrame({ type: "hello", protocol: 1, agent: "t", pid: 1, kernel: "k" }));
+    fromGuest.write(encodeFrame({ type: "hello", protocol: PROTOCOL_VERSION, agent: "t", pid: 1, kernel: "k" }));
     expect((await channel.hello).kernel).toBe("k");
+  });
+
+  it("runs an interactive exec: stdin streamed in acknowledged chunks, eof, output without a cap, the exit", async () => {
+    const p = peer();
+    p.hello();
+    await p.channel.hello;
+    let received = 0;
+    const proc = p.channel.execInteractive({ argv: ["server"] }, (_stream, data) => (received += data.length));
+    await tick();
+    const exec = p.requests[0]!;
+    expect(exec).toMatchObject({ type: "exec", argv: ["server"], interactive: true });
+    expect(exec).not.toHaveProperty("outputCapBytes");
+    expect(exec).not.toHaveProperty("stdin");
+
+    // Two and a half chunks' worth: three stdin requests, in order, the write settled by all three answers.
+    const big = Buffer.alloc(STDIN_CHUNK_BYTES * 2 + 10, "x");
+    let written = false;
+    const write = proc.write(big).then(() => (written = true));
+    await tick();
+    const chunks = p.requests.filter((r) => r.type === "stdin");
+    expect(chunks.map((c) => [c.target, Buffer.from(c.data!, "base64").length, c.eof])).toEqual([
+      [exec.id, STDIN_CHUNK_BYTES, undefined],
+      [exec.id, STDIN_CHUNK_BYTES, undefined],
+      [exec.id, 10, undefined],
+    ]);
+    for (const c of chunks.slice(0, 2)) p.fromGuest.write(encodeFrame({ type: "ok", id: c.id }));
+    await tick();
+    expect(written).toBe(false);
+    p.fromGuest.write(encodeFrame({ type: "ok", id: chunks[2]!.id }));
+    await write;
+
+    // Far past the default cap of a one-shot exec: an interactive one passes it all on.
+    const chunk = Buffer.alloc(64 * 1024, "o").toString("base64");
+    for (let i = 0; i < 300; i++) p.fromGuest.write(encodeFrame({ type: "output", id: exec.id, stream: "stdout", data: chunk }));
+    await tick();
+    expect(received).toBe(300 * 64 * 1024);
+    expect(p.requests.some((r) => r.type === "cancel")).toBe(false);
+
+    const end = proc.end();
+    await tick();
+    const eof = p.requests.at(-1)!;
+    expect(eof).toMatchObject({ type: "stdin", target: exec.id, eof: true });
+    expect(eof).not.toHaveProperty("data");
+    p.fromGuest.write(encodeFrame({ type: "ok", id: eof.id }));
+    await end;
+    p.fromGuest.write(encodeFrame({ type: "exit", id: exec.id, code: 0, signal: null, timedOut: false, truncated: false, outputBytes: received, durationMs: 5 }));
+    expect(await proc.exit).toMatchObject({ code: 0, truncated: false });
+    proc.cancel(); // after the exit: nothing to cancel, nothing sent
+    await tick();
+    expect(p.requests.some((r) => r.type === "cancel")).toBe(false);
+  });
+
+  it("rejects a write the guest refuses, cancels on request, and fails everything when the guest goes away", async () => {
+    const p = peer();
+    p.hello();
+    await p.channel.hello;
+    const proc = p.channel.execInteractive({ argv: ["server"] }, () => {});
+    const exit = proc.exit.catch((e: unknown) => e);
+    const refused = proc.write(Buffer.from("{}\n"));
+    await tick();
+    p.fromGuest.write(encodeFrame({ type: "error", id: p.requests[1]!.id, code: "EPIPE", message: "stdin of exec x is already closed" }));
+    await expect(refused).rejects.toMatchObject({ code: "EPIPE" });
+    proc.cancel();
+    await tick();
+    expect(p.requests.at(-1)).toMatchObject({ type: "cancel", target: p.requests[0]!.id });
+    const pending = proc.write(Buffer.from("more\n"));
+    p.fromGuest.end();
+    await expect(pending).rejects.toMatchObject({ code: "EPIPE" });
+    expect(await exit).toMatchObject({ code: "EPIPE" });
+    await expect(proc.write(Buffer.from("x"))).rejects.toMatchObject({ code: "EPIPE" });
   });
 });

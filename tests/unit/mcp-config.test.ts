@@ -66,12 +66,27 @@ describe("mcpServers config", () => {
 
   it("names a bad key, a wrong type, and an entry that is neither local nor remote", () => {
     expect(() => loadMcpConfig(place({ project: { mcpServers: { x: { command: "npx", argz: [] } } } }))).toThrow(
-      /mcpServers\.x\.argz is not a setting of a local server \(settings: type, command, args, env, cwd, sandbox, timeoutSecs, idempotentTools, trusted, disabled\)$/,
+      /mcpServers\.x\.argz is not a setting of a local server \(settings: type, command, args, env, cwd, sandbox, sandboxBackend, sandboxPaths, timeoutSecs, idempotentTools, trusted, disabled\)$/,
     );
     expect(() => loadMcpConfig(place({ project: { mcpServers: { x: { command: "npx", args: "-y" } } } }))).toThrow(/mcpServers\.x\.args: Expected array, got "-y"$/);
     expect(() => loadMcpConfig(place({ project: { mcpServers: { x: { command: "npx", url: "http://a" } } } }))).toThrow(/mcpServers\.x: needs either command \(a local server\) or url \(a remote one\), not both$/);
     expect(() => loadMcpConfig(place({ project: { mcpServers: { x: { url: "ftp://a/b" } } } }))).toThrow(/mcpServers\.x\.url: must be http:\/\/ or https:\/\/, got ftp:$/);
     expect(() => loadMcpConfig(place({ project: { mcpServers: { x: { url: "https://a", timeoutSecs: 0 } } } }))).toThrow(/mcpServers\.x\.timeoutSecs: must be between 0 and 3600 seconds, got 0$/);
+  });
+
+  it("reads a sandboxed server's backend and extra paths (relative to the project), and refuses them without sandbox", () => {
+    const where = place({ project: { mcpServers: { files: { command: "node", args: ["s.js"], sandbox: true, sandboxBackend: "gvisor", sandboxPaths: ["data", "${NOTES}"] } } } }, { NOTES: "/tmp" });
+    mkdirSync(join(where.cwd, "data"));
+    const [files] = loadMcpConfig(where).servers;
+    expect(files).toMatchObject({ sandbox: true, sandboxBackend: "gvisor", sandboxPaths: [join(where.cwd, "data"), "/tmp"] });
+    // Paths may come from ${VAR}s: counted, never shown.
+    expect(describeServer(files!)).toMatchObject({ sandbox: { backend: "gvisor", paths: 2 } });
+    expect(JSON.stringify(describeServer(files!))).not.toContain("/tmp");
+    expect(describeServer({ ...files!, sandboxBackend: undefined, sandbox: true } as never)).toMatchObject({ sandbox: { backend: "auto" } });
+
+    expect(() => loadMcpConfig(place({ project: { mcpServers: { x: { command: "node", sandboxPaths: ["."] } } } }))).toThrow(/mcpServers\.x\.sandboxPaths: only means something with "sandbox": true$/);
+    expect(() => loadMcpConfig(place({ project: { mcpServers: { x: { command: "node", sandbox: true, sandboxBackend: "docker" } } } }))).toThrow(/mcpServers\.x\.sandboxBackend: Expected "firecracker" \| "qemu" \| "gvisor" \| "namespace", got "docker"$/);
+    expect(() => loadMcpConfig(place({ project: { mcpServers: { x: { command: "node", sandbox: true, sandboxPaths: ["missing"] } } } }))).toThrow(/mcpServers\.x\.sandboxPaths\[0\]: .*\/missing does not exist$/);
   });
 
   it("leaves out disabled servers", () => {

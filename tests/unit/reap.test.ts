@@ -20,6 +20,13 @@ describe("sandboxesHeld", () => {
     expect(sandboxesHeld({ type: "child.reap", actorId: "slot-a", src: "slot", context: { id: "slot-a", generation: 3, sandbox: null } })).toEqual(["slot-a-g3"]);
   });
 
+  it("names the sandbox of a sandboxed MCP server's live session, and nothing for an unsandboxed one", () => {
+    const session = (id: string | null) => ({ sandboxId: () => id });
+    expect(sandboxesHeld({ type: "child.reap", actorId: "files", src: "mcp", context: { id: "files", session: session("mcp-files-a1") } })).toEqual(["mcp-files-a1"]);
+    expect(sandboxesHeld({ type: "child.reap", actorId: "files", src: "mcp", context: { id: "files", session: session(null) } })).toEqual([]);
+    expect(sandboxesHeld({ type: "child.reap", actorId: "files", src: "mcp", context: { id: "files", session: null } })).toEqual([]);
+  });
+
   it("names nothing for an actor that never got a context", () => {
     expect(sandboxesHeld({ type: "child.reap", actorId: "gone", src: "vm", context: null })).toEqual([]);
   });
