@@ -64,16 +64,20 @@ export function seenByEverySandbox(path: string): boolean {
 /** What every sandbox has of its own: a host path may not cover or replace any of these. */
 const OWN = ["/proc", "/dev", "/tmp", "/etc", "/root", "/opt/ironclaw", RUNTIME, ...USR_LINKS];
 
+/** Own directories that are plain writable directories of the sandbox: a path under one may be mounted there. */
+const MOUNTABLE_UNDER = ["/tmp", "/root"];
+
 /**
  * Why `target` cannot be a host mount, or null: it must be absolute and normal, and may not be
  * `/`, one of the sandbox's own directories, or a parent of one (a bind there would hide the
- * runtime or the agent). Paths under /tmp are fine: they land on the sandbox's fresh tmpfs.
+ * runtime or the agent), nor inside one, but for /tmp and /root (HOME): a path there lands on
+ * the sandbox's own writable directory (a project under /root is common when running as root).
  */
 export function hostMountProblem(target: string): string | null {
   if (!isAbsolute(target) || normalize(target) !== target || (target !== "/" && target.endsWith("/"))) return "is not a normal absolute path";
   for (const own of OWN) {
     if (target === own || own.startsWith(`${target === "/" ? "" : target}/`)) return `would cover the sandbox's own ${own}`;
-    if (own !== "/tmp" && target.startsWith(`${own}/`)) return `is inside the sandbox's own ${own}`;
+    if (!MOUNTABLE_UNDER.includes(own) && target.startsWith(`${own}/`)) return `is inside the sandbox's own ${own}`;
   }
   return null;
 }

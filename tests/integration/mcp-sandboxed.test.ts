@@ -13,7 +13,7 @@ import { pino } from "pino";
 import { isAlive } from "../../actors/host-process.ts";
 import type { BackendName, SandboxRecord } from "../../actors/sandbox-driver.ts";
 import { planSandboxedServer } from "../../actors/mcp-sandboxed.transport.ts";
-import { GUEST_NODE } from "../../actors/sandbox-view.ts";
+import { GUEST_NODE, hostMountProblem } from "../../actors/sandbox-view.ts";
 import type { McpServerConfig, StdioServerConfig } from "../../src/mcp-config.ts";
 import { createRuntime, type Runtime } from "../../src/runtime.ts";
 import { backendsUnderTest } from "../support/backends.ts";
@@ -81,12 +81,42 @@ describe("what a sandboxed server sees", () => {
     }
   });
 
+  it("mounts a path anywhere but over the sandbox's own directories (under /tmp and /root is fine)", () => {
+    for (const ok of ["/work/project", "/home/me/notes", "/tmp/data", "/root/project", "/srv"]) expect(hostMountProblem(ok)).toBeNull();
+    for (const [bad, why] of [
+      ["/", /cover the sandbox's own/],
+      ["/opt", /cover the sandbox's own \/opt\/ironclaw/],
+      ["/tmp", /cover the sandbox's own \/tmp/],
+      ["/root", /cover the sandbox's own \/root/],
+      ["/etc/ssl", /inside the sandbox's own \/etc/],
+      ["/proc/1", /inside the sandbox's own \/proc/],
+      ["/opt/ironclaw/x", /inside the sandbox's own \/opt\/ironclaw/],
+      ["relative/path", /not a normal absolute path/],
+      ["/a/../b", /not a normal absolute path/],
+    ] as const) {
+      expect(hostMountProblem(bad)).toMatch(why);
+    }
+  });
+
   it("refuses, permanently, what a sandbox cannot run or must not be covered with", () => {
     expect(() => planSandboxedServer(server("x", [], { command: "no-such-launcher" }))).toThrow(
       expect.objectContaining({ code: "ENOENT", fatal: true, message: expect.stringMatching(/command not found in the sandbox: no-such-launcher/) }),
     );
     expect(() => planSandboxedServer(server("x", [], { cwd: "/" }))).toThrow(expect.objectContaining({ code: "EMOUNT", message: expect.stringMatching(/cwd: \/ cannot be shown to a sandbox/) }));
     expect(() => planSandboxedServer(server("x", [], { sandboxPaths: ["/etc"] }))).toThrow(expect.objectContaining({ code: "EMOUNT", fatal: true }));
+  });
+});
+
+describe("choosing the sandbox", () => {
+  it.each(["qemu", "firecracker"] as const)("refuses %s, which cannot show a sandbox host files, permanently and naming the backends that can", async (backend) => {
+    const runtime = start([server("files", [FILESYSTEM, root], { sandboxBackend: backend })]);
+    runtime.mcp.connect();
+    await expect(runtime.mcp.ready("files")).rejects.toMatchObject({
+      message: expect.stringMatching(new RegExp(`^MCP server files: the ${backend} backend cannot show a sandbox host files yet .*use gvisor or namespace$`)),
+    });
+    // Permanent: not restarted, and no sandbox was made.
+    expect(runtime.orchestrator.getSnapshot().context.children.some((c) => c.id === "files")).toBe(false);
+    expect(sandboxesOf(runtime, "files")).toEqual([]);
   });
 });
 
