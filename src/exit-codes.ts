@@ -8,6 +8,8 @@ export const ExitCode = {
   notRunning: 3,
   /** `mcp call`: the tool ran and reported an error (its isError result). */
   toolError: 1,
+  /** `audit verify`: the audit log's hash chain is broken (sysexits' EX_DATAERR). */
+  dataError: 65,
   /** An MCP server could not be reached, or its connection was lost (sysexits' EX_UNAVAILABLE). */
   mcpUnavailable: 69,
   /** The command ran past --timeout and was killed. */

@@ -20,11 +20,17 @@ const McpSettings = Schema.Struct({
   allowedCommands: Schema.optional(Schema.Array(Schema.String)),
 });
 
+/** Approval policy (docs/approvals.md). Each rule is checked by src/policy.ts; here `rules` only has to be a list. */
+const PolicySettings = Schema.Struct({
+  rules: Schema.optional(Schema.Array(Schema.Unknown)),
+});
+
 /** The config file's shape. Each `mcpServers` entry is checked by src/mcp-config.ts; here it only has to be an object. */
 const ConfigFile = Schema.Struct({
   pool: Schema.optional(PoolSettings),
   mcp: Schema.optional(McpSettings),
   mcpServers: Schema.optional(Schema.Record(Schema.String, Schema.Unknown)),
+  policy: Schema.optional(PolicySettings),
 });
 export type ConfigFile = typeof ConfigFile.Type;
 
@@ -71,8 +77,9 @@ export function readConfig(file: string): ConfigFile {
   if (Result.isSuccess(result)) return result.success;
   const { path, problem } = describeFailure(result.failure);
   const got = valueAt(json, path);
-  const known = path.startsWith("pool.") ? ` (settings: ${Object.keys(PoolSettings.fields).join(", ")})` : "";
-  const hint = problem === "Expected no excess property" ? `${path} is not a setting${path.includes(".") ? known : " (sections: pool, mcp, mcpServers)"}` : `${path}: ${problem}${got === undefined ? "" : `, got ${JSON.stringify(got)}`}`;
+  const section = path.startsWith("pool.") ? PoolSettings : path.startsWith("policy.") ? PolicySettings : null;
+  const known = section ? ` (settings: ${Object.keys(section.fields).join(", ")})` : "";
+  const hint = problem === "Expected no excess property" ? `${path} is not a setting${path.includes(".") ? known : ` (sections: ${Object.keys(ConfigFile.fields).join(", ")})`}` : `${path}: ${problem}${got === undefined ? "" : `, got ${JSON.stringify(got)}`}`;
   throw new SettingsError(`${file}: ${hint}`);
 }
 

@@ -188,6 +188,17 @@ image
     process.exitCode = runImageRm(ids, opts);
   });
 
+const audit = program.command("audit").description("the audit log of every decision on an agent's action (docs/approvals.md)");
+audit
+  .command("verify")
+  .description("check the audit log's hash chain: exit 0 when whole, 65 naming the first broken line")
+  .argument("[file]", "the log to check (default: $XDG_STATE_HOME/ironclaw/audit.jsonl)")
+  .option("--json", "print JSON", false)
+  .action(async (file: string | undefined, opts) => {
+    const { runAuditVerify } = await import("./audit.command.ts");
+    process.exitCode = runAuditVerify(file, opts);
+  });
+
 program
   .command("doctor")
   .description("probe each sandbox backend with a real sandbox and report which work here, and why not")

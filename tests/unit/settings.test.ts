@@ -59,7 +59,7 @@ describe("settings", () => {
     const typo = place({ user: { pool: { sise: 5 } } });
     expect(() => loadSettings(typo)).toThrow(/config.json: pool.sise is not a setting \(settings: size, snapshotRefreshSecs, snapshotPath\)$/);
     const section = place({ user: { pools: {} } });
-    expect(() => loadSettings(section)).toThrow(/config.json: pools is not a setting \(sections: pool, mcp, mcpServers\)$/);
+    expect(() => loadSettings(section)).toThrow(/config.json: pools is not a setting \(sections: pool, mcp, mcpServers, policy\)$/);
     const broken = place({ project: "{ pool: " });
     expect(() => loadSettings(broken)).toThrow(/config.json: not valid JSON/);
   });
