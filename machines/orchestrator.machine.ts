@@ -16,6 +16,7 @@ import {
 import { snapshotSlotMachine, type SlotInput } from "./snapshot-slot.machine.ts";
 import { vmMachine, type VmInput, type VmOutput } from "./vm.machine.ts";
 import { mcpConnectionMachine, type McpConnectionInput, type McpConnectionOutput } from "./mcp-connection.machine.ts";
+import { agentSessionMachine, type SessionInput, type SessionOutput } from "./agent-session.machine.ts";
 
 /**
  * What the orchestrator supervises. Every kind of child accepts STOP and ends in a final state
@@ -35,10 +36,11 @@ export type ChildSpec = {
   | { readonly src: "vm"; readonly input: VmInput }
   | { readonly src: "slot"; readonly input: SlotInput }
   | { readonly src: "mcp"; readonly input: McpConnectionInput }
+  | { readonly src: "session"; readonly input: SessionInput }
 );
 
 /** The final output every child kind shares. */
-export type ChildOutput = VmOutput | McpConnectionOutput | { readonly outcome: "normal"; readonly id: string };
+export type ChildOutput = VmOutput | McpConnectionOutput | SessionOutput | { readonly outcome: "normal"; readonly id: string };
 
 type ChildEntry = ChildSpec & {
   ref: AnyActorRef | null;
@@ -126,7 +128,7 @@ export const orchestratorMachine = setup({
     output: {} as OrchestratorOutput,
     emitted: {} as OrchestratorEmitted,
   },
-  actors: { vm: vmMachine, slot: snapshotSlotMachine, mcp: mcpConnectionMachine },
+  actors: { vm: vmMachine, slot: snapshotSlotMachine, mcp: mcpConnectionMachine, session: agentSessionMachine },
   actions: {
     supervise: enqueueActions(({ context, event, enqueue }) => {
       const entry = exitedChild(context, event.type);

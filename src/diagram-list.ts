@@ -1,5 +1,7 @@
 // The machines drawn in diagrams/, by file name.
 import type { AnyStateMachine } from "xstate";
+import { agentSessionMachine } from "../machines/agent-session.machine.ts";
+import { approvalRequestMachine } from "../machines/approval-request.machine.ts";
 import { mcpConnectionMachine } from "../machines/mcp-connection.machine.ts";
 import { orchestratorMachine } from "../machines/orchestrator.machine.ts";
 import { snapshotSlotMachine } from "../machines/snapshot-slot.machine.ts";
@@ -10,4 +12,6 @@ export const DIAGRAMS: Record<string, AnyStateMachine> = {
   "orchestrator.machine": orchestratorMachine,
   "snapshot-slot.machine": snapshotSlotMachine,
   "mcp-connection.machine": mcpConnectionMachine,
+  "approval-request.machine": approvalRequestMachine,
+  "agent-session.machine": agentSessionMachine,
 };

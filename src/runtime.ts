@@ -22,6 +22,9 @@ import type { McpServerConfig } from "./mcp-config.ts";
 import { mcpConnectionActors } from "../actors/mcp-connection.actors.ts";
 import type { ElicitHandler, SessionHooks } from "../actors/mcp-session.ts";
 import { mcpConnectionMachine } from "../machines/mcp-connection.machine.ts";
+import { agentSessionMachine } from "../machines/agent-session.machine.ts";
+import { approvalRequestMachine } from "../machines/approval-request.machine.ts";
+import { agentSessionActors, type SessionServices } from "../actors/agent-session.actors.ts";
 import { orchestratorMachine, type OrchestratorEmitted, type OrchestratorInput, type OrchestratorOutput } from "../machines/orchestrator.machine.ts";
 import { vmMachine } from "../machines/vm.machine.ts";
 import type { Logger } from "./logger.ts";
@@ -35,6 +38,8 @@ export interface RuntimeOptions {
   readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
   /** The MCP servers connections may be made to, and how to ask the user (elicitation). */
   readonly mcp?: { readonly servers: readonly McpServerConfig[]; readonly elicit?: ElicitHandler; readonly oauth?: SessionHooks["oauth"] };
+  /** What agent sessions use (`ironclaw run`): the model, the policy, the audit log, the project. */
+  readonly session?: Omit<SessionServices, "mcp">;
 }
 
 export interface Runtime {
@@ -137,11 +142,44 @@ export function sandboxesHeld(reap: Extract<OrchestratorEmitted, { type: "child.
   if (context.record) ids.add(context.record.id);
   if (reap.src === "vm" && context.id) ids.add(context.id);
   if (reap.src === "slot" && context.id && context.generation !== undefined) ids.add(slotSandboxId({ id: context.id, generation: context.generation }));
+  // A session's sandbox is its vm child, named after the session.
+  if (reap.src === "session" && context.id) ids.add(`${context.id}-sandbox`);
   if (reap.src === "mcp") {
     const held = (context as { session?: { sandboxId?: () => string | null } | null }).session?.sandboxId?.();
     if (held) ids.add(held);
   }
   return [...ids];
+}
+
+/**
+ * The agent-session machine with its effects: its sandbox a vm like any other, its approval
+ * requests running only the action a human approved. Sessions need the MCP hub, which exists
+ * only once the orchestrator does: hence the getter.
+ */
+function sessionMachine(options: RuntimeOptions, drivers: DriverRegistry, store: SandboxStore, hub: () => McpHub) {
+  if (!options.session) return agentSessionMachine;
+  const services = options.session;
+  const actors = agentSessionActors({
+    ...services,
+    get mcp() {
+      return hub();
+    },
+  });
+  return agentSessionMachine.provide({
+    actors: {
+      ...actors,
+      sandbox: vmMachine.provide({ actors: vmActors(drivers, store) }),
+      approval: approvalRequestMachine.provide({ actors: { execute: actors.execute } }),
+    },
+    actions: {
+      recordApproval: (_, { session, output, summary }) => {
+        const decision = output.outcome === "done" || output.outcome === "failed" ? "approved" : output.outcome;
+        const reason = output.outcome === "done" ? "approved and applied" : output.outcome === "failed" ? `approved; it failed: ${output.error}` : output.reason;
+        const by = output.by === "owner" ? "user" : output.by;
+        services.audit.append({ session, action: { summary }, actionHash: output.actionHash, decision, by, reason });
+      },
+    },
+  });
 }
 
 export function createRuntime(options: RuntimeOptions): Runtime {
@@ -174,6 +212,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
           sandbox: (requested) => selectMountingBackend(requested, drivers),
         }),
       }),
+      session: sessionMachine(options, drivers, store, () => mcp),
     },
   });
   // Every state change of every actor goes to the debug log: the lifecycle of each sandbox can
@@ -222,6 +261,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     });
   });
 
+  const mcp = createMcpHub(orchestrator, options.mcp?.servers ?? []);
   return {
     drivers,
     store,
@@ -229,7 +269,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     orchestrator,
     stopped,
     pool: createPool(orchestrator),
-    mcp: createMcpHub(orchestrator, options.mcp?.servers ?? []),
+    mcp,
     async reapLeftovers() {
       const orphans = store.list().filter((r) => r.owner.pid !== process.pid && !isAlive(r.owner));
       for (const record of orphans) await destroyRecord(record, `owner process ${record.owner.pid} is gone`);

@@ -1,0 +1,235 @@
+// The effects behind machines/agent-session.machine.ts: the workspace copied in and collected
+// back, the model asked, each tool call judged by the policy (with its diff card and action
+// hash), green calls run in the session's sandbox, and red ones kept ready for their approval
+// request to run — bound to the hash a human approved, so only that exact action can run.
+// Every decision goes to the audit log.
+import { applyPatch } from "diff";
+import { fromPromise } from "xstate";
+import type { SandboxHandle } from "../machines/vm.machine.ts";
+import type { ToolDecision, ToolResult, WorkspaceChanges } from "../machines/agent-session.machine.ts";
+import type { McpHub } from "../src/mcp-hub.ts";
+import { actionHash, execCard, filesCard, mcpCard, type DiffCard } from "../src/diff-card.ts";
+import { decide, type PolicyAction, type PolicyRule } from "../src/policy.ts";
+import type { AuditLog } from "./audit-log.ts";
+import type { ModelMessage, ModelProvider, ModelTurn, ToolCall, ToolSpec } from "./model-provider.ts";
+import type { Sandbox } from "./sandbox-driver.ts";
+import { applyChanges, collectChanges, copyIntoSandbox, SANDBOX_WORKSPACE, snapshotProject, type WorkspaceSnapshot } from "./workspace.ts";
+
+const asSandbox = (h: SandboxHandle) => h as unknown as Sandbox;
+const OUTPUT_LIMIT = 16 * 1024;
+
+/** The tools every session has, run inside its sandbox. */
+export const BUILTIN_TOOLS: readonly ToolSpec[] = [
+  {
+    name: "exec",
+    description: `Run a command in the sandbox (no network). The project is at ${SANDBOX_WORKSPACE}. Returns exit code, stdout and stderr.`,
+    inputSchema: {
+      type: "object",
+      properties: {
+        argv: { type: "array", items: { type: "string" }, description: 'the program and its arguments, e.g. ["npm", "test"]; use ["sh", "-c", "…"] for a shell' },
+        cwd: { type: "string", description: `working directory (default ${SANDBOX_WORKSPACE})` },
+        timeoutSecs: { type: "number", description: "kill the command after this long (default 120)" },
+      },
+      required: ["argv"],
+    },
+  },
+  { name: "read_file", description: "Read a text file in the sandbox.", inputSchema: { type: "object", properties: { path: { type: "string" } }, required: ["path"] } },
+  {
+    name: "write_file",
+    description: "Write a text file in the sandbox (creating directories). Changes to the project come back to the host only after approval.",
+    inputSchema: { type: "object", properties: { path: { type: "string" }, content: { type: "string" } }, required: ["path", "content"] },
+  },
+  { name: "list_dir", description: "List a directory in the sandbox.", inputSchema: { type: "object", properties: { path: { type: "string" } }, required: ["path"] } },
+  {
+    name: "apply_patch",
+    description: "Apply a unified diff to one file in the sandbox.",
+    inputSchema: { type: "object", properties: { path: { type: "string" }, patch: { type: "string" } }, required: ["path", "patch"] },
+  },
+];
+
+/** MCP tools appear to the model as `<server>__<tool>`. */
+const MCP_SEPARATOR = "__";
+
+export interface SessionServices {
+  readonly projectDir: string;
+  readonly model: ModelProvider;
+  readonly mcp: McpHub;
+  readonly rules: readonly PolicyRule[];
+  readonly audit: AuditLog;
+  readonly onText?: (sessionId: string, delta: string) => void;
+  /** Told about each red action as it waits, with its card (the terminal shows it). */
+  readonly onApprovalNeeded?: (sessionId: string, request: { actionHash: string; card: DiffCard; summary: string }) => void;
+}
+
+const str = (v: unknown, what: string): string => {
+  if (typeof v !== "string") throw new Error(`${what} must be a string`);
+  return v;
+};
+const inWorkspace = (path: string) => (path.startsWith("/") ? path : `${SANDBOX_WORKSPACE}/${path}`);
+const clip = (text: string) => (text.length > OUTPUT_LIMIT ? `${text.slice(0, OUTPUT_LIMIT)}\n… (${text.length - OUTPUT_LIMIT} more characters cut)` : text);
+
+async function runBuiltin(sandbox: Sandbox, call: ToolCall): Promise<ToolResult> {
+  const a = call.arguments;
+  const channel = sandbox.channel;
+  switch (call.name) {
+    case "exec": {
+      const argv = a.argv;
+      if (!Array.isArray(argv) || argv.length === 0 || argv.some((x) => typeof x !== "string")) throw new Error("exec needs argv: a non-empty array of strings");
+      let stdout = "";
+      let stderr = "";
+      const exit = await channel.exec(
+        { argv: argv as string[], cwd: typeof a.cwd === "string" ? inWorkspace(a.cwd) : SANDBOX_WORKSPACE, timeoutMs: (typeof a.timeoutSecs === "number" ? a.timeoutSecs : 120) * 1000, outputCapBytes: 1 << 20 },
+        (stream, data) => (stream === "stdout" ? (stdout += data.toString("utf8")) : (stderr += data.toString("utf8"))),
+      );
+      const status = exit.timedOut ? "timed out" : exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
+      return { content: clip(`${status}\n--- stdout\n${stdout}--- stderr\n${stderr}`), isError: exit.code !== 0 };
+    }
+    case "read_file":
+      return { content: clip((await channel.readFile(inWorkspace(str(a.path, "path")))).toString("utf8")), isError: false };
+    case "write_file": {
+      const path = inWorkspace(str(a.path, "path"));
+      await channel.exec({ argv: ["mkdir", "-p", path.slice(0, path.lastIndexOf("/")) || "/"], timeoutMs: 10_000 });
+      await channel.writeFile(path, Buffer.from(str(a.content, "content"), "utf8"));
+      return { content: `wrote ${path}`, isError: false };
+    }
+    case "list_dir": {
+      const entries = await channel.list(inWorkspace(str(a.path, "path")));
+      return { content: entries.map((e) => `${e.kind === "directory" ? `${e.name}/` : e.name}\t${e.size}`).join("\n") || "(empty)", isError: false };
+    }
+    case "apply_patch": {
+      const path = inWorkspace(str(a.path, "path"));
+      const before = (await channel.readFile(path)).toString("utf8");
+      const after = applyPatch(before, str(a.patch, "patch"));
+      if (after === false) return { content: `the patch does not apply to ${path}`, isError: true };
+      await channel.writeFile(path, Buffer.from(after, "utf8"));
+      return { content: `patched ${path}`, isError: false };
+    }
+    default:
+      throw new Error(`no tool ${call.name}`);
+  }
+}
+
+const resultText = (result: unknown): ToolResult => {
+  const r = result as { content?: Array<{ type: string; text?: string }>; isError?: boolean; structuredContent?: unknown };
+  const text = (r.content ?? []).map((c) => (c.type === "text" ? c.text ?? "" : `[${c.type}]`)).join("\n") || JSON.stringify(r.structuredContent ?? r);
+  return { content: clip(text), isError: r.isError === true };
+};
+
+/** Per session: the project as copied, and the red actions waiting, by the hash a human would approve. */
+interface SessionState {
+  snapshot: WorkspaceSnapshot | null;
+  waiting: Map<string, () => Promise<unknown>>;
+}
+
+type PolicyActionAnnotations = Extract<PolicyAction, { kind: "mcp" }>["annotations"];
+
+export function agentSessionActors(services: SessionServices) {
+  const sessions = new Map<string, SessionState>();
+  const state = (id: string): SessionState => {
+    let s = sessions.get(id);
+    if (!s) sessions.set(id, (s = { snapshot: null, waiting: new Map() }));
+    return s;
+  };
+  const mcpTools = (): ToolSpec[] =>
+    services.mcp.servers.flatMap((server) => {
+      const st = services.mcp.state(server.name);
+      return st.tools.map((t) => ({
+        name: `${server.name}${MCP_SEPARATOR}${t.name}`,
+        description: `[MCP server ${server.name}] ${String(t.description ?? "")}`,
+        inputSchema: (t.inputSchema as Record<string, unknown> | undefined) ?? { type: "object" },
+      }));
+    });
+
+  /** What the policy sees of a call, and what a human would. */
+  const describeCall = (call: ToolCall): { action: PolicyAction; card: DiffCard; run: (sandbox: Sandbox) => Promise<ToolResult> } => {
+    const sep = call.name.indexOf(MCP_SEPARATOR);
+    if (sep > 0) {
+      const server = call.name.slice(0, sep);
+      const tool = call.name.slice(sep + MCP_SEPARATOR.length);
+      const config = services.mcp.servers.find((s) => s.name === server);
+      const annotations = services.mcp.state(server).tools.find((t) => t.name === tool)?.annotations as PolicyActionAnnotations | undefined;
+      return {
+        action: { kind: "mcp", server, tool, args: call.arguments, ...(annotations && { annotations }), trusted: config?.trusted ?? false },
+        card: mcpCard({ server, tool, args: call.arguments, ...(annotations && { annotations: annotations as Record<string, boolean | undefined> }) }),
+        run: async () => resultText(await services.mcp.call(server, tool, call.arguments)),
+      };
+    }
+    const a = call.arguments;
+    const path = typeof a.path === "string" ? inWorkspace(a.path) : SANDBOX_WORKSPACE;
+    const action: PolicyAction =
+      call.name === "exec"
+        ? { kind: "exec", argv: Array.isArray(a.argv) ? (a.argv as string[]) : [], cwd: typeof a.cwd === "string" ? a.cwd : SANDBOX_WORKSPACE, envNames: [], network: false }
+        : call.name === "read_file" || call.name === "list_dir"
+          ? { kind: "file.read", path, scope: "sandbox" }
+          : { kind: "file.write", path, scope: "sandbox" };
+    const card = action.kind === "exec" ? execCard({ argv: action.argv, cwd: action.cwd, envNames: [], network: false }) : mcpCard({ server: "sandbox", tool: call.name, args: a });
+    return { action, card, run: (sandbox) => runBuiltin(sandbox, call) };
+  };
+
+  return {
+    prepare: fromPromise<ToolSpec[], { sessionId: string; sandbox: SandboxHandle }>(async ({ input }) => {
+      const snapshot = snapshotProject(services.projectDir);
+      await copyIntoSandbox(asSandbox(input.sandbox).channel, snapshot);
+      state(input.sessionId).snapshot = snapshot;
+      return [...BUILTIN_TOOLS, ...mcpTools()];
+    }),
+
+    think: fromPromise<ModelTurn, { sessionId: string; messages: readonly ModelMessage[]; tools: readonly ToolSpec[] }>(({ input, signal }) =>
+      services.model.complete({ messages: input.messages, tools: input.tools }, { signal, ...(services.onText && { onText: (d: string) => services.onText!(input.sessionId, d) }) }),
+    ),
+
+    decide: fromPromise<ToolDecision, { sessionId: string; sandbox: SandboxHandle; call: ToolCall }>(async ({ input }) => {
+      const { action, card, run } = describeCall(input.call);
+      const verdict = decide(action, services.rules);
+      const hash = actionHash({ tool: input.call.name, args: input.call.arguments, card });
+      const summary = `${input.call.name} ${JSON.stringify(input.call.arguments).slice(0, 120)}`;
+      if (verdict.decision === "red") {
+        const sandbox = asSandbox(input.sandbox);
+        state(input.sessionId).waiting.set(hash, async () => (await run(sandbox)).content);
+        services.onApprovalNeeded?.(input.sessionId, { actionHash: hash, card, summary });
+      } else {
+        services.audit.append({ session: input.sessionId, action: { tool: input.call.name, args: input.call.arguments }, actionHash: hash, decision: verdict.decision === "green" ? "green" : "denied-by-rule", by: "policy", reason: verdict.reason });
+      }
+      return { decision: verdict.decision, reason: verdict.reason, actionHash: hash, card, summary };
+    }),
+
+    runTool: fromPromise<ToolResult, { sessionId: string; sandbox: SandboxHandle; call: ToolCall }>(async ({ input }) => {
+      return describeCall(input.call).run(asSandbox(input.sandbox));
+    }),
+
+    collectChanges: fromPromise<WorkspaceChanges | null, { sessionId: string; sandbox: SandboxHandle }>(async ({ input }) => {
+      const s = state(input.sessionId);
+      if (!s.snapshot) throw new Error("the workspace was never copied into the sandbox");
+      const changes = await collectChanges(asSandbox(input.sandbox).channel, s.snapshot);
+      if (!changes.length) return null;
+      const card = filesCard(changes.map((c) => ({ path: c.path, before: c.before?.toString("utf8") ?? null, after: c.after?.toString("utf8") ?? null, baseHash: c.baseHash })));
+      const hash = actionHash({ tool: "apply", args: { paths: changes.map((c) => c.path) }, card });
+      const verdict = decide({ kind: "apply", paths: changes.map((c) => c.path) }, services.rules);
+      if (verdict.decision === "denied") throw new Error(`applying the changes is denied by policy: ${verdict.reason}`);
+      const summary = `apply ${changes.length} changed file(s) to ${services.projectDir}`;
+      s.waiting.set(hash, async () => {
+        applyChanges(services.projectDir, changes);
+        return `applied ${changes.length} file(s)`;
+      });
+      services.onApprovalNeeded?.(input.sessionId, { actionHash: hash, card, summary });
+      return { count: changes.length, actionHash: hash, card, summary };
+    }),
+
+    /** The approval request's effect: only the action whose hash was approved, once. */
+    execute: fromPromise<unknown, { actionHash: string }>(async ({ input }) => {
+      for (const s of sessions.values()) {
+        const run = s.waiting.get(input.actionHash);
+        if (!run) continue;
+        s.waiting.delete(input.actionHash);
+        return run();
+      }
+      throw new Error("no action with this hash is waiting: it changed, or already ran");
+    }),
+
+    /** Drops what a finished session left here (its snapshot, any action never approved). */
+    forget(sessionId: string) {
+      sessions.delete(sessionId);
+    },
+  };
+}
+

@@ -1,0 +1,399 @@
+// One agent session: the reasoning loop as a statechart. The model thinks; each tool call it
+// makes is decided by the policy (green runs at once in the session's sandbox, red waits at the
+// approval cliff as an approval-request child, denied is answered as such); the results go
+// back to the model; and so on until the model is done, a budget (steps, tokens, wall time)
+// runs out, the session is cancelled, or something fails. Changes to the project come back to
+// the host only at the end, as one diff through the cliff. The session owns its sandbox (a vm
+// child, invoked for the whole of `active`): every way out of `active` first passes `closing`,
+// which stops the vm and waits for its teardown, so no sandbox outlives its session.
+import { assign, fromPromise, sendTo, setup } from "xstate";
+import type { ModelMessage, ModelTurn, ToolCall, ToolSpec } from "../actors/model-provider.ts";
+import { approvalRequestMachine, type ApprovalOutput } from "./approval-request.machine.ts";
+import { notProvided } from "./not-provided.ts";
+import { vmMachine, type SandboxHandle, type VmInput, type VmOutput } from "./vm.machine.ts";
+
+export interface SessionBudgets {
+  /** Model turns. */
+  readonly maxSteps: number;
+  /** Input plus output tokens over the whole session. */
+  readonly maxTokens: number;
+  readonly maxWallMs: number;
+}
+
+export const DEFAULT_BUDGETS: SessionBudgets = { maxSteps: 30, maxTokens: 200_000, maxWallMs: 30 * 60_000 };
+
+export interface SessionInput {
+  readonly id: string;
+  readonly task: string;
+  readonly system: string;
+  readonly sandbox: Omit<VmInput, "id">;
+  readonly budgets?: Partial<SessionBudgets>;
+  /** How long a human has to answer an approval request. */
+  readonly approvalDeadlineMs?: number;
+  /** false when nobody can answer approvals (--approve deny, no terminal). */
+  readonly interactive: boolean;
+}
+
+/** What the policy said about one tool call, with what a human would see if it is red. */
+export interface ToolDecision {
+  readonly decision: "green" | "red" | "denied";
+  readonly reason: string;
+  readonly actionHash: string;
+  readonly card: unknown;
+  readonly summary: string;
+}
+
+/** A tool's answer for the model. */
+export interface ToolResult {
+  readonly content: string;
+  readonly isError: boolean;
+}
+
+/** The project changes the sandbox made, as the approval for applying them sees them. */
+export interface WorkspaceChanges {
+  readonly count: number;
+  readonly actionHash: string;
+  readonly card: unknown;
+  readonly summary: string;
+}
+
+export type SessionEnd = "done" | "failed" | "cancelled" | "budgetExceeded";
+
+/** A failed session reports like every supervised child: `failure.message` says why. */
+export type SessionOutput = SessionSummary &
+  (
+    | { readonly outcome: "failed"; readonly failure: { readonly stage: "session"; readonly code: string; readonly message: string } }
+    | { readonly outcome: Exclude<SessionEnd, "failed"> }
+  );
+
+export interface SessionSummary {
+  readonly id: string;
+  readonly reason: string;
+  readonly steps: number;
+  readonly tokens: number;
+  /** The last thing the model said. */
+  readonly answer: string;
+  /** What became of the project changes: none made, applied, or not applied (and why). */
+  readonly changes: "none" | "applied" | { readonly notApplied: string };
+}
+
+export type SessionEvent =
+  | { type: "CANCEL"; reason: string }
+  /** From the supervisor: the same as CANCEL, for a session stopped with everything else. */
+  | { type: "STOP" }
+  /** Answers for the approval request currently pending (forwarded to it). */
+  | { type: "APPROVE"; actionHash: string }
+  | { type: "DENY"; reason?: string };
+
+interface SessionContext {
+  readonly id: string;
+  readonly task: string;
+  readonly budgets: SessionBudgets;
+  readonly approvalDeadlineMs: number;
+  readonly interactive: boolean;
+  readonly sandboxInput: VmInput;
+  sandbox: SandboxHandle | null;
+  tools: readonly ToolSpec[];
+  messages: readonly ModelMessage[];
+  steps: number;
+  tokens: number;
+  answer: string;
+  /** Tool calls of the model's last turn not yet answered; the first is the one in hand. */
+  pending: readonly ToolCall[];
+  decision: ToolDecision | null;
+  changes: WorkspaceChanges | null;
+  changesOutcome: SessionSummary["changes"];
+  end: { outcome: SessionEnd; reason: string } | null;
+}
+
+const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
+const toolMessage = (call: ToolCall, result: ToolResult): ModelMessage => ({ role: "tool", toolCallId: call.id, name: call.name, content: result.content, ...(result.isError && { isError: true }) });
+
+export const agentSessionMachine = setup({
+  types: {
+    context: {} as SessionContext,
+    events: {} as SessionEvent,
+    input: {} as SessionInput,
+    output: {} as SessionOutput,
+  },
+  actors: {
+    sandbox: vmMachine,
+    approval: approvalRequestMachine,
+    /** Copies the project into the sandbox; resolves with the tools on offer (built-ins and MCP). */
+    prepare: fromPromise<ToolSpec[], { sessionId: string; sandbox: SandboxHandle }>(notProvided("agent-session", "prepare")),
+    /** One model turn. */
+    think: fromPromise<ModelTurn, { sessionId: string; messages: readonly ModelMessage[]; tools: readonly ToolSpec[] }>(notProvided("agent-session", "think")),
+    /** The policy's verdict on a tool call, with its diff card and action hash. */
+    decide: fromPromise<ToolDecision, { sessionId: string; sandbox: SandboxHandle; call: ToolCall }>(notProvided("agent-session", "decide")),
+    /** Runs a green tool call (red ones run inside their approval request). */
+    runTool: fromPromise<ToolResult, { sessionId: string; sandbox: SandboxHandle; call: ToolCall }>(notProvided("agent-session", "runTool")),
+    /** The project files the sandbox changed, or null when it changed none. */
+    collectChanges: fromPromise<WorkspaceChanges | null, { sessionId: string; sandbox: SandboxHandle }>(notProvided("agent-session", "collectChanges")),
+  },
+  guards: {
+    sandboxReady: ({ event }) => {
+      const snap = (event as unknown as { snapshot?: { value?: unknown } }).snapshot;
+      return typeof snap?.value === "object" && snap.value !== null && "running" in snap.value;
+    },
+    moreCalls: ({ context }) => context.pending.length > 0,
+    overBudget: ({ context }) => context.steps >= context.budgets.maxSteps || context.tokens >= context.budgets.maxTokens,
+    green: ({ event }) => (event as unknown as { output: ToolDecision }).output.decision === "green",
+    red: ({ event }) => (event as unknown as { output: ToolDecision }).output.decision === "red",
+    wantsTools: ({ event }) => (event as unknown as { output: ModelTurn }).output.toolCalls.length > 0,
+    noChanges: ({ event }) => (event as unknown as { output: WorkspaceChanges | null }).output === null,
+  },
+  actions: {
+    /** Every answer at the cliff goes to the audit log; the wiring provides where. */
+    recordApproval: (_, _params: { session: string; output: ApprovalOutput; summary: string }) => {},
+    ending: assign({ end: (_, params: { outcome: SessionEnd; reason: string }) => params }),
+    /** Answers the call in hand and moves on to the next. */
+    answer: assign({
+      messages: ({ context }, params: ToolResult) => [...context.messages, toolMessage(context.pending[0]!, params)],
+      pending: ({ context }) => context.pending.slice(1),
+      decision: null,
+    }),
+  },
+  delays: {
+    wallTime: ({ context }) => context.budgets.maxWallMs,
+  },
+}).createMachine({
+  id: "session",
+  context: ({ input }) => ({
+    id: input.id,
+    task: input.task,
+    budgets: { ...DEFAULT_BUDGETS, ...input.budgets },
+    approvalDeadlineMs: input.approvalDeadlineMs ?? 10 * 60_000,
+    interactive: input.interactive,
+    sandboxInput: { ...input.sandbox, id: `${input.id}-sandbox` },
+    sandbox: null,
+    tools: [],
+    messages: [
+      { role: "system", content: input.system },
+      { role: "user", content: input.task },
+    ],
+    steps: 0,
+    tokens: 0,
+    answer: "",
+    pending: [],
+    decision: null,
+    changes: null,
+    changesOutcome: "none",
+    end: null,
+  }),
+  initial: "active",
+  states: {
+    active: {
+      invoke: {
+        id: "sandbox",
+        src: "sandbox",
+        input: ({ context }) => context.sandboxInput,
+        onSnapshot: {
+          guard: "sandboxReady",
+          actions: assign({ sandbox: ({ context, event }) => context.sandbox ?? ((event.snapshot.context as { sandbox: SandboxHandle | null }).sandbox) }),
+        },
+        // The sandbox ended by itself (it died, or never came up): nothing more can run.
+        onDone: {
+          target: "ended",
+          actions: assign({
+            end: ({ context, event }) =>
+              context.end ?? { outcome: "failed" as const, reason: `the session's sandbox ended: ${(event.output as VmOutput).outcome === "failed" ? (event.output as Extract<VmOutput, { outcome: "failed" }>).failure.message : "it stopped"}` },
+          }),
+        },
+      },
+      after: { wallTime: { target: ".closing", actions: { type: "ending", params: ({ context }) => ({ outcome: "budgetExceeded" as const, reason: `the session ran past its wall-time budget of ${Math.round(context.budgets.maxWallMs / 1000)} s` }) } } },
+      on: {
+        CANCEL: { target: ".closing", actions: { type: "ending", params: ({ event }) => ({ outcome: "cancelled" as const, reason: event.reason }) } },
+        STOP: { target: ".closing", actions: { type: "ending", params: { outcome: "cancelled" as const, reason: "IronClaw is shutting down" } } },
+      },
+      initial: "preparing",
+      states: {
+        preparing: {
+          initial: "booting",
+          states: {
+            booting: { always: { guard: ({ context }) => context.sandbox !== null, target: "copying" } },
+            copying: {
+              invoke: {
+                src: "prepare",
+                input: ({ context }) => ({ sessionId: context.id, sandbox: context.sandbox! }),
+                onDone: { target: "#session.active.thinking", actions: assign({ tools: ({ event }) => event.output }) },
+                onError: { target: "#session.active.closing", actions: { type: "ending", params: ({ event }) => ({ outcome: "failed" as const, reason: `preparing the workspace failed: ${errorText(event.error)}` }) } },
+              },
+            },
+          },
+        },
+        thinking: {
+          always: {
+            guard: "overBudget",
+            target: "closing",
+            actions: { type: "ending", params: ({ context }) => ({ outcome: "budgetExceeded" as const, reason: context.steps >= context.budgets.maxSteps ? `the model used its ${context.budgets.maxSteps} steps` : `the session used its ${context.budgets.maxTokens} tokens` }) },
+          },
+          invoke: {
+            src: "think",
+            input: ({ context }) => ({ sessionId: context.id, messages: context.messages, tools: context.tools }),
+            onDone: [
+              {
+                guard: "wantsTools",
+                target: "acting",
+                actions: assign(({ context, event }) => ({
+                  steps: context.steps + 1,
+                  tokens: context.tokens + event.output.usage.inputTokens + event.output.usage.outputTokens,
+                  answer: event.output.text || context.answer,
+                  messages: [...context.messages, { role: "assistant" as const, content: event.output.text, toolCalls: event.output.toolCalls }],
+                  pending: event.output.toolCalls,
+                })),
+              },
+              {
+                target: "applying",
+                actions: assign(({ context, event }) => ({
+                  steps: context.steps + 1,
+                  tokens: context.tokens + event.output.usage.inputTokens + event.output.usage.outputTokens,
+                  answer: event.output.text,
+                  messages: [...context.messages, { role: "assistant" as const, content: event.output.text }],
+                })),
+              },
+            ],
+            onError: { target: "closing", actions: { type: "ending", params: ({ event }) => ({ outcome: "failed" as const, reason: `the model failed: ${errorText(event.error)}` }) } },
+          },
+        },
+        acting: {
+          always: { guard: ({ context }) => context.pending.length === 0, target: "observing" },
+          invoke: {
+            src: "decide",
+            input: ({ context }) => ({ sessionId: context.id, sandbox: context.sandbox!, call: context.pending[0]! }),
+            onDone: [
+              { guard: "green", target: "running", actions: assign({ decision: ({ event }) => event.output }) },
+              { guard: "red", target: "awaitingApproval", actions: assign({ decision: ({ event }) => event.output }) },
+              { target: "acting", reenter: true, actions: { type: "answer", params: ({ event }) => ({ content: `denied by policy: ${event.output.reason}`, isError: true }) } },
+            ],
+            onError: { target: "acting", reenter: true, actions: { type: "answer", params: ({ event }) => ({ content: `the tool call could not be judged: ${errorText(event.error)}`, isError: true }) } },
+          },
+        },
+        running: {
+          invoke: {
+            src: "runTool",
+            input: ({ context }) => ({ sessionId: context.id, sandbox: context.sandbox!, call: context.pending[0]! }),
+            onDone: { target: "acting", actions: { type: "answer", params: ({ event }) => event.output } },
+            onError: { target: "acting", actions: { type: "answer", params: ({ event }) => ({ content: errorText(event.error), isError: true }) } },
+          },
+        },
+        awaitingApproval: {
+          invoke: {
+            id: "approval",
+            src: "approval",
+            input: ({ context }) => ({
+              id: `${context.id}-approval-${context.steps}-${context.pending.length}`,
+              actionHash: context.decision!.actionHash,
+              card: context.decision!.card,
+              summary: context.decision!.summary,
+              deadlineMs: context.approvalDeadlineMs,
+              interactive: context.interactive,
+            }),
+            onDone: {
+              target: "acting",
+              actions: [
+                { type: "recordApproval", params: ({ context, event }) => ({ session: context.id, output: event.output as ApprovalOutput, summary: context.decision?.summary ?? "" }) },
+                {
+                type: "answer",
+                params: ({ event }) => {
+                  const o = event.output as ApprovalOutput;
+                  if (o.outcome === "done") return { content: typeof o.result === "string" ? o.result : JSON.stringify(o.result), isError: false };
+                  if (o.outcome === "failed") return { content: `approved, but it failed: ${o.error}`, isError: true };
+                  return { content: `not run: ${o.reason}`, isError: true };
+                },
+                },
+              ],
+            },
+          },
+          on: {
+            APPROVE: { actions: sendTo("approval", ({ event }) => event) },
+            DENY: { actions: sendTo("approval", ({ event }) => event) },
+            CANCEL: {
+              target: "closing",
+              actions: [sendTo("approval", ({ event }) => event), { type: "ending", params: ({ event }) => ({ outcome: "cancelled" as const, reason: event.reason }) }],
+            },
+          },
+        },
+        observing: { always: "thinking" },
+        // The model is done: whatever it changed in the project comes back through the cliff.
+        applying: {
+          initial: "collecting",
+          states: {
+            collecting: {
+              invoke: {
+                src: "collectChanges",
+                input: ({ context }) => ({ sessionId: context.id, sandbox: context.sandbox! }),
+                onDone: [
+                  { guard: "noChanges", target: "#session.active.closing", actions: { type: "ending", params: { outcome: "done" as const, reason: "the model is done; it changed no files" } } },
+                  { target: "asking", actions: assign({ changes: ({ event }) => event.output }) },
+                ],
+                onError: { target: "#session.active.closing", actions: { type: "ending", params: ({ event }) => ({ outcome: "failed" as const, reason: `collecting the changes failed: ${errorText(event.error)}` }) } },
+              },
+            },
+            asking: {
+              invoke: {
+                id: "approval",
+                src: "approval",
+                input: ({ context }) => ({
+                  id: `${context.id}-apply`,
+                  actionHash: context.changes!.actionHash,
+                  card: context.changes!.card,
+                  summary: context.changes!.summary,
+                  deadlineMs: context.approvalDeadlineMs,
+                  interactive: context.interactive,
+                }),
+                onDone: {
+                  target: "#session.active.closing",
+                  actions: [
+                    { type: "recordApproval", params: ({ context, event }) => ({ session: context.id, output: event.output as ApprovalOutput, summary: context.changes?.summary ?? "" }) },
+                    assign(({ event }) => {
+                    const o = event.output as ApprovalOutput;
+                    const changesOutcome: SessionSummary["changes"] =
+                      o.outcome === "done" ? "applied" : { notApplied: o.outcome === "failed" ? o.error : o.reason };
+                    const reason = o.outcome === "done" ? "the model is done; its changes were applied" : `the model is done; its changes were not applied (${o.outcome === "failed" ? o.error : o.reason})`;
+                    return { changesOutcome, end: { outcome: o.outcome === "failed" ? ("failed" as const) : ("done" as const), reason } };
+                  }),
+                  ],
+                },
+              },
+              on: {
+                APPROVE: { actions: sendTo("approval", ({ event }) => event) },
+                DENY: { actions: sendTo("approval", ({ event }) => event) },
+              },
+            },
+          },
+        },
+        // Every way out: stop the sandbox and wait for its teardown (the vm bounds it).
+        closing: {
+          entry: sendTo("sandbox", { type: "STOP" }),
+          on: { CANCEL: {}, STOP: {} },
+        },
+      },
+    },
+    ended: {
+      always: [
+        { guard: ({ context }) => context.end?.outcome === "done", target: "done" },
+        { guard: ({ context }) => context.end?.outcome === "cancelled", target: "cancelled" },
+        { guard: ({ context }) => context.end?.outcome === "budgetExceeded", target: "budgetExceeded" },
+        { target: "failed" },
+      ],
+    },
+    done: { type: "final" },
+    failed: { type: "final" },
+    cancelled: { type: "final" },
+    budgetExceeded: { type: "final" },
+  },
+  output: ({ context }): SessionOutput => {
+    const summary: SessionSummary = {
+      id: context.id,
+      reason: context.end?.reason ?? "the session ended",
+      steps: context.steps,
+      tokens: context.tokens,
+      answer: context.answer,
+      changes: context.changesOutcome,
+    };
+    const outcome = context.end?.outcome ?? "failed";
+    return outcome === "failed" ? { ...summary, outcome, failure: { stage: "session", code: "ESESSION", message: summary.reason } } : { ...summary, outcome };
+  },
+});
+
+export type AgentSessionMachine = typeof agentSessionMachine;
