@@ -105,6 +105,24 @@ pool
     process.exitCode = await runPoolStats(opts);
   });
 
+program
+  .command("run")
+  .description("run an agent on a task: it works in a sandbox on a copy of this directory; what reaches outside waits for your approval")
+  .argument("<task>", "what the agent should do, in words")
+  .option("--model <provider:name>", "the model, e.g. ollama:llama3.2, openai:gpt-4o-mini, anthropic:claude-sonnet-4-6 (docs/models.md)")
+  .option("--script <file>", "play back a file of model turns instead of a model (offline; docs/models.md)")
+  .option("--approve <mode>", "ask (default on a terminal), deny (default otherwise), or auto-green: what happens to actions that need approval")
+  .addOption(new Option("-b, --backend <name>", "sandbox backend (default: the strongest that works here)"))
+  .option("--max-steps <n>", "most model turns", integerIn("--max-steps", 1, 10_000), 30)
+  .option("--max-tokens <n>", "most tokens, input and output", integerIn("--max-tokens", 100, 100_000_000), 200_000)
+  .option("--max-minutes <n>", "most wall time", positiveNumber("--max-minutes", 24 * 60), 30)
+  .option("--json", "print one JSON object with the outcome", false)
+  .option("-v, --verbose", "human-readable logs, including every actor's state changes, on stderr", false)
+  .action(async (task: string, opts) => {
+    const { runRun } = await import("./run.command.ts");
+    process.exitCode = await runRun(task, opts);
+  });
+
 const mcp = program.command("mcp").description("the configured MCP servers (mcpServers in .ironclaw/config.json or ~/.config/ironclaw/config.json)");
 mcp
   .command("list")

@@ -1,0 +1,186 @@
+// `ironclaw run "TASK"`: one agent session under an in-process orchestrator. The model works in
+// a throwaway sandbox holding a copy of this directory; green tool calls run at once, red ones
+// stop at the approval cliff, where this command shows the diff card and asks (or, when nobody
+// can answer, denies and says so); the project's files change only if the final diff is
+// approved. Every decision goes to the audit log.
+import { createInterface } from "node:readline/promises";
+import { nanoid } from "nanoid";
+import type { ActorRefFrom } from "xstate";
+import { AuditLog, auditLogPath } from "../../actors/audit-log.ts";
+import { SANDBOX_WORKSPACE } from "../../actors/workspace.ts";
+import type { agentSessionMachine, SessionOutput } from "../../machines/agent-session.machine.ts";
+import type { OrchestratorEmitted } from "../../machines/orchestrator.machine.ts";
+import { selectBackend } from "../backend-select.ts";
+import { renderCard, type DiffCard } from "../diff-card.ts";
+import { ExitCode, UsageError } from "../exit-codes.ts";
+import { createLogger, logFile } from "../logger.ts";
+import { loadMcpConfig } from "../mcp-config.ts";
+import { selectModel } from "../model-select.ts";
+import { loadPolicyRules } from "../policy.ts";
+import { guardProcess, signalExitCode } from "../process-guard.ts";
+import { createRuntime } from "../runtime.ts";
+import { SettingsError } from "../settings.ts";
+import { say } from "./cli-io.ts";
+
+export type ApproveMode = "ask" | "deny" | "auto-green";
+
+export interface RunOptions {
+  readonly model?: string;
+  readonly script?: string;
+  readonly approve?: string;
+  readonly backend?: string;
+  readonly json: boolean;
+  readonly verbose: boolean;
+  readonly maxSteps: number;
+  readonly maxTokens: number;
+  readonly maxMinutes: number;
+}
+
+const SYSTEM = `You are an agent working inside IronClaw, in a throwaway sandbox with no network.
+A copy of the user's project is at ${SANDBOX_WORKSPACE}; change it freely with your tools and run its tests there.
+Nothing you do reaches the user's files until the end: then your changes are shown to the user as one diff, and applied only if they approve.
+Tools from MCP servers may act outside the sandbox; some need the user's approval and may be denied.
+When the task is done, stop calling tools and say briefly what you changed and why.`;
+
+function approveMode(value: string | undefined): ApproveMode {
+  if (value === undefined) return process.stdin.isTTY ? "ask" : "deny";
+  if (value === "ask" || value === "deny" || value === "auto-green") return value;
+  throw new UsageError(`--approve must be ask, deny or auto-green, got "${value}"`);
+}
+
+const EXIT: Record<SessionOutput["outcome"], number> = {
+  done: ExitCode.ok,
+  failed: ExitCode.toolError,
+  cancelled: ExitCode.interrupted,
+  budgetExceeded: ExitCode.timeout,
+};
+
+export async function runRun(task: string, opts: RunOptions): Promise<number> {
+  if (!task.trim()) throw new UsageError('run needs a task: ironclaw run "fix the failing test"');
+  const mode = approveMode(opts.approve);
+  let mcp;
+  let rules;
+  try {
+    mcp = loadMcpConfig();
+    rules = loadPolicyRules();
+  } catch (err) {
+    if (err instanceof SettingsError) throw new UsageError(err.message);
+    throw err;
+  }
+  const model = await selectModel({ model: opts.model, script: opts.script });
+  const color = Boolean(process.stderr.isTTY) && !process.env.NO_COLOR;
+  const logger = await createLogger({ verbose: opts.verbose });
+  const audit = new AuditLog(auditLogPath());
+  const runtime = createRuntime({
+    logger,
+    mcp: { servers: mcp.servers },
+    session: {
+      projectDir: process.cwd(),
+      model,
+      rules,
+      audit,
+      ...(!opts.json && { onText: (_: string, delta: string) => process.stderr.write(delta) }),
+    },
+  });
+  const guard = guardProcess(runtime, logger, { onSignal: "orchestrated", onCrash: (err) => say(`internal error: ${err.message} (see ${logFile()}); destroying the sandbox`) });
+  await runtime.reapLeftovers();
+  let backend;
+  try {
+    backend = (await selectBackend(opts.backend, runtime.drivers)).backend;
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    say((err as Error).message);
+    return ExitCode.sandboxFailure;
+  }
+  runtime.orchestrator.start();
+  runtime.mcp.connect();
+  // The model is offered the tools of every server that came up; one that did not is said so.
+  for (const server of mcp.servers) {
+    await runtime.mcp.ready(server.name, server.timeoutMs).catch((err: Error) => say(`MCP server ${server.name} is not available: ${err.message}`));
+  }
+
+  const id = `s${nanoid(10).replace(/[^A-Za-z0-9]/g, "0")}`;
+  const interactive = mode === "ask" && Boolean(process.stdin.isTTY);
+  if (mode === "ask" && !interactive) say("not an interactive terminal: actions that need approval will be denied");
+  const approvals: Array<{ summary: string; answer: string }> = [];
+  const output = new Promise<SessionOutput | null>((resolve) => {
+    const sub = runtime.orchestrator.on("child.exited", (e: Extract<OrchestratorEmitted, { type: "child.exited" }>) => {
+      if (e.id !== id) return;
+      sub.unsubscribe();
+      resolve(e.output as SessionOutput | null);
+    });
+  });
+  runtime.orchestrator.send({
+    type: "SPAWN",
+    child: {
+      id,
+      src: "session",
+      restart: "temporary",
+      input: {
+        id,
+        task,
+        system: SYSTEM,
+        sandbox: { backend, limits: { memoryMiB: 1024, pidsMax: 512 } },
+        budgets: { maxSteps: opts.maxSteps, maxTokens: opts.maxTokens, maxWallMs: opts.maxMinutes * 60_000 },
+        interactive,
+      },
+    },
+  });
+  const session = runtime.orchestrator.getSnapshot().children[id] as ActorRefFrom<typeof agentSessionMachine> | undefined;
+  if (session) watchApprovals(session, { mode, interactive, color, json: opts.json, approvals });
+
+  const result = await output;
+  runtime.orchestrator.send({ type: "SHUTDOWN", reason: "run finished" });
+  await runtime.stopped;
+  const signal = guard.interruptedBy();
+  if (signal) return signalExitCode(signal);
+  if (!result) {
+    say("the session ended without an outcome (see the log)");
+    return ExitCode.toolError;
+  }
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify({ session: id, backend, model: model.name, ...result, approvals, audit: auditLogPath() })}\n`);
+  } else {
+    process.stderr.write("\n");
+    say(`session ${result.outcome}: ${result.reason} (${result.steps} steps, ${result.tokens} tokens)`);
+    if (result.answer) process.stdout.write(`${result.answer.trim()}\n`);
+  }
+  return EXIT[result.outcome];
+}
+
+/** At the cliff: show each red action's card, and ask — or deny, when nobody can answer. */
+function watchApprovals(
+  session: ActorRefFrom<typeof agentSessionMachine>,
+  o: { mode: ApproveMode; interactive: boolean; color: boolean; json: boolean; approvals: Array<{ summary: string; answer: string }> },
+): void {
+  let asked: string | null = null;
+  session.subscribe((snap) => {
+    if (snap.status !== "active") return;
+    const pending = snap.matches({ active: "awaitingApproval" })
+      ? snap.context.decision
+      : snap.matches({ active: { applying: "asking" } })
+        ? snap.context.changes
+        : null;
+    if (!pending || asked === pending.actionHash) return;
+    asked = pending.actionHash;
+    const { actionHash, summary } = pending;
+    if (!o.json || o.interactive) process.stderr.write(`\n${renderCard(pending.card as DiffCard, { color: o.color })}\n`);
+    if (!o.interactive) {
+      const why = o.mode === "ask" ? "nobody can approve in a non-interactive run" : `--approve ${o.mode}`;
+      if (!o.json) say(`denied: ${summary} (${why})`);
+      o.approvals.push({ summary, answer: "denied" });
+      return; // the request denies itself: it was made non-interactive
+    }
+    void (async () => {
+      const rl = createInterface({ input: process.stdin, output: process.stderr });
+      try {
+        const answer = (await rl.question(`Approve ${summary}? [y/N] `)).trim().toLowerCase();
+        const yes = answer === "y" || answer === "yes";
+        o.approvals.push({ summary, answer: yes ? "approved" : "denied" });
+        session.send(yes ? { type: "APPROVE", actionHash } : { type: "DENY", reason: "denied at the terminal" });
+      } finally {
+        rl.close();
+      }
+    })();
+  });
+}
