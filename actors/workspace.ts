@@ -126,6 +126,19 @@ export function applyChanges(root: string, changes: readonly WorkspaceChange[]):
     if (relative(root, full).startsWith("..") || change.path.split("/").some((p) => WORKSPACE_EXCLUDES.includes(p))) {
       throw new WorkspaceError(`refusing to write ${change.path}: outside the project or in an excluded directory`);
     }
+    // A directory on the way that is a symlink on the host (the sandbox may make `link/x` where
+    // the host has `link -> /etc`) would send the write outside the project.
+    const parts = change.path.split("/");
+    for (let i = 1; i < parts.length; i++) {
+      const dir = join(root, ...parts.slice(0, i));
+      let stat;
+      try {
+        stat = lstatSync(dir);
+      } catch {
+        break; // does not exist yet: it will be made as a real directory
+      }
+      if (!stat.isDirectory()) throw new WorkspaceError(`refusing to write ${change.path}: ${relative(root, dir)} is not a directory on the host (a symlink?)`);
+    }
     const current = hostHash(root, change.path);
     if (current !== change.baseHash) {
       throw new WorkspaceError(`${change.path} changed on the host since the sandbox's copy was taken: nothing was applied; run the task again on the current files`);
