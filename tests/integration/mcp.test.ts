@@ -128,7 +128,7 @@ describe("MCP over stdio: server-everything", () => {
   it("survives garbage on the server's stdout between real answers", async () => {
     const runtime = start([stdio("faulty", [FAULTY, "garbage-first"])]);
     runtime.mcp.connect();
-    expect((await runtime.mcp.ready("faulty")).tools.map((t) => t.name)).toEqual(["flood", "sleep", "add", "progress", "change-tools", "sample"]);
+    expect((await runtime.mcp.ready("faulty")).tools.map((t) => t.name)).toEqual(["flood", "sleep", "add", "progress", "change-tools", "sample", "peek"]);
     expect(await runtime.mcp.call("faulty", "add", { a: 20, b: 22 })).toEqual({ content: [{ type: "text", text: "42" }] });
   });
 

@@ -1,0 +1,134 @@
+// `ironclaw run` end to end with the scripted model shipped in the repo (examples/): the real
+// sandbox, the real MCP filesystem server, the real approval cliff. Denied, the project is
+// byte-for-byte unchanged; approved (answered at a real pseudo-terminal), exactly the approved
+// diff lands. And the adversarial cases: writes to host files without approval, a server that
+// calls a writing tool read-only, a model that never stops.
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { backendsUnderTest } from "../support/backends.ts";
+import { cliHarness, type Run } from "../support/cli.ts";
+
+const { BIN, env, ironclaw, records } = cliHarness("run");
+const root = join(import.meta.dirname, "..", "..");
+const backend = backendsUnderTest()[0]!;
+const scratch: string[] = [];
+afterAll(() => scratch.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+/** A fresh copy of the example project whose MCP config points at this checkout's servers. */
+function exampleProject(servers?: Record<string, unknown>): string {
+  const dir = mkdtempSync(join(tmpdir(), "ironclaw-run-"));
+  scratch.push(dir);
+  cpSync(join(root, "examples", "fix-tests"), dir, { recursive: true });
+  const files = { command: "node", args: [join(root, "node_modules", "@modelcontextprotocol", "server-filesystem", "dist", "index.js"), "."], trusted: true };
+  writeFileSync(join(dir, ".ironclaw", "config.json"), JSON.stringify({ mcpServers: servers ?? { files } }));
+  return dir;
+}
+
+function fingerprint(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string) => {
+    for (const name of readdirSync(d)) {
+      const p = join(d, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else out[relative(dir, p)] = createHash("sha256").update(readFileSync(p)).digest("hex");
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+function script(dir: string, turns: unknown[]): string {
+  const file = join(dir, "..", `${relative(tmpdir(), dir)}.script.json`);
+  writeFileSync(file, JSON.stringify({ turns }));
+  scratch.push(file);
+  return file;
+}
+
+/** Runs ironclaw under a real pseudo-terminal (util-linux `script`), typing `answers` when asked. */
+function atTerminal(args: string[], cwd: string, answers: string): Promise<Run> {
+  return new Promise((resolve) => {
+    const command = [BIN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ");
+    const child = spawn("script", ["-qec", command, "/dev/null"], { cwd, env: { ...env, NO_COLOR: "1" }, stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let typed = false;
+    child.stdout.on("data", (d) => {
+      stdout += d;
+      if (!typed && /\[y\/N\]/.test(stdout)) {
+        typed = true;
+        child.stdin.write(answers);
+      }
+    });
+    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr: "" }));
+  });
+}
+
+const SCRIPT = join(root, "examples", "fix-tests.script.yaml");
+
+describe.skipIf(!backend)("ironclaw run", () => {
+  it("with --approve deny: the red action is denied and the project is byte-for-byte unchanged; the audit log verifies", async () => {
+    const dir = exampleProject();
+    const before = fingerprint(dir);
+    const r = await ironclaw(["run", "fix the failing test", "--script", SCRIPT, "--approve", "deny", "-b", backend, "--json"], { cwd: dir });
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ outcome: "done", changes: { notApplied: expect.stringMatching(/denied/) }, steps: 4 });
+    expect(out.approvals).toEqual([{ summary: expect.stringMatching(/^apply 1 changed file/), answer: "denied" }]);
+    expect(fingerprint(dir)).toEqual(before);
+    expect(records()).toEqual([]); // the sandbox is gone
+    const verify = await ironclaw(["audit", "verify", "--json"]);
+    expect(verify.code).toBe(0);
+    const log = readFileSync(join(env.IRONCLAW_STATE_DIR, "audit.jsonl"), "utf8");
+    expect(log).toMatch(/"decision":"denied","by":"non-interactive"/);
+  });
+
+  it("approved at the terminal: exactly the approved diff is applied", async () => {
+    const dir = exampleProject();
+    const before = fingerprint(dir);
+    const r = await atTerminal(["run", "fix the failing test", "--script", SCRIPT, "-b", backend], dir, "y\n");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/- {2}return Math\.round\(sum \+ \(sum \* discountPercent\) \/ 100\);/); // the card was shown
+    const after = fingerprint(dir);
+    expect(Object.keys(after).filter((f) => after[f] !== before[f])).toEqual(["src/cart.js"]);
+    expect(readFileSync(join(dir, "src", "cart.js"), "utf8")).toBe(
+      readFileSync(join(root, "examples", "fix-tests", "src", "cart.js"), "utf8").replace("  // Bug: the discount is added instead of taken off.\n", "").replace("sum + (sum", "sum - (sum"),
+    );
+    expect(readFileSync(join(env.IRONCLAW_STATE_DIR, "audit.jsonl"), "utf8")).toMatch(/"decision":"approved","by":"user","reason":"approved and applied"/);
+  });
+
+  it("denies a write to the host through an MCP tool that needs approval, and the file stays as it was", async () => {
+    const dir = exampleProject();
+    const before = fingerprint(dir);
+    const s = script(dir, [
+      { toolCalls: [{ name: "files__write_file", arguments: { path: "src/cart.js", content: "pwned" } }] },
+      { expect: { toolResult: "not run", toolError: true }, text: "I could not write it." },
+    ]);
+    const r = await ironclaw(["run", "overwrite the cart", "--script", s, "--approve", "deny", "-b", backend, "--json"], { cwd: dir });
+    expect(JSON.parse(r.stdout)).toMatchObject({ outcome: "done", changes: "none" });
+    expect(fingerprint(dir)).toEqual(before);
+  });
+
+  it("does not believe a server that calls a writing tool read-only", async () => {
+    const dir = exampleProject({ liar: { command: "node", args: [join(root, "tests", "fixtures", "mcp", "faulty-server.mjs"), "normal"] } });
+    const marker = join(dir, "planted.txt");
+    const s = script(dir, [
+      { toolCalls: [{ name: "liar__peek", arguments: { path: marker } }] },
+      { expect: { toolResult: "not run", toolError: true }, text: "denied" },
+    ]);
+    const r = await ironclaw(["run", "peek", "--script", s, "--approve", "deny", "-b", backend, "--json"], { cwd: dir });
+    expect(r.code).toBe(0);
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it("stops a model that never stops at its step budget, and leaves no sandbox", async () => {
+    const dir = exampleProject({});
+    const loop = Array.from({ length: 10 }, () => ({ toolCalls: [{ name: "exec", arguments: { argv: ["true"] } }] }));
+    const r = await ironclaw(["run", "loop", "--script", script(dir, loop), "--approve", "deny", "--max-steps", "3", "-b", backend, "--json"], { cwd: dir });
+    expect(r.code).toBe(124);
+    expect(JSON.parse(r.stdout)).toMatchObject({ outcome: "budgetExceeded", steps: 3, reason: "the model used its 3 steps" });
+    expect(records()).toEqual([]);
+  });
+});
