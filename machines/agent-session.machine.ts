@@ -6,7 +6,7 @@
 // the host only at the end, as one diff through the cliff. The session owns its sandbox (a vm
 // child, invoked for the whole of `active`): every way out of `active` first passes `closing`,
 // which stops the vm and waits for its teardown, so no sandbox outlives its session.
-import { assign, fromPromise, sendTo, setup } from "xstate";
+import { and, assign, enqueueActions, fromPromise, setup, type AnyActorRef } from "xstate";
 import type { ModelMessage, ModelTurn, ToolCall, ToolSpec } from "../actors/model-provider.ts";
 import { approvalRequestMachine, type ApprovalOutput } from "./approval-request.machine.ts";
 import { notProvided } from "./not-provided.ts";
@@ -106,6 +106,16 @@ interface SessionContext {
   end: { outcome: SessionEnd; reason: string } | null;
 }
 
+/**
+ * Sends the event on to a child if it is there. (It always is while the session runs; only a
+ * model walk of this chart, which runs no children, lacks it.)
+ */
+const toChild = (id: string, event?: { type: string }): never =>
+  enqueueActions(({ enqueue, event: current, self }) => {
+    const ref = (self.getSnapshot() as { children?: Record<string, AnyActorRef> } | undefined)?.children?.[id];
+    if (ref) enqueue.sendTo(ref, event ?? current);
+  }) as never;
+
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 const toolMessage = (call: ToolCall, result: ToolResult): ModelMessage => ({ role: "tool", toolCallId: call.id, name: call.name, content: result.content, ...(result.isError && { isError: true }) });
 
@@ -145,7 +155,9 @@ export const agentSessionMachine = setup({
   actions: {
     /** Every answer at the cliff goes to the audit log; the wiring provides where. */
     recordApproval: (_, _params: { session: string; output: ApprovalOutput; summary: string }) => {},
-    ending: assign({ end: (_, params: { outcome: SessionEnd; reason: string }) => params }),
+    // The first reason to end is the one that counts: a timer firing while the session closes
+    // for another reason does not relabel it.
+    ending: assign({ end: ({ context }, params: { outcome: SessionEnd; reason: string }) => context.end ?? params }),
     /** Answers the call in hand and moves on to the next. */
     answer: assign({
       messages: ({ context }, params: ToolResult) => [...context.messages, toolMessage(context.pending[0]!, params)],
@@ -188,7 +200,8 @@ export const agentSessionMachine = setup({
         src: "sandbox",
         input: ({ context }) => context.sandboxInput,
         onSnapshot: {
-          guard: "sandboxReady",
+          // Once closing, the sandbox was told to stop: a vm never becomes ready after that.
+          guard: and(["sandboxReady", ({ context }) => context.end === null]),
           actions: assign({ sandbox: ({ context, event }) => context.sandbox ?? ((event.snapshot.context as { sandbox: SandboxHandle | null }).sandbox) }),
         },
         // The sandbox ended by itself (it died, or never came up): nothing more can run.
@@ -213,6 +226,7 @@ export const agentSessionMachine = setup({
             booting: { always: { guard: ({ context }) => context.sandbox !== null, target: "copying" } },
             copying: {
               invoke: {
+                id: "prepare",
                 src: "prepare",
                 input: ({ context }) => ({ sessionId: context.id, sandbox: context.sandbox! }),
                 onDone: { target: "#session.active.thinking", actions: assign({ tools: ({ event }) => event.output }) },
@@ -228,6 +242,7 @@ export const agentSessionMachine = setup({
             actions: { type: "ending", params: ({ context }) => ({ outcome: "budgetExceeded" as const, reason: context.steps >= context.budgets.maxSteps ? `the model used its ${context.budgets.maxSteps} steps` : `the session used its ${context.budgets.maxTokens} tokens` }) },
           },
           invoke: {
+            id: "think",
             src: "think",
             input: ({ context }) => ({ sessionId: context.id, messages: context.messages, tools: context.tools }),
             onDone: [
@@ -258,6 +273,7 @@ export const agentSessionMachine = setup({
         acting: {
           always: { guard: ({ context }) => context.pending.length === 0, target: "observing" },
           invoke: {
+            id: "decide",
             src: "decide",
             input: ({ context }) => ({ sessionId: context.id, sandbox: context.sandbox!, call: context.pending[0]! }),
             onDone: [
@@ -270,6 +286,7 @@ export const agentSessionMachine = setup({
         },
         running: {
           invoke: {
+            id: "runTool",
             src: "runTool",
             input: ({ context }) => ({ sessionId: context.id, sandbox: context.sandbox!, call: context.pending[0]! }),
             onDone: { target: "acting", actions: { type: "answer", params: ({ event }) => event.output } },
@@ -305,11 +322,11 @@ export const agentSessionMachine = setup({
             },
           },
           on: {
-            APPROVE: { actions: sendTo("approval", ({ event }) => event) },
-            DENY: { actions: sendTo("approval", ({ event }) => event) },
+            APPROVE: { actions: toChild("approval") },
+            DENY: { actions: toChild("approval") },
             CANCEL: {
               target: "closing",
-              actions: [sendTo("approval", ({ event }) => event), { type: "ending", params: ({ event }) => ({ outcome: "cancelled" as const, reason: event.reason }) }],
+              actions: [toChild("approval"), { type: "ending", params: ({ event }) => ({ outcome: "cancelled" as const, reason: event.reason }) }],
             },
           },
         },
@@ -320,6 +337,7 @@ export const agentSessionMachine = setup({
           states: {
             collecting: {
               invoke: {
+                id: "collectChanges",
                 src: "collectChanges",
                 input: ({ context }) => ({ sessionId: context.id, sandbox: context.sandbox! }),
                 onDone: [
@@ -356,15 +374,15 @@ export const agentSessionMachine = setup({
                 },
               },
               on: {
-                APPROVE: { actions: sendTo("approval", ({ event }) => event) },
-                DENY: { actions: sendTo("approval", ({ event }) => event) },
+                APPROVE: { actions: toChild("approval") },
+                DENY: { actions: toChild("approval") },
               },
             },
           },
         },
         // Every way out: stop the sandbox and wait for its teardown (the vm bounds it).
         closing: {
-          entry: sendTo("sandbox", { type: "STOP" }),
+          entry: toChild("sandbox", { type: "STOP" }),
           on: { CANCEL: {}, STOP: {} },
         },
       },

@@ -26,7 +26,8 @@ function transform(node: Config, path: string, wildcards: Wildcards): Config {
     for (const concrete of wildcards[type] ?? [type]) on[concrete] = transition;
   }
   const invokes = node.invoke ? (Array.isArray(node.invoke) ? node.invoke : [node.invoke]) : [];
-  for (const inv of invokes as Array<{ id: string; onDone?: unknown; onError?: unknown }>) {
+  for (const inv of invokes as Array<{ id: string; onDone?: unknown; onError?: unknown; onSnapshot?: unknown }>) {
+    if (inv.onSnapshot) on[`xstate.snapshot.${inv.id}`] = inv.onSnapshot;
     if (inv.onDone) on[`xstate.done.actor.${inv.id}`] = inv.onDone;
     if (inv.onError) on[`xstate.error.actor.${inv.id}`] = inv.onError;
   }
