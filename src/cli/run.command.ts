@@ -69,6 +69,8 @@ export async function runRun(task: string, opts: RunOptions): Promise<number> {
   }
   const model = await selectModel({ model: opts.model, script: opts.script });
   const color = Boolean(process.stderr.isTTY) && !process.env.NO_COLOR;
+  // The model's words stream to stderr; each turn ends its line.
+  let midLine = false;
   const logger = await createLogger({ verbose: opts.verbose });
   const audit = new AuditLog(auditLogPath());
   const runtime = createRuntime({
@@ -79,7 +81,12 @@ export async function runRun(task: string, opts: RunOptions): Promise<number> {
       model,
       rules,
       audit,
-      ...(!opts.json && { onText: (_: string, delta: string) => process.stderr.write(delta) }),
+      ...(!opts.json && {
+        onText: (_: string, delta: string) => {
+          midLine = !delta.endsWith("\n");
+          process.stderr.write(delta);
+        },
+      }),
     },
   });
   const guard = guardProcess(runtime, logger, { onSignal: "orchestrated", onCrash: (err) => say(`internal error: ${err.message} (see ${logFile()}); destroying the sandbox`) });
@@ -127,7 +134,16 @@ export async function runRun(task: string, opts: RunOptions): Promise<number> {
     },
   });
   const session = runtime.orchestrator.getSnapshot().children[id] as ActorRefFrom<typeof agentSessionMachine> | undefined;
-  if (session) watchApprovals(session, { mode, interactive, color, json: opts.json, approvals });
+  if (session) {
+    watchApprovals(session, { mode, interactive, color, json: opts.json, approvals });
+    let steps = 0;
+    session.subscribe((snap) => {
+      if (snap.context.steps === steps) return;
+      steps = snap.context.steps;
+      if (midLine) process.stderr.write("\n");
+      midLine = false;
+    });
+  }
 
   const result = await output;
   runtime.orchestrator.send({ type: "SHUTDOWN", reason: "run finished" });
