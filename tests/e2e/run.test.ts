@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { backendsUnderTest } from "../support/backends.ts";
 import { cliHarness, type Run } from "../support/cli.ts";
 
-const { BIN, env, ironclaw, records } = cliHarness("run");
+const { BIN, env, ironclaw, records, sandboxProcesses } = cliHarness("run");
 const root = join(import.meta.dirname, "..", "..");
 const backend = backendsUnderTest()[0]!;
 const scratch: string[] = [];
@@ -121,6 +121,44 @@ describe.skipIf(!backend)("ironclaw run", () => {
     const r = await ironclaw(["run", "peek", "--script", s, "--approve", "deny", "-b", backend, "--json"], { cwd: dir });
     expect(r.code).toBe(0);
     expect(existsSync(marker)).toBe(false);
+  });
+
+  it("keeps file tools inside the sandbox: absolute paths and ../ reach the sandbox's files, never the host's", async () => {
+    const dir = exampleProject({});
+    const before = fingerprint(dir);
+    const s = script(dir, [
+      {
+        toolCalls: [
+          { name: "read_file", arguments: { path: "/etc/hostname" } },
+          { name: "write_file", arguments: { path: "../../escaped.txt", content: "out" } },
+          { name: "write_file", arguments: { path: `${dir}/planted.txt`, content: "in" } },
+        ],
+      },
+      { expect: { toolResult: ["ironclaw", "wrote /workspace/../../escaped.txt"] }, text: "done" },
+    ]);
+    const r = await ironclaw(["run", "escape", "--script", s, "--approve", "deny", "-b", backend, "--json"], { cwd: dir });
+    expect(JSON.parse(r.stdout)).toMatchObject({ outcome: "done", changes: "none" });
+    expect(fingerprint(dir)).toEqual(before);
+    expect(existsSync(join(dir, "..", "..", "escaped.txt"))).toBe(false);
+  });
+
+  it("tears the session's sandbox down and exits 130 on Ctrl-C", async () => {
+    const dir = exampleProject({});
+    const s = script(dir, [{ toolCalls: [{ name: "exec", arguments: { argv: ["sleep", "64.25"] } }] }, { text: "never" }]);
+    const r = await ironclaw(["run", "wait", "--script", s, "--approve", "deny", "-b", backend], {
+      cwd: dir,
+      onSpawn: (child) => {
+        const poll = setInterval(() => {
+          if (sandboxProcesses("sleep 64.25").some((l) => l.endsWith("sleep 64.25"))) {
+            clearInterval(poll);
+            child.kill("SIGINT");
+          }
+        }, 50);
+      },
+    });
+    expect(r.code).toBe(130);
+    expect(sandboxProcesses("sleep 64.25").filter((l) => l.endsWith("sleep 64.25"))).toEqual([]);
+    expect(records()).toEqual([]);
   });
 
   it("stops a model that never stops at its step budget, and leaves no sandbox", async () => {
