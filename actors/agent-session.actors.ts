@@ -6,8 +6,9 @@
 import { applyPatch } from "diff";
 import { fromPromise } from "xstate";
 import type { SandboxHandle } from "../machines/vm.machine.ts";
-import type { ToolDecision, ToolResult, WorkspaceChanges } from "../machines/agent-session.machine.ts";
-import type { McpHub } from "../src/mcp-hub.ts";
+import type { McpChildren, ToolDecision, ToolResult, WorkspaceChanges } from "../machines/agent-session.machine.ts";
+import { createMcpHub, type McpHub } from "../src/mcp-hub.ts";
+import type { McpServerConfig } from "../src/mcp-config.ts";
 import { actionHash, execCard, filesCard, mcpCard, type DiffCard } from "../src/diff-card.ts";
 import { decide, type PolicyAction, type PolicyRule } from "../src/policy.ts";
 import type { AuditLog } from "./audit-log.ts";
@@ -53,10 +54,13 @@ const MCP_SEPARATOR = "__";
 export interface SessionServices {
   readonly projectDir: string;
   readonly model: ModelProvider;
-  readonly mcp: McpHub;
+  /** The configured MCP servers; each session connects its own (machines/agent-session.machine.ts). */
+  readonly mcpServers: readonly McpServerConfig[];
   readonly rules: readonly PolicyRule[];
   readonly audit: AuditLog;
   readonly onText?: (sessionId: string, delta: string) => void;
+  /** Told about a configured MCP server that did not come up for the session. */
+  readonly onMcpUnavailable?: (server: string, reason: string) => void;
   /** Told about each red action as it waits, with its card (the terminal shows it). */
   readonly onApprovalNeeded?: (sessionId: string, request: { actionHash: string; card: DiffCard; summary: string }) => void;
 }
@@ -130,9 +134,12 @@ export function agentSessionActors(services: SessionServices) {
     if (!s) sessions.set(id, (s = { snapshot: null, waiting: new Map() }));
     return s;
   };
-  const mcpTools = (): ToolSpec[] =>
-    services.mcp.servers.flatMap((server) => {
-      const st = services.mcp.state(server.name);
+  /** The session's own connections, as a hub over its children. */
+  const hubOf = (children: McpChildren): McpHub =>
+    createMcpHub({ lookup: (name) => (children[name] as never) ?? null, start: () => {} }, services.mcpServers.filter((s) => children[s.name]));
+  const mcpTools = (mcp: McpHub): ToolSpec[] =>
+    mcp.servers.flatMap((server) => {
+      const st = mcp.state(server.name);
       return st.tools.map((t) => ({
         name: `${server.name}${MCP_SEPARATOR}${t.name}`,
         description: `[MCP server ${server.name}] ${String(t.description ?? "")}`,
@@ -141,17 +148,21 @@ export function agentSessionActors(services: SessionServices) {
     });
 
   /** What the policy sees of a call, and what a human would. */
-  const describeCall = (call: ToolCall): { action: PolicyAction; card: DiffCard; run: (sandbox: Sandbox) => Promise<ToolResult> } => {
+  const describeCall = (call: ToolCall, mcp: McpHub): { action: PolicyAction; card: DiffCard; run: (sandbox: Sandbox) => Promise<ToolResult> } => {
     const sep = call.name.indexOf(MCP_SEPARATOR);
     if (sep > 0) {
       const server = call.name.slice(0, sep);
       const tool = call.name.slice(sep + MCP_SEPARATOR.length);
-      const config = services.mcp.servers.find((s) => s.name === server);
-      const annotations = services.mcp.state(server).tools.find((t) => t.name === tool)?.annotations as PolicyActionAnnotations | undefined;
+      const config = mcp.servers.find((s) => s.name === server);
+      const known = config !== undefined;
+      const annotations = known ? (mcp.state(server).tools.find((t) => t.name === tool)?.annotations as PolicyActionAnnotations | undefined) : undefined;
       return {
         action: { kind: "mcp", server, tool, args: call.arguments, ...(annotations && { annotations }), trusted: config?.trusted ?? false },
         card: mcpCard({ server, tool, args: call.arguments, ...(annotations && { annotations: annotations as Record<string, boolean | undefined> }) }),
-        run: async () => resultText(await services.mcp.call(server, tool, call.arguments)),
+        run: async () => {
+          if (!known) throw new Error(`no MCP server ${server} in this session`);
+          return resultText(await mcp.call(server, tool, call.arguments));
+        },
       };
     }
     const a = call.arguments;
@@ -167,19 +178,26 @@ export function agentSessionActors(services: SessionServices) {
   };
 
   return {
-    prepare: fromPromise<ToolSpec[], { sessionId: string; sandbox: SandboxHandle }>(async ({ input }) => {
+    prepare: fromPromise<ToolSpec[], { sessionId: string; sandbox: SandboxHandle; mcp: McpChildren }>(async ({ input }) => {
       const snapshot = snapshotProject(services.projectDir);
-      await copyIntoSandbox(asSandbox(input.sandbox).channel, snapshot);
+      const mcp = hubOf(input.mcp);
+      // Copying and connecting go on together; a server that does not come up offers no tools.
+      const [copied, ...ready] = await Promise.allSettled([
+        copyIntoSandbox(asSandbox(input.sandbox).channel, snapshot),
+        ...mcp.servers.map((s) => mcp.ready(s.name, s.timeoutMs)),
+      ]);
+      if (copied!.status === "rejected") throw copied!.reason;
+      ready.forEach((r, i) => r.status === "rejected" && services.onMcpUnavailable?.(mcp.servers[i]!.name, (r.reason as Error).message));
       state(input.sessionId).snapshot = snapshot;
-      return [...BUILTIN_TOOLS, ...mcpTools()];
+      return [...BUILTIN_TOOLS, ...mcpTools(mcp)];
     }),
 
     think: fromPromise<ModelTurn, { sessionId: string; messages: readonly ModelMessage[]; tools: readonly ToolSpec[] }>(({ input, signal }) =>
       services.model.complete({ messages: input.messages, tools: input.tools }, { signal, ...(services.onText && { onText: (d: string) => services.onText!(input.sessionId, d) }) }),
     ),
 
-    decide: fromPromise<ToolDecision, { sessionId: string; sandbox: SandboxHandle; call: ToolCall }>(async ({ input }) => {
-      const { action, card, run } = describeCall(input.call);
+    decide: fromPromise<ToolDecision, { sessionId: string; sandbox: SandboxHandle; call: ToolCall; mcp: McpChildren }>(async ({ input }) => {
+      const { action, card, run } = describeCall(input.call, hubOf(input.mcp));
       const verdict = decide(action, services.rules);
       const hash = actionHash({ tool: input.call.name, args: input.call.arguments, card });
       const summary = `${input.call.name} ${JSON.stringify(input.call.arguments).slice(0, 120)}`;
@@ -193,8 +211,8 @@ export function agentSessionActors(services: SessionServices) {
       return { decision: verdict.decision, reason: verdict.reason, actionHash: hash, card, summary };
     }),
 
-    runTool: fromPromise<ToolResult, { sessionId: string; sandbox: SandboxHandle; call: ToolCall }>(async ({ input }) => {
-      return describeCall(input.call).run(asSandbox(input.sandbox));
+    runTool: fromPromise<ToolResult, { sessionId: string; sandbox: SandboxHandle; call: ToolCall; mcp: McpChildren }>(async ({ input }) => {
+      return describeCall(input.call, hubOf(input.mcp)).run(asSandbox(input.sandbox));
     }),
 
     collectChanges: fromPromise<WorkspaceChanges | null, { sessionId: string; sandbox: SandboxHandle }>(async ({ input }) => {

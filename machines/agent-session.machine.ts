@@ -11,6 +11,7 @@ import type { ModelMessage, ModelTurn, ToolCall, ToolSpec } from "../actors/mode
 import { approvalRequestMachine, type ApprovalOutput } from "./approval-request.machine.ts";
 import { notProvided } from "./not-provided.ts";
 import { vmMachine, type SandboxHandle, type VmInput, type VmOutput } from "./vm.machine.ts";
+import { mcpConnectionMachine } from "./mcp-connection.machine.ts";
 
 export interface SessionBudgets {
   /** Model turns. */
@@ -32,6 +33,8 @@ export interface SessionInput {
   readonly approvalDeadlineMs?: number;
   /** false when nobody can answer approvals (--approve deny, no terminal). */
   readonly interactive: boolean;
+  /** The MCP servers whose tools the session offers: one connection child each, closed with the session. */
+  readonly mcpServers?: readonly string[];
 }
 
 /** What the policy said about one tool call, with what a human would see if it is red. */
@@ -83,7 +86,10 @@ export type SessionEvent =
   | { type: "STOP" }
   /** Answers for the approval request currently pending (forwarded to it). */
   | { type: "APPROVE"; actionHash: string }
-  | { type: "DENY"; reason?: string };
+  | { type: "DENY"; reason?: string }
+  /** One of the session's MCP connection children ended. */
+  | { type: `xstate.done.actor.mcp.${string}`; output: unknown }
+  | { type: `xstate.error.actor.mcp.${string}`; error: unknown };
 
 interface SessionContext {
   readonly id: string;
@@ -92,6 +98,9 @@ interface SessionContext {
   readonly approvalDeadlineMs: number;
   readonly interactive: boolean;
   readonly sandboxInput: VmInput;
+  readonly mcpServers: readonly string[];
+  /** Connection children not yet ended: the session ends only when none is left. */
+  mcpLive: readonly string[];
   sandbox: SandboxHandle | null;
   tools: readonly ToolSpec[];
   messages: readonly ModelMessage[];
@@ -116,6 +125,21 @@ const toChild = (id: string, event?: { type: string }): never =>
     if (ref) enqueue.sendTo(ref, event ?? current);
   }) as never;
 
+/** The session's MCP connection children, by server name (opaque refs for the actors). */
+export type McpChildren = Readonly<Record<string, AnyActorRef>>;
+const MCP_PREFIX = "mcp.";
+
+function mcpChildren(self: { getSnapshot(): unknown }): McpChildren {
+  const children = (self.getSnapshot() as { children?: Record<string, AnyActorRef> } | undefined)?.children ?? {};
+  return Object.fromEntries(Object.entries(children).filter(([id]) => id.startsWith(MCP_PREFIX)).map(([id, ref]) => [id.slice(MCP_PREFIX.length), ref]));
+}
+
+/** Asks every connection child still there to close (each cancels its calls, then its session). */
+const closeMcp = enqueueActions(({ context, enqueue, self }) => {
+  const children = mcpChildren(self);
+  for (const name of context.mcpLive) if (children[name]) enqueue.sendTo(children[name]!, { type: "STOP" });
+}) as never;
+
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 const toolMessage = (call: ToolCall, result: ToolResult): ModelMessage => ({ role: "tool", toolCallId: call.id, name: call.name, content: result.content, ...(result.isError && { isError: true }) });
 
@@ -129,14 +153,15 @@ export const agentSessionMachine = setup({
   actors: {
     sandbox: vmMachine,
     approval: approvalRequestMachine,
+    mcp: mcpConnectionMachine,
     /** Copies the project into the sandbox; resolves with the tools on offer (built-ins and MCP). */
-    prepare: fromPromise<ToolSpec[], { sessionId: string; sandbox: SandboxHandle }>(notProvided("agent-session", "prepare")),
+    prepare: fromPromise<ToolSpec[], { sessionId: string; sandbox: SandboxHandle; mcp: McpChildren }>(notProvided("agent-session", "prepare")),
     /** One model turn. */
     think: fromPromise<ModelTurn, { sessionId: string; messages: readonly ModelMessage[]; tools: readonly ToolSpec[] }>(notProvided("agent-session", "think")),
     /** The policy's verdict on a tool call, with its diff card and action hash. */
-    decide: fromPromise<ToolDecision, { sessionId: string; sandbox: SandboxHandle; call: ToolCall }>(notProvided("agent-session", "decide")),
+    decide: fromPromise<ToolDecision, { sessionId: string; sandbox: SandboxHandle; call: ToolCall; mcp: McpChildren }>(notProvided("agent-session", "decide")),
     /** Runs a green tool call (red ones run inside their approval request). */
-    runTool: fromPromise<ToolResult, { sessionId: string; sandbox: SandboxHandle; call: ToolCall }>(notProvided("agent-session", "runTool")),
+    runTool: fromPromise<ToolResult, { sessionId: string; sandbox: SandboxHandle; call: ToolCall; mcp: McpChildren }>(notProvided("agent-session", "runTool")),
     /** The project files the sandbox changed, or null when it changed none. */
     collectChanges: fromPromise<WorkspaceChanges | null, { sessionId: string; sandbox: SandboxHandle }>(notProvided("agent-session", "collectChanges")),
   },
@@ -153,6 +178,9 @@ export const agentSessionMachine = setup({
     noChanges: ({ event }) => (event as unknown as { output: WorkspaceChanges | null }).output === null,
   },
   actions: {
+    mcpEnded: assign({
+      mcpLive: ({ context, event }) => context.mcpLive.filter((name) => !event.type.endsWith(`.actor.${MCP_PREFIX}${name}`)),
+    }),
     /** Every answer at the cliff goes to the audit log; the wiring provides where. */
     recordApproval: (_, _params: { session: string; output: ApprovalOutput; summary: string }) => {},
     // The first reason to end is the one that counts: a timer firing while the session closes
@@ -177,6 +205,8 @@ export const agentSessionMachine = setup({
     approvalDeadlineMs: input.approvalDeadlineMs ?? 10 * 60_000,
     interactive: input.interactive,
     sandboxInput: { ...input.sandbox, id: `${input.id}-sandbox` },
+    mcpServers: input.mcpServers ?? [],
+    mcpLive: [],
     sandbox: null,
     tools: [],
     messages: [
@@ -193,8 +223,19 @@ export const agentSessionMachine = setup({
     end: null,
   }),
   initial: "active",
+  // A connection that ended (closed, or failed for good) offers no more tools.
+  on: {
+    "xstate.done.actor.mcp.*": { actions: "mcpEnded" },
+    "xstate.error.actor.mcp.*": { actions: "mcpEnded" },
+  },
   states: {
     active: {
+      entry: enqueueActions(({ context, enqueue }) => {
+        for (const server of context.mcpServers) {
+          enqueue.spawnChild("mcp", { id: `${MCP_PREFIX}${server}`, input: { id: `${context.id}-mcp-${server}`, server } });
+        }
+        enqueue.assign({ mcpLive: context.mcpServers });
+      }),
       invoke: {
         id: "sandbox",
         src: "sandbox",
@@ -206,7 +247,7 @@ export const agentSessionMachine = setup({
         },
         // The sandbox ended by itself (it died, or never came up): nothing more can run.
         onDone: {
-          target: "ended",
+          target: "draining",
           actions: assign({
             end: ({ context, event }) =>
               context.end ?? { outcome: "failed" as const, reason: `the session's sandbox ended: ${(event.output as VmOutput).outcome === "failed" ? (event.output as Extract<VmOutput, { outcome: "failed" }>).failure.message : "it stopped"}` },
@@ -228,7 +269,7 @@ export const agentSessionMachine = setup({
               invoke: {
                 id: "prepare",
                 src: "prepare",
-                input: ({ context }) => ({ sessionId: context.id, sandbox: context.sandbox! }),
+                input: ({ context, self }) => ({ sessionId: context.id, sandbox: context.sandbox!, mcp: mcpChildren(self) }),
                 onDone: { target: "#session.active.thinking", actions: assign({ tools: ({ event }) => event.output }) },
                 onError: { target: "#session.active.closing", actions: { type: "ending", params: ({ event }) => ({ outcome: "failed" as const, reason: `preparing the workspace failed: ${errorText(event.error)}` }) } },
               },
@@ -275,7 +316,7 @@ export const agentSessionMachine = setup({
           invoke: {
             id: "decide",
             src: "decide",
-            input: ({ context }) => ({ sessionId: context.id, sandbox: context.sandbox!, call: context.pending[0]! }),
+            input: ({ context, self }) => ({ sessionId: context.id, sandbox: context.sandbox!, call: context.pending[0]!, mcp: mcpChildren(self) }),
             onDone: [
               { guard: "green", target: "running", actions: assign({ decision: ({ event }) => event.output }) },
               { guard: "red", target: "awaitingApproval", actions: assign({ decision: ({ event }) => event.output }) },
@@ -288,7 +329,7 @@ export const agentSessionMachine = setup({
           invoke: {
             id: "runTool",
             src: "runTool",
-            input: ({ context }) => ({ sessionId: context.id, sandbox: context.sandbox!, call: context.pending[0]! }),
+            input: ({ context, self }) => ({ sessionId: context.id, sandbox: context.sandbox!, call: context.pending[0]!, mcp: mcpChildren(self) }),
             onDone: { target: "acting", actions: { type: "answer", params: ({ event }) => event.output } },
             onError: { target: "acting", actions: { type: "answer", params: ({ event }) => ({ content: errorText(event.error), isError: true }) } },
           },
@@ -382,10 +423,15 @@ export const agentSessionMachine = setup({
         },
         // Every way out: stop the sandbox and wait for its teardown (the vm bounds it).
         closing: {
-          entry: toChild("sandbox", { type: "STOP" }),
+          entry: [toChild("sandbox", { type: "STOP" }), closeMcp],
           on: { CANCEL: {}, STOP: {} },
         },
       },
+    },
+    // The sandbox is gone; the MCP connections close (bounded by their own closeMs).
+    draining: {
+      entry: closeMcp,
+      always: { guard: ({ context }) => context.mcpLive.length === 0, target: "ended" },
     },
     ended: {
       always: [

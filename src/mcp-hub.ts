@@ -48,16 +48,41 @@ export interface McpHub {
 
 const stateName = (value: unknown): string => (typeof value === "string" ? value : Object.keys(value as object)[0] ?? "?");
 
-export function createMcpHub(orchestrator: Actor<typeof orchestratorMachine>, servers: readonly McpServerConfig[]): McpHub {
+/**
+ * Where a hub finds its connection actors: the orchestrator's children (the runtime's and the
+ * daemon's, restarted by it), or one session's own children.
+ */
+export interface McpConnections {
+  /** The current incarnation of the server's connection actor, if any. */
+  lookup(name: string): ConnectionRef | null;
+  /** Starts a connection actor for the server (a no-op where the owner starts them itself). */
+  start(name: string, tuning: Pick<McpConnectionInput, "reconnect" | "timeouts">): void;
+  /** Told when the owner has given up on the server for good (no restart will follow). */
+  onGiveUp?(name: string, listener: (reason: string) => void): Subscription;
+}
+
+/** The orchestrator's MCP children: transient, given up on alone, never taking the tree down. */
+export function orchestratorConnections(orchestrator: Actor<typeof orchestratorMachine>): McpConnections {
+  return {
+    lookup: (name) => (orchestrator.getSnapshot().context.children.find((c) => c.src === "mcp" && c.id === name)?.ref as ConnectionRef | null | undefined) ?? null,
+    start(name, tuning) {
+      if (orchestrator.getSnapshot().context.children.some((c) => c.id === name)) return;
+      orchestrator.send({ type: "SPAWN", child: { id: name, src: "mcp", restart: "transient", onGiveUp: "remove", input: { id: name, server: name, ...tuning } } });
+    },
+    onGiveUp: (name, listener) =>
+      orchestrator.on("child.exited", (e) => {
+        if (e.id === name && !e.restarting) listener(e.error ?? `MCP server ${name} stopped`);
+      }),
+  };
+}
+
+export function createMcpHub(connections: McpConnections, servers: readonly McpServerConfig[]): McpHub {
   const config = (name: string): McpServerConfig => {
     const server = servers.find((s) => s.name === name);
     if (!server) throw new McpError("ENOCONFIG", `no MCP server named ${name} (configured: ${servers.map((s) => s.name).join(", ") || "none"})`);
     return server;
   };
-  const current = (name: string): ConnectionRef | null => {
-    const entry = orchestrator.getSnapshot().context.children.find((c) => c.src === "mcp" && c.id === name);
-    return (entry?.ref as ConnectionRef | null | undefined) ?? null;
-  };
+  const current = (name: string): ConnectionRef | null => connections.lookup(name);
   const describe = (name: string, ref: ConnectionRef | null): McpServerState => {
     const snap = ref?.getSnapshot();
     if (!snap || snap.status !== "active") {
@@ -71,8 +96,7 @@ export function createMcpHub(orchestrator: Actor<typeof orchestratorMachine>, se
     connect(names, tuning = {}) {
       for (const name of names ?? servers.map((s) => s.name)) {
         config(name);
-        if (orchestrator.getSnapshot().context.children.some((c) => c.id === name)) continue;
-        orchestrator.send({ type: "SPAWN", child: { id: name, src: "mcp", restart: "transient", onGiveUp: "remove", input: { id: name, server: name, ...tuning } } });
+        connections.start(name, tuning);
       }
     },
 
@@ -83,7 +107,7 @@ export function createMcpHub(orchestrator: Actor<typeof orchestratorMachine>, se
         const done = (f: () => void) => {
           clearTimeout(timer);
           sub?.unsubscribe();
-          exited.unsubscribe();
+          exited?.unsubscribe();
           f();
         };
         const timer = setTimeout(() => done(() => reject(new McpError("ETIMEDOUT", `MCP server ${name} was not ready within ${timeoutMs} ms${lastError(name)}`))), timeoutMs);
@@ -104,9 +128,7 @@ export function createMcpHub(orchestrator: Actor<typeof orchestratorMachine>, se
           const snap = ref.getSnapshot();
           if (snap.status === "active" && snap.matches("ready")) done(() => resolve(describe(name, ref)));
         };
-        const exited = orchestrator.on("child.exited", (e) => {
-          if (e.id === name && !e.restarting) done(() => reject(new McpError("EUNREACHABLE", e.error ?? `MCP server ${name} stopped`)));
-        });
+        const exited = connections.onGiveUp?.(name, (reason) => done(() => reject(new McpError("EUNREACHABLE", reason))));
         watch(current(name));
       });
     },

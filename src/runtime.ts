@@ -17,7 +17,7 @@ import { slotActors } from "../actors/slot.actors.ts";
 import { vmActors, type DriverRegistry } from "../actors/vm.actors.ts";
 import { slotSandboxId, snapshotSlotMachine } from "../machines/snapshot-slot.machine.ts";
 import { createPool, type Pool } from "./pool.ts";
-import { createMcpHub, type McpHub } from "./mcp-hub.ts";
+import { createMcpHub, orchestratorConnections, type McpHub } from "./mcp-hub.ts";
 import type { McpServerConfig } from "./mcp-config.ts";
 import { mcpConnectionActors } from "../actors/mcp-connection.actors.ts";
 import type { ElicitHandler, SessionHooks } from "../actors/mcp-session.ts";
@@ -39,7 +39,7 @@ export interface RuntimeOptions {
   /** The MCP servers connections may be made to, and how to ask the user (elicitation). */
   readonly mcp?: { readonly servers: readonly McpServerConfig[]; readonly elicit?: ElicitHandler; readonly oauth?: SessionHooks["oauth"] };
   /** What agent sessions use (`ironclaw run`): the model, the policy, the audit log, the project. */
-  readonly session?: Omit<SessionServices, "mcp">;
+  readonly session?: SessionServices;
 }
 
 export interface Runtime {
@@ -156,20 +156,16 @@ export function sandboxesHeld(reap: Extract<OrchestratorEmitted, { type: "child.
  * requests running only the action a human approved. Sessions need the MCP hub, which exists
  * only once the orchestrator does: hence the getter.
  */
-function sessionMachine(options: RuntimeOptions, drivers: DriverRegistry, store: SandboxStore, hub: () => McpHub) {
+function sessionMachine(options: RuntimeOptions, drivers: DriverRegistry, store: SandboxStore, mcp: typeof mcpConnectionMachine) {
   if (!options.session) return agentSessionMachine;
   const services = options.session;
-  const actors = agentSessionActors({
-    ...services,
-    get mcp() {
-      return hub();
-    },
-  });
+  const actors = agentSessionActors(services);
   return agentSessionMachine.provide({
     actors: {
       ...actors,
       sandbox: vmMachine.provide({ actors: vmActors(drivers, store) }),
       approval: approvalRequestMachine.provide({ actors: { execute: actors.execute } }),
+      mcp,
     },
     actions: {
       recordApproval: (_, { session, output, summary }) => {
@@ -200,19 +196,21 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   };
   const ownRecords = () => store.list().filter((r) => r.owner.pid === process.pid);
 
+  // One MCP connection machine with its effects, for the runtime's connections and sessions' own.
+  const mcpMachine = mcpConnectionMachine.provide({
+    actors: mcpConnectionActors(new Map((options.mcp?.servers ?? []).map((s) => [s.name, s])), {
+      logger,
+      ...(options.mcp?.elicit && { elicit: options.mcp.elicit }),
+      ...(options.mcp?.oauth && { oauth: options.mcp.oauth }),
+      sandbox: (requested) => selectMountingBackend(requested, drivers),
+    }),
+  });
   const machine = orchestratorMachine.provide({
     actors: {
       vm: vmMachine.provide({ actors: vmActors(drivers, store) }),
       slot: snapshotSlotMachine.provide({ actors: slotActors(drivers, store) }),
-      mcp: mcpConnectionMachine.provide({
-        actors: mcpConnectionActors(new Map((options.mcp?.servers ?? []).map((s) => [s.name, s])), {
-          logger,
-          ...(options.mcp?.elicit && { elicit: options.mcp.elicit }),
-          ...(options.mcp?.oauth && { oauth: options.mcp.oauth }),
-          sandbox: (requested) => selectMountingBackend(requested, drivers),
-        }),
-      }),
-      session: sessionMachine(options, drivers, store, () => mcp),
+      mcp: mcpMachine,
+      session: sessionMachine(options, drivers, store, mcpMachine),
     },
   });
   // Every state change of every actor goes to the debug log: the lifecycle of each sandbox can
@@ -261,7 +259,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     });
   });
 
-  const mcp = createMcpHub(orchestrator, options.mcp?.servers ?? []);
+  const mcp = createMcpHub(orchestratorConnections(orchestrator), options.mcp?.servers ?? []);
   return {
     drivers,
     store,

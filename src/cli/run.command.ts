@@ -79,6 +79,8 @@ export async function runRun(task: string, opts: RunOptions): Promise<number> {
     session: {
       projectDir: process.cwd(),
       model,
+      mcpServers: mcp.servers,
+      onMcpUnavailable: (server, reason) => say(`MCP server ${server} is not available: ${reason}`),
       rules,
       audit,
       ...(!opts.json && {
@@ -100,11 +102,6 @@ export async function runRun(task: string, opts: RunOptions): Promise<number> {
     return ExitCode.sandboxFailure;
   }
   runtime.orchestrator.start();
-  runtime.mcp.connect();
-  // The model is offered the tools of every server that came up; one that did not is said so.
-  for (const server of mcp.servers) {
-    await runtime.mcp.ready(server.name, server.timeoutMs).catch((err: Error) => say(`MCP server ${server.name} is not available: ${err.message}`));
-  }
 
   const id = `s${nanoid(10).replace(/[^A-Za-z0-9]/g, "0")}`;
   const interactive = mode === "ask" && Boolean(process.stdin.isTTY);
@@ -130,6 +127,8 @@ export async function runRun(task: string, opts: RunOptions): Promise<number> {
         sandbox: { backend, limits: { memoryMiB: 1024, pidsMax: 512 } },
         budgets: { maxSteps: opts.maxSteps, maxTokens: opts.maxTokens, maxWallMs: opts.maxMinutes * 60_000 },
         interactive,
+        // The session connects these itself and closes them when it ends.
+        mcpServers: mcp.servers.map((s) => s.name),
       },
     },
   });
