@@ -6,6 +6,7 @@
 import OpenAI from "openai";
 import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming, ChatCompletionMessageParam, ChatCompletionTool } from "openai/resources/chat/completions";
 import { ModelError, type ModelCallOptions, type ModelMessage, type ModelProvider, type ModelRequest, type ModelTurn, type ToolCall } from "./model-provider.ts";
+import { causeCode, duration, excerpt, innermost, oneLine } from "./provider-errors.ts";
 
 export const OPENAI_BASE_URL = "https://api.openai.com/v1";
 
@@ -237,25 +238,3 @@ function apiMessage(err: InstanceType<typeof OpenAI.APIError>): string {
   return typeof body?.message === "string" ? body.message : err.message;
 }
 
-/** The deepest cause: fetch's "fetch failed" wraps the socket error that says what happened. */
-function innermost(err: unknown): Error {
-  let e = err as Error & { cause?: unknown; errors?: unknown[] };
-  for (let depth = 0; depth < 5; depth++) {
-    const next = e.cause ?? e.errors?.[0];
-    if (!(next instanceof Error)) break;
-    e = next as typeof e;
-  }
-  return e;
-}
-
-function causeCode(err: unknown): string | undefined {
-  for (let e = err as (Error & { code?: unknown; cause?: unknown; errors?: unknown[] }) | undefined, depth = 0; e && depth < 6; depth++) {
-    if (typeof e.code === "string") return e.code;
-    e = (e.cause ?? e.errors?.[0]) as typeof e | undefined;
-  }
-  return undefined;
-}
-
-const duration = (ms: number) => (ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`);
-const oneLine = (text: string) => excerpt(text.replace(/\s+/g, " ").trim(), 300);
-const excerpt = (text: string, max = 80) => (text.length > max ? `${text.slice(0, max)}…` : text);
