@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 
 /** Bumped when the image's layout or its boot contract changes. */
 export const IMAGE_FORMAT = 1;
@@ -32,6 +32,15 @@ export interface ImageInputs {
   readonly scriptDir: string;
 }
 
+/**
+ * The guest agent as a CommonJS script, built beside the agent's ES module by scripts/build.mjs
+ * from the same source: the image builds the agent's V8 startup snapshot from it (`node
+ * --build-snapshot` cannot start from an ES module).
+ */
+export function snapshotEntryPath(agentPath: string): string {
+  return join(dirname(agentPath), "guest-agent.snapshot.cjs");
+}
+
 export function imagesDir(): string {
   if (process.env.IRONCLAW_IMAGE_DIR) return process.env.IRONCLAW_IMAGE_DIR;
   return join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "ironclaw", "images");
@@ -50,6 +59,8 @@ export function inputsKey(inputs: ImageInputs): string {
       format: IMAGE_FORMAT,
       node: [node.size, node.mtimeMs],
       agent: sha256(readFileSync(inputs.agentPath)),
+      // Missing only in a stale build; the image build then says so.
+      snapshotEntry: existsSync(snapshotEntryPath(inputs.agentPath)) ? sha256(readFileSync(snapshotEntryPath(inputs.agentPath))) : null,
       scripts: sha256(Buffer.concat(scripts)),
     }),
   ).slice(0, 16);
@@ -118,7 +129,7 @@ export async function buildImage(inputs: ImageInputs, options: { force?: boolean
   try {
     await new Promise<void>((resolve, reject) => {
       const child = spawn("bash", [join(inputs.scriptDir, "build-image.sh")], {
-        env: { ...process.env, WORK: work, OUT: out, NODE_BIN: inputs.nodePath, AGENT: inputs.agentPath, LC_ALL: "C" },
+        env: { ...process.env, WORK: work, OUT: out, NODE_BIN: inputs.nodePath, AGENT: inputs.agentPath, AGENT_SNAPSHOT_ENTRY: snapshotEntryPath(inputs.agentPath), LC_ALL: "C" },
         stdio: ["ignore", "pipe", "pipe"],
         ...(options.signal && { signal: options.signal }),
       });

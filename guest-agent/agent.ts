@@ -1,10 +1,16 @@
 // The guest agent: the one program IronClaw runs inside every sandbox. It speaks the framed
 // protocol on its own stdin/stdout and does nothing the host did not ask for. It is bundled
 // into a single file (dist/guest-agent.mjs) because a sandbox sees no node_modules.
+//
+// The micro-VM images run it from a V8 startup snapshot (guest-agent/image/build-image.sh):
+// under TCG, compiling and evaluating the bundle (Effect Schema above all) is most of the
+// agent's start. So loading this module only defines things; the agent starts in `start()`,
+// which the module calls at once, or which the snapshot runs when it is deserialized.
 import { spawn, type ChildProcess } from "node:child_process";
 import { lstat, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { release } from "node:os";
-import { statSync, type Stats } from "node:fs";
+import { readFileSync, statSync, type Stats } from "node:fs";
+import { startupSnapshot } from "node:v8";
 import { encodeFrame, FrameDecoder } from "./framing.ts";
 import {
   DEFAULT_OUTPUT_CAP_BYTES,
@@ -28,11 +34,10 @@ const DRAIN_GRACE_MS = 200;
 const running = new Map<string, ChildProcess>();
 /** Running execs whose stdin stays open for `stdin` requests. */
 const interactive = new Set<string>();
-const out = process.stdout;
 const paused = new Set<NodeJS.ReadableStream>();
 
 function send(message: GuestMessage): void {
-  if (!out.write(encodeFrame(message))) {
+  if (!process.stdout.write(encodeFrame(message))) {
     // Backpressure: stop reading command output until the host has taken what we sent.
     for (const child of running.values()) {
       for (const s of [child.stdout, child.stderr]) {
@@ -44,11 +49,6 @@ function send(message: GuestMessage): void {
     }
   }
 }
-out.on("drain", () => {
-  for (const s of paused) s.resume();
-  paused.clear();
-});
-
 function errorReply(id: string | null, code: string, message: string): void {
   send({ type: "error", id, code, message });
 }
@@ -201,7 +201,7 @@ const EXIT_HOST_GONE = 75;
 function shutdown(id: string | null, code = EXIT_SHUTDOWN): void {
   for (const child of running.values()) killGroup(child, "SIGKILL");
   if (id) send({ type: "ok", id });
-  out.end(() => process.exit(code));
+  process.stdout.end(() => process.exit(code));
 }
 
 /** The image's helper that makes the kernel reseed its CRNG now (guest-agent/image/crng-reseed.S). */
@@ -232,8 +232,20 @@ async function resume(nowMs: number, entropy: string): Promise<void> {
   send(helloMessage());
 }
 
+/**
+ * The running kernel's release. Not os.release() alone: Node reads that once, when `node:os` is
+ * loaded, which for the VM image is while the startup snapshot is built, on the build host.
+ */
+function kernelRelease(): string {
+  try {
+    return readFileSync("/proc/sys/kernel/osrelease", "utf8").trim();
+  } catch {
+    return release();
+  }
+}
+
 function helloMessage(): GuestMessage {
-  return { type: "hello", protocol: PROTOCOL_VERSION, agent: AGENT_VERSION, pid: process.pid, kernel: release() };
+  return { type: "hello", protocol: PROTOCOL_VERSION, agent: AGENT_VERSION, pid: process.pid, kernel: kernelRelease() };
 }
 
 function handle(json: unknown): void {
@@ -288,25 +300,56 @@ function handle(json: unknown): void {
   }
 }
 
-const decoder = new FrameDecoder();
-process.stdin.on("data", (chunk: Buffer) => {
-  for (const frame of decoder.push(chunk)) {
-    if (frame.ok) handle(frame.json);
-    else {
-      errorReply(null, "EPROTO", frame.error);
-      if (frame.fatal) shutdown(null);
-    }
-  }
-});
-// The host is our only reason to exist: when it goes away, so do we and everything we started.
-process.stdin.on("end", () => shutdown(null, EXIT_HOST_GONE));
-process.on("uncaughtException", (err) => {
-  try {
-    errorReply(null, "EAGENT", `guest agent crashed: ${err.message}`);
-  } finally {
-    for (const child of running.values()) killGroup(child, "SIGKILL");
-    process.exit(70);
-  }
-});
+/** One request of every type, decoded while the snapshot is built (and one that fails, for the error path). */
+const SNAPSHOT_WARMUP: readonly unknown[] = [
+  { type: "exec", id: "w", argv: ["true"], cwd: "/", env: { A: "b" }, stdin: "", timeoutMs: 1, outputCapBytes: 1, interactive: true },
+  { type: "stdin", id: "w", target: "w", data: "", eof: true },
+  { type: "cancel", id: "w", target: "w" },
+  { type: "readFile", id: "w", path: "/" },
+  { type: "writeFile", id: "w", path: "/", data: "", mode: 420 },
+  { type: "list", id: "w", path: "/" },
+  { type: "stat", id: "w", path: "/" },
+  { type: "shutdown", id: "w" },
+  { type: "resume", id: "w", nowMs: 0, entropy: "" },
+  { type: "exec", id: "", argv: [] },
+];
 
-send(helloMessage());
+/** Serves the host on stdin/stdout, starting with hello. Nothing before this touches either. */
+function start(): void {
+  const decoder = new FrameDecoder();
+  process.stdout.on("drain", () => {
+    for (const s of paused) s.resume();
+    paused.clear();
+  });
+  process.stdin.on("data", (chunk: Buffer) => {
+    for (const frame of decoder.push(chunk)) {
+      if (frame.ok) handle(frame.json);
+      else {
+        errorReply(null, "EPROTO", frame.error);
+        if (frame.fatal) shutdown(null);
+      }
+    }
+  });
+  // The host is our only reason to exist: when it goes away, so do we and everything we started.
+  process.stdin.on("end", () => shutdown(null, EXIT_HOST_GONE));
+  process.on("uncaughtException", (err) => {
+    try {
+      errorReply(null, "EAGENT", `guest agent crashed: ${err.message}`);
+    } finally {
+      for (const child of running.values()) killGroup(child, "SIGKILL");
+      process.exit(70);
+    }
+  });
+  send(helloMessage());
+}
+
+if (startupSnapshot.isBuildingSnapshot()) {
+  // The first decode of a request builds Effect Schema's parser for it (and compiles the code
+  // that runs it): do that for every request type now, so the snapshot holds them and the first
+  // request in the guest does not pay.
+  for (const sample of SNAPSHOT_WARMUP) decodeHostMessage(sample);
+  encodeFrame(helloMessage());
+  startupSnapshot.setDeserializeMainFunction(start);
+} else {
+  start();
+}

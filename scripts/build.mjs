@@ -1,12 +1,16 @@
 // Builds what `bin/ironclaw` runs: two self-contained bundles. The CLI is bundled because
 // loading hundreds of ESM files costs more start-up than a short `exec` itself; the guest
 // agent is bundled because a sandbox sees no node_modules. Type-checking is `npm run typecheck`.
+// The agent is bundled twice from the same source: as the ES module every backend can run, and
+// as the CommonJS script the micro-VM image builds its V8 startup snapshot from (`node
+// --build-snapshot` runs a script that may only require built-in modules, not an ES module).
 import { build } from "esbuild";
 
 const common = { bundle: true, platform: "node", format: "esm", target: "node22", legalComments: "none", logLevel: "warning" };
 
 await Promise.all([
   build({ ...common, entryPoints: ["guest-agent/agent.ts"], outfile: "dist/guest-agent.mjs", minify: true }),
+  build({ ...common, format: "cjs", entryPoints: ["guest-agent/agent.ts"], outfile: "dist/guest-agent.snapshot.cjs", minify: true }),
   build({
     ...common,
     entryPoints: ["src/cli/main.ts"],
