@@ -140,6 +140,16 @@ const closeMcp = enqueueActions(({ context, enqueue, self }) => {
   for (const name of context.mcpLive) if (children[name]) enqueue.sendTo(children[name]!, { type: "STOP" });
 }) as never;
 
+/** What an approval request is made from: the action's hash, card and summary, and who can answer. */
+const approvalInput = (context: SessionContext, name: string, action: { actionHash: string; card: unknown; summary: string }) => ({
+  id: `${context.id}-${name}`,
+  actionHash: action.actionHash,
+  card: action.card,
+  summary: action.summary,
+  deadlineMs: context.approvalDeadlineMs,
+  interactive: context.interactive,
+});
+
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 const toolMessage = (call: ToolCall, result: ToolResult): ModelMessage => ({ role: "tool", toolCallId: call.id, name: call.name, content: result.content, ...(result.isError && { isError: true }) });
 
@@ -338,14 +348,7 @@ export const agentSessionMachine = setup({
           invoke: {
             id: "approval",
             src: "approval",
-            input: ({ context }) => ({
-              id: `${context.id}-approval-${context.steps}-${context.pending.length}`,
-              actionHash: context.decision!.actionHash,
-              card: context.decision!.card,
-              summary: context.decision!.summary,
-              deadlineMs: context.approvalDeadlineMs,
-              interactive: context.interactive,
-            }),
+            input: ({ context }) => approvalInput(context, `approval-${context.steps}-${context.pending.length}`, context.decision!),
             onDone: {
               target: "acting",
               actions: [
@@ -392,14 +395,7 @@ export const agentSessionMachine = setup({
               invoke: {
                 id: "approval",
                 src: "approval",
-                input: ({ context }) => ({
-                  id: `${context.id}-apply`,
-                  actionHash: context.changes!.actionHash,
-                  card: context.changes!.card,
-                  summary: context.changes!.summary,
-                  deadlineMs: context.approvalDeadlineMs,
-                  interactive: context.interactive,
-                }),
+                input: ({ context }) => approvalInput(context, "apply", context.changes!),
                 onDone: {
                   target: "#session.active.closing",
                   actions: [

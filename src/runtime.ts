@@ -152,14 +152,10 @@ export function sandboxesHeld(reap: Extract<OrchestratorEmitted, { type: "child.
 }
 
 /**
- * The agent-session machine with its effects: its sandbox a vm like any other, its approval
- * requests running only the action a human approved. Sessions need the MCP hub, which exists
- * only once the orchestrator does: hence the getter.
+ * The agent-session machine with its effects: its sandbox a vm like any other, its MCP
+ * connections its own, its approval requests running only the action a human approved.
  */
-function sessionMachine(options: RuntimeOptions, drivers: DriverRegistry, store: SandboxStore, mcp: typeof mcpConnectionMachine) {
-  if (!options.session) return agentSessionMachine;
-  const services = options.session;
-  const actors = agentSessionActors(services);
+function sessionMachine(services: SessionServices, actors: ReturnType<typeof agentSessionActors>, drivers: DriverRegistry, store: SandboxStore, mcp: typeof mcpConnectionMachine) {
   return agentSessionMachine.provide({
     actors: {
       ...actors,
@@ -196,6 +192,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   };
   const ownRecords = () => store.list().filter((r) => r.owner.pid === process.pid);
 
+  const sessionActors = options.session ? agentSessionActors(options.session) : null;
   // One MCP connection machine with its effects, for the runtime's connections and sessions' own.
   const mcpMachine = mcpConnectionMachine.provide({
     actors: mcpConnectionActors(new Map((options.mcp?.servers ?? []).map((s) => [s.name, s])), {
@@ -210,7 +207,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       vm: vmMachine.provide({ actors: vmActors(drivers, store) }),
       slot: snapshotSlotMachine.provide({ actors: slotActors(drivers, store) }),
       mcp: mcpMachine,
-      session: sessionMachine(options, drivers, store, mcpMachine),
+      session: options.session && sessionActors ? sessionMachine(options.session, sessionActors, drivers, store, mcpMachine) : agentSessionMachine,
     },
   });
   // Every state change of every actor goes to the debug log: the lifecycle of each sandbox can
@@ -240,7 +237,10 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       pendingReaps.add(p);
     }
   });
-  orchestrator.on("child.exited", (e) => logger.info(e, "child exited"));
+  orchestrator.on("child.exited", (e) => {
+    logger.info(e, "child exited");
+    sessionActors?.forget(e.id); // a finished session's copy of the project and unapproved actions
+  });
 
   const stopped = new Promise<OrchestratorOutput>((resolve, reject) => {
     orchestrator.subscribe({
