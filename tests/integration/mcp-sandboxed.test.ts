@@ -7,15 +7,15 @@ import { createServer, type Server } from "node:net";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nanoid } from "nanoid";
-import { pino } from "pino";
 import { isAlive } from "../../actors/host-process.ts";
 import type { BackendName, SandboxRecord } from "../../actors/sandbox-driver.ts";
 import { planSandboxedServer } from "../../actors/mcp-sandboxed.transport.ts";
 import { GUEST_NODE, hostMountProblem } from "../../actors/sandbox-view.ts";
-import type { McpServerConfig, StdioServerConfig } from "../../src/mcp-config.ts";
-import { createRuntime, type Runtime } from "../../src/runtime.ts";
+import type { StdioServerConfig } from "../../src/mcp-config.ts";
+import type { Runtime } from "../../src/runtime.ts";
+import { startMcpRuntime, until } from "../support/mcp-runtime.ts";
 import { backendsUnderTest } from "../support/backends.ts";
 import { cliHarness } from "../support/cli.ts";
 
@@ -36,25 +36,8 @@ const server = (name: string, args: string[], extra: Partial<StdioServerConfig> 
   ...extra,
 });
 
-const runtimes: Runtime[] = [];
-function start(servers: McpServerConfig[]): Runtime {
-  const runtime = createRuntime({ logger: pino({ level: "silent" }), mcp: { servers } });
-  runtime.orchestrator.start();
-  runtimes.push(runtime);
-  return runtime;
-}
-afterEach(async () => {
-  for (const runtime of runtimes.splice(0)) {
-    if (runtime.orchestrator.getSnapshot().status === "active") runtime.orchestrator.send({ type: "SHUTDOWN", reason: "test over" });
-    await runtime.stopped;
-  }
-});
+const start = startMcpRuntime;
 
-const until = async (check: () => boolean, ms = 15_000) => {
-  const end = Date.now() + ms;
-  while (!check() && Date.now() < end) await new Promise((r) => setTimeout(r, 25));
-  return check();
-};
 
 /** This process's sandboxes for MCP server `name`. */
 const sandboxesOf = (runtime: Runtime, name: string) => runtime.store.list().filter((r) => r.owner.pid === process.pid && r.id.startsWith(`mcp-${name}-`));

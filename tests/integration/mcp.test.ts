@@ -7,11 +7,10 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nanoid } from "nanoid";
-import { pino } from "pino";
-import type { HttpServerConfig, McpServerConfig, StdioServerConfig } from "../../src/mcp-config.ts";
-import { createRuntime, type Runtime } from "../../src/runtime.ts";
+import type { HttpServerConfig, StdioServerConfig } from "../../src/mcp-config.ts";
+import { startMcpRuntime, until } from "../support/mcp-runtime.ts";
 
 const root = join(import.meta.dirname, "..", "..");
 const modules = join(root, "node_modules", "@modelcontextprotocol");
@@ -32,25 +31,8 @@ const processesWith = (marker: string) =>
     .filter((l) => l.includes(marker) && !l.includes("ps -eo"))
     .map((l) => Number(l.trim().split(/\s+/)[0]));
 
-const runtimes: Runtime[] = [];
-function start(servers: McpServerConfig[]): Runtime {
-  const runtime = createRuntime({ logger: pino({ level: "silent" }), mcp: { servers } });
-  runtime.orchestrator.start();
-  runtimes.push(runtime);
-  return runtime;
-}
-afterEach(async () => {
-  for (const runtime of runtimes.splice(0)) {
-    runtime.orchestrator.send({ type: "SHUTDOWN", reason: "test over" });
-    await runtime.stopped;
-  }
-});
+const start = startMcpRuntime;
 
-const until = async (check: () => boolean, ms = 15_000) => {
-  const end = Date.now() + ms;
-  while (!check() && Date.now() < end) await new Promise((r) => setTimeout(r, 25));
-  return check();
-};
 
 describe("MCP over stdio: server-everything", () => {
   it("lists its tools, calls echo, reports progress, and leaves no process behind", async () => {
