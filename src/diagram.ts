@@ -29,32 +29,42 @@ function guardName(guard: unknown): string {
   return " [guarded]";
 }
 
-const nodeName = (n: Node) => n.id.replace(/\./g, "_");
+/** A state node's name in the chart: its id with dots made underscores (Mermaid ids cannot contain dots). */
+export const nodeName = (n: { id: string }) => n.id.replace(/\./g, "_");
 
+// Mermaid (12.3) gives a state the parent of the last composite block that names it, and a
+// mention at the top level does not reset that. So each block only declares its own states, and
+// every transition is written at the top level after all blocks: a transition written inside a
+// block would pull an outside state (or a state of a nested block) into that block.
 export function toMermaid(machine: AnyStateMachine): string {
   const lines = ["stateDiagram-v2"];
+  const transitions: string[] = [];
   const walk = (node: Node, indent: string) => {
     const children = Object.values(node.states);
-    if (node.initial?.target[0]) lines.push(`${indent}[*] --> ${nodeName(node.initial.target[0])}`);
+    const initial = node.initial?.target[0];
+    if (initial) lines.push(`${indent}[*] --> ${nodeName(initial)}`);
     for (const child of children) {
       if (Object.keys(child.states).length) {
         lines.push(`${indent}state ${nodeName(child)} {`);
         walk(child, `${indent}  `);
         lines.push(`${indent}}`);
+      } else if (child.type === "final") {
+        lines.push(`${indent}${nodeName(child)} --> [*]`);
+      } else if (child !== initial) {
+        lines.push(`${indent}${nodeName(child)}`);
       }
-      if (child.type === "final") lines.push(`${indent}${nodeName(child)} --> [*]`);
     }
     for (const child of children) {
       const eventless = (child.always ?? []).map((t) => ["always", [t]] as const);
-      for (const [eventType, transitions] of [...child.transitions, ...eventless]) {
-        for (const t of transitions) {
+      for (const [eventType, ts] of [...child.transitions, ...eventless]) {
+        for (const t of ts) {
           for (const target of t.target ?? []) {
-            lines.push(`${indent}${nodeName(child)} --> ${nodeName(target)}: ${label(eventType)}${guardName(t.guard)}`);
+            transitions.push(`  ${nodeName(child)} --> ${nodeName(target)}: ${label(eventType)}${guardName(t.guard)}`);
           }
         }
       }
     }
   };
   walk(machine.root as unknown as Node, "  ");
-  return `${lines.join("\n")}\n`;
+  return `${[...lines, ...transitions].join("\n")}\n`;
 }
