@@ -16,7 +16,10 @@ fi
 # qemu-system-x86: the qemu micro-VM backend; e2fsprogs (mke2fs -d) and lz4 build its guest image
 # (lz4 also unpacks the vmlinux Firecracker needs). socat is not installed here: the image build
 # downloads it into the guest. Firecracker itself is not packaged: see docs/backends.md.
-packages=(bubblewrap util-linux procps qemu-system-x86 e2fsprogs lz4)
+# chromium and fonts-dejavu-core: headless Chromium (driven by playwright-core) draws diagrams/*.svg
+# with a fixed font, byte for byte the same on every run (docs/diagrams.md), and runs the
+# inspector's browser test.
+packages=(bubblewrap util-linux procps qemu-system-x86 e2fsprogs lz4 chromium fonts-dejavu-core)
 missing=()
 for p in "${packages[@]}" runsc; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
