@@ -36,20 +36,26 @@ async function until(ok: () => Promise<boolean>, ms: number): Promise<boolean> {
   return ok();
 }
 
-export async function runUp(opts: { backend?: string; foreground: boolean; json: boolean; verbose: boolean }): Promise<number> {
+export async function runUp(opts: { backend?: string; foreground: boolean; inspect?: boolean; json: boolean; verbose: boolean }): Promise<number> {
   const settings = settingsOrUsage();
   if (opts.foreground) {
     const logger = await createLogger({ verbose: opts.verbose });
-    return runDaemon({ ...(opts.backend && { backend: opts.backend }), logger, settings });
+    return runDaemon({ ...(opts.backend && { backend: opts.backend }), logger, settings, inspect: Boolean(opts.inspect) });
   }
   if (await daemonAnswers()) {
     const record = readDaemonRecord();
-    print(opts.json, { running: true, started: false, ...record }, `daemon already running (pid ${record?.pid}, socket ${daemonSocketPath()})`);
+    const inspector = opts.inspect ? await ask({ type: "inspect" }) : null;
+    const url = inspector?.type === "inspector" ? inspector.url : undefined;
+    print(
+      opts.json,
+      { running: true, started: false, ...record, ...(url && { inspector: url }) },
+      `daemon already running (pid ${record?.pid}, socket ${daemonSocketPath()})${url ? `\ninspector: ${url}` : ""}`,
+    );
     return ExitCode.ok;
   }
   mkdirSync(dirname(daemonLogPath()), { recursive: true, mode: 0o700 });
   const log = openSync(daemonLogPath(), "a");
-  const args = [join(packageRoot(), "dist", "ironclaw.mjs"), "up", "--foreground", ...(opts.backend ? ["--backend", opts.backend] : [])];
+  const args = [join(packageRoot(), "dist", "ironclaw.mjs"), "up", "--foreground", ...(opts.backend ? ["--backend", opts.backend] : []), ...(opts.inspect ? ["--inspect"] : [])];
   const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", log, log], env: process.env });
   closeSync(log);
   let exited: number | null = null;
@@ -76,7 +82,7 @@ export async function runUp(opts: { backend?: string; foreground: boolean; json:
   print(
     opts.json,
     { running: true, started: true, ...record, poolSize: settings.pool.size },
-    `daemon up: pid ${record.pid}, backend ${record.backend}, pool of ${settings.pool.size} warming, socket ${daemonSocketPath()}`,
+    `daemon up: pid ${record.pid}, backend ${record.backend}, pool of ${settings.pool.size} warming, socket ${daemonSocketPath()}${record.inspector ? `\ninspector: ${record.inspector}` : ""}`,
   );
   return ExitCode.ok;
 }
@@ -112,6 +118,7 @@ export async function runStatus(opts: { json: boolean }): Promise<number> {
   const lines = [
     `daemon: pid ${status.pid}, up since ${status.startedAt}, backend ${status.backend}, socket ${status.socket}`,
     `orchestrator: ${status.state}`,
+    ...(status.inspector ? [`inspector: ${status.inspector}`] : []),
     ...status.children.map((c) => `  ${c.src.padEnd(5)} ${c.id.padEnd(24)} ${c.state}`),
   ];
   if (stats) lines.push(`pool: ${stats.ready}/${stats.size} ready`);

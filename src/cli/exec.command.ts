@@ -4,7 +4,9 @@
 import { GUEST_ENV } from "../../guest-agent/guest-protocol.ts";
 import { detectCgroups } from "../../actors/cgroup.ts";
 import { parseBackend, selectBackend } from "../backend-select.ts";
-import { connectDaemon } from "../daemon/daemon-client.ts";
+import { ask, connectDaemon } from "../daemon/daemon-client.ts";
+import { createInspectionSource } from "../inspector/inspection-source.ts";
+import { attachInspector } from "../inspector/inspector-attach.ts";
 import { execViaDaemon } from "./exec-daemon.ts";
 import { readStdin, say } from "./cli-io.ts";
 import { ExitCode, UsageError } from "../exit-codes.ts";
@@ -29,6 +31,8 @@ export interface ExecCliOptions {
   readonly limitsExplicit?: boolean;
   /** false with --no-daemon. */
   readonly daemon?: boolean;
+  /** Show the sandbox's actors in the inspector (the daemon's, or this process's). */
+  readonly inspect?: boolean;
 }
 
 export async function runExec(command: string[], opts: ExecCliOptions): Promise<number> {
@@ -36,10 +40,17 @@ export async function runExec(command: string[], opts: ExecCliOptions): Promise<
   if (opts.backend !== undefined) parseBackend(opts.backend);
   if (opts.daemon !== false) {
     const socket = await connectDaemon();
-    if (socket) return execViaDaemon(socket, command, opts);
+    if (socket) {
+      // The sandbox will be the daemon's actor: it is the daemon that reports to the inspector.
+      const inspector = opts.inspect ? await ask({ type: "inspect" }) : null;
+      if (inspector?.type === "inspector") say(`inspector: ${inspector.url}`);
+      else if (inspector?.type === "error") say(`no inspector: ${inspector.message}`);
+      return execViaDaemon(socket, command, opts);
+    }
   }
   const logger = await createLogger({ verbose: opts.verbose });
-  const runtime = createRuntime({ logger });
+  const source = opts.inspect ? createInspectionSource({ pid: process.pid, command: "exec", cwd: process.cwd() }) : null;
+  const runtime = createRuntime({ logger, ...(source && { inspect: source.inspect }) });
   const { orchestrator } = runtime;
 
   const guard = guardProcess(runtime, logger, {
@@ -70,6 +81,8 @@ export async function runExec(command: string[], opts: ExecCliOptions): Promise<
   const stderr: Buffer[] = [];
   const started = performance.now();
   orchestrator.start();
+  const inspector = source ? await attachInspector(source) : null;
+  if (inspector) say(`inspector: ${inspector.url}`);
   const outcome = await runJob(
     runtime,
     {
@@ -97,6 +110,7 @@ export async function runExec(command: string[], opts: ExecCliOptions): Promise<
   );
   orchestrator.send({ type: "SHUTDOWN", reason: "command finished" });
   const stoppedWith = await runtime.stopped;
+  await inspector?.close(); // after the stop: a watching tab sees the sandbox destroyed
   logger.info({ output: stoppedWith, outcome }, "orchestrator stopped");
 
   const { exitCode, message, notice } = reportOutcome(outcome, {

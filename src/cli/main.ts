@@ -46,6 +46,7 @@ program
   .option("--output-cap <bytes>", "most stdout+stderr bytes kept; the rest is cut with a notice", integerIn("--output-cap", 1, 1 << 30))
   .option("--json", "print one JSON object with the result instead of streaming", false)
   .option("--no-daemon", "run in this process even when a daemon is up")
+  .option("--inspect", "watch the sandbox's actors live in the inspector (prints its URL)", false)
   .option("-v, --verbose", "human-readable logs on stderr", false)
   .passThroughOptions()
   .action(async (command: string[], opts, cmd: Command) => {
@@ -59,6 +60,7 @@ program
   .description("start the daemon: one long-lived orchestrator with a pool of ready sandboxes, on a Unix socket")
   .addOption(new Option("-b, --backend <name>", "backend of the pool and default of exec (default: the strongest that works here)"))
   .option("--foreground", "run the daemon in this process instead of in the background", false)
+  .option("--inspect", "report to the running `ironclaw inspect`, or serve an inspector (its URL is printed)", false)
   .option("--json", "print JSON", false)
   .option("-v, --verbose", "human-readable logs on stderr (with --foreground)", false)
   .action(async (opts) => {
@@ -117,10 +119,21 @@ program
   .option("--max-tokens <n>", "most tokens, input and output", integerIn("--max-tokens", 100, 100_000_000), 200_000)
   .option("--max-minutes <n>", "most wall time", positiveNumber("--max-minutes", 24 * 60), 30)
   .option("--json", "print one JSON object with the outcome", false)
+  .option("--inspect", "watch the session live in the inspector, and answer approvals there (prints its URL)", false)
   .option("-v, --verbose", "human-readable logs, including every actor's state changes, on stderr", false)
   .action(async (task: string, opts) => {
     const { runRun } = await import("./run.command.ts");
     process.exitCode = await runRun(task, opts);
+  });
+
+program
+  .command("inspect")
+  .description("serve the live statechart inspector on 127.0.0.1 (token in the printed URL) until Ctrl-C; the daemon and --inspect runs report to it")
+  .option("-p, --port <port>", "port to listen on (default: any free one)", integerIn("--port", 0, 65535))
+  .option("--json", "print JSON", false)
+  .action(async (opts) => {
+    const { runInspect } = await import("./inspect.command.ts");
+    process.exitCode = await runInspect(opts);
   });
 
 const mcp = program.command("mcp").description("the configured MCP servers (mcpServers in .ironclaw/config.json or ~/.config/ironclaw/config.json)");

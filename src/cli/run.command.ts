@@ -18,6 +18,8 @@ import { loadMcpConfig } from "../mcp-config.ts";
 import { selectModel } from "../model-select.ts";
 import { loadPolicyRules } from "../policy.ts";
 import { guardProcess, signalExitCode } from "../process-guard.ts";
+import { createInspectionSource } from "../inspector/inspection-source.ts";
+import { attachInspector } from "../inspector/inspector-attach.ts";
 import { createRuntime } from "../runtime.ts";
 import { SettingsError } from "../settings.ts";
 import { say } from "./cli-io.ts";
@@ -34,6 +36,8 @@ export interface RunOptions {
   readonly maxSteps: number;
   readonly maxTokens: number;
   readonly maxMinutes: number;
+  /** Serve (or report to) the live inspector, where approvals can be answered too. */
+  readonly inspect?: boolean;
 }
 
 const SYSTEM = `You are an agent working inside IronClaw, in a throwaway sandbox with no network.
@@ -42,8 +46,8 @@ Nothing you do reaches the user's files until the end: then your changes are sho
 Tools from MCP servers may act outside the sandbox; some need the user's approval and may be denied.
 When the task is done, stop calling tools and say briefly what you changed and why.`;
 
-function approveMode(value: string | undefined): ApproveMode {
-  if (value === undefined) return process.stdin.isTTY ? "ask" : "deny";
+function approveMode(value: string | undefined, inspector: boolean): ApproveMode {
+  if (value === undefined) return process.stdin.isTTY || inspector ? "ask" : "deny";
   if (value === "ask" || value === "deny" || value === "auto-green") return value;
   throw new UsageError(`--approve must be ask, deny or auto-green, got "${value}"`);
 }
@@ -57,7 +61,7 @@ const EXIT: Record<SessionOutput["outcome"], number> = {
 
 export async function runRun(task: string, opts: RunOptions): Promise<number> {
   if (!task.trim()) throw new UsageError('run needs a task: ironclaw run "fix the failing test"');
-  const mode = approveMode(opts.approve);
+  const mode = approveMode(opts.approve, Boolean(opts.inspect));
   let mcp;
   let rules;
   try {
@@ -73,8 +77,10 @@ export async function runRun(task: string, opts: RunOptions): Promise<number> {
   let midLine = false;
   const logger = await createLogger({ verbose: opts.verbose });
   const audit = new AuditLog(auditLogPath());
+  const source = opts.inspect ? createInspectionSource({ pid: process.pid, command: "run", cwd: process.cwd() }) : null;
   const runtime = createRuntime({
     logger,
+    ...(source && { inspect: source.inspect }),
     mcp: { servers: mcp.servers },
     session: {
       projectDir: process.cwd(),
@@ -102,9 +108,11 @@ export async function runRun(task: string, opts: RunOptions): Promise<number> {
     return ExitCode.sandboxFailure;
   }
   runtime.orchestrator.start();
+  const inspector = source ? await attachInspector(source) : null;
+  if (inspector) say(`inspector: ${inspector.url}${inspector.mode === "linked" ? " (the running ironclaw inspect)" : ""}`);
 
   const id = `s${nanoid(10).replace(/[^A-Za-z0-9]/g, "0")}`;
-  const interactive = mode === "ask" && Boolean(process.stdin.isTTY);
+  const interactive = mode === "ask" && (Boolean(process.stdin.isTTY) || inspector !== null);
   if (mode === "ask" && !interactive) say("not an interactive terminal: actions that need approval will be denied");
   const approvals: Array<{ summary: string; answer: string }> = [];
   const output = new Promise<SessionOutput | null>((resolve) => {
@@ -134,7 +142,7 @@ export async function runRun(task: string, opts: RunOptions): Promise<number> {
   });
   const session = runtime.orchestrator.getSnapshot().children[id] as ActorRefFrom<typeof agentSessionMachine> | undefined;
   if (session) {
-    watchApprovals(session, { mode, interactive, color, json: opts.json, approvals });
+    watchApprovals(session, { mode, interactive, terminal: Boolean(process.stdin.isTTY), inspector: inspector?.url ?? null, color, json: opts.json, approvals });
     let steps = 0;
     session.subscribe((snap) => {
       if (snap.context.steps === steps) return;
@@ -147,6 +155,8 @@ export async function runRun(task: string, opts: RunOptions): Promise<number> {
   const result = await output;
   runtime.orchestrator.send({ type: "SHUTDOWN", reason: "run finished" });
   await runtime.stopped;
+  // After the stop, so a watching tab gets every actor's last state before the page goes quiet.
+  await inspector?.close();
   const signal = guard.interruptedBy();
   if (signal) return signalExitCode(signal);
   if (!result) {
@@ -163,10 +173,22 @@ export async function runRun(task: string, opts: RunOptions): Promise<number> {
   return EXIT[result.outcome];
 }
 
-/** At the cliff: show each red action's card, and ask — or deny, when nobody can answer. */
+/**
+ * At the cliff: show each red action's card, and ask — at the terminal, in the inspector, or
+ * both (the first answer wins; the other question is withdrawn) — or deny, when nobody can answer.
+ * Whoever answered, the approval request's own outcome is what is recorded.
+ */
 function watchApprovals(
   session: ActorRefFrom<typeof agentSessionMachine>,
-  o: { mode: ApproveMode; interactive: boolean; color: boolean; json: boolean; approvals: Array<{ summary: string; answer: string }> },
+  o: {
+    mode: ApproveMode;
+    interactive: boolean;
+    terminal: boolean;
+    inspector: string | null;
+    color: boolean;
+    json: boolean;
+    approvals: Array<{ summary: string; answer: string }>;
+  },
 ): void {
   let asked: string | null = null;
   session.subscribe((snap) => {
@@ -186,13 +208,29 @@ function watchApprovals(
       o.approvals.push({ summary, answer: "denied" });
       return; // the request denies itself: it was made non-interactive
     }
+    const request = snap.children.approval;
+    const answered = new AbortController();
+    request?.subscribe({
+      complete: () => {
+        answered.abort();
+        const out = request.getSnapshot().output as { outcome: string } | undefined;
+        const outcome = out?.outcome ?? "cancelled";
+        o.approvals.push({ summary, answer: outcome === "done" || outcome === "failed" ? "approved" : outcome });
+      },
+    });
+    if (!o.terminal) {
+      say(`waiting for an answer in the inspector: ${o.inspector}`);
+      return;
+    }
     void (async () => {
       const rl = createInterface({ input: process.stdin, output: process.stderr });
       try {
-        const answer = (await rl.question(`Approve ${summary}? [y/N] `)).trim().toLowerCase();
+        const answer = (await rl.question(`Approve ${summary}? [y/N] `, { signal: answered.signal })).trim().toLowerCase();
         const yes = answer === "y" || answer === "yes";
-        o.approvals.push({ summary, answer: yes ? "approved" : "denied" });
         session.send(yes ? { type: "APPROVE", actionHash } : { type: "DENY", reason: "denied at the terminal" });
+      } catch (err) {
+        if ((err as Error).name !== "AbortError") throw err;
+        process.stderr.write("\n"); // answered in the inspector (or the request ended)
       } finally {
         rl.close();
       }

@@ -28,6 +28,8 @@ export const ClientMessage = Schema.Union([
   Schema.Struct({ type: Schema.Literal("pool.warm"), backend: Schema.optional(Schema.String), size: Schema.optional(Count) }),
   Schema.Struct({ type: Schema.Literal("pool.stats") }),
   Schema.Struct({ type: Schema.Literal("shutdown") }),
+  /** Report to the running inspector (or serve one): the answer is its URL. */
+  Schema.Struct({ type: Schema.Literal("inspect") }),
   Schema.Struct({ type: Schema.Literal("mcp.list") }),
   Schema.Struct({ type: Schema.Literal("mcp.tools"), server: Schema.String }),
   Schema.Struct({
@@ -61,6 +63,8 @@ export const DaemonMessage = Schema.Union([
     startedAt: Schema.String,
     backend: Schema.String,
     state: Schema.String,
+    /** The inspector this daemon reports to, if any. */
+    inspector: Schema.optional(Schema.NullOr(Schema.String)),
     children: Schema.Array(Schema.Struct({ id: Schema.String, src: Schema.String, state: Schema.String })),
   }),
   Schema.Struct({ type: Schema.Literal("pool.stats"), size: Count, ready: Count, slots: Schema.Array(SlotStats) }),
@@ -76,6 +80,7 @@ export const DaemonMessage = Schema.Union([
   Schema.Struct({ type: Schema.Literal("mcp.progress"), progress: Schema.Number, total: Schema.optional(Schema.Number), message: Schema.optional(Schema.String) }),
   Schema.Struct({ type: Schema.Literal("mcp.result"), result: Schema.Unknown }),
   Schema.Struct({ type: Schema.Literal("ok") }),
+  Schema.Struct({ type: Schema.Literal("inspector"), url: Schema.String, mode: Schema.Literals(["linked", "serving"]) }),
   Schema.Struct({ type: Schema.Literal("error"), code: Schema.String, message: Schema.String }),
 ]);
 export type DaemonMessage = typeof DaemonMessage.Type;

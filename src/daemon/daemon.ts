@@ -9,6 +9,8 @@ import { parseBackend, selectBackend } from "../backend-select.ts";
 import { runJob } from "../exec-job.ts";
 import type { Logger } from "../logger.ts";
 import { loadMcpConfig, transportLabel } from "../mcp-config.ts";
+import { createInspectionSource, type InspectionSource } from "../inspector/inspection-source.ts";
+import { attachInspector, type AttachedInspector } from "../inspector/inspector-attach.ts";
 import { guardProcess } from "../process-guard.ts";
 import { createRuntime, type Runtime } from "../runtime.ts";
 import type { Settings } from "../settings.ts";
@@ -30,6 +32,8 @@ export interface DaemonRecord {
   readonly backend: string;
   /** Where `ironclaw up` ran: the daemon's MCP servers are that project's. */
   readonly projectDir: string;
+  /** With `up --inspect`: the inspector's URL (token included; the record is owner-only). */
+  readonly inspector?: string;
 }
 
 /** True when a daemon answers on the socket (a stale socket file from a crash does not). */
@@ -44,7 +48,37 @@ export function daemonAnswers(path = daemonSocketPath()): Promise<boolean> {
   });
 }
 
-export async function runDaemon(options: { backend?: string; logger: Logger; settings: Settings }): Promise<number> {
+/**
+ * The daemon's inspector: attached on `up --inspect` or when asked (`ironclaw inspect`, `exec
+ * --inspect`); attached again if the inspector it reported to goes away and it is asked anew.
+ */
+function daemonInspector(source: InspectionSource, logger: Logger) {
+  let current: Promise<AttachedInspector> | null = null;
+  return {
+    ensure(): Promise<AttachedInspector> {
+      if (!current) {
+        const attaching = attachInspector(source, { publish: true });
+        current = attaching;
+        attaching.then(
+          (inspector) => {
+            logger.info({ url: inspector.url.replace(/token=.*/, "token=…"), mode: inspector.mode }, "inspector attached");
+            void inspector.lost.then(() => {
+              if (current === attaching) current = null;
+            });
+          },
+          () => {
+            if (current === attaching) current = null;
+          },
+        );
+      }
+      return current;
+    },
+    url: async () => (current ? (await current.catch(() => null))?.url ?? null : null),
+    close: async () => (await current?.catch(() => null))?.close(),
+  };
+}
+
+export async function runDaemon(options: { backend?: string; logger: Logger; settings: Settings; inspect?: boolean }): Promise<number> {
   const { logger, settings } = options;
   const socketPath = daemonSocketPath();
   if (await daemonAnswers(socketPath)) throw new Error(`a daemon is already running (socket ${socketPath}); stop it with \`ironclaw down\``);
@@ -54,8 +88,12 @@ export async function runDaemon(options: { backend?: string; logger: Logger; set
   process.once("exit", () => lock.release());
   // The MCP servers of the project the daemon was started in; a client elsewhere connects its own.
   const mcpConfig = loadMcpConfig();
+  // Costs little until someone watches: views are built only while an inspector is attached.
+  const source = createInspectionSource({ pid: process.pid, command: "daemon", cwd: process.cwd() });
+  const inspector = daemonInspector(source, logger);
   const runtime = createRuntime({
     logger,
+    inspect: source.inspect,
     mcp: {
       servers: mcpConfig.servers,
       // Nobody is at the daemon's terminal: a server asking for input is declined, and the log says so.
@@ -76,7 +114,7 @@ export async function runDaemon(options: { backend?: string; logger: Logger; set
 
   // Listen before anything starts: a socket that cannot be had must not leave a warming pool behind.
   rmSync(socketPath, { force: true }); // we hold the lock and nobody answered: a crashed daemon's leftover
-  const server = createServer((socket) => serve(socket, { runtime, driver, warm, cgroupsUsable: cgroups.usable, cgroupsDetail: cgroups.detail, startedAt, socketPath, settings }));
+  const server = createServer((socket) => serve(socket, { runtime, inspector, driver, warm, cgroupsUsable: cgroups.usable, cgroupsDetail: cgroups.detail, startedAt, socketPath, settings }));
   // Owner-only from the first moment: the socket is created under a restrictive umask.
   const umask = process.umask(0o177);
   try {
@@ -91,11 +129,13 @@ export async function runDaemon(options: { backend?: string; logger: Logger; set
   warm(driver.backend, settings.pool.size);
   runtime.mcp.connect();
   chmodSync(socketPath, 0o600);
-  const record: DaemonRecord = { pid: process.pid, socket: socketPath, startedAt, backend: driver.backend, projectDir: process.cwd() };
+  const inspectorUrl = options.inspect ? (await inspector.ensure()).url : undefined;
+  const record: DaemonRecord = { pid: process.pid, socket: socketPath, startedAt, backend: driver.backend, projectDir: process.cwd(), ...(inspectorUrl && { inspector: inspectorUrl }) };
   writeFileSync(daemonRecordPath(), JSON.stringify(record), { mode: 0o600 });
   logger.info(record, "daemon listening");
 
   const output = await runtime.stopped;
+  await inspector.close();
   server.close();
   rmSync(socketPath, { force: true });
   rmSync(daemonRecordPath(), { force: true });
@@ -106,6 +146,7 @@ export async function runDaemon(options: { backend?: string; logger: Logger; set
 
 interface ServeContext {
   readonly runtime: Runtime;
+  readonly inspector: ReturnType<typeof daemonInspector>;
   readonly driver: SandboxDriver;
   readonly warm: (backend: string, size: number) => void;
   readonly cgroupsUsable: boolean;
@@ -148,12 +189,18 @@ async function handle(socket: Socket, message: ClientMessage, ctx: ServeContext)
         startedAt: ctx.startedAt,
         backend: ctx.driver.backend,
         state: String(snap.value),
+        inspector: await ctx.inspector.url(),
         children: snap.context.children.map((c) => ({
           id: c.id,
           src: c.src,
           state: c.ref ? JSON.stringify((c.ref.getSnapshot() as { value: unknown }).value) : "restarting",
         })),
       });
+      return void socket.end();
+    }
+    case "inspect": {
+      const attached = await ctx.inspector.ensure();
+      reply({ type: "inspector", url: attached.url, mode: attached.mode });
       return void socket.end();
     }
     case "pool.warm": {

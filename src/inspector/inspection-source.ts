@@ -262,6 +262,8 @@ export function createInspectionSource(process_: { pid: number; command: string;
       for (const t of actors.values()) {
         if (t.view.endedAt === null) t.view = { ...t.view, ...viewOf(t.ref, t.ref.getSnapshot() as never), approval: t.view.approval };
         listener({ type: "actor", actor: t.view });
+        // Its history starts where the watcher came in.
+        if (t.view.endedAt === null) listener({ type: "log", entry: { at: Date.now(), actorId: t.view.id, kind: "state", text: dottedState(t.view.value) } });
         if (t.statelyActor) listener({ type: "stately", event: t.statelyActor });
         if (t.statelySnapshot) listener({ type: "stately", event: t.statelySnapshot });
       }

@@ -63,7 +63,7 @@ function approvalActor(source: ReturnType<typeof createInspectionSource>) {
   const actor = createActor(
     approvalRequestMachine.provide({
       actors: {
-        execute: fromPromise(async ({ input }: { input: { actionHash: string } }) => {
+        execute: fromPromise<unknown, { actionHash: string }>(async ({ input }) => {
           ran.push(input.actionHash);
           return "done";
         }),
