@@ -4,7 +4,7 @@
 // request to run — bound to the hash a human approved, so only that exact action can run.
 // Every decision goes to the audit log.
 import { applyPatch } from "diff";
-import { fromPromise } from "xstate";
+import { fromPromise, type AnyActorRef } from "xstate";
 import type { SandboxHandle } from "../machines/vm.machine.ts";
 import type { McpChildren, ToolDecision, ToolResult, WorkspaceChanges } from "../machines/agent-session.machine.ts";
 import { createMcpHub, type McpHub } from "../src/mcp-hub.ts";
@@ -14,6 +14,7 @@ import { decide, type PolicyAction, type PolicyRule } from "../src/policy.ts";
 import type { AuditLog } from "./audit-log.ts";
 import type { ModelMessage, ModelProvider, ModelTurn, ToolCall, ToolSpec } from "./model-provider.ts";
 import type { Sandbox } from "./sandbox-driver.ts";
+import { execOnVm } from "./vm-job.ts";
 import { applyChanges, collectChanges, copyIntoSandbox, SANDBOX_WORKSPACE, snapshotProject, type WorkspaceSnapshot } from "./workspace.ts";
 
 const asSandbox = (h: SandboxHandle) => h as unknown as Sandbox;
@@ -72,16 +73,24 @@ const str = (v: unknown, what: string): string => {
 const inWorkspace = (path: string) => (path.startsWith("/") ? path : `${SANDBOX_WORKSPACE}/${path}`);
 const clip = (text: string) => (text.length > OUTPUT_LIMIT ? `${text.slice(0, OUTPUT_LIMIT)}\n… (${text.length - OUTPUT_LIMIT} more characters cut)` : text);
 
-async function runBuiltin(sandbox: Sandbox, call: ToolCall): Promise<ToolResult> {
+/** Where a tool runs: the sandbox (files, through its guest channel) and its vm actor (commands). */
+interface ToolTarget {
+  readonly sandbox: Sandbox;
+  readonly vm: AnyActorRef | undefined;
+}
+
+async function runBuiltin(target: ToolTarget, call: ToolCall): Promise<ToolResult> {
   const a = call.arguments;
-  const channel = sandbox.channel;
+  const channel = target.sandbox.channel;
   switch (call.name) {
     case "exec": {
       const argv = a.argv;
       if (!Array.isArray(argv) || argv.length === 0 || argv.some((x) => typeof x !== "string")) throw new Error("exec needs argv: a non-empty array of strings");
+      if (!target.vm) throw new Error("the session has no sandbox actor to run the command in");
       let stdout = "";
       let stderr = "";
-      const exit = await channel.exec(
+      const exit = await execOnVm(
+        target.vm,
         { argv: argv as string[], cwd: typeof a.cwd === "string" ? inWorkspace(a.cwd) : SANDBOX_WORKSPACE, timeoutMs: (typeof a.timeoutSecs === "number" ? a.timeoutSecs : 120) * 1000, outputCapBytes: 1 << 20 },
         (stream, data) => (stream === "stdout" ? (stdout += data.toString("utf8")) : (stderr += data.toString("utf8"))),
       );
@@ -148,7 +157,7 @@ export function agentSessionActors(services: SessionServices) {
     });
 
   /** What the policy sees of a call, and what a human would. */
-  const describeCall = (call: ToolCall, mcp: McpHub): { action: PolicyAction; card: DiffCard; run: (sandbox: Sandbox) => Promise<ToolResult> } => {
+  const describeCall = (call: ToolCall, mcp: McpHub): { action: PolicyAction; card: DiffCard; run: (target: ToolTarget) => Promise<ToolResult> } => {
     const sep = call.name.indexOf(MCP_SEPARATOR);
     if (sep > 0) {
       const server = call.name.slice(0, sep);
@@ -174,7 +183,7 @@ export function agentSessionActors(services: SessionServices) {
           ? { kind: "file.read", path, scope: "sandbox" }
           : { kind: "file.write", path, scope: "sandbox" };
     const card = action.kind === "exec" ? execCard({ argv: action.argv, cwd: action.cwd, envNames: [], network: false }) : mcpCard({ server: "sandbox", tool: call.name, args: a });
-    return { action, card, run: (sandbox) => runBuiltin(sandbox, call) };
+    return { action, card, run: (target) => runBuiltin(target, call) };
   };
 
   return {
@@ -196,14 +205,14 @@ export function agentSessionActors(services: SessionServices) {
       services.model.complete({ messages: input.messages, tools: input.tools }, { signal, ...(services.onText && { onText: (d: string) => services.onText!(input.sessionId, d) }) }),
     ),
 
-    decide: fromPromise<ToolDecision, { sessionId: string; sandbox: SandboxHandle; call: ToolCall; mcp: McpChildren }>(async ({ input }) => {
+    decide: fromPromise<ToolDecision, { sessionId: string; sandbox: SandboxHandle; vm?: AnyActorRef; call: ToolCall; mcp: McpChildren }>(async ({ input }) => {
       const { action, card, run } = describeCall(input.call, hubOf(input.mcp));
       const verdict = decide(action, services.rules);
       const hash = actionHash({ tool: input.call.name, args: input.call.arguments, card });
       const summary = `${input.call.name} ${JSON.stringify(input.call.arguments).slice(0, 120)}`;
       if (verdict.decision === "red") {
-        const sandbox = asSandbox(input.sandbox);
-        state(input.sessionId).waiting.set(hash, async () => (await run(sandbox)).content);
+        const target = { sandbox: asSandbox(input.sandbox), vm: input.vm };
+        state(input.sessionId).waiting.set(hash, async () => (await run(target)).content);
         services.onApprovalNeeded?.(input.sessionId, { actionHash: hash, card, summary });
       } else {
         services.audit.append({ session: input.sessionId, action: { tool: input.call.name, args: input.call.arguments }, actionHash: hash, decision: verdict.decision === "green" ? "green" : "denied-by-rule", by: "policy", reason: verdict.reason });
@@ -211,8 +220,8 @@ export function agentSessionActors(services: SessionServices) {
       return { decision: verdict.decision, reason: verdict.reason, actionHash: hash, card, summary };
     }),
 
-    runTool: fromPromise<ToolResult, { sessionId: string; sandbox: SandboxHandle; call: ToolCall; mcp: McpChildren }>(async ({ input }) => {
-      return describeCall(input.call, hubOf(input.mcp)).run(asSandbox(input.sandbox));
+    runTool: fromPromise<ToolResult, { sessionId: string; sandbox: SandboxHandle; vm?: AnyActorRef; call: ToolCall; mcp: McpChildren }>(async ({ input }) => {
+      return describeCall(input.call, hubOf(input.mcp)).run({ sandbox: asSandbox(input.sandbox), vm: input.vm });
     }),
 
     collectChanges: fromPromise<WorkspaceChanges | null, { sessionId: string; sandbox: SandboxHandle }>(async ({ input }) => {

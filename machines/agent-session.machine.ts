@@ -134,6 +134,10 @@ function mcpChildren(self: { getSnapshot(): unknown }): McpChildren {
   return Object.fromEntries(Object.entries(children).filter(([id]) => id.startsWith(MCP_PREFIX)).map(([id, ref]) => [id.slice(MCP_PREFIX.length), ref]));
 }
 
+/** The session's vm child: commands go to it, so its chart says when the sandbox is busy. */
+const sandboxChild = (self: { getSnapshot(): unknown }): AnyActorRef | undefined =>
+  (self.getSnapshot() as { children?: Record<string, AnyActorRef> } | undefined)?.children?.sandbox;
+
 /** Asks every connection child still there to close (each cancels its calls, then its session). */
 const closeMcp = enqueueActions(({ context, enqueue, self }) => {
   const children = mcpChildren(self);
@@ -169,9 +173,9 @@ export const agentSessionMachine = setup({
     /** One model turn. */
     think: fromPromise<ModelTurn, { sessionId: string; messages: readonly ModelMessage[]; tools: readonly ToolSpec[] }>(notProvided("agent-session", "think")),
     /** The policy's verdict on a tool call, with its diff card and action hash. */
-    decide: fromPromise<ToolDecision, { sessionId: string; sandbox: SandboxHandle; call: ToolCall; mcp: McpChildren }>(notProvided("agent-session", "decide")),
+    decide: fromPromise<ToolDecision, { sessionId: string; sandbox: SandboxHandle; vm?: AnyActorRef; call: ToolCall; mcp: McpChildren }>(notProvided("agent-session", "decide")),
     /** Runs a green tool call (red ones run inside their approval request). */
-    runTool: fromPromise<ToolResult, { sessionId: string; sandbox: SandboxHandle; call: ToolCall; mcp: McpChildren }>(notProvided("agent-session", "runTool")),
+    runTool: fromPromise<ToolResult, { sessionId: string; sandbox: SandboxHandle; vm?: AnyActorRef; call: ToolCall; mcp: McpChildren }>(notProvided("agent-session", "runTool")),
     /** The project files the sandbox changed, or null when it changed none. */
     collectChanges: fromPromise<WorkspaceChanges | null, { sessionId: string; sandbox: SandboxHandle }>(notProvided("agent-session", "collectChanges")),
   },
@@ -326,7 +330,7 @@ export const agentSessionMachine = setup({
           invoke: {
             id: "decide",
             src: "decide",
-            input: ({ context, self }) => ({ sessionId: context.id, sandbox: context.sandbox!, call: context.pending[0]!, mcp: mcpChildren(self) }),
+            input: ({ context, self }) => ({ sessionId: context.id, sandbox: context.sandbox!, vm: sandboxChild(self), call: context.pending[0]!, mcp: mcpChildren(self) }),
             onDone: [
               { guard: "green", target: "running", actions: assign({ decision: ({ event }) => event.output }) },
               { guard: "red", target: "awaitingApproval", actions: assign({ decision: ({ event }) => event.output }) },
@@ -339,7 +343,7 @@ export const agentSessionMachine = setup({
           invoke: {
             id: "runTool",
             src: "runTool",
-            input: ({ context, self }) => ({ sessionId: context.id, sandbox: context.sandbox!, call: context.pending[0]!, mcp: mcpChildren(self) }),
+            input: ({ context, self }) => ({ sessionId: context.id, sandbox: context.sandbox!, vm: sandboxChild(self), call: context.pending[0]!, mcp: mcpChildren(self) }),
             onDone: { target: "acting", actions: { type: "answer", params: ({ event }) => event.output } },
             onError: { target: "acting", actions: { type: "answer", params: ({ event }) => ({ content: errorText(event.error), isError: true }) } },
           },
