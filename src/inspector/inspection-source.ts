@@ -173,7 +173,8 @@ export function createInspectionSource(process_: { pid: number; command: string;
       view: {
         id: ref.sessionId,
         parentId: parentOf(ref),
-        name: ref.id,
+        // A root actor's id is its session id ("x:0"): its machine says more.
+        name: ref.id === ref.sessionId ? machineId : ref.id,
         machine: machineId,
         systemId: ref._systemId ?? null,
         // Announced while it is being made (its snapshot cannot be read yet): its first snapshot follows.
