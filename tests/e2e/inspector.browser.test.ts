@@ -4,7 +4,7 @@
 // ready → busy → destroyed, come back with the current state — not a stale one — after its
 // socket was cut, and approve the final diff by a click, after which the project holds exactly
 // that change. Screenshots go to test-artifacts/inspector/.
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
