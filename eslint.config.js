@@ -12,4 +12,15 @@ export default tseslint.config(
       "@typescript-eslint/no-empty-function": "off",
     },
   },
+  {
+    // The inspector's page runs in a browser.
+    files: ["src/inspector/ui/**"],
+    languageOptions: {
+      globals: {
+        window: "readonly", document: "readonly", location: "readonly", history: "readonly", WebSocket: "readonly", crypto: "readonly", DOMParser: "readonly",
+        requestAnimationFrame: "readonly", URLSearchParams: "readonly", Node: "readonly", Element: "readonly", HTMLElement: "readonly", HTMLElementTagNameMap: "readonly",
+        HTMLInputElement: "readonly", HTMLButtonElement: "readonly", HTMLMetaElement: "readonly", SVGSVGElement: "readonly", DocumentFragment: "readonly", Event: "readonly",
+      },
+    },
+  },
 );

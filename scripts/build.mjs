@@ -4,6 +4,7 @@
 // The agent is bundled twice from the same source: as the ES module every backend can run, and
 // as the CommonJS script the micro-VM image builds its V8 startup snapshot from (`node
 // --build-snapshot` runs a script that may only require built-in modules, not an ES module).
+import { copyFile, mkdir } from "node:fs/promises";
 import { build } from "esbuild";
 
 const common = { bundle: true, platform: "node", format: "esm", target: "node22", legalComments: "none", logLevel: "warning" };
@@ -22,4 +23,7 @@ await Promise.all([
     sourcemap: true,
   }),
   build({ ...common, entryPoints: ["src/cli/launch.ts"], outfile: "dist/ironclaw.mjs", external: ["./cli.mjs"] }),
+  // The inspector's page, served as static files by `ironclaw inspect` (mermaid.min.js comes from node_modules).
+  build({ ...common, platform: "browser", format: "iife", target: "es2022", entryPoints: ["src/inspector/ui/app.ts"], outfile: "dist/inspector/app.js", minify: true }),
+  mkdir("dist/inspector", { recursive: true }).then(() => Promise.all(["index.html", "app.css"].map((f) => copyFile(`src/inspector/ui/${f}`, `dist/inspector/${f}`)))),
 ]);
