@@ -108,8 +108,19 @@ export async function runRun(task: string, opts: RunOptions): Promise<number> {
     return ExitCode.sandboxFailure;
   }
   runtime.orchestrator.start();
-  const inspector = source ? await attachInspector(source) : null;
+  let inspector = source ? await attachInspector(source) : null;
   if (inspector) say(`inspector: ${inspector.url}${inspector.mode === "linked" ? " (the running ironclaw inspect)" : ""}`);
+  let finished = false;
+  // The `ironclaw inspect` this run reports to may be stopped mid-run; approvals would then have
+  // nowhere to be answered. Serve a page here instead, and say where.
+  const keepInspector = (current: NonNullable<typeof inspector>) =>
+    void current.lost.then(async () => {
+      if (finished || !source) return;
+      inspector = await attachInspector(source);
+      say(`the inspector went away; this run now serves its own: ${inspector.url}`);
+      keepInspector(inspector);
+    });
+  if (inspector) keepInspector(inspector);
 
   const id = `s${nanoid(10).replace(/[^A-Za-z0-9]/g, "0")}`;
   const interactive = mode === "ask" && (Boolean(process.stdin.isTTY) || inspector !== null);
@@ -142,7 +153,7 @@ export async function runRun(task: string, opts: RunOptions): Promise<number> {
   });
   const session = runtime.orchestrator.getSnapshot().children[id] as ActorRefFrom<typeof agentSessionMachine> | undefined;
   if (session) {
-    watchApprovals(session, { mode, interactive, terminal: Boolean(process.stdin.isTTY), inspector: inspector?.url ?? null, color, json: opts.json, approvals });
+    watchApprovals(session, { mode, interactive, terminal: Boolean(process.stdin.isTTY), inspector: () => inspector?.url ?? null, color, json: opts.json, approvals });
     let steps = 0;
     session.subscribe((snap) => {
       if (snap.context.steps === steps) return;
@@ -156,6 +167,7 @@ export async function runRun(task: string, opts: RunOptions): Promise<number> {
   runtime.orchestrator.send({ type: "SHUTDOWN", reason: "run finished" });
   await runtime.stopped;
   // After the stop, so a watching tab gets every actor's last state before the page goes quiet.
+  finished = true;
   await inspector?.close();
   const signal = guard.interruptedBy();
   if (signal) return signalExitCode(signal);
@@ -184,7 +196,7 @@ function watchApprovals(
     mode: ApproveMode;
     interactive: boolean;
     terminal: boolean;
-    inspector: string | null;
+    inspector: () => string | null;
     color: boolean;
     json: boolean;
     approvals: Array<{ summary: string; answer: string }>;
@@ -219,7 +231,7 @@ function watchApprovals(
       },
     });
     if (!o.terminal) {
-      say(`waiting for an answer in the inspector: ${o.inspector}`);
+      say(`waiting for an answer in the inspector: ${o.inspector()}`);
       return;
     }
     void (async () => {

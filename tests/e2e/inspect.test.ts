@@ -5,10 +5,12 @@ import type { ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import type { UiMessage } from "../../src/inspector/inspector-protocol.ts";
 import { backendsUnderTest } from "../support/backends.ts";
 import { cliHarness } from "../support/cli.ts";
+import { exampleProject, FIX_PATCH, FIXED_LINE, removeExampleProjects, script } from "../support/example-project.ts";
 
 const { env, ironclaw } = cliHarness("inspect");
 const backend = backendsUnderTest()[0]!;
@@ -23,6 +25,7 @@ afterEach(async () => {
   }
   await ironclaw(["down"]);
 });
+afterAll(removeExampleProjects);
 
 type State = Extract<UiMessage, { type: "state" }>;
 
@@ -106,5 +109,36 @@ describe("ironclaw inspect", () => {
     const url = /inspector: (http:\/\/127\.0\.0\.1:\d+\/\?token=\S+)/.exec(run.stderr)?.[1];
     expect(url).toBeDefined();
     expect(await listening(Number(new URL(url!).port))).toBe(false);
+  });
+
+  it("a run whose inspector is stopped mid-run serves its own page, and an answer there still applies the change", async () => {
+    const first = await startInspector();
+    const dir = exampleProject({});
+    const s = script(dir, [{ toolCalls: [{ name: "apply_patch", arguments: { path: "src/cart.js", patch: FIX_PATCH } }] }, { text: "fixed" }]);
+    let stderr = "";
+    let child!: ChildProcess;
+    const done = ironclaw(["run", "--inspect", "--backend", backend, "--script", s, "fix it"], {
+      cwd: dir,
+      onSpawn: (c) => ((child = c), running.push(c), c.stderr!.on("data", (d) => (stderr += d))),
+    });
+    // Waiting at the cliff for the diff, in the first inspector …
+    await expect.poll(() => stderr, { timeout: 60_000 }).toContain("waiting for an answer in the inspector");
+    expect(stderr).toContain(first.url);
+    first.child.kill("SIGTERM");
+    // … which goes away: the run serves a page of its own and says where.
+    await expect.poll(() => /now serves its own: (\S+)/.exec(stderr)?.[1], { timeout: 20_000 }).toBeDefined();
+    const url = /now serves its own: (\S+)/.exec(stderr)![1]!;
+    const pending = (await state(url)).actors.find((a) => a.actor.approval !== null);
+    expect(pending).toBeDefined();
+    const answer = await fetch(url.replace("/?", "/api/answer?"), {
+      method: "POST",
+      body: JSON.stringify({ type: "approve", requestId: "q1", process: pending!.process, actorId: pending!.actor.id, actionHash: pending!.actor.approval!.actionHash }),
+    });
+    expect(answer.status).toBe(200);
+    const result = await done;
+    expect(result.code, stderr).toBe(0);
+    expect(readFileSync(join(dir, "src", "cart.js"), "utf8")).toContain(FIXED_LINE);
+    expect(child.exitCode).toBe(0);
+    expect(await listening(Number(new URL(url).port))).toBe(false);
   });
 });

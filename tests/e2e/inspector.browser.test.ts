@@ -5,15 +5,15 @@
 // socket was cut, and approve the final diff by a click, after which the project holds exactly
 // that change. Screenshots go to test-artifacts/inspector/.
 import type { ChildProcess } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { createServer, connect, type Server, type Socket } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, describe, expect, it } from "vitest";
 import type { UiMessage } from "../../src/inspector/inspector-protocol.ts";
 import { backendsUnderTest } from "../support/backends.ts";
 import { cliHarness, type Run } from "../support/cli.ts";
+import { exampleProject, FIX_PATCH, FIXED_LINE, removeExampleProjects, script } from "../support/example-project.ts";
 
 const CHROMIUM = process.env.IRONCLAW_CHROMIUM ?? "/usr/bin/chromium";
 const haveChromium = existsSync(CHROMIUM);
@@ -27,6 +27,7 @@ const backend = backendsUnderTest()[0]!;
 const cleanup: Array<() => unknown> = [];
 afterAll(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
+  removeExampleProjects();
 });
 
 /**
@@ -77,32 +78,14 @@ const hubState = async (url: string) => (await (await fetch(url.replace("/?", "/
 
 /** A copy of the example project, and a script: run a command that takes a while, fix the bug, stop. */
 function project(): { dir: string; script: string } {
-  const dir = mkdtempSync(join(tmpdir(), "ironclaw-inspector-"));
-  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
-  cpSync(join(root, "examples", "fix-tests"), dir, { recursive: true });
-  writeFileSync(join(dir, ".ironclaw", "config.json"), JSON.stringify({ mcpServers: {} }));
-  const script = join(dir, "..", `${dir.split("/").pop()}.script.json`);
-  cleanup.push(() => rmSync(script, { force: true }));
-  const patch = [
-    "--- src/cart.js",
-    "+++ src/cart.js",
-    "@@ -2,5 +2,4 @@",
-    " export function total(items, discountPercent = 0) {",
-    "   const sum = items.reduce((acc, item) => acc + item.priceCents * item.quantity, 0);",
-    "-  // Bug: the discount is added instead of taken off.",
-    "-  return Math.round(sum + (sum * discountPercent) / 100);",
-    "+  return Math.round(sum - (sum * discountPercent) / 100);",
-    " }",
-    "",
-  ].join("\n");
+  const dir = exampleProject({});
   const turns = [
     // Long enough for a person (or this test) to watch the sandbox busy, and to cut the page's connection meanwhile.
     { text: "Looking around first.", toolCalls: [{ name: "exec", arguments: { argv: ["sleep", "6"] } }] },
-    { expect: { toolResult: "exit code 0" }, toolCalls: [{ name: "apply_patch", arguments: { path: "src/cart.js", patch } }] },
+    { expect: { toolResult: "exit code 0" }, toolCalls: [{ name: "apply_patch", arguments: { path: "src/cart.js", patch: FIX_PATCH } }] },
     { expect: { toolResult: "patched" }, text: "Fixed the discount sign." },
   ];
-  writeFileSync(script, JSON.stringify({ turns }));
-  return { dir, script };
+  return { dir, script: script(dir, turns) };
 }
 
 function runInspected(dir: string, script: string): { child: Promise<ChildProcess>; done: Promise<Run> } {
@@ -190,7 +173,7 @@ describe.skipIf(!haveChromium)("the inspector in headless Chromium", () => {
     expect(result.stderr).toContain("waiting for an answer in the inspector");
     const after = readFileSync(join(dir, "src", "cart.js"), "utf8");
     expect(after).not.toBe(before);
-    expect(after).toContain("return Math.round(sum - (sum * discountPercent) / 100);");
+    expect(after).toContain(FIXED_LINE);
 
     // The page shows the sandbox destroyed, and its history in order.
     await page.locator(`[data-actor-key="${key}"][data-value="destroyed"]`).first().waitFor({ timeout: 30_000 });

@@ -5,28 +5,17 @@
 // calls a writing tool read-only, a model that never stops.
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { backendsUnderTest } from "../support/backends.ts";
 import { cliHarness, type Run } from "../support/cli.ts";
+import { exampleProject, removeExampleProjects, script } from "../support/example-project.ts";
 
 const { BIN, env, ironclaw, records, sandboxProcesses } = cliHarness("run");
 const root = join(import.meta.dirname, "..", "..");
 const backend = backendsUnderTest()[0]!;
-const scratch: string[] = [];
-afterAll(() => scratch.forEach((d) => rmSync(d, { recursive: true, force: true })));
-
-/** A fresh copy of the example project whose MCP config points at this checkout's servers. */
-function exampleProject(servers?: Record<string, unknown>): string {
-  const dir = mkdtempSync(join(tmpdir(), "ironclaw-run-"));
-  scratch.push(dir);
-  cpSync(join(root, "examples", "fix-tests"), dir, { recursive: true });
-  const files = { command: "node", args: [join(root, "node_modules", "@modelcontextprotocol", "server-filesystem", "dist", "index.js"), "."], trusted: true };
-  writeFileSync(join(dir, ".ironclaw", "config.json"), JSON.stringify({ mcpServers: servers ?? { files } }));
-  return dir;
-}
+afterAll(removeExampleProjects);
 
 function fingerprint(dir: string): Record<string, string> {
   const out: Record<string, string> = {};
@@ -39,13 +28,6 @@ function fingerprint(dir: string): Record<string, string> {
   };
   walk(dir);
   return out;
-}
-
-function script(dir: string, turns: unknown[]): string {
-  const file = join(dir, "..", `${relative(tmpdir(), dir)}.script.json`);
-  writeFileSync(file, JSON.stringify({ turns }));
-  scratch.push(file);
-  return file;
 }
 
 /** Runs ironclaw under a real pseudo-terminal (util-linux `script`), typing `answers` when asked. */
