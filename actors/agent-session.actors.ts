@@ -70,6 +70,12 @@ const str = (v: unknown, what: string): string => {
   if (typeof v !== "string") throw new Error(`${what} must be a string`);
   return v;
 };
+/**
+ * The model picks an exec's timeout. 0 (no limit, to the guest), a negative or a huge value would
+ * leave the command unbounded or trip the vm's exec deadline at once: below 1 s it gets the
+ * default, 120 s; above a day, a day.
+ */
+const execTimeoutSecs = (asked: unknown) => (typeof asked === "number" && asked >= 1 ? Math.min(asked, 24 * 3600) : 120);
 const inWorkspace = (path: string) => (path.startsWith("/") ? path : `${SANDBOX_WORKSPACE}/${path}`);
 const clip = (text: string) => (text.length > OUTPUT_LIMIT ? `${text.slice(0, OUTPUT_LIMIT)}\n… (${text.length - OUTPUT_LIMIT} more characters cut)` : text);
 
@@ -91,7 +97,7 @@ async function runBuiltin(target: ToolTarget, call: ToolCall): Promise<ToolResul
       let stderr = "";
       const exit = await execOnVm(
         target.vm,
-        { argv: argv as string[], cwd: typeof a.cwd === "string" ? inWorkspace(a.cwd) : SANDBOX_WORKSPACE, timeoutMs: (typeof a.timeoutSecs === "number" ? a.timeoutSecs : 120) * 1000, outputCapBytes: 1 << 20 },
+        { argv: argv as string[], cwd: typeof a.cwd === "string" ? inWorkspace(a.cwd) : SANDBOX_WORKSPACE, timeoutMs: execTimeoutSecs(a.timeoutSecs) * 1000, outputCapBytes: 1 << 20 },
         (stream, data) => (stream === "stdout" ? (stdout += data.toString("utf8")) : (stderr += data.toString("utf8"))),
       );
       const status = exit.timedOut ? "timed out" : exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`;

@@ -25,7 +25,10 @@ export function execOnVm(ref: AnyActorRef, job: ExecJob, onOutput: (stream: "std
       vm.on("exec.output", (e: Extract<VmEmitted, { type: "exec.output" }>) => onOutput(e.stream, Buffer.from(e.data, "base64"))),
       vm.on("exec.exit", (e: Extract<VmEmitted, { type: "exec.exit" }>) => settle(() => resolve(e.result))),
       vm.on("exec.error", (e: Extract<VmEmitted, { type: "exec.error" }>) => settle(() => reject(new VmJobError(e.code, e.message)))),
-      vm.subscribe({ complete: () => settle(() => reject(new VmJobError("ESANDBOX", "the sandbox ended while the command ran"))) }),
+      vm.subscribe({
+        complete: () => settle(() => reject(new VmJobError("ESANDBOX", "the sandbox ended while the command ran"))),
+        error: (err) => settle(() => reject(new VmJobError("ESANDBOX", `the sandbox failed while the command ran: ${(err as Error).message}`))),
+      }),
     ];
     let settled = false;
     function settle(f: () => void) {

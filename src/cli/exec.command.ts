@@ -109,8 +109,12 @@ export async function runExec(command: string[], opts: ExecCliOptions): Promise<
     },
   );
   orchestrator.send({ type: "SHUTDOWN", reason: "command finished" });
-  const stoppedWith = await runtime.stopped;
-  await inspector?.close(); // after the stop: a watching tab sees the sandbox destroyed
+  let stoppedWith;
+  try {
+    stoppedWith = await runtime.stopped;
+  } finally {
+    await inspector?.close(); // after the stop: a watching tab sees the sandbox destroyed
+  }
   logger.info({ output: stoppedWith, outcome }, "orchestrator stopped");
 
   const { exitCode, message, notice } = reportOutcome(outcome, {

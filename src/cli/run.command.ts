@@ -19,7 +19,7 @@ import { selectModel } from "../model-select.ts";
 import { loadPolicyRules } from "../policy.ts";
 import { guardProcess, signalExitCode } from "../process-guard.ts";
 import { createInspectionSource } from "../inspector/inspection-source.ts";
-import { attachInspector } from "../inspector/inspector-attach.ts";
+import { keepInspector } from "../inspector/inspector-attach.ts";
 import { createRuntime } from "../runtime.ts";
 import { SettingsError } from "../settings.ts";
 import { say } from "./cli-io.ts";
@@ -108,19 +108,8 @@ export async function runRun(task: string, opts: RunOptions): Promise<number> {
     return ExitCode.sandboxFailure;
   }
   runtime.orchestrator.start();
-  let inspector = source ? await attachInspector(source) : null;
-  if (inspector) say(`inspector: ${inspector.url}${inspector.mode === "linked" ? " (the running ironclaw inspect)" : ""}`);
-  let finished = false;
-  // The `ironclaw inspect` this run reports to may be stopped mid-run; approvals would then have
-  // nowhere to be answered. Serve a page here instead, and say where.
-  const keepInspector = (current: NonNullable<typeof inspector>) =>
-    void current.lost.then(async () => {
-      if (finished || !source) return;
-      inspector = await attachInspector(source);
-      say(`the inspector went away; this run now serves its own: ${inspector.url}`);
-      keepInspector(inspector);
-    });
-  if (inspector) keepInspector(inspector);
+  const inspector = source ? await keepInspector(source, (url) => say(`the inspector went away; this run now serves its own: ${url}`)) : null;
+  if (inspector) say(`inspector: ${inspector.url()}${inspector.mode === "linked" ? " (the running ironclaw inspect)" : ""}`);
 
   const id = `s${nanoid(10).replace(/[^A-Za-z0-9]/g, "0")}`;
   const interactive = mode === "ask" && (Boolean(process.stdin.isTTY) || inspector !== null);
@@ -153,7 +142,7 @@ export async function runRun(task: string, opts: RunOptions): Promise<number> {
   });
   const session = runtime.orchestrator.getSnapshot().children[id] as ActorRefFrom<typeof agentSessionMachine> | undefined;
   if (session) {
-    watchApprovals(session, { mode, interactive, terminal: Boolean(process.stdin.isTTY), inspector: () => inspector?.url ?? null, color, json: opts.json, approvals });
+    watchApprovals(session, { mode, interactive, terminal: Boolean(process.stdin.isTTY), inspector: () => inspector?.url() ?? null, color, json: opts.json, approvals });
     let steps = 0;
     session.subscribe((snap) => {
       if (snap.context.steps === steps) return;
@@ -165,10 +154,12 @@ export async function runRun(task: string, opts: RunOptions): Promise<number> {
 
   const result = await output;
   runtime.orchestrator.send({ type: "SHUTDOWN", reason: "run finished" });
-  await runtime.stopped;
-  // After the stop, so a watching tab gets every actor's last state before the page goes quiet.
-  finished = true;
-  await inspector?.close();
+  try {
+    await runtime.stopped;
+  } finally {
+    // After the stop, so a watching tab gets every actor's last state before the page goes quiet.
+    await inspector?.close();
+  }
   const signal = guard.interruptedBy();
   if (signal) return signalExitCode(signal);
   if (!result) {
@@ -223,6 +214,9 @@ function watchApprovals(
     const request = snap.children.approval;
     const answered = new AbortController();
     request?.subscribe({
+      // Answered elsewhere (or expired, or cancelled): the terminal's question is withdrawn at once,
+      // not after the approved action has run.
+      next: (s) => (s as { value?: unknown }).value !== "pending" && answered.abort(),
       complete: () => {
         answered.abort();
         const out = request.getSnapshot().output as { outcome: string } | undefined;

@@ -132,7 +132,8 @@ export async function runDaemon(options: { backend?: string; logger: Logger; set
   const inspectorUrl = options.inspect ? (await inspector.ensure()).url : undefined;
   const record: DaemonRecord = { pid: process.pid, socket: socketPath, startedAt, backend: driver.backend, projectDir: process.cwd(), ...(inspectorUrl && { inspector: inspectorUrl }) };
   writeFileSync(daemonRecordPath(), JSON.stringify(record), { mode: 0o600 });
-  logger.info(record, "daemon listening");
+  const { inspector: _url, ...loggable } = record; // the URL holds the token: not for the log
+  logger.info({ ...loggable, inspector: inspectorUrl !== undefined }, "daemon listening");
 
   const output = await runtime.stopped;
   await inspector.close();

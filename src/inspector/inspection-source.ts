@@ -25,15 +25,13 @@ export interface InspectionSource {
 }
 
 /** An actor as inspection events carry it: an Actor, whose logic and parent we read. */
-type InspectedRef = AnyActorRef & { logic: unknown; _parent?: InspectedRef; _systemId?: string };
+type InspectedRef = AnyActorRef & { logic: unknown; _parent?: InspectedRef; systemId?: string };
 
 interface Tracked {
   ref: InspectedRef;
   view: ActorView;
   /** When the pending approval was first seen: its deadline counts from there. */
   pendingSince: number | null;
-  statelyActor: Record<string, unknown> | null;
-  statelySnapshot: Record<string, unknown> | null;
 }
 
 /** Ended actors kept so a hub connecting later sees what just happened, not only what runs. */
@@ -95,13 +93,7 @@ export function createInspectionSource(process_: { pid: number; command: string;
   // events pass through the same redaction as ours.
   const stately = createInspector(
     {
-      send: (event) => {
-        const e = event as unknown as Record<string, unknown>;
-        const tracked = typeof e.sessionId === "string" ? actors.get(e.sessionId) : undefined;
-        if (tracked && e.type === "@xstate.actor") tracked.statelyActor = e;
-        if (tracked && e.type === "@xstate.snapshot") tracked.statelySnapshot = e;
-        send({ type: "stately", event: e });
-      },
+      send: (event) => send({ type: "stately", event: event as unknown as Record<string, unknown> }),
       start: () => {},
       stop: () => {},
     },
@@ -110,7 +102,11 @@ export function createInspectionSource(process_: { pid: number; command: string;
       sanitizeEvent: (event) => ({ type: event.type, ...(redact(event) as object) }),
       serialize: (event) => {
         const e = { ...(event as unknown as Record<string, unknown>) };
-        if ("snapshot" in e) e.snapshot = redact(e.snapshot, 1);
+        // An actor event carries the live snapshot (machine and all): send its JSON form, as Stately does.
+        if ("snapshot" in e) {
+          const snapshot = e.snapshot as { toJSON?: () => unknown } | undefined;
+          e.snapshot = redact(typeof snapshot?.toJSON === "function" ? snapshot.toJSON() : snapshot, 1);
+        }
         // A machine written with a literal context carries it in its definition too.
         if (typeof e.definition === "string") {
           const { context: _context, ...definition } = JSON.parse(e.definition) as Record<string, unknown>;
@@ -145,6 +141,8 @@ export function createInspectionSource(process_: { pid: number; command: string;
 
   /** The parts of a view that come from a snapshot. */
   const viewOf = (ref: InspectedRef, snapshot: { value?: unknown; status: string; context?: unknown }) => ({
+    // Assigned after the actor is announced, so read each time.
+    systemId: ref.systemId ?? null,
     value: snapshot.value ?? null,
     active: activeNodes((ref.logic as MachineLogic).root, snapshot.value),
     status: snapshot.status as ActorView["status"],
@@ -168,15 +166,13 @@ export function createInspectionSource(process_: { pid: number; command: string;
     const t: Tracked = {
       ref,
       pendingSince: null,
-      statelyActor: null,
-      statelySnapshot: null,
       view: {
         id: ref.sessionId,
         parentId: parentOf(ref),
         // A root actor's id is its session id ("x:0"): its machine says more.
         name: ref.id === ref.sessionId ? machineId : ref.id,
         machine: machineId,
-        systemId: ref._systemId ?? null,
+        systemId: null,
         // Announced while it is being made (its snapshot cannot be read yet): its first snapshot follows.
         value: null,
         active: [],
@@ -252,7 +248,16 @@ export function createInspectionSource(process_: { pid: number; command: string;
       default:
         return;
     }
-    if (listeners.size > 0 && actors.has(event.actorRef.sessionId)) stately.inspect.next?.(event);
+    if (listeners.size === 0 || !actors.has(event.actorRef.sessionId)) return;
+    // Stately's converter turns the snapshot into JSON before its sanitiser sees it, and JSON
+    // forgets which objects were class instances (sessions, channels): redact the live one first.
+    if (event.type === "@xstate.snapshot") {
+      const live = event.snapshot as Snapshot<unknown> & { context?: unknown; toJSON?: () => object };
+      const json = typeof live.toJSON === "function" ? live.toJSON() : live;
+      stately.inspect.next?.({ ...event, snapshot: { ...json, context: redact(live.context) } as never });
+    } else {
+      stately.inspect.next?.(event);
+    }
   };
 
   return {
@@ -265,12 +270,10 @@ export function createInspectionSource(process_: { pid: number; command: string;
         listener({ type: "actor", actor: t.view });
         // Its history starts where the watcher came in.
         if (t.view.endedAt === null) listener({ type: "log", entry: { at: Date.now(), actorId: t.view.id, kind: "state", text: dottedState(t.view.value) } });
-        if (t.statelyActor) listener({ type: "stately", event: t.statelyActor });
-        if (t.statelySnapshot) listener({ type: "stately", event: t.statelySnapshot });
       }
       listeners.add(listener);
-      // Actors that began while nobody watched have no Stately record yet: make one now.
-      for (const t of actors.values()) if (!t.statelyActor && t.view.endedAt === null) stately.actor(t.ref, t.ref.getSnapshot());
+      // Stately's view of each live actor, as it is now (its actor event carries the snapshot).
+      for (const t of actors.values()) if (t.view.endedAt === null) stately.actor(t.ref, t.ref.getSnapshot());
       return () => listeners.delete(listener);
     },
     answer(answer) {

@@ -46,3 +46,44 @@ export async function attachInspector(source: InspectionSource, options: { port?
     },
   };
 }
+
+export interface KeptInspector {
+  readonly url: () => string;
+  readonly mode: AttachedInspector["mode"];
+  close(): Promise<void>;
+}
+
+/**
+ * attachInspector for a process whose approvals may be answered in the page: when the linked
+ * `ironclaw inspect` goes away mid-run, it serves a page of its own (and says where) rather than
+ * leave a waiting approval with nowhere to be answered. Closing waits for any attach under way.
+ */
+export async function keepInspector(source: InspectionSource, onServing: (url: string) => void): Promise<KeptInspector> {
+  const first = await attachInspector(source);
+  let current = first;
+  let closed = false;
+  let reattaching: Promise<void> = Promise.resolve();
+  const watch = (attached: AttachedInspector) =>
+    void attached.lost.then(() => {
+      if (closed) return;
+      reattaching = attachInspector(source).then(
+        async (next) => {
+          if (closed) return next.close();
+          current = next;
+          onServing(next.url);
+          watch(next);
+        },
+        () => {}, // cannot serve either: the run goes on without a page
+      );
+    });
+  watch(first);
+  return {
+    url: () => current.url,
+    mode: first.mode,
+    async close() {
+      closed = true;
+      await reattaching;
+      await current.close();
+    },
+  };
+}

@@ -170,12 +170,12 @@ export function createInspectorHub(): InspectorHub {
       const fail = (message: string): Promise<AnswerResult> => Promise.resolve({ type: "answer.result", requestId: answer.requestId, ok: false, message });
       if (!s) return fail("no such process");
       if (!s.info.connected) return fail("that process has ended");
+      if (pending.has(answer.requestId)) return fail("that request id is already in use");
       return new Promise((resolve) => {
         const timer = setTimeout(() => {
           pending.delete(answer.requestId);
           resolve({ type: "answer.result", requestId: answer.requestId, ok: false, message: "the process did not answer" });
         }, ANSWER_TIMEOUT_MS);
-        if (pending.has(answer.requestId)) return resolve({ type: "answer.result", requestId: answer.requestId, ok: false, message: "that request id is already in use" });
         pending.set(answer.requestId, {
           processId: s.info.id,
           resolve: (result) => {

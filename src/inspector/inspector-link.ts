@@ -3,6 +3,7 @@
 import WebSocket from "ws";
 import type { InspectionSource } from "./inspection-source.ts";
 import { decodeHubCommand } from "./inspector-protocol.ts";
+import { MAX_UNREAD } from "./inspector-server.ts";
 
 export interface InspectorLink {
   /** Resolves once what was sent has gone out and the socket is closed. */
@@ -15,7 +16,7 @@ const OPEN_TIMEOUT_MS = 2000;
 
 export async function linkToInspector(source: InspectionSource, hub: { port: number; token: string; host?: string }): Promise<InspectorLink> {
   const host = hub.host ?? "127.0.0.1";
-  const ws = new WebSocket(`ws://${host}:${hub.port}/ws/source?token=${encodeURIComponent(hub.token)}`, { maxPayload: 4 * 1024 * 1024 });
+  const ws = new WebSocket(`ws://${host}:${hub.port}/ws/source?token=${encodeURIComponent(hub.token)}`, { maxPayload: 1024 * 1024 });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       ws.terminate();
@@ -33,7 +34,10 @@ export async function linkToInspector(source: InspectionSource, hub: { port: num
   const closed = new Promise<void>((resolve) => ws.once("close", () => resolve()));
   ws.on("error", () => {}); // reported as the close that follows
   const stop = source.connect((message) => {
-    if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(message));
+    if (ws.readyState !== ws.OPEN) return;
+    // An inspector that stopped reading (suspended): drop the link rather than buffer forever.
+    if (ws.bufferedAmount > MAX_UNREAD) return void ws.terminate();
+    ws.send(JSON.stringify(message));
   });
   ws.on("message", (data) => {
     const command = decodeHubCommand(data.toString());

@@ -3,11 +3,14 @@
 // token, so it lives in the private run directory and is readable by its owner only.
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { processStartTime } from "../../actors/host-process.ts";
 import { ensurePrivateDir } from "../../actors/private-dir.ts";
 import { runDir } from "../paths.ts";
 
 export interface InspectorRecord {
   readonly pid: number;
+  /** The process's start time (/proc/PID/stat): a reused pid is not the inspector. */
+  readonly start: string | null;
   readonly port: number;
   readonly token: string;
   readonly url: string;
@@ -15,26 +18,31 @@ export interface InspectorRecord {
 
 export const inspectorRecordPath = () => join(runDir(), "inspector.json");
 
-const alive = (pid: number) => {
+/**
+ * The recorded inspector is still the process that wrote the record: same pid, same start time.
+ * An inspector is always our own process, so one we may not signal (EPERM) is someone else's.
+ */
+const sameProcess = (record: InspectorRecord) => {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
+    process.kill(record.pid, 0);
+  } catch {
+    return false;
   }
+  return record.start === null || processStartTime(record.pid) === record.start;
 };
 
 /** The running inspector, or null (none, or its process has gone). */
 export function readInspectorRecord(): InspectorRecord | null {
   try {
     const record = JSON.parse(readFileSync(inspectorRecordPath(), "utf8")) as InspectorRecord;
-    return typeof record.pid === "number" && typeof record.port === "number" && typeof record.token === "string" && alive(record.pid) ? record : null;
+    return typeof record.pid === "number" && typeof record.port === "number" && typeof record.token === "string" && sameProcess(record) ? record : null;
   } catch {
     return null;
   }
 }
 
-export function writeInspectorRecord(record: InspectorRecord): () => void {
+export function writeInspectorRecord(inspector: Omit<InspectorRecord, "start">): () => void {
+  const record: InspectorRecord = { ...inspector, start: processStartTime(inspector.pid) };
   ensurePrivateDir(runDir(), "the inspector's record");
   const path = inspectorRecordPath();
   writeFileSync(path, `${JSON.stringify(record)}\n`, { mode: 0o600 });

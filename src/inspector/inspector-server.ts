@@ -25,8 +25,13 @@ export interface InspectorServer {
 
 export class InspectorServerError extends Error {}
 
-/** Messages are small (a diff card is the largest); anything bigger is not ours. */
-const MAX_MESSAGE = 4 * 1024 * 1024;
+/** The largest message in: a source's view of a pending approval carries its whole diff card. */
+const MAX_MESSAGE = 64 * 1024 * 1024;
+/**
+ * What a watcher may leave unread before it is dropped (a frozen tab, a suspended receiver):
+ * it reconnects and gets the whole current state, so nothing is lost but memory is bounded.
+ */
+export const MAX_UNREAD = 32 * 1024 * 1024;
 
 const assets: Record<string, { file: () => string; type: string }> = {
   "/app.js": { file: () => join(packageRoot(), "dist", "inspector", "app.js"), type: "text/javascript; charset=utf-8" },
@@ -120,7 +125,9 @@ export async function startInspectorServer(hub: InspectorHub, options: { port?: 
   });
 
   const json = (ws: WebSocket, message: unknown) => {
-    if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(message));
+    if (ws.readyState !== ws.OPEN) return;
+    if (ws.bufferedAmount > MAX_UNREAD) return void ws.terminate();
+    ws.send(JSON.stringify(message));
   };
 
   const serveUi = (ws: WebSocket) => {

@@ -124,6 +124,19 @@ describe.skipIf(!backend)("ironclaw run", () => {
     expect(existsSync(join(dir, "..", "..", "escaped.txt"))).toBe(false);
   });
 
+  it("a model's exec timeout of 0 (or absurd) is kept to a sane bound: the command runs, the sandbox is not torn down", async () => {
+    const dir = exampleProject({});
+    // Runs past the vm's 5 s grace: unbounded, 0 would have tripped the vm's exec deadline.
+    const s = script(dir, [
+      { toolCalls: [{ name: "exec", arguments: { argv: ["sleep", "6"], timeoutSecs: 0 } }] },
+      { expect: { toolResult: "exit code 0", toolError: false }, toolCalls: [{ name: "exec", arguments: { argv: ["true"], timeoutSecs: -5 } }] },
+      { expect: { toolResult: "exit code 0", toolError: false }, text: "done" },
+    ]);
+    const r = await ironclaw(["run", "timeouts", "--script", s, "--approve", "deny", "-b", backend, "--json"], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ outcome: "done" });
+  });
+
   it("tears the session's sandbox down and exits 130 on Ctrl-C", async () => {
     const dir = exampleProject({});
     const s = script(dir, [{ toolCalls: [{ name: "exec", arguments: { argv: ["sleep", "64.25"] } }] }, { text: "never" }]);

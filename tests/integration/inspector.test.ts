@@ -188,7 +188,17 @@ describe("inspector server", () => {
     const { source, server } = await served();
     const machine = createMachine({
       id: "holder",
-      context: { job: { argv: ["env"], env: { API_TOKEN: "hunter2-env-value" } }, apiKey: "sk-live-123", note: "x".repeat(5000) },
+      context: {
+        job: { argv: ["env"], env: { API_TOKEN: "hunter2-env-value" } },
+        apiKey: "sk-live-123",
+        note: "x".repeat(5000),
+        // As an MCP connection holds them: a server's config, and the live session object.
+        server: { command: "srv", args: ["--token", "ghp-arg-secret"], headers: { "X-Api": "header-secret" } },
+        credentials: { user: "u", pass: "nested-secret" },
+        session: new (class McpSessionLike {
+          key = "instance-secret";
+        })(),
+      },
       initial: "a",
       states: { a: { on: { GO: { target: "b", actions: assign({ apiKey: "sk-live-456" }) } } }, b: {} },
     });
@@ -204,8 +214,12 @@ describe("inspector server", () => {
     receiver.on("message", (d) => stately.push(d.toString()));
     await new Promise((r) => setTimeout(r, 300));
     const all = JSON.stringify(t.messages) + stately.join("\n") + (await get(`http://127.0.0.1:${server.port}/api/state?token=${server.token}`)).body;
-    for (const secret of ["hunter2-env-value", "sk-live-123", "sk-live-456"]) expect(all).not.toContain(secret);
+    for (const secret of ["hunter2-env-value", "sk-live-123", "sk-live-456", "ghp-arg-secret", "header-secret", "nested-secret", "instance-secret"]) {
+      expect(all).not.toContain(secret);
+    }
     expect(all).toContain("API_TOKEN"); // the name stays: it says what the command gets
+    expect(all).toContain("X-Api");
+    expect(all).toContain("[McpSessionLike]");
     expect(all).not.toContain("x".repeat(1000));
   });
 
@@ -237,5 +251,17 @@ describe("inspector server", () => {
     await expect.poll(() => hub.state().processes[0]?.connected).toBe(false);
     expect(hub.state().actors.every((a) => a.actor.endedAt !== null && a.actor.approval === null)).toBe(true);
     expect((await hub.answer({ type: "deny", requestId: "x2", process, actorId: view.id })).message).toMatch(/ended/);
+  });
+
+  it("refuses a request id already waiting, without losing the first answer", async () => {
+    const hub = createInspectorHub();
+    const delivered: string[] = [];
+    const source = hub.attachSource((a) => delivered.push(a.requestId));
+    const first = hub.answer({ type: "deny", requestId: "same", process: source.processId, actorId: "a" });
+    const second = await hub.answer({ type: "deny", requestId: "same", process: source.processId, actorId: "a" });
+    expect(second).toMatchObject({ ok: false, message: expect.stringMatching(/already in use/) });
+    source.receive({ type: "answer.result", requestId: "same", ok: true, message: "denied" });
+    expect(await first).toMatchObject({ ok: true, message: "denied" });
+    expect(delivered).toEqual(["same"]);
   });
 });

@@ -5,6 +5,8 @@ import type { ActorView, LogEntry, ProcessInfo, UiMessage } from "../inspector-p
 
 /** Per actor: older entries are dropped so a chatty actor cannot grow the page without bound. */
 export const LOG_CAP = 1000;
+/** Ended actors kept, as the hub keeps them (inspector-hub.ts): a tab open for weeks stays small. */
+export const ENDED_CAP = 300;
 
 export interface ActorEntry {
   readonly key: string;
@@ -18,11 +20,23 @@ export interface Model {
   readonly machines: Map<string, string>;
   /** Keyed like actors; each list oldest first. */
   readonly logs: Map<string, LogEntry[]>;
+  /** Keys of ended actors, in the order they ended: the oldest are forgotten first. */
+  readonly ended: string[];
 }
 
 export const actorKey = (process: string, actorId: string) => `${process}/${actorId}`;
 
-export const emptyModel = (): Model => ({ processes: new Map(), actors: new Map(), machines: new Map(), logs: new Map() });
+export const emptyModel = (): Model => ({ processes: new Map(), actors: new Map(), machines: new Map(), logs: new Map(), ended: [] });
+
+/** Forgets the oldest ended actors past ENDED_CAP; true if any was. */
+function forgetEnded(model: Model): boolean {
+  if (model.ended.length <= ENDED_CAP) return false;
+  for (const key of model.ended.splice(0, model.ended.length - ENDED_CAP)) {
+    model.actors.delete(key);
+    model.logs.delete(key);
+  }
+  return true;
+}
 
 type StateMessage = Extract<UiMessage, { type: "state" }>;
 
@@ -35,6 +49,9 @@ export function modelFromState(msg: StateMessage): Model {
   }
   for (const [id, source] of Object.entries(msg.machines)) model.machines.set(id, source);
   for (const { process, entry } of msg.log) appendLog(model, process, entry);
+  const ended = [...model.actors.values()].filter((e) => e.actor.endedAt !== null).sort((a, b) => a.actor.endedAt! - b.actor.endedAt!);
+  model.ended.push(...ended.map((e) => e.key));
+  forgetEnded(model);
   return model;
 }
 
@@ -62,7 +79,12 @@ export function applyMessage(model: Model, msg: UiMessage): { model: Model; chan
       return { model, changed: "machine", key: msg.id };
     case "actor": {
       const key = actorKey(msg.process, msg.actor.id);
+      const before = model.actors.get(key)?.actor;
       model.actors.set(key, { key, process: msg.process, actor: msg.actor });
+      if (msg.actor.endedAt !== null && (before === undefined || before.endedAt === null)) {
+        model.ended.push(key);
+        if (forgetEnded(model)) return { model, changed: "all" };
+      }
       return { model, changed: "actor", key };
     }
     case "log":
