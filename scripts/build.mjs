@@ -1,11 +1,17 @@
 // Builds what `bin/ironclaw` runs: two self-contained bundles. The CLI is bundled because
-// loading hundreds of ESM files costs more start-up than a short `exec` itself; the guest
+// loading hundreds of ESM files costs more start-up than a short `exec` itself, and split into
+// chunks (dist/cli-*.mjs) along its lazily imported commands, because parsing one bundle holding
+// every command (MCP SDK, model SDKs, inspector) doubled a short run's start-up; the guest
 // agent is bundled because a sandbox sees no node_modules. Type-checking is `npm run typecheck`.
 // The agent is bundled twice from the same source: as the ES module every backend can run, and
 // as the CommonJS script the micro-VM image builds its V8 startup snapshot from (`node
 // --build-snapshot` runs a script that may only require built-in modules, not an ES module).
-import { copyFile, mkdir } from "node:fs/promises";
+import { copyFile, mkdir, readdir, rm } from "node:fs/promises";
 import { build } from "esbuild";
+
+// Chunk names carry a content hash: last build's chunks would otherwise pile up.
+await mkdir("dist", { recursive: true });
+await Promise.all((await readdir("dist")).filter((f) => /^cli-.*\.mjs(\.map)?$/.test(f)).map((f) => rm(`dist/${f}`)));
 
 const common = { bundle: true, platform: "node", format: "esm", target: "node22", legalComments: "none", logLevel: "warning" };
 
@@ -14,8 +20,11 @@ await Promise.all([
   build({ ...common, format: "cjs", entryPoints: ["guest-agent/agent.ts"], outfile: "dist/guest-agent.snapshot.cjs", minify: true }),
   build({
     ...common,
-    entryPoints: ["src/cli/main.ts"],
-    outfile: "dist/cli.mjs",
+    entryPoints: { cli: "src/cli/main.ts" },
+    outdir: "dist",
+    outExtension: { ".js": ".mjs" },
+    splitting: true,
+    chunkNames: "cli-[hash]",
     // Only with --verbose; resolved from node_modules at run time.
     external: ["pino-pretty"],
     // Bundled CommonJS dependencies (pino) still call require().
