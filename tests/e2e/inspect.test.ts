@@ -7,9 +7,9 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import { readFileSync } from "node:fs";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import type { UiMessage } from "../../src/inspector/inspector-protocol.ts";
 import { backendsUnderTest } from "../support/backends.ts";
 import { cliHarness } from "../support/cli.ts";
+import { hubState, startInspector as startShared, type StartedInspector } from "../support/inspector-cli.ts";
 import { exampleProject, FIX_PATCH, FIXED_LINE, removeExampleProjects, script } from "../support/example-project.ts";
 
 const { env, ironclaw } = cliHarness("inspect");
@@ -27,21 +27,16 @@ afterEach(async () => {
 });
 afterAll(removeExampleProjects);
 
-type State = Extract<UiMessage, { type: "state" }>;
-
-/** Starts `ironclaw inspect --json` and returns its URL once it has printed it. */
-async function startInspector(): Promise<{ url: string; port: number; child: ChildProcess; done: Promise<{ code: number | null; stderr: string }> }> {
-  let child!: ChildProcess;
-  let stdout = "";
-  const done = ironclaw(["inspect", "--json"], { onSpawn: (c) => ((child = c), running.push(c), c.stdout!.on("data", (d) => (stdout += d))) });
-  for (let i = 0; i < 200 && !stdout.includes("\n"); i++) await new Promise((r) => setTimeout(r, 50));
-  const printed = JSON.parse(stdout) as { url: string; port: number; started: boolean };
-  expect(printed.started).toBe(true);
-  return { url: printed.url, port: printed.port, child, done };
+/** An inspector of this file's own, stopped after each test; it must be the one that started. */
+async function startInspector(): Promise<StartedInspector> {
+  const started = await startShared(ironclaw);
+  running.push(started.child);
+  expect(started.started).toBe(true);
+  return started;
 }
 
 const api = (url: string, path: string) => fetch(url.replace("/?", `${path}?`));
-const state = async (url: string) => (await (await api(url, "/api/state")).json()) as State;
+const state = hubState;
 const listening = (port: number) =>
   new Promise<boolean>((resolve) => {
     const s = connect(port, "127.0.0.1");

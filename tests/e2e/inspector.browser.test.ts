@@ -5,20 +5,21 @@
 // socket was cut, and approve the final diff by a click, after which the project holds exactly
 // that change. Screenshots go to test-artifacts/inspector/.
 import type { ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, describe, expect, it } from "vitest";
-import type { UiMessage } from "../../src/inspector/inspector-protocol.ts";
+import { CHROMIUM_ARGS, CHROMIUM_PATH, chromiumMissing } from "../../scripts/render-mermaid.ts";
 import { backendsUnderTest } from "../support/backends.ts";
 import { cliHarness, type Run } from "../support/cli.ts";
+import { hubState, startInspector as startShared } from "../support/inspector-cli.ts";
 import { exampleProject, FIX_PATCH, FIXED_LINE, removeExampleProjects, script } from "../support/example-project.ts";
 
-const CHROMIUM = process.env.IRONCLAW_CHROMIUM ?? "/usr/bin/chromium";
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium && process.env.CI) throw new Error(`no Chromium at ${CHROMIUM}: run the README's set-up (apt-get install chromium)`);
-if (!haveChromium) console.warn(`skipping the inspector browser test: no Chromium at ${CHROMIUM}`);
+const missing = chromiumMissing();
+const haveChromium = missing === null;
+if (missing && process.env.CI) throw new Error(missing);
+if (missing) console.warn(`skipping the inspector browser test: ${missing}`);
 
 const { ironclaw } = cliHarness("inspector-browser");
 const root = join(import.meta.dirname, "..", "..");
@@ -61,20 +62,15 @@ async function relay(port: number): Promise<{ port: number; cut(): void; restore
   };
 }
 
+/** A running `ironclaw inspect`, stopped when the file's tests end. */
 async function startInspector(): Promise<{ url: string; port: number }> {
-  let child!: ChildProcess;
-  let stdout = "";
-  const done = ironclaw(["inspect", "--json"], { onSpawn: (c) => ((child = c), c.stdout!.on("data", (d) => (stdout += d))) });
+  const started = await startShared(ironclaw);
   cleanup.push(async () => {
-    child.kill("SIGTERM");
-    await done;
+    started.child.kill("SIGTERM");
+    await started.done;
   });
-  for (let i = 0; i < 200 && !stdout.includes("\n"); i++) await new Promise((r) => setTimeout(r, 50));
-  return JSON.parse(stdout) as { url: string; port: number };
+  return started;
 }
-
-type State = Extract<UiMessage, { type: "state" }>;
-const hubState = async (url: string) => (await (await fetch(url.replace("/?", "/api/state?"))).json()) as State;
 
 /** A copy of the example project, and a script: run a command that takes a while, fix the bug, stop. */
 function project(): { dir: string; script: string } {
@@ -109,8 +105,8 @@ describe.skipIf(!haveChromium)("the inspector in headless Chromium", () => {
     const net = await relay(inspector.port);
     cleanup.push(() => net.close());
     const browser: Browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+      executablePath: CHROMIUM_PATH,
+      args: CHROMIUM_ARGS,
     });
     cleanup.push(() => browser.close());
     const page = await browser.newPage({ viewport: { width: 1500, height: 950 } });
@@ -189,7 +185,7 @@ describe.skipIf(!haveChromium)("the inspector in headless Chromium", () => {
 
   it("a wrong token gets a 401 page and no data in the browser too", async () => {
     const inspector = await startInspector();
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"] });
+    const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
     cleanup.push(() => browser.close());
     const page = await browser.newPage();
     const response = await page.goto(inspector.url.replace(/token=[^&]+/, "token=not-the-token"));

@@ -232,10 +232,10 @@ describe("inspector server", () => {
     actor.start();
     const link = await linkToInspector(source, server);
     const t = tab(server);
-    const seen = await t.until((m): m is Extract<UiMessage, { type: "actor" }> | Extract<UiMessage, { type: "state" }> =>
-      (m.type === "state" && m.actors.length > 0) || m.type === "actor",
+    // The tab sees the reporting process's pending approval, whether in its first state or just after.
+    await t.until((m): m is UiMessage =>
+      (m.type === "state" && m.actors.some((a) => a.actor.approval !== null)) || (m.type === "actor" && m.actor.approval !== null),
     );
-    expect(seen).toBeTruthy();
     const state = hub.state();
     expect(state.processes).toEqual([expect.objectContaining({ pid: 4242, command: "run", cwd: "/project", connected: true })]);
     const { process, actor: view } = state.actors[0]!;
