@@ -27,7 +27,13 @@ export async function runInspect(opts: { port?: number; json: boolean }): Promis
     if (err instanceof InspectorServerError) throw new UsageError(err.message);
     throw err;
   }
-  const unpublish = writeInspectorRecord({ pid: process.pid, port: server.port, token: server.token, url: server.url });
+  let unpublish;
+  try {
+    unpublish = writeInspectorRecord({ pid: process.pid, port: server.port, token: server.token, url: server.url });
+  } catch (err) {
+    await server.close(); // nothing left listening: the error says what is wrong with the run dir
+    throw err;
+  }
   const stopped = new Promise<NodeJS.Signals>((resolve) => {
     process.once("SIGINT", () => resolve("SIGINT"));
     process.once("SIGTERM", () => resolve("SIGTERM"));

@@ -31,9 +31,15 @@ export async function attachInspector(source: InspectionSource, options: { port?
   }
   const hub = createInspectorHub();
   const server = await startInspectorServer(hub, options.port === undefined ? {} : { port: options.port });
+  let unpublish = () => {};
+  try {
+    if (options.publish) unpublish = writeInspectorRecord({ pid: process.pid, port: server.port, token: server.token, url: server.url });
+  } catch (err) {
+    await server.close(); // a record we cannot write must not leave a server listening
+    throw err;
+  }
   const handle = hub.attachSource((answer) => handle.receive(source.answer(answer)));
   const stop = source.connect((message) => handle.receive(message));
-  const unpublish = options.publish ? writeInspectorRecord({ pid: process.pid, port: server.port, token: server.token, url: server.url }) : () => {};
   return {
     url: server.url,
     mode: "serving",

@@ -43,7 +43,7 @@ export function readInspectorRecord(): InspectorRecord | null {
 
 export function writeInspectorRecord(inspector: Omit<InspectorRecord, "start">): () => void {
   const record: InspectorRecord = { ...inspector, start: processStartTime(inspector.pid) };
-  ensurePrivateDir(runDir(), "the inspector's record");
+  ensurePrivateDir(runDir(), "set IRONCLAW_RUN_DIR to a directory of your own");
   const path = inspectorRecordPath();
   writeFileSync(path, `${JSON.stringify(record)}\n`, { mode: 0o600 });
   return () => {
