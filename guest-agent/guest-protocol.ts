@@ -152,7 +152,8 @@ export type ExecExit = typeof Exit.Type;
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; error: string };
 
-function decoder<S extends Schema.Codec<unknown, unknown>>(schema: S) {
+/** A checker for one schema: the value, or one line saying what is wrong. Shared by every protocol IronClaw speaks (guest, daemon, inspector). */
+export function schemaDecoder<S extends Schema.Codec<unknown, unknown>>(schema: S) {
   const decode = Schema.decodeUnknownResult(schema as never) as (u: unknown) => Result.Result<S["Type"], Error>;
   return (json: unknown): Decoded<S["Type"]> => {
     const result = decode(json);
@@ -162,5 +163,5 @@ function decoder<S extends Schema.Codec<unknown, unknown>>(schema: S) {
   };
 }
 
-export const decodeHostMessage = decoder(HostMessage);
-export const decodeGuestMessage = decoder(GuestMessage);
+export const decodeHostMessage = schemaDecoder(HostMessage);
+export const decodeGuestMessage = schemaDecoder(GuestMessage);

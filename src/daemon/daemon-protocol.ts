@@ -1,7 +1,8 @@
 // The daemon's socket protocol: the guest protocol's framing (4-byte length + JSON), with its
 // own messages, validated with Effect Schema on both ends. One connection carries one request;
 // closing the connection cancels it (an exec's sandbox is torn down).
-import { Result, Schema } from "effect";
+import { Schema } from "effect";
+import { schemaDecoder } from "../../guest-agent/guest-protocol.ts";
 
 const Id = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(64));
 const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0));
@@ -85,13 +86,6 @@ export const DaemonMessage = Schema.Union([
 ]);
 export type DaemonMessage = typeof DaemonMessage.Type;
 
-function decoder<T>(schema: unknown) {
-  const decode = Schema.decodeUnknownResult(schema as never) as (u: unknown) => Result.Result<T, Error>;
-  return (json: unknown): { ok: true; value: T } | { ok: false; error: string } => {
-    const r = decode(json);
-    return Result.isSuccess(r) ? { ok: true, value: r.success } : { ok: false, error: r.failure.message.replace(/\s+/g, " ") };
-  };
-}
 
-export const decodeClientMessage = decoder<ClientMessage>(ClientMessage);
-export const decodeDaemonMessage = decoder<DaemonMessage>(DaemonMessage);
+export const decodeClientMessage = schemaDecoder(ClientMessage);
+export const decodeDaemonMessage = schemaDecoder(DaemonMessage);

@@ -4,7 +4,8 @@
 //   hub ⇄ browser  the UI gets the whole picture on connect, then every change; it sends answers.
 // Every message is JSON and is checked with Effect Schema where it enters a process, so a
 // browser (or anything else holding the token) cannot send the hub a shape it does not expect.
-import { Result, Schema } from "effect";
+import { Schema } from "effect";
+import { schemaDecoder } from "../../guest-agent/guest-protocol.ts";
 
 /** One actor as the inspector shows it. Ids are the actor's XState session id. */
 export const ActorView = Schema.Struct({
@@ -118,8 +119,8 @@ export type UiMessage = typeof UiMessage.Type;
 
 // ── decoding ──────────────────────────────────────────────────────────────────────────────
 
-function decoder<T>(schema: unknown) {
-  const decode = Schema.decodeUnknownResult(schema as never) as (u: unknown) => Result.Result<T, Error>;
+/** Text off a socket: JSON first, then the schema. */
+function fromText<T>(decode: (json: unknown) => { ok: true; value: T } | { ok: false; error: string }) {
   return (text: string): { ok: true; value: T } | { ok: false; error: string } => {
     let json: unknown;
     try {
@@ -127,12 +128,11 @@ function decoder<T>(schema: unknown) {
     } catch {
       return { ok: false, error: "not JSON" };
     }
-    const r = decode(json);
-    return Result.isSuccess(r) ? { ok: true, value: r.success } : { ok: false, error: r.failure.message.replace(/\s+/g, " ") };
+    return decode(json);
   };
 }
 
-export const decodeSourceMessage = decoder<SourceMessage>(SourceMessage);
-export const decodeAnswer = decoder<Answer>(Answer);
+export const decodeSourceMessage = fromText<SourceMessage>(schemaDecoder(SourceMessage));
+export const decodeAnswer = fromText<Answer>(schemaDecoder(Answer));
 /** hub → source: an answer to deliver (the `process` field is the hub's; the source ignores it). */
 export const decodeHubCommand = decodeAnswer;
