@@ -10,7 +10,7 @@ import { findQemu } from "../actors/qemu.driver.ts";
 import { findImage } from "../actors/guest-image.ts";
 import { BACKENDS, type BackendName, type ProbeResult, type SandboxDriver, SandboxError } from "../actors/sandbox-driver.ts";
 import type { DriverRegistry } from "../actors/vm.actors.ts";
-import { UsageError } from "./exit-codes.ts";
+import { parseBackend } from "./backend-name.ts";
 import { guestAgentPath, stateDir } from "./paths.ts";
 import { imageInputs } from "./runtime.ts";
 
@@ -18,10 +18,6 @@ import { imageInputs } from "./runtime.ts";
 export const PREFERENCE: readonly BackendName[] = BACKENDS;
 const CACHE_TTL_MS = 24 * 60 * 60 * 1000;
 
-export function parseBackend(name: string): BackendName {
-  if ((BACKENDS as readonly string[]).includes(name)) return name as BackendName;
-  throw new UsageError(`unknown backend "${name}": choose one of ${BACKENDS.join(", ")}`);
-}
 
 function mtime(path: string | null): number {
   try {

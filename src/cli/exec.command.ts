@@ -1,7 +1,7 @@
 // `ironclaw exec`: one command, one fresh sandbox, then nothing left — through the daemon when
 // one is up (exec-daemon.ts), else under an orchestrator in this process (exec-local.ts), which
 // is loaded only then: a daemon client need not parse the whole runtime.
-import { parseBackend } from "../backend-select.ts";
+import { parseBackend } from "../backend-name.ts";
 import { ask, connectDaemon } from "../daemon/daemon-client.ts";
 import { UsageError } from "../exit-codes.ts";
 import { say } from "./cli-io.ts";
