@@ -12,6 +12,8 @@ const group = () => process.env.IRONCLAW_CGROUP_PARENT || "ironclaw";
 export interface CgroupLimits {
   readonly memoryBytes: number;
   readonly pidsMax: number;
+  /** CPUs' worth of time per period; absent: no quota. */
+  readonly cpus?: number;
 }
 
 /** What a sandbox's cgroup is made of: the directories to join, kill and remove. */

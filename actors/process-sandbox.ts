@@ -75,6 +75,7 @@ export async function provisionProcessSandbox(env: DriverEnv, spec: SandboxSpec,
       cgroup = await createCgroup(support.version, spec.id, {
         memoryBytes: spec.limits.memoryMiB * 1024 * 1024,
         pidsMax: spec.limits.pidsMax,
+        ...(spec.limits.cpus !== undefined && { cpus: spec.limits.cpus }),
       });
       made = { ...base, cgroup };
       signal?.throwIfAborted();

@@ -4,6 +4,7 @@ import type { GuestChannel } from "./guest-channel.ts";
 import type { Hello } from "../guest-agent/guest-protocol.ts";
 import type { CgroupSet } from "./cgroup.ts";
 import type { ProcessIdentity } from "./host-process.ts";
+import type { IdBlock } from "./sandbox-ids.ts";
 
 export const BACKENDS = ["firecracker", "qemu", "gvisor", "namespace"] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -11,6 +12,8 @@ export type BackendName = (typeof BACKENDS)[number];
 export interface SandboxLimits {
   readonly memoryMiB: number;
   readonly pidsMax: number;
+  /** CPU time the whole sandbox may use, in CPUs (1.5 = one and a half cores' worth); absent: unlimited. */
+  readonly cpus?: number;
 }
 
 /** A host file or directory the sandbox sees read-only at `target` (checked by sandbox-view's hostMountProblem). */
@@ -44,6 +47,8 @@ export interface SandboxRecord {
   readonly limits?: SandboxLimits;
   /** Host paths it sees read-only, beyond the runtime every sandbox sees. */
   readonly mounts?: readonly HostMount[];
+  /** The host ids it runs under (IronClaw as root), held until destroy frees them. */
+  readonly ids?: IdBlock;
 }
 
 /** A booted sandbox whose guest agent has said hello. */

@@ -19,7 +19,7 @@ fi
 # chromium and fonts-dejavu-core: headless Chromium (driven by playwright-core) draws diagrams/*.svg
 # with a fixed font, byte for byte the same on every run (docs/diagrams.md), and runs the
 # inspector's browser test.
-packages=(bubblewrap util-linux procps qemu-system-x86 e2fsprogs lz4 chromium fonts-dejavu-core)
+packages=(bubblewrap util-linux procps keyutils qemu-system-x86 e2fsprogs lz4 chromium fonts-dejavu-core)
 missing=()
 for p in "${packages[@]}" runsc; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -43,6 +43,26 @@ if [ ${#missing[@]} -gt 0 ]; then
   if ! as_root apt-get install -y -qq --no-install-recommends "${runsc_from[@]}" runsc >/dev/null; then
     say "runsc is not packaged for this system: the gvisor backend will be unavailable (see ironclaw doctor)" >&2
   fi
+fi
+
+# Sandboxes never hold host uid 0: as root, each namespace sandbox (and each QEMU process) runs
+# under its own block of 65,536 host ids from a subordinate range reserved for the system user
+# `ironclaw`, above every id and range already in use (docs/security.md).
+ids_blocks=64
+if ! getent passwd ironclaw >/dev/null; then
+  say "adding the system user ironclaw (owns the sandboxes' host ids; no login, no home)"
+  as_root useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin ironclaw
+fi
+if ! grep -qs '^ironclaw:' /etc/subuid || ! grep -qs '^ironclaw:' /etc/subgid; then
+  top=$(cat /etc/subuid /etc/subgid 2>/dev/null | awk -F: 'NF>=3 { e = $2 + $3; if (e > m) m = e } END { print m + 0 }')
+  ids_top=$(getent passwd | awk -F: '{ if ($3 > m && $3 < 4294967294) m = $3 } END { print m + 1 }')
+  gids_top=$(getent group | awk -F: '{ if ($3 > m && $3 < 4294967294) m = $3 } END { print m + 1 }')
+  for t in "$ids_top" "$gids_top"; do [ "$t" -gt "$top" ] && top=$t; done
+  [ "$top" -lt 1048576 ] && top=1048576
+  start=$(( (top + 65535) / 65536 * 65536 ))
+  end=$(( start + ids_blocks * 65536 - 1 ))
+  say "reserving host ids $start-$end for sandboxes (/etc/subuid, /etc/subgid: user ironclaw)"
+  as_root usermod --add-subuids "$start-$end" --add-subgids "$start-$end" ironclaw
 fi
 
 say "installing npm packages (pinned Node 24, build of the CLI and guest agent)"

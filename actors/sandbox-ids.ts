@@ -1,0 +1,140 @@
+// Host user and group ids for sandboxes. When IronClaw runs as root, no sandbox may hold host
+// uid 0: each sandbox gets its own block of 65,536 host ids, taken from the subordinate range
+// that scripts/setup.sh reserves for the system user `ironclaw` in /etc/subuid and /etc/subgid
+// (the distribution's own registry of such ranges, so no login user is ever given them).
+// A block is held by a lock file in the state directory, created exclusively and named in the
+// sandbox's record, so two processes never share one and a crash's block is freed by the reaper.
+import { closeSync, openSync, readFileSync, readdirSync, rmSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { isAlive, type ProcessIdentity } from "./host-process.ts";
+
+/** Ids a sandbox sees: 0 … 65535, as in any Linux system. */
+export const BLOCK_SIZE = 65_536;
+/** The guest agent's uid and gid inside a sandbox; commands run as 0, so they cannot reach it. */
+export const AGENT_ID = 999;
+/** The system user that owns IronClaw's subordinate range. */
+export const RANGE_OWNER = "ironclaw";
+
+export interface IdRange {
+  readonly uidStart: number;
+  readonly gidStart: number;
+  /** Whole blocks available in both ranges. */
+  readonly blocks: number;
+}
+
+/** One sandbox's ids: inside id n is host id base + n. */
+export interface IdBlock {
+  readonly index: number;
+  readonly uidBase: number;
+  readonly gidBase: number;
+}
+
+export type IdRangeProblem = { readonly ok: false; readonly reason: string };
+
+const SETUP_HINT = "run scripts/setup.sh as root (it reserves a range for the system user `ironclaw` with usermod --add-subuids/--add-subgids)";
+
+function ownerRange(file: string): { start: number; count: number } | null {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    return null;
+  }
+  for (const line of text.split("\n")) {
+    const [name, start, count] = line.trim().split(":");
+    if (name !== RANGE_OWNER) continue;
+    const s = Number(start);
+    const c = Number(count);
+    if (Number.isSafeInteger(s) && Number.isSafeInteger(c) && s > 0 && c >= BLOCK_SIZE) return { start: s, count: c };
+  }
+  return null;
+}
+
+/** IronClaw's reserved range, or why there is none. Files are parameters for tests. */
+export function reservedRange(files = { subuid: "/etc/subuid", subgid: "/etc/subgid" }): IdRange | IdRangeProblem {
+  const uid = ownerRange(files.subuid);
+  const gid = ownerRange(files.subgid);
+  if (!uid || !gid) {
+    return { ok: false, reason: `no subordinate id range for user \`${RANGE_OWNER}\` in ${!uid ? files.subuid : files.subgid}: ${SETUP_HINT}` };
+  }
+  return { uidStart: uid.start, gidStart: gid.start, blocks: Math.floor(Math.min(uid.count, gid.count) / BLOCK_SIZE) };
+}
+
+export function isRangeProblem(r: IdRange | IdRangeProblem): r is IdRangeProblem {
+  return "ok" in r;
+}
+
+export function blockAt(range: IdRange, index: number): IdBlock {
+  return { index, uidBase: range.uidStart + index * BLOCK_SIZE, gidBase: range.gidStart + index * BLOCK_SIZE };
+}
+
+interface LockContent {
+  readonly sandbox: string;
+  readonly owner: ProcessIdentity;
+}
+
+const lockName = (index: number) => `idblock-${index}.lock`;
+
+function readLock(path: string): LockContent | null {
+  try {
+    return JSON.parse(readFileSync(path, "utf8")) as LockContent;
+  } catch {
+    return null;
+  }
+}
+
+export class IdBlockError extends Error {
+  override name = "IdBlockError";
+  readonly code = "ELIMITS" as const;
+}
+
+/**
+ * Takes a free block for `sandbox`. A lock is stale when the sandbox it names has no record
+ * (`hasRecord`) and its owner process is gone: a crash between taking it and writing the record.
+ */
+export function acquireIdBlock(
+  dir: string,
+  range: IdRange,
+  sandbox: string,
+  owner: ProcessIdentity,
+  hasRecord: (sandbox: string) => boolean,
+): IdBlock {
+  const content = JSON.stringify({ sandbox, owner } satisfies LockContent);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    for (let index = 0; index < range.blocks; index++) {
+      const path = join(dir, lockName(index));
+      let fd: number;
+      try {
+        fd = openSync(path, "wx", 0o600);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+        if (attempt === 1) {
+          const held = readLock(path);
+          if (held && !hasRecord(held.sandbox) && !isAlive(held.owner)) rmSync(path, { force: true });
+        }
+        continue;
+      }
+      try {
+        writeSync(fd, content);
+      } finally {
+        closeSync(fd);
+      }
+      return blockAt(range, index);
+    }
+  }
+  throw new IdBlockError(`all ${range.blocks} sandbox id blocks are in use: end some sandboxes, or give user \`${RANGE_OWNER}\` a larger range in /etc/subuid and /etc/subgid`);
+}
+
+/** Frees the block if `sandbox` still holds it. Idempotent. */
+export function releaseIdBlock(dir: string, block: IdBlock, sandbox: string): void {
+  const path = join(dir, lockName(block.index));
+  if (readLock(path)?.sandbox === sandbox) rmSync(path, { force: true });
+}
+
+/** Blocks whose lock names a sandbox: for the leak check and doctor. */
+export function heldIdBlocks(dir: string): number[] {
+  return readdirSync(dir)
+    .map((name) => /^idblock-(\d+)\.lock$/.exec(name)?.[1])
+    .filter((n): n is string => n !== undefined)
+    .map(Number);
+}
