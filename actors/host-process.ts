@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 
 const SETPRIV = "/usr/bin/setpriv";
+const KEYCTL = "/usr/bin/keyctl";
 // Joins each cgroup named in the arguments before --, then execs the rest. POSIX sh only.
 const JOIN_THEN_EXEC = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
 
@@ -41,10 +42,27 @@ export function hasParentDeathSignal(): boolean {
   return existsSync(SETPRIV);
 }
 
+/** Whether sandboxes start in a fresh, empty session keyring (keyutils' keyctl is installed). */
+export function hasFreshKeyring(): boolean {
+  return existsSync(KEYCTL);
+}
+
+/** What keyctl says on stderr when it joins the keyring: not a diagnostic worth showing. */
+export const KEYRING_NOTICE = /^Joined session keyring: \d+\n?/gm;
+
 export interface SandboxSpawnOptions {
   /** cgroup.procs files to join before exec. */
   readonly cgroupProcs: readonly string[];
   readonly env?: NodeJS.ProcessEnv;
+  /**
+   * Host ids the sandbox binary runs under, set after the cgroup is joined (which needs root)
+   * and before it starts: it never runs as the caller, so never as host root.
+   */
+  readonly runAs?: { readonly uid: number; readonly gid: number };
+  /** Descriptors the sandbox binary gets from fd 3 on: a host fd, or a pipe the caller speaks on. */
+  readonly extraStdio?: readonly (number | "pipe")[];
+  /** The file mode mask the sandbox starts with, instead of IronClaw's own (which may be 077). */
+  readonly umask?: number;
 }
 
 /**
@@ -52,11 +70,17 @@ export interface SandboxSpawnOptions {
  * which then tears down in order, rather than the sandbox directly) with stdio as pipes.
  */
 export function spawnSandboxProcess(argv: readonly string[], options: SandboxSpawnOptions): ChildProcess {
-  const inner = ["/bin/sh", "-c", JOIN_THEN_EXEC, "sh", ...options.cgroupProcs, "--", ...argv];
+  // A fresh, empty session keyring: the caller's keys (root's, often) are not the sandbox's to possess.
+  const keyring = hasFreshKeyring() ? [KEYCTL, "session", "-"] : [];
+  const identity = options.runAs
+    ? [SETPRIV, `--reuid=${options.runAs.uid}`, `--regid=${options.runAs.gid}`, "--clear-groups", "--pdeathsig", "KILL", "--"]
+    : [];
+  const mask = options.umask === undefined ? "" : `umask ${options.umask.toString(8).padStart(3, "0")}; `;
+  const inner = ["/bin/sh", "-c", mask + JOIN_THEN_EXEC, "sh", ...options.cgroupProcs, "--", ...identity, ...keyring, ...argv];
   const full = hasParentDeathSignal() ? [SETPRIV, "--pdeathsig", "KILL", "--", ...inner] : inner;
   return spawn(full[0]!, full.slice(1), {
     detached: true,
-    stdio: ["pipe", "pipe", "pipe"],
+    stdio: ["pipe", "pipe", "pipe", ...(options.extraStdio ?? [])],
     env: options.env ?? { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
   });
 }

@@ -8,7 +8,17 @@ import { join } from "node:path";
 import type { Duplex } from "node:stream";
 import { cgroupDirs, createCgroup, destroyCgroup, detectCgroups, killCgroupSync, type CgroupSet } from "./cgroup.ts";
 import { GuestChannel, GuestError } from "./guest-channel.ts";
-import { killProcessGroup, killProcessGroupSync, processStartTime, spawnSandboxProcess, waitForExit } from "./host-process.ts";
+import {
+  KEYRING_NOTICE,
+  killProcessGroup,
+  killProcessGroupSync,
+  processStartTime,
+  type SandboxSpawnOptions,
+  spawnSandboxProcess,
+  waitForExit,
+} from "./host-process.ts";
+import type { ChildProcess } from "node:child_process";
+import { acquireIdBlock, type IdRange, releaseIdBlock } from "./sandbox-ids.ts";
 import {
   type Sandbox,
   SandboxError,
@@ -38,12 +48,21 @@ const STDERR_KEEP_BYTES = 8 * 1024;
  * timeout fired and teardown is already running) stops creating at the next step and removes
  * what it made itself, since the teardown that raced it may have seen less.
  */
-export async function provisionProcessSandbox(env: DriverEnv, spec: SandboxSpec, signal?: AbortSignal): Promise<SandboxRecord> {
+export async function provisionProcessSandbox(
+  env: DriverEnv,
+  spec: SandboxSpec,
+  signal?: AbortSignal,
+  /** Give the sandbox its own block of host ids from this range (IronClaw as root). */
+  idRange?: IdRange,
+): Promise<SandboxRecord> {
   signal?.throwIfAborted();
   ensurePrivateDir(env.runDir, "set IRONCLAW_RUN_DIR to a directory of your own");
   // Named and recorded before it is made, so a crash right after mkdir still gets reaped.
   const workDir = join(env.runDir, `${spec.id}-${randomBytes(4).toString("hex")}`);
   const owner = { pid: process.pid, start: processStartTime(process.pid) ?? "" };
+  // Taken before the record is written: a crash in between leaves a lock that names a sandbox
+  // with no record and a dead owner, which the next acquire frees.
+  const ids = idRange && acquireIdBlock(env.store.dir, idRange, spec.id, owner, (id) => env.store.read(id) !== undefined);
   const base: SandboxRecord = {
     id: spec.id,
     backend: spec.backend,
@@ -54,12 +73,14 @@ export async function provisionProcessSandbox(env: DriverEnv, spec: SandboxSpec,
     process: null,
     limits: spec.limits,
     ...(spec.mounts?.length && { mounts: spec.mounts }),
+    ...(ids && { ids }),
   };
   env.store.write(base);
   try {
     await mkdir(workDir, { mode: 0o700 }); // not recursive: a path someone made first is refused
   } catch (err) {
     env.store.remove(spec.id); // nothing of ours to tear down
+    if (ids) releaseIdBlock(env.store.dir, ids, spec.id);
     throw err;
   }
   let made: SandboxRecord = base;
@@ -92,7 +113,9 @@ export async function provisionProcessSandbox(env: DriverEnv, spec: SandboxSpec,
 
 async function writeEtc(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
-  await Promise.all(Object.entries(GENERATED_ETC).map(([name, content]) => writeFile(join(dir, name), content)));
+  // World-readable files in an owner-only dir: the sandbox, under its own unprivileged ids,
+  // reads them through the descriptor bubblewrap binds, never through the path.
+  await Promise.all(Object.entries(GENERATED_ETC).map(([name, content]) => writeFile(join(dir, name), content, { mode: 0o644 })));
 }
 
 export interface BootOptions {
@@ -107,6 +130,10 @@ export interface BootOptions {
   readonly moreDiagnostics?: () => string;
   /** The guest is restored from a snapshot, its agent mid-session (see GuestChannel's resume). */
   readonly resume?: boolean;
+  /** Host ids and extra descriptors for the sandbox binary (see spawnSandboxProcess). */
+  readonly spawn?: Pick<SandboxSpawnOptions, "runAs" | "extraStdio" | "umask">;
+  /** Runs once the sandbox binary is started and before its agent is awaited (bubblewrap's id handshake). */
+  readonly started?: (child: ChildProcess) => Promise<void>;
 }
 
 export async function bootProcessSandbox(
@@ -117,7 +144,7 @@ export async function bootProcessSandbox(
 ): Promise<Sandbox> {
   signal?.throwIfAborted(); // teardown may already have removed the record: start nothing
   const procs = record.cgroup?.dirs.map((d) => join(d, "cgroup.procs")) ?? [];
-  const child = spawnSandboxProcess(options.argv, { cgroupProcs: procs });
+  const child = spawnSandboxProcess(options.argv, { cgroupProcs: procs, ...options.spawn });
   const pid = child.pid;
   if (pid === undefined) {
     throw new SandboxError("EBACKEND", `cannot start ${options.argv[0]}: ${await spawnError(child)}`);
@@ -127,7 +154,7 @@ export async function bootProcessSandbox(
 
   let stderrTail = "";
   child.stderr!.on("data", (chunk: Buffer) => {
-    stderrTail = (stderrTail + chunk.toString("utf8")).slice(-STDERR_KEEP_BYTES);
+    stderrTail = (stderrTail + chunk.toString("utf8").replace(KEYRING_NOTICE, "")).slice(-STDERR_KEEP_BYTES);
   });
   child.stdin!.on("error", () => {}); // reported through the channel's close reason instead
   const exited = new Promise<SandboxExit>((resolve) => child.once("exit", (code, sig) => resolve({ code, signal: sig })));
@@ -145,6 +172,7 @@ export async function bootProcessSandbox(
       );
     });
     exitedEarly.catch(() => {});
+    if (options.started) await Promise.race([options.started(child), exitedEarly]);
     if (options.connect) {
       const connecting = new AbortController();
       void exited.then(() => connecting.abort());
@@ -203,8 +231,9 @@ export async function destroyProcessSandbox(env: DriverEnv, record: SandboxRecor
   } finally {
     await rm(latest.workDir, { recursive: true, force: true });
   }
-  // Only now: a cgroup the kernel still holds keeps its record, for the reaper's next try.
+  // Only now: a cgroup the kernel still holds keeps its record (and its ids), for the reaper's next try.
   env.store.remove(latest.id);
+  if (latest.ids) releaseIdBlock(env.store.dir, latest.ids, latest.id);
 }
 
 /** For process 'exit' handlers: no awaiting possible, so kill and remove what can be done synchronously. */
@@ -214,5 +243,6 @@ export function destroyProcessSandboxSync(env: DriverEnv, id: string): void {
   if (record.process) killProcessGroupSync(record.process);
   if (record.cgroup) killCgroupSync(record.cgroup);
   rmSync(record.workDir, { recursive: true, force: true });
-  // cgroups cannot be removed until the kernel has reaped the processes: the reaper finishes that.
+  // cgroups cannot be removed until the kernel has reaped the processes: the reaper finishes
+  // that, and frees the id block with the record.
 }

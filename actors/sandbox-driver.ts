@@ -69,6 +69,24 @@ export interface SandboxExit {
   readonly signal: NodeJS.Signals | null;
 }
 
+/** What a probe found in force, measured from inside a real sandbox and from the host. */
+export interface Hardening {
+  /** Real uids of the sandbox's processes on the host (the sandbox binary and all it started). */
+  readonly hostUids: readonly number[];
+  /** The command's uid 0 as the host knows it (uid_map), when the sandbox has a user namespace. */
+  readonly insideRootIsHost?: number;
+  /** The command's seccomp mode: "filter" when a filter is in force (always off under gVisor: the Sentry is the kernel). */
+  readonly seccomp: "filter" | "strict" | "off" | "unknown";
+  readonly capabilities: string;
+  readonly procSysWritable: boolean;
+  readonly procKeysReadable: boolean;
+  readonly nestedUserNamespaces: boolean;
+  /** Whether a command can signal the guest agent (it then could trace or kill it too). */
+  readonly agentReachable: boolean;
+  readonly limits: SandboxLimits | null;
+  readonly cgroup: 1 | 2 | null;
+}
+
 export interface ProbeResult {
   readonly backend: BackendName;
   readonly usable: boolean;
@@ -76,6 +94,7 @@ export interface ProbeResult {
   readonly version?: string;
   readonly isolation?: string;
   readonly probeMs?: number;
+  readonly hardening?: Hardening;
 }
 
 export interface SandboxDriver {

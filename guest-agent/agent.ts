@@ -9,7 +9,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { lstat, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { release } from "node:os";
-import { readFileSync, statSync, type Stats } from "node:fs";
+import { chmodSync, lchownSync, readFileSync, statSync, type Stats } from "node:fs";
 import { startupSnapshot } from "node:v8";
 import { encodeFrame, FrameDecoder } from "./framing.ts";
 import {
@@ -70,6 +70,66 @@ function directoryProblem(path: string): string | null {
   }
 }
 
+/**
+ * The ids commands run as, when the sandbox gave the agent ids of its own (IRONCLAW_EXEC_AS,
+ * "uid:gid"): the agent then works with root's effective ids on the sandbox's files, while its
+ * real and saved ids stay apart, so a command can neither signal nor trace it.
+ */
+let commandIds: { uid: number; gid: number } | null = null;
+
+function takeIdentity(): void {
+  const spec = /^(\d+):(\d+)$/.exec(process.env.IRONCLAW_EXEC_AS ?? "");
+  if (!spec) return;
+  commandIds = { uid: Number(spec[1]), gid: Number(spec[2]) };
+  // Both exist on every POSIX Node; the agent only runs on Linux.
+  process.setegid!(commandIds.gid);
+  process.seteuid!(commandIds.uid);
+  // bubblewrap made the sandbox's own directories as the agent's uid: they are the commands'.
+  for (const [dir, mode] of OWN_DIRS) {
+    try {
+      lchownSync(dir, commandIds.uid, commandIds.gid);
+      if (mode !== undefined) chmodSync(dir, mode);
+    } catch {
+      // not there in this sandbox, or a read-only mount: nothing to hand over
+    }
+  }
+}
+
+const SETPRIV = "/usr/bin/setpriv";
+/** The writable directories a namespace sandbox starts with (sandbox-view.ts). */
+const OWN_DIRS: readonly (readonly [string, number?])[] = [["/"], ["/etc", 0o755], ["/opt"], ["/root"], ["/tmp", 0o1777], ["/dev"], ["/dev/shm", 0o1777]];
+
+/** execvp's search, done here so that a missing command still reads as one (setpriv would exit 127). */
+function resolveCommand(file: string, path: string, cwd: string): string | { code: "ENOENT" | "EACCES" } {
+  const candidates = file.includes("/") ? [file.startsWith("/") ? file : `${cwd}/${file}`] : path.split(":").filter(Boolean).map((dir) => `${dir}/${file}`);
+  let denied = false;
+  for (const candidate of candidates) {
+    let s: Stats;
+    try {
+      s = statSync(candidate);
+    } catch {
+      continue;
+    }
+    if (s.isFile() && s.mode & 0o111) return candidate;
+    denied = true;
+  }
+  return { code: denied ? "EACCES" : "ENOENT" };
+}
+
+/** How to start a command: as is, or through setpriv with the command's ids and no capabilities at all. */
+function commandLaunch(file: string, args: readonly string[], env: Readonly<Record<string, string>>, cwd: string): { file: string; args: string[] } | { code: "ENOENT" | "EACCES" } {
+  if (!commandIds) return { file, args: [...args] };
+  // glibc's execvp, which setpriv uses, searches "/bin:/usr/bin" when PATH is unset.
+  const resolved = resolveCommand(file, env.PATH ?? "/bin:/usr/bin", cwd);
+  if (typeof resolved !== "string") return resolved;
+  const { uid, gid } = commandIds;
+  return {
+    file: SETPRIV,
+    // `file` as given, not `resolved`: setpriv finds it the same way, and argv[0] stays the caller's.
+    args: [`--reuid=${uid}`, `--regid=${gid}`, "--clear-groups", "--bounding-set=-all", "--inh-caps=-all", "--ambient-caps=-all", "--", file, ...args],
+  };
+}
+
 function exec(req: ExecRequest): void {
   if (running.has(req.id)) return errorReply(req.id, "EPROTO", `exec id ${req.id} is already running`);
   const started = performance.now();
@@ -85,7 +145,9 @@ function exec(req: ExecRequest): void {
   if (cwdProblem) return errorReply(req.id, "ENOTDIR", `working directory ${cwd} ${cwdProblem} in the sandbox (check --cwd)`);
 
   const [file, ...args] = req.argv;
-  const child = spawn(file!, args, {
+  const launch = commandLaunch(file!, args, req.env ?? GUEST_ENV, cwd);
+  if ("code" in launch) return errorReply(req.id, launch.code, launch.code === "ENOENT" ? `command not found in the sandbox: ${file}` : `permission denied running ${file} in the sandbox`);
+  const child = spawn(launch.file, launch.args, {
     cwd,
     env: req.env ?? GUEST_ENV,
     detached: true, // its own process group, so timeout and cancel reach every descendant
@@ -316,6 +378,7 @@ const SNAPSHOT_WARMUP: readonly unknown[] = [
 
 /** Serves the host on stdin/stdout, starting with hello. Nothing before this touches either. */
 function start(): void {
+  takeIdentity();
   const decoder = new FrameDecoder();
   process.stdout.on("drain", () => {
     for (const s of paused) s.resume();

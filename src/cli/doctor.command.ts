@@ -2,7 +2,8 @@
 // sandbox with each, and for those that do not, why.
 import { detectCgroups } from "../../actors/cgroup.ts";
 import { hasParentDeathSignal } from "../../actors/host-process.ts";
-import type { ProbeResult } from "../../actors/sandbox-driver.ts";
+import { measureHardening } from "../../actors/hardening-probe.ts";
+import type { Hardening, ProbeResult } from "../../actors/sandbox-driver.ts";
 import { notAvailable, PREFERENCE, rememberProbe } from "../backend-select.ts";
 import { ExitCode } from "../exit-codes.ts";
 import { createLogger } from "../logger.ts";
@@ -22,8 +23,16 @@ export async function runDoctor(opts: { json: boolean; verbose: boolean }): Prom
   const backends: ProbeResult[] = [];
   for (const name of PREFERENCE) {
     const driver = runtime.drivers[name];
-    const result = driver ? await driver.probe() : notAvailable(name);
+    let result = driver ? await driver.probe() : notAvailable(name);
     if (driver) rememberProbe(result);
+    if (driver && result.usable) {
+      // A second sandbox, probed as a command would probe it: what holds, not what should.
+      const hardening = await measureHardening(driver).catch((err: Error) => {
+        logger.warn({ backend: name, err }, "could not measure the sandbox's hardening");
+        return undefined;
+      });
+      if (hardening) result = { ...result, hardening };
+    }
     logger.info(result, "probe");
     backends.push(result);
   }
@@ -44,10 +53,28 @@ export async function runDoctor(opts: { json: boolean; verbose: boolean }): Prom
       const timing = b.probeMs !== undefined ? ` (${b.probeMs} ms)` : "";
       process.stdout.write(`${mark}${b.backend.padEnd(12)}${b.usable ? b.isolation : b.reason}${timing}\n`);
       if (b.usable) process.stdout.write(`    ${"".padEnd(12)}${b.reason}\n`);
+      if (b.hardening) for (const line of hardeningLines(b.hardening)) process.stdout.write(`    ${"".padEnd(12)}${line}\n`);
     }
     process.stdout.write(`\nlimits: ${cgroups.detail}\n`);
     process.stdout.write(`die with IronClaw: ${report.parentDeathSignal ? "yes (setpriv --pdeathsig)" : "no: install util-linux for setpriv"}\n`);
     process.stdout.write(chosen ? `default backend: ${chosen}\n` : "no backend works here: IronClaw will not run commands on this machine\n");
   }
   return chosen ? ExitCode.ok : ExitCode.sandboxFailure;
+}
+
+/** What a user reads of a backend's hardening: one fact a line, the bad news said as such. */
+export function hardeningLines(h: Hardening): string[] {
+  const uids = h.hostUids.length ? h.hostUids.join(", ") : "unknown";
+  const root = h.hostUids.includes(0) ? " (includes host root: a process of the sandbox runs as root on the host)" : "";
+  const inside = h.insideRootIsHost !== undefined ? `; the command's uid 0 is host uid ${h.insideRootIsHost}${h.insideRootIsHost === 0 ? " — HOST ROOT" : ""}` : "";
+  const limits = h.limits
+    ? `memory ${h.limits.memoryMiB} MiB, pids ${h.limits.pidsMax}, cpu ${h.limits.cpus ?? "unlimited"}${h.cgroup ? ` (cgroup v${h.cgroup})` : " (NOT in force: no writable cgroup)"}`
+    : "none";
+  return [
+    `host uids: ${uids}${root}${inside}`,
+    `seccomp: ${h.seccomp === "filter" ? "filter in force for the agent and every command" : h.seccomp}; command capabilities: ${/^0+$/.test(h.capabilities) ? "none" : h.capabilities}`,
+    `/proc/sys: ${h.procSysWritable ? "WRITABLE" : "read-only"}; /proc/keys: ${h.procKeysReadable ? "READABLE" : "masked"}; nested user namespaces: ${h.nestedUserNamespaces ? "ALLOWED" : "refused"}`,
+    `guest agent: ${h.agentReachable ? "reachable by commands (same ids)" : "out of reach of commands (other ids)"}`,
+    `limits: ${limits}`,
+  ];
 }

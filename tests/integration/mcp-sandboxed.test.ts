@@ -4,7 +4,7 @@
 // the host's loopback, where the same server unsandboxed can), reconnection in a fresh sandbox,
 // and nothing left behind: not on shutdown, and not after IronClaw itself is SIGKILLed.
 import { createServer, type Server } from "node:net";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -105,6 +105,8 @@ describe("choosing the sandbox", () => {
 
 describe.each(backendsUnderTest())("sandboxed MCP servers on the %s backend", (backend: BackendName) => {
   const data = mkdtempSync(join(tmpdir(), "ironclaw-mcp-sandboxed-"));
+  // A sandbox reads host files as an unprivileged user (docs/security.md): open to others, like a real project.
+  chmodSync(data, 0o755);
   let listener: Server;
   let port: number;
   beforeAll(async () => {
@@ -176,6 +178,7 @@ describe.each(backendsUnderTest())("sandboxed MCP servers on the %s backend", (b
   it("leaves no sandbox process when IronClaw is SIGKILLed mid-call, and the next mcp command reaps the rest", async () => {
     const { ironclaw, sandboxProcesses, records, until: poll } = cliHarness(`mcp-sandboxed-${backend}`);
     const project = mkdtempSync(join(tmpdir(), "ironclaw-mcp-sandboxed-project-"));
+    chmodSync(project, 0o755);
     try {
       mkdirSync(join(project, ".ironclaw"));
       const entry = { command: "node", args: [PROBE], sandbox: true, sandboxBackend: backend, sandboxPaths: [root] };
