@@ -1,11 +1,14 @@
-// Memory and process-count limits through cgroups, v1 (per-controller hierarchies) or v2
+// Memory, process-count and CPU limits through cgroups, v1 (per-controller hierarchies) or v2
 // (unified). Sandboxes join their cgroup before the sandbox binary starts (see host-process),
 // so nothing they fork can escape it; teardown kills whatever is left in it and removes it.
 import { access, mkdir, readdir, readFile, rmdir, writeFile, constants } from "node:fs/promises";
 import { existsSync, readFileSync, type Dirent } from "node:fs";
 import { join } from "node:path";
+import { CPU_PERIOD_US, cpuQuotaUs, MIN_CPUS } from "./cpu-quota.ts";
+import { SandboxError } from "./sandbox-driver.ts";
 
-const ROOT = "/sys/fs/cgroup";
+/** Where the kernel's cgroup filesystems are; tests pass a fake root of their own instead. */
+export const CGROUP_ROOT = "/sys/fs/cgroup";
 /** The parent of all sandbox cgroups; overridable so a test run can keep to its own subtree. */
 const group = () => process.env.IRONCLAW_CGROUP_PARENT || "ironclaw";
 
@@ -16,19 +19,32 @@ export interface CgroupLimits {
   readonly cpus?: number;
 }
 
-/** What a sandbox's cgroup is made of: the directories to join, kill and remove. */
+/**
+ * What a sandbox's cgroup is made of: the directories to join, kill and remove. On v1 they are
+ * memory, then cpu when a quota is in force, then pids (the first and last keep their places
+ * for records written before the cpu hierarchy was used); find a controller's file with
+ * `controllerFile`, not by position.
+ */
 export interface CgroupSet {
   readonly version: 1 | 2;
   readonly dirs: readonly string[];
+  /** The CPU quota in force, in CPUs; absent when none was asked for or the host has no cpu controller. */
+  readonly cpus?: number;
+}
+
+/** Whether a per-sandbox CPU quota can be set here, and if not, why (for doctor and exec's warning). */
+export interface CpuSupport {
+  readonly usable: boolean;
+  readonly detail: string;
 }
 
 export type CgroupSupport =
-  | { readonly usable: true; readonly version: 1 | 2; readonly detail: string }
-  | { readonly usable: false; readonly version: 1 | 2 | null; readonly detail: string };
+  | { readonly usable: true; readonly version: 1 | 2; readonly detail: string; readonly cpu: CpuSupport }
+  | { readonly usable: false; readonly version: 1 | 2 | null; readonly detail: string; readonly cpu: CpuSupport };
 
-function cgroupVersion(): 1 | 2 | null {
-  if (existsSync(join(ROOT, "cgroup.controllers"))) return 2;
-  if (existsSync(join(ROOT, "memory")) && existsSync(join(ROOT, "pids"))) return 1;
+function cgroupVersion(root: string): 1 | 2 | null {
+  if (existsSync(join(root, "cgroup.controllers"))) return 2;
+  if (existsSync(join(root, "memory")) && existsSync(join(root, "pids"))) return 1;
   return null;
 }
 
@@ -41,41 +57,75 @@ async function writable(dir: string): Promise<boolean> {
   }
 }
 
-export async function detectCgroups(): Promise<CgroupSupport> {
-  const version = cgroupVersion();
-  if (version === null) return { usable: false, version, detail: `no memory and pids cgroup controllers under ${ROOT}` };
+async function v2Controllers(root: string): Promise<string[]> {
+  return (await readFile(join(root, "cgroup.controllers"), "utf8")).split(/\s+/).filter(Boolean);
+}
+
+/**
+ * The cpu controller, apart from memory and pids: a host without it (or, on v1, without CFS
+ * bandwidth control) still gets memory and process limits, and is told the CPU limit is not in force.
+ */
+async function cpuSupport(version: 1 | 2, root: string): Promise<CpuSupport> {
   if (version === 1) {
-    const ok = (await writable(join(ROOT, "memory"))) && (await writable(join(ROOT, "pids")));
-    return ok
-      ? { usable: true, version, detail: "cgroup v1 (memory, pids)" }
-      : { usable: false, version, detail: `cgroup v1 hierarchies under ${ROOT} are not writable (run as root)` };
+    // Usually a link to the combined cpu,cpuacct hierarchy; either way, cpu/ is where the quota files are.
+    const dir = join(root, "cpu");
+    if (!existsSync(join(dir, "cpu.cfs_quota_us"))) return { usable: false, detail: `no cpu cgroup hierarchy with CFS bandwidth control at ${dir}` };
+    return (await writable(dir)) ? { usable: true, detail: `CFS quota in ${dir}` } : { usable: false, detail: `${dir} is not writable (run as root)` };
   }
-  const controllers = (await readFile(join(ROOT, "cgroup.controllers"), "utf8")).split(/\s+/);
-  if (!controllers.includes("memory") || !controllers.includes("pids")) {
-    return { usable: false, version, detail: "cgroup v2 lacks the memory or pids controller" };
-  }
-  return (await writable(ROOT))
-    ? { usable: true, version, detail: "cgroup v2 (memory, pids)" }
-    : { usable: false, version, detail: `cgroup v2 root ${ROOT} is not writable (run as root, or give IronClaw a delegated cgroup)` };
+  if (!(await v2Controllers(root)).includes("cpu")) return { usable: false, detail: "cgroup v2 lacks the cpu controller" };
+  return (await writable(root)) ? { usable: true, detail: "cpu controller (cpu.max)" } : { usable: false, detail: `cgroup v2 root ${root} is not writable` };
 }
 
-/** Where the cgroup for sandbox `id` lives; also what teardown and the reaper remove. */
-export function cgroupDirs(version: 1 | 2, id: string): string[] {
-  return version === 1
-    ? [join(ROOT, "memory", group(), id), join(ROOT, "pids", group(), id)]
-    : [join(ROOT, group(), id)];
+export async function detectCgroups(root = CGROUP_ROOT): Promise<CgroupSupport> {
+  const version = cgroupVersion(root);
+  if (version === null) {
+    const detail = `no memory and pids cgroup controllers under ${root}`;
+    return { usable: false, version, detail, cpu: { usable: false, detail } };
+  }
+  const cpu = await cpuSupport(version, root);
+  // One line for doctor, exec --json and the probe: which limits hold, and why the CPU one may not.
+  const made = (v: 1 | 2) => `cgroup v${v} (memory, pids${cpu.usable ? ", cpu" : `; no CPU limit: ${cpu.detail}`})`;
+  const refused = (detail: string): CgroupSupport => ({ usable: false, version, detail, cpu: { usable: false, detail } });
+  if (version === 1) {
+    const ok = (await writable(join(root, "memory"))) && (await writable(join(root, "pids")));
+    return ok ? { usable: true, version, detail: made(1), cpu } : refused(`cgroup v1 hierarchies under ${root} are not writable (run as root)`);
+  }
+  const controllers = await v2Controllers(root);
+  if (!controllers.includes("memory") || !controllers.includes("pids")) return refused("cgroup v2 lacks the memory or pids controller");
+  return (await writable(root))
+    ? { usable: true, version, detail: made(2), cpu }
+    : refused(`cgroup v2 root ${root} is not writable (run as root, or give IronClaw a delegated cgroup)`);
 }
 
-async function enableV2Controllers(dir: string): Promise<void> {
+function v1Dirs(root: string, id: string) {
+  return { memory: join(root, "memory", group(), id), cpu: join(root, "cpu", group(), id), pids: join(root, "pids", group(), id) };
+}
+
+/**
+ * Every directory the cgroup for sandbox `id` may have: what teardown and the reaper remove when
+ * a record holds no list (a provision that crashed mid-way). On v1 the cpu directory is named
+ * whether or not it was made: removing one that does not exist costs nothing.
+ */
+export function cgroupDirs(version: 1 | 2, id: string, root = CGROUP_ROOT): string[] {
+  if (version === 2) return [join(root, group(), id)];
+  const { memory, cpu, pids } = v1Dirs(root, id);
+  return [memory, cpu, pids];
+}
+
+async function enableV2Controllers(dir: string, wanted: readonly string[]): Promise<void> {
   const have = (await readFile(join(dir, "cgroup.subtree_control"), "utf8")).split(/\s+/);
-  const missing = ["memory", "pids"].filter((c) => !have.includes(c));
+  const missing = wanted.filter((c) => !have.includes(c));
   if (missing.length) await writeFile(join(dir, "cgroup.subtree_control"), missing.map((c) => `+${c}`).join(" "));
 }
 
-export async function createCgroup(version: 1 | 2, id: string, limits: CgroupLimits): Promise<CgroupSet> {
-  const dirs = cgroupDirs(version, id);
+export async function createCgroup(version: 1 | 2, id: string, limits: CgroupLimits, root = CGROUP_ROOT): Promise<CgroupSet> {
+  if (limits.cpus !== undefined && !(Number.isFinite(limits.cpus) && limits.cpus >= MIN_CPUS)) {
+    throw new SandboxError("ELIMITS", `a CPU limit must be at least ${MIN_CPUS} CPUs, got ${limits.cpus}`);
+  }
+  // Asked for and possible here; otherwise the sandbox runs without a quota and its record says so.
+  const cpus = limits.cpus !== undefined && (await cpuSupport(version, root)).usable ? limits.cpus : undefined;
   if (version === 1) {
-    const [memory, pids] = dirs as [string, string];
+    const { memory, cpu, pids } = v1Dirs(root, id);
     await mkdir(memory, { recursive: true });
     await mkdir(pids, { recursive: true });
     await writeFile(join(memory, "memory.limit_in_bytes"), String(limits.memoryBytes));
@@ -84,17 +134,39 @@ export async function createCgroup(version: 1 | 2, id: string, limits: CgroupLim
       await writeFile(join(memory, "memory.memsw.limit_in_bytes"), String(limits.memoryBytes));
     }
     await writeFile(join(pids, "pids.max"), String(limits.pidsMax));
-  } else {
-    const [dir] = dirs as [string];
-    await enableV2Controllers(ROOT);
-    await mkdir(join(ROOT, group()), { recursive: true });
-    await enableV2Controllers(join(ROOT, group()));
-    await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, "memory.max"), String(limits.memoryBytes));
-    if (existsSync(join(dir, "memory.swap.max"))) await writeFile(join(dir, "memory.swap.max"), "0");
-    await writeFile(join(dir, "pids.max"), String(limits.pidsMax));
+    if (cpus === undefined) return { version, dirs: [memory, pids] };
+    await mkdir(cpu, { recursive: true });
+    await writeFile(join(cpu, "cpu.cfs_period_us"), String(CPU_PERIOD_US));
+    await writeFile(join(cpu, "cpu.cfs_quota_us"), String(cpuQuotaUs(cpus)));
+    return { version, dirs: [memory, cpu, pids], cpus };
   }
-  return { version, dirs };
+  const [dir] = cgroupDirs(2, id, root) as [string];
+  const controllers = ["memory", "pids", ...(cpus === undefined ? [] : ["cpu"])];
+  await enableV2Controllers(root, controllers);
+  await mkdir(join(root, group()), { recursive: true });
+  await enableV2Controllers(join(root, group()), controllers);
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, "memory.max"), String(limits.memoryBytes));
+  if (existsSync(join(dir, "memory.swap.max"))) await writeFile(join(dir, "memory.swap.max"), "0");
+  await writeFile(join(dir, "pids.max"), String(limits.pidsMax));
+  if (cpus === undefined) return { version, dirs: [dir] };
+  await writeFile(join(dir, "cpu.max"), `${cpuQuotaUs(cpus)} ${CPU_PERIOD_US}`);
+  return { version, dirs: [dir], cpus };
+}
+
+/**
+ * The contents of a controller's file (`memory.events`, `pids.events`, `cpu.stat` …) in whichever
+ * of the set's directories has it, or null: on v1 each controller has its own directory.
+ */
+export async function controllerFile(set: CgroupSet, file: string): Promise<string | null> {
+  for (const dir of set.dirs) {
+    try {
+      return await readFile(join(dir, file), "utf8");
+    } catch {
+      // not this controller's directory
+    }
+  }
+  return null;
 }
 
 async function members(dir: string): Promise<number[]> {
@@ -107,24 +179,14 @@ async function members(dir: string): Promise<number[]> {
 
 /** Reads whether the kernel's OOM killer acted inside this cgroup (memory hog diagnostics). */
 export async function oomKilled(set: CgroupSet): Promise<boolean> {
-  const dir = set.dirs[0]!;
-  try {
-    if (set.version === 1) return /oom_kill [1-9]/.test(await readFile(join(dir, "memory.oom_control"), "utf8"));
-    return /oom_kill [1-9]/.test(await readFile(join(dir, "memory.events"), "utf8"));
-  } catch {
-    return false;
-  }
+  const events = await controllerFile(set, set.version === 1 ? "memory.oom_control" : "memory.events");
+  return events !== null && /oom_kill [1-9]/.test(events);
 }
 
 /** Reads whether a fork was refused because the cgroup hit pids.max (fork bomb diagnostics). */
 export async function pidsExhausted(set: CgroupSet): Promise<boolean> {
-  const dir = set.version === 1 ? set.dirs[1] : set.dirs[0];
-  if (!dir) return false;
-  try {
-    return /^max [1-9]/m.test(await readFile(join(dir, "pids.events"), "utf8"));
-  } catch {
-    return false;
-  }
+  const events = await controllerFile(set, "pids.events");
+  return events !== null && /^max [1-9]/m.test(events);
 }
 
 /** SIGKILLs every process in the cgroup but `spare`, synchronously (also for process 'exit' handlers). */

@@ -42,7 +42,7 @@ import { GUEST_NODE, hostMountProblem, seenByEverySandbox } from "./sandbox-view
 /** How the transport gets a driver: the one asked for, else the strongest that can mount host paths. */
 export type SelectSandboxDriver = (requested: BackendName | undefined) => Promise<SandboxDriver>;
 
-/** A sandboxed server's limits: room for a Node server and its children. */
+/** A sandboxed server's memory and processes: room for a Node server and its children (its CPU limit is the runtime's default). */
 export const MCP_SANDBOX_LIMITS: SandboxLimits = { memoryMiB: 512, pidsMax: 256 };
 /** After its stdin is closed, how long the server gets to exit on its own before it is killed. */
 const EXIT_GRACE_MS = 1000;
@@ -136,6 +136,7 @@ export class McpSandboxedTransport implements Transport {
   private readonly server: StdioServerConfig;
   private readonly select: SelectSandboxDriver;
   private readonly log: Logger | undefined;
+  private readonly limits: () => SandboxLimits;
   private readonly buffer = new ReadBuffer();
   private readonly abort = new AbortController();
   private driver: SandboxDriver | null = null;
@@ -147,10 +148,12 @@ export class McpSandboxedTransport implements Transport {
   private stderr = "";
   private reason = "the transport was closed";
 
-  constructor(server: StdioServerConfig, select: SelectSandboxDriver, log?: Logger) {
+  /** `limits` is asked at each start: a reconnect picks up settings changed meanwhile. */
+  constructor(server: StdioServerConfig, select: SelectSandboxDriver, log?: Logger, limits: () => SandboxLimits = () => MCP_SANDBOX_LIMITS) {
     this.server = server;
     this.select = select;
     this.log = log;
+    this.limits = limits;
   }
 
   /** The sandbox this server runs in, while it exists (for the runtime's reaping). */
@@ -173,6 +176,13 @@ export class McpSandboxedTransport implements Transport {
     const plan = planSandboxedServer(this.server);
     const signal = this.abort.signal;
     let driver: SandboxDriver;
+    let limits: SandboxLimits;
+    try {
+      limits = this.limits();
+    } catch (err) {
+      // A setting out of range (IRONCLAW_CPUS): retrying cannot fix it.
+      throw new McpConnectError("ESETTINGS", `MCP server ${this.server.name}: ${(err as Error).message}`, true);
+    }
     try {
       driver = await this.select(this.server.sandboxBackend);
     } catch (err) {
@@ -181,7 +191,7 @@ export class McpSandboxedTransport implements Transport {
     this.driver = driver;
     const id = `mcp-${this.server.name.slice(0, 32)}-${nanoid(8).replace(/[^A-Za-z0-9]/g, "0")}`;
     try {
-      this.record = await driver.provision({ id, backend: driver.backend, limits: MCP_SANDBOX_LIMITS, mounts: plan.mounts }, signal);
+      this.record = await driver.provision({ id, backend: driver.backend, limits, mounts: plan.mounts }, signal);
       const sandbox = await driver.boot(this.record, signal);
       this.sandbox = sandbox;
       this.record = sandbox.record;

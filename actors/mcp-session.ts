@@ -25,6 +25,7 @@ import { McpConnectError } from "./mcp-connect-error.ts";
 import type { IronclawOAuthProvider } from "./mcp-oauth.ts";
 import { McpSandboxedTransport, type SelectSandboxDriver } from "./mcp-sandboxed.transport.ts";
 import { McpStdioTransport } from "./mcp-stdio.transport.ts";
+import type { SandboxLimits } from "./sandbox-driver.ts";
 
 export const CLIENT_INFO = { name: "ironclaw", version: "0.1.0" } as const;
 
@@ -38,6 +39,8 @@ export interface SessionHooks {
   readonly oauth?: (server: HttpServerConfig) => IronclawOAuthProvider | undefined;
   /** For servers with `sandbox: true`: picks the backend their sandbox runs on. */
   readonly sandbox?: SelectSandboxDriver;
+  /** For servers with `sandbox: true`: the limits of their sandbox (default MCP_SANDBOX_LIMITS, no CPU quota). */
+  readonly sandboxLimits?: () => SandboxLimits;
 }
 
 export interface McpSession {
@@ -136,7 +139,7 @@ export async function openSession(server: McpServerConfig, hooks: SessionHooks, 
   try {
     if (server.transport === "stdio" && server.sandbox) {
       if (!hooks.sandbox) throw new McpConnectError("EBACKEND", `MCP server ${server.name} asks for a sandbox, and this IronClaw process has no sandbox backends`, true);
-      sandboxed = new McpSandboxedTransport(server, hooks.sandbox, hooks.logger.child({ mcp: server.name }));
+      sandboxed = new McpSandboxedTransport(server, hooks.sandbox, hooks.logger.child({ mcp: server.name }), hooks.sandboxLimits);
       const t = sandboxed;
       transport = t;
       stderr = () => t.stderrTail();

@@ -82,7 +82,12 @@ export function hostMountProblem(target: string): string | null {
   return null;
 }
 
-/** One line for users: which limits are in force for this sandbox. */
+/** One line for users: which limits are in force for this sandbox, and which asked for are not. */
 export function limitsInForce(record: SandboxRecord): string {
-  return record.cgroup ? `cgroup v${record.cgroup.version} memory+pids limits` : "no memory or process limits";
+  const { cgroup } = record;
+  if (!cgroup) return "no memory, process or CPU limits";
+  const limits = `cgroup v${cgroup.version} memory+pids`;
+  if (cgroup.cpus !== undefined) return `${limits}+cpu limits (${cgroup.cpus} CPU${cgroup.cpus === 1 ? "" : "s"})`;
+  // Asked for but not made: this host's cgroups have no cpu controller (doctor says why).
+  return record.limits?.cpus !== undefined ? `${limits} limits; CPU limit not in force (no cpu controller)` : `${limits} limits; no CPU limit`;
 }

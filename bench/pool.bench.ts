@@ -29,7 +29,7 @@ for (const backend of [findBwrap() && "namespace", findRunsc() && "gvisor"].filt
   for (let i = 0; i < RUNS; i++) {
     await waitReady();
     const t0 = performance.now();
-    const sandbox = runtime.pool.lease(backend) as SandboxHandle;
+    const sandbox = runtime.pool.lease(backend, limits) as SandboxHandle;
     const t1 = performance.now();
     await runJob(runtime, { backend, limits, job, sandbox });
     const t2 = performance.now();

@@ -8,6 +8,8 @@ import { assign, emit, fromCallback, fromPromise, setup, type EventObject } from
 export interface VmLimits {
   readonly memoryMiB: number;
   readonly pidsMax: number;
+  /** CPUs' worth of time the sandbox may use (fractions allowed); absent: no quota. */
+  readonly cpus?: number;
 }
 
 export interface VmTimeouts {

@@ -1,6 +1,7 @@
 // The pool: slots of ready sandboxes, one snapshot-slot actor each, supervised by the
 // orchestrator as permanent children like everything else. This module only finds a ready
-// slot and asks it for its sandbox; the slots do the rest (refill, refresh, retry).
+// slot made with the limits asked for and asks it for its sandbox; the slots do the rest
+// (refill, refresh, retry).
 import { nanoid } from "nanoid";
 import type { Actor, AnyActorRef } from "xstate";
 import type { SlotEmitted } from "../machines/snapshot-slot.machine.ts";
@@ -26,12 +27,20 @@ export interface SlotStats {
 export interface Pool {
   /** Adds slots until `size` exist for the backend; each starts preparing a sandbox at once. */
   warm(options: PoolOptions): void;
-  /** Takes the sandbox of a ready slot of the backend, or null when none is ready: the caller then boots cold. */
-  lease(backend: string): SandboxHandle | null;
+  /**
+   * Takes the sandbox of a ready slot of the backend made with exactly these limits, or null when
+   * none is ready: the caller then boots cold. A sandbox's limits are fixed when it is made.
+   */
+  lease(backend: string, limits: VmLimits): SandboxHandle | null;
   stats(): SlotStats[];
 }
 
 const slotPrefix = (backend: string) => `pool-${backend}-`;
+
+/** Same memory, processes and CPU (a slot made without a CPU quota serves only a lease without one). */
+export function sameLimits(a: VmLimits, b: VmLimits): boolean {
+  return a.memoryMiB === b.memoryMiB && a.pidsMax === b.pidsMax && a.cpus === b.cpus;
+}
 
 export function createPool(orchestrator: Actor<typeof orchestratorMachine>): Pool {
   const slots = (backend?: string): Array<[string, AnyActorRef]> =>
@@ -49,9 +58,10 @@ export function createPool(orchestrator: Actor<typeof orchestratorMachine>): Poo
       }
     },
 
-    lease(backend) {
+    lease(backend, limits) {
       for (const [, slot] of slots(backend)) {
-        if (slot.getSnapshot().value !== "ready") continue;
+        const snap = slot.getSnapshot() as { value: unknown; context: { limits: VmLimits } };
+        if (snap.value !== "ready" || !sameLimits(snap.context.limits, limits)) continue;
         const leaseId = nanoid(10);
         let sandbox: SandboxHandle | null = null;
         // LEASE is handled synchronously, so the hand-over is emitted before send() returns.

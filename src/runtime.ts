@@ -20,6 +20,7 @@ import { createPool, type Pool } from "./pool.ts";
 import { createMcpHub, orchestratorConnections, type McpHub } from "./mcp-hub.ts";
 import type { McpServerConfig } from "./mcp-config.ts";
 import { mcpConnectionActors } from "../actors/mcp-connection.actors.ts";
+import { MCP_SANDBOX_LIMITS } from "../actors/mcp-sandboxed.transport.ts";
 import type { ElicitHandler, SessionHooks } from "../actors/mcp-session.ts";
 import { mcpConnectionMachine } from "../machines/mcp-connection.machine.ts";
 import { agentSessionMachine } from "../machines/agent-session.machine.ts";
@@ -200,6 +201,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       ...(options.mcp?.elicit && { elicit: options.mcp.elicit }),
       ...(options.mcp?.oauth && { oauth: options.mcp.oauth }),
       sandbox: (requested) => selectMountingBackend(requested, drivers),
+      // The CPU limit every sandbox gets by default; read when a server starts, like the snapshot settings.
+      sandboxLimits: () => ({ ...MCP_SANDBOX_LIMITS, cpus: loadSettings().sandbox.cpus }),
     }),
   });
   const machine = orchestratorMachine.provide({

@@ -6,6 +6,7 @@ import { homedir } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { Result, Schema } from "effect";
 import { stateDir } from "./paths.ts";
+import { CPUS_TEXT, cpusProblem, defaultCpus } from "./cpu-limit.ts";
 
 const between = (minimum: number, maximum: number) => Schema.Int.check(Schema.isBetween({ minimum, maximum }));
 
@@ -13,6 +14,11 @@ const PoolSettings = Schema.Struct({
   size: Schema.optional(between(1, 20)),
   snapshotRefreshSecs: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(60))),
   snapshotPath: Schema.optional(Schema.String.check(Schema.makeFilter((s: string) => isAbsolute(s) || "must be an absolute path"))),
+});
+
+/** What every sandbox gets unless a command asks otherwise (`--cpus`). */
+const SandboxSettings = Schema.Struct({
+  cpus: Schema.optional(Schema.Number.check(Schema.makeFilter((n: number) => cpusProblem(n) ?? true))),
 });
 
 const McpSettings = Schema.Struct({
@@ -31,11 +37,14 @@ const ConfigFile = Schema.Struct({
   mcp: Schema.optional(McpSettings),
   mcpServers: Schema.optional(Schema.Record(Schema.String, Schema.Unknown)),
   policy: Schema.optional(PolicySettings),
+  sandbox: Schema.optional(SandboxSettings),
 });
 export type ConfigFile = typeof ConfigFile.Type;
 
 export interface Settings {
   readonly pool: { readonly size: number; readonly snapshotRefreshSecs: number; readonly snapshotPath: string };
+  /** The CPU limit of a sandbox whose command does not give `--cpus` (the pool's and MCP servers' too). */
+  readonly sandbox: { readonly cpus: number };
   /** Where each setting came from, for `ironclaw doctor` and error messages. */
   readonly sources: readonly string[];
 }
@@ -44,11 +53,19 @@ export class SettingsError extends Error {
   override name = "SettingsError";
 }
 
-const ENV: Record<string, keyof typeof PoolSettings.fields> = {
-  IRONCLAW_POOL_SIZE: "size",
-  IRONCLAW_SNAPSHOT_REFRESH_SECS: "snapshotRefreshSecs",
-  IRONCLAW_SNAPSHOT_PATH: "snapshotPath",
+const ENV: Record<string, readonly ["pool", keyof typeof PoolSettings.fields] | readonly ["sandbox", keyof typeof SandboxSettings.fields]> = {
+  IRONCLAW_POOL_SIZE: ["pool", "size"],
+  IRONCLAW_SNAPSHOT_REFRESH_SECS: ["pool", "snapshotRefreshSecs"],
+  IRONCLAW_SNAPSHOT_PATH: ["pool", "snapshotPath"],
+  IRONCLAW_CPUS: ["sandbox", "cpus"],
 };
+
+/** A variable's text as the setting's type: a path stays text, a count or a CPU number becomes one (else the schema says what it wanted). */
+function envValue(key: string, raw: string): unknown {
+  if (key === "snapshotPath") return raw;
+  const numeric = key === "cpus" ? CPUS_TEXT : /^-?\d+$/;
+  return numeric.test(raw.trim()) ? Number(raw) : raw;
+}
 
 const decode = Schema.decodeUnknownResult(ConfigFile as never, { onExcessProperty: "error" } as never) as (
   u: unknown,
@@ -77,24 +94,25 @@ export function readConfig(file: string): ConfigFile {
   if (Result.isSuccess(result)) return result.success;
   const { path, problem } = describeFailure(result.failure);
   const got = valueAt(json, path);
-  const section = path.startsWith("pool.") ? PoolSettings : path.startsWith("policy.") ? PolicySettings : null;
+  const section = path.startsWith("pool.") ? PoolSettings : path.startsWith("policy.") ? PolicySettings : path.startsWith("sandbox.") ? SandboxSettings : null;
   const known = section ? ` (settings: ${Object.keys(section.fields).join(", ")})` : "";
   const hint = problem === "Expected no excess property" ? `${path} is not a setting${path.includes(".") ? known : ` (sections: ${Object.keys(ConfigFile.fields).join(", ")})`}` : `${path}: ${problem}${got === undefined ? "" : `, got ${JSON.stringify(got)}`}`;
   throw new SettingsError(`${file}: ${hint}`);
 }
 
 function fromEnv(env: NodeJS.ProcessEnv): ConfigFile {
-  const pool: Record<string, unknown> = {};
-  for (const [variable, key] of Object.entries(ENV)) {
+  const sections: Record<string, Record<string, unknown>> = { pool: {}, sandbox: {} };
+  for (const [variable, [section, key]] of Object.entries(ENV)) {
     const raw = env[variable];
     if (raw === undefined || raw === "") continue;
-    pool[key] = key === "snapshotPath" ? raw : /^-?\d+$/.test(raw.trim()) ? Number(raw) : raw;
+    sections[section]![key] = envValue(key, raw);
   }
-  const result = decode({ pool });
+  const result = decode(sections);
   if (Result.isSuccess(result)) return result.success;
   const { path, problem } = describeFailure(result.failure);
-  const variable = Object.entries(ENV).find(([, k]) => `pool.${k}` === path)?.[0] ?? path;
-  throw new SettingsError(`${variable}=${env[variable]}: ${problem.replace("Expected number | undefined", "Expected a whole number")}`);
+  const variable = Object.entries(ENV).find(([, [section, key]]) => `${section}.${key}` === path)?.[0] ?? path;
+  const wanted = path === "sandbox.cpus" ? "Expected a number of CPUs" : "Expected a whole number";
+  throw new SettingsError(`${variable}=${env[variable]}: ${problem.replace("Expected number | undefined", wanted)}`);
 }
 
 export function configFiles(cwd = process.cwd(), env = process.env): { user: string; project: string } {
@@ -111,6 +129,7 @@ export function loadSettings(options: { cwd?: string; env?: NodeJS.ProcessEnv } 
   const files = configFiles(options.cwd, env);
   const sources: string[] = ["defaults"];
   let pool = { size: 5, snapshotRefreshSecs: 3600, snapshotPath: defaultSnapshotPath() };
+  let sandbox = { cpus: defaultCpus() };
   for (const file of [files.user, files.project]) {
     if (!existsSync(file)) continue;
     const config = readConfig(file);
@@ -119,10 +138,16 @@ export function loadSettings(options: { cwd?: string; env?: NodeJS.ProcessEnv } 
     if (file === files.project && config.pool?.snapshotPath !== undefined) {
       throw new SettingsError(`${file}: pool.snapshotPath cannot be set by a project; set it in ${files.user} or IRONCLAW_SNAPSHOT_PATH`);
     }
+    // The CPU limit keeps the machine the user's: a repository someone cloned may lower it, not raise it.
+    const cpus = config.sandbox?.cpus;
+    if (file === files.project && cpus !== undefined && cpus > sandbox.cpus) {
+      throw new SettingsError(`${file}: sandbox.cpus cannot be raised by a project (above ${sandbox.cpus}); set it in ${files.user} or IRONCLAW_CPUS`);
+    }
     pool = { ...pool, ...config.pool };
+    sandbox = { ...sandbox, ...config.sandbox };
     sources.push(file);
   }
-  const overrides = fromEnv(env).pool ?? {};
-  if (Object.keys(overrides).length) sources.push("environment");
-  return { pool: { ...pool, ...overrides }, sources };
+  const overrides = fromEnv(env);
+  if (Object.keys(overrides.pool ?? {}).length || Object.keys(overrides.sandbox ?? {}).length) sources.push("environment");
+  return { pool: { ...pool, ...overrides.pool }, sandbox: { ...sandbox, ...overrides.sandbox }, sources };
 }

@@ -7,10 +7,10 @@ import { request } from "../daemon/daemon-client.ts";
 import type { JobOutcome } from "../exec-job.ts";
 import { reportOutcome, resultJson } from "../exec-report.ts";
 import { ExitCode } from "../exit-codes.ts";
-import type { ExecCliOptions } from "./exec.command.ts";
+import type { ExecOptions } from "./exec.command.ts";
 import { readStdin, say } from "./cli-io.ts";
 
-export async function execViaDaemon(socket: Socket, command: string[], opts: ExecCliOptions): Promise<number> {
+export async function execViaDaemon(socket: Socket, command: string[], opts: ExecOptions): Promise<number> {
   const stdin = opts.stdin ? await readStdin() : undefined;
   const started = performance.now();
   const stdout: Buffer[] = [];
@@ -41,6 +41,8 @@ export async function execViaDaemon(socket: Socket, command: string[], opts: Exe
         memoryMiB: opts.memory,
         pidsMax: opts.pids,
         limitsExplicit: opts.limitsExplicit ?? false,
+        cpus: opts.cpus,
+        cpusExplicit: opts.cpusExplicit,
       },
       (m) => {
         if (m.type === "ready" && !opts.json && process.stderr.isTTY) {

@@ -13,9 +13,9 @@ import { runJob } from "../exec-job.ts";
 import { reportOutcome, resultJson } from "../exec-report.ts";
 import { guardProcess } from "../process-guard.ts";
 import { createRuntime } from "../runtime.ts";
-import type { ExecCliOptions } from "./exec.command.ts";
+import type { ExecOptions } from "./exec.command.ts";
 
-export async function execInProcess(command: string[], opts: ExecCliOptions): Promise<number> {
+export async function execInProcess(command: string[], opts: ExecOptions): Promise<number> {
   const logger = await createLogger({ verbose: opts.verbose });
   const source = opts.inspect ? createInspectionSource({ pid: process.pid, command: "exec", cwd: process.cwd() }) : null;
   const runtime = createRuntime({ logger, ...(source && { inspect: source.inspect }) });
@@ -36,13 +36,18 @@ export async function execInProcess(command: string[], opts: ExecCliOptions): Pr
     return ExitCode.sandboxFailure;
   }
   const cgroups = await detectCgroups();
-  if (!cgroups.usable) {
-    if (opts.limitsExplicit) {
-      say(`cannot enforce --memory/--pids here: ${cgroups.detail}`);
-      return ExitCode.sandboxFailure;
-    }
-    if (!opts.json) say(`warning: the sandbox runs without memory and process limits: ${cgroups.detail}`);
+  // Limits the user asked for are enforced or the command does not run; defaults only warn.
+  const refusal = !cgroups.usable && opts.limitsExplicit
+    ? `cannot enforce --memory/--pids here: ${cgroups.detail}`
+    : !cgroups.cpu.usable && opts.cpusExplicit
+      ? `cannot enforce --cpus here: ${cgroups.cpu.detail}`
+      : null;
+  if (refusal) {
+    say(refusal);
+    return ExitCode.sandboxFailure;
   }
+  if (!opts.json && !cgroups.usable) say(`warning: the sandbox runs without memory and process limits: ${cgroups.detail}`);
+  else if (!opts.json && !cgroups.cpu.usable) say(`warning: the sandbox runs without a CPU limit: ${cgroups.cpu.detail}`);
   const stdin = opts.stdin ? await readStdin() : undefined;
 
   const stdout: Buffer[] = [];
@@ -55,7 +60,7 @@ export async function execInProcess(command: string[], opts: ExecCliOptions): Pr
     runtime,
     {
       backend: driver.backend,
-      limits: { memoryMiB: opts.memory, pidsMax: opts.pids },
+      limits: { memoryMiB: opts.memory, pidsMax: opts.pids, cpus: opts.cpus },
       job: {
         argv: command,
         cwd: opts.cwd,

@@ -5,6 +5,7 @@ import { parseBackend } from "../backend-name.ts";
 import { ask, connectDaemon } from "../daemon/daemon-client.ts";
 import { UsageError } from "../exit-codes.ts";
 import { say } from "./cli-io.ts";
+import { chooseCpus } from "./cpus-choice.ts";
 import { execViaDaemon } from "./exec-daemon.ts";
 
 export interface ExecCliOptions {
@@ -20,15 +21,25 @@ export interface ExecCliOptions {
   readonly verbose: boolean;
   /** --memory or --pids was given: refuse to run where they cannot be enforced. */
   readonly limitsExplicit?: boolean;
+  /** --cpus as given; absent: the setting sandbox.cpus. */
+  readonly cpus?: number;
   /** false with --no-daemon. */
   readonly daemon?: boolean;
   /** Show the sandbox's actors in the inspector (the daemon's, or this process's). */
   readonly inspect?: boolean;
 }
 
-export async function runExec(command: string[], opts: ExecCliOptions): Promise<number> {
+/** What both paths run with: the CPU limit chosen, and whether the user gave it. */
+export interface ExecOptions extends ExecCliOptions {
+  readonly cpus: number;
+  readonly cpusExplicit: boolean;
+}
+
+export async function runExec(command: string[], cli: ExecCliOptions): Promise<number> {
   if (command.length === 0) throw new UsageError("exec needs a command: ironclaw exec -- CMD [ARGS...]");
-  if (opts.backend !== undefined) parseBackend(opts.backend);
+  if (cli.backend !== undefined) parseBackend(cli.backend);
+  const { cpus, explicit } = chooseCpus(cli.cpus);
+  const opts: ExecOptions = { ...cli, cpus, cpusExplicit: explicit };
   if (opts.daemon !== false) {
     const socket = await connectDaemon();
     if (socket) {

@@ -1,6 +1,7 @@
 // `ironclaw`: parses arguments and hands off to one command module, loaded lazily so that
 // `--help` and a fast `exec` do not pay for what they do not use.
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { parseCpus } from "../cpu-limit.ts";
 import { ExitCode, UsageError } from "../exit-codes.ts";
 import { VERSION } from "../version.ts";
 
@@ -18,6 +19,12 @@ function integerIn(what: string, min: number, max: number) {
     return n;
   };
 }
+function cpus(value: string): number {
+  const parsed = parseCpus(value);
+  if ("problem" in parsed) throw new InvalidArgumentError(`--cpus ${parsed.problem}, got "${value}"`);
+  return parsed.cpus;
+}
+const CPUS_HELP = "CPU time the whole sandbox may use, in CPUs; fractions allowed (default: sandbox.cpus, all cores but one)";
 function envPair(value: string, previous: Record<string, string> = {}): Record<string, string> {
   const at = value.indexOf("=");
   if (at <= 0) throw new InvalidArgumentError(`--env takes NAME=VALUE, got "${value}"`);
@@ -40,6 +47,7 @@ program
   .option("-t, --timeout <seconds>", "kill the command after this many seconds (exit 124)", positiveNumber("--timeout", 7 * 24 * 3600), 3600)
   .option("-m, --memory <MiB>", "memory limit of the whole sandbox", integerIn("--memory", 64, 1024 * 1024), 512)
   .option("--pids <n>", "most processes and threads the sandbox may have", integerIn("--pids", 16, 1 << 22), 256)
+  .option("--cpus <n>", CPUS_HELP, cpus)
   .option("-e, --env <NAME=VALUE>", "set an environment variable in the sandbox (repeatable)", envPair)
   .option("-w, --cwd <dir>", "working directory inside the sandbox", "/")
   .option("-i, --stdin", "pass IronClaw's standard input to the command", false)
@@ -118,6 +126,7 @@ program
   .option("--max-steps <n>", "most model turns", integerIn("--max-steps", 1, 10_000), 30)
   .option("--max-tokens <n>", "most tokens, input and output", integerIn("--max-tokens", 100, 100_000_000), 200_000)
   .option("--max-minutes <n>", "most wall time", positiveNumber("--max-minutes", 24 * 60), 30)
+  .option("--cpus <n>", CPUS_HELP, cpus)
   .option("--json", "print one JSON object with the outcome", false)
   .option("--inspect", "watch the session live in the inspector, and answer approvals there (prints its URL)", false)
   .option("-v, --verbose", "human-readable logs, including every actor's state changes, on stderr", false)

@@ -23,6 +23,8 @@ import { keepInspector } from "../inspector/inspector-attach.ts";
 import { createRuntime } from "../runtime.ts";
 import { SettingsError } from "../settings.ts";
 import { say } from "./cli-io.ts";
+import { chooseCpus } from "./cpus-choice.ts";
+import { detectCgroups } from "../../actors/cgroup.ts";
 
 export type ApproveMode = "ask" | "deny" | "auto-green";
 
@@ -36,6 +38,8 @@ export interface RunOptions {
   readonly maxSteps: number;
   readonly maxTokens: number;
   readonly maxMinutes: number;
+  /** --cpus as given; absent: the setting sandbox.cpus. */
+  readonly cpus?: number;
   /** Serve (or report to) the live inspector, where approvals can be answered too. */
   readonly inspect?: boolean;
 }
@@ -62,6 +66,7 @@ const EXIT: Record<SessionOutput["outcome"], number> = {
 export async function runRun(task: string, opts: RunOptions): Promise<number> {
   if (!task.trim()) throw new UsageError('run needs a task: ironclaw run "fix the failing test"');
   const mode = approveMode(opts.approve, Boolean(opts.inspect));
+  const cpus = chooseCpus(opts.cpus);
   let mcp;
   let rules;
   try {
@@ -107,6 +112,13 @@ export async function runRun(task: string, opts: RunOptions): Promise<number> {
     say((err as Error).message);
     return ExitCode.sandboxFailure;
   }
+  if (cpus.explicit) {
+    const { cpu } = await detectCgroups();
+    if (!cpu.usable) {
+      say(`cannot enforce --cpus here: ${cpu.detail}`);
+      return ExitCode.sandboxFailure;
+    }
+  }
   runtime.orchestrator.start();
   const inspector = source ? await keepInspector(source, (url) => say(`the inspector went away; this run now serves its own: ${url}`)) : null;
   if (inspector) say(`inspector: ${inspector.url()}${inspector.mode === "linked" ? " (the running ironclaw inspect)" : ""}`);
@@ -132,7 +144,7 @@ export async function runRun(task: string, opts: RunOptions): Promise<number> {
         id,
         task,
         system: SYSTEM,
-        sandbox: { backend, limits: { memoryMiB: 1024, pidsMax: 512 } },
+        sandbox: { backend, limits: { memoryMiB: 1024, pidsMax: 512, cpus: cpus.cpus } },
         budgets: { maxSteps: opts.maxSteps, maxTokens: opts.maxTokens, maxWallMs: opts.maxMinutes * 60_000 },
         interactive,
         // The session connects these itself and closes them when it ends.

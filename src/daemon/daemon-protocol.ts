@@ -20,6 +20,10 @@ export const ExecRequest = Schema.Struct({
   pidsMax: Count,
   /** The caller set --memory/--pids: refuse where they cannot be enforced. */
   limitsExplicit: Schema.Boolean,
+  /** CPUs' worth of time (fractions allowed); absent: the daemon's default (settings' sandbox.cpus). */
+  cpus: Schema.optional(Schema.Number.check(Schema.isGreaterThan(0))),
+  /** The caller set --cpus: refuse where no CPU quota can be set. */
+  cpusExplicit: Schema.optional(Schema.Boolean),
 });
 export type ExecRequest = typeof ExecRequest.Type;
 

@@ -3,9 +3,10 @@
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, createServer, type Socket } from "node:net";
 import { dirname } from "node:path";
-import { detectCgroups } from "../../actors/cgroup.ts";
+import { type CgroupSupport, detectCgroups } from "../../actors/cgroup.ts";
 import type { SandboxDriver } from "../../actors/sandbox-driver.ts";
 import { parseBackend } from "../backend-name.ts";
+import { cpusProblem } from "../cpu-limit.ts";
 import { selectBackend } from "../backend-select.ts";
 import { runJob } from "../exec-job.ts";
 import type { Logger } from "../logger.ts";
@@ -15,13 +16,16 @@ import { attachInspector, type AttachedInspector } from "../inspector/inspector-
 import { guardProcess } from "../process-guard.ts";
 import { createRuntime, type Runtime } from "../runtime.ts";
 import type { Settings } from "../settings.ts";
+import type { VmLimits } from "../../machines/vm.machine.ts";
 import { decodeClientMessage, type ClientMessage, type DaemonMessage, type ExecRequest } from "./daemon-protocol.ts";
 import { daemonLockPath, daemonRecordPath, daemonSocketPath } from "./daemon-paths.ts";
 import { acquireDaemonLock } from "./daemon-lock.ts";
 import { readMessages, send } from "./framed-socket.ts";
 
-/** The limits pooled sandboxes are made with; a request for others boots a sandbox of its own. */
-export const POOL_LIMITS = { memoryMiB: 512, pidsMax: 256 };
+/** The limits pooled sandboxes are made with (exec's defaults); a request for others boots a sandbox of its own. */
+export function poolLimits(settings: Settings): VmLimits {
+  return { memoryMiB: 512, pidsMax: 256, cpus: settings.sandbox.cpus };
+}
 
 /** How much output the daemon holds for one client that is not reading it. */
 const CLIENT_BUFFER_LIMIT_BYTES = 32 * 1024 * 1024;
@@ -111,11 +115,11 @@ export async function runDaemon(options: { backend?: string; logger: Logger; set
   const startedAt = new Date().toISOString();
 
   const warm = (backend: string, size: number) =>
-    runtime.pool.warm({ backend, size, limits: POOL_LIMITS, refreshMs: settings.pool.snapshotRefreshSecs * 1000 });
+    runtime.pool.warm({ backend, size, limits: poolLimits(settings), refreshMs: settings.pool.snapshotRefreshSecs * 1000 });
 
   // Listen before anything starts: a socket that cannot be had must not leave a warming pool behind.
   rmSync(socketPath, { force: true }); // we hold the lock and nobody answered: a crashed daemon's leftover
-  const server = createServer((socket) => serve(socket, { runtime, inspector, driver, warm, cgroupsUsable: cgroups.usable, cgroupsDetail: cgroups.detail, startedAt, socketPath, settings }));
+  const server = createServer((socket) => serve(socket, { runtime, inspector, driver, warm, cgroups, startedAt, socketPath, settings }));
   // Owner-only from the first moment: the socket is created under a restrictive umask.
   const umask = process.umask(0o177);
   try {
@@ -151,8 +155,7 @@ interface ServeContext {
   readonly inspector: ReturnType<typeof daemonInspector>;
   readonly driver: SandboxDriver;
   readonly warm: (backend: string, size: number) => void;
-  readonly cgroupsUsable: boolean;
-  readonly cgroupsDetail: string;
+  readonly cgroups: CgroupSupport;
   readonly startedAt: string;
   readonly socketPath: string;
   readonly settings: Settings;
@@ -263,10 +266,15 @@ async function execute(socket: Socket, req: ExecRequest, ctx: ServeContext): Pro
   const { runtime } = ctx;
   const backend = req.backend ? parseBackend(req.backend) : ctx.driver.backend;
   if (!runtime.drivers[backend]) throw new Error(`the ${backend} backend is not part of this build yet`);
-  if (!ctx.cgroupsUsable && req.limitsExplicit) throw new Error(`cannot enforce --memory/--pids here: ${ctx.cgroupsDetail}`);
-  const limits = { memoryMiB: req.memoryMiB, pidsMax: req.pidsMax };
-  const poolable = limits.memoryMiB === POOL_LIMITS.memoryMiB && limits.pidsMax === POOL_LIMITS.pidsMax;
-  const sandbox = poolable ? runtime.pool.lease(backend) : null;
+  const { cgroups } = ctx;
+  if (!cgroups.usable && req.limitsExplicit) throw new Error(`cannot enforce --memory/--pids here: ${cgroups.detail}`);
+  if (!cgroups.cpu.usable && req.cpusExplicit) throw new Error(`cannot enforce --cpus here: ${cgroups.cpu.detail}`);
+  const cpus = req.cpus ?? ctx.settings.sandbox.cpus;
+  const problem = cpusProblem(cpus);
+  if (problem) throw Object.assign(new Error(`--cpus ${problem}, got ${cpus}`), { code: "EUSAGE" });
+  const limits: VmLimits = { memoryMiB: req.memoryMiB, pidsMax: req.pidsMax, cpus };
+  // The pool hands out only a sandbox made with exactly these limits.
+  const sandbox = runtime.pool.lease(backend, limits);
   // The client going away (Ctrl-C, kill) cancels the job: its sandbox is torn down.
   const cancel = new AbortController();
   socket.once("close", () => cancel.abort());
@@ -299,7 +307,7 @@ async function execute(socket: Socket, req: ExecRequest, ctx: ServeContext): Pro
   send(socket, {
     type: "done",
     backend,
-    limits: ctx.cgroupsUsable ? ctx.cgroupsDetail : `none: ${ctx.cgroupsDetail}`,
+    limits: cgroups.usable ? cgroups.detail : `none: ${cgroups.detail}`,
     outcome,
   } satisfies DaemonMessage);
   socket.end();

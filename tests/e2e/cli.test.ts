@@ -1,7 +1,7 @@
 // The CLI as a user runs it: bin/ironclaw, real sandboxes, real signals.
 import { spawnSync } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { release, tmpdir } from "node:os";
+import { availableParallelism, release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { findImage } from "../../actors/guest-image.ts";
@@ -23,6 +23,14 @@ describe.each(backendsUnderTest())("ironclaw exec --backend %s", (backend) => {
     const r = await ironclaw(["exec", "--backend", backend, "--json", "--", "sh", "-c", "echo out; echo err >&2; exit 3"]);
     expect(r.code).toBe(3);
     expect(JSON.parse(r.stdout)).toMatchObject({ backend, exitCode: 3, code: 3, stdout: "out\n", stderr: "err\n", isolation: expect.stringContaining(backend) });
+  });
+
+  it("runs under the CPU limit asked for with --cpus, and says so", async () => {
+    const r = await ironclaw(["exec", "--backend", backend, "--cpus", "0.5", "--json", "--", "true"]);
+    // A host whose cgroups cannot hold a CPU quota refuses a limit the user asked for.
+    if (r.code === 125) return void expect(r.stderr).toMatch(/^ironclaw: cannot enforce --cpus here: /);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ isolation: expect.stringContaining("+cpu limits (0.5 CPUs)"), limits: expect.stringContaining(", cpu)") });
   });
 
   it("passes stdin with -i", async () => {
@@ -83,6 +91,9 @@ describe.skipIf(!findQemu() || !findImage(imageInputs(env)))("ironclaw exec --ba
   });
 });
 
+const cores = availableParallelism();
+const cpusRange = (n: string) => new RegExp(`^ironclaw: option '--cpus <n>' argument '${n}' is invalid\\. --cpus must be a number of CPUs from 0\\.01 to ${cores} \\(this machine has ${cores}\\), got "${n}"\\n$`);
+
 describe("ironclaw usage", () => {
   it("refuses bad input with one line and exit 2, starting nothing", async () => {
     const cases: Array<[string[], RegExp]> = [
@@ -90,6 +101,8 @@ describe("ironclaw usage", () => {
       [["exec", "--memory", "5", "--", "true"], /^ironclaw: .*--memory must be a whole number from 64 to 1048576, got "5"\n$/],
       [["exec", "--timeout", "soon", "--", "true"], /^ironclaw: .*--timeout must be a number/],
       [["exec"], /^ironclaw: missing required argument 'command'\n$/],
+      ...["0", "-1", "NaN", String(cores + 1)].map((n): [string[], RegExp] => [["exec", "--cpus", n, "--", "true"], cpusRange(n)]),
+      [["run", "fix it", "--cpus", "0"], cpusRange("0")],
       [["launch"], /^ironclaw: unknown command 'launch'\n$/],
     ];
     for (const [args, message] of cases) {
@@ -97,6 +110,9 @@ describe("ironclaw usage", () => {
       expect({ args, code: r.code }).toEqual({ args, code: 2 });
       expect(r.stderr).toMatch(message);
     }
+    // The default comes from the settings, checked the same way.
+    const setting = await ironclaw(["exec", "--", "true"], { env: { IRONCLAW_CPUS: "0" } });
+    expect(setting).toMatchObject({ code: 2, stderr: `ironclaw: IRONCLAW_CPUS=0: must be a number of CPUs from 0.01 to ${cores} (this machine has ${cores})\n` });
   });
 
   it.skipIf(findFirecracker() !== null)("says how to get a backend that is not installed, and exits 125", async () => {
@@ -168,6 +184,9 @@ describe.skipIf(!nobodyCanRun)("ironclaw as an unprivileged user", () => {
     const refused = spawnSync(asNobody[0]!, [...asNobody.slice(1), BIN, "exec", "-b", "namespace", "--memory", "128", "--", "true"], { env, encoding: "utf8" });
     expect(refused.status).toBe(125);
     expect(refused.stderr).toMatch(/^ironclaw: cannot enforce --memory\/--pids here: /);
+    const noQuota = spawnSync(asNobody[0]!, [...asNobody.slice(1), BIN, "exec", "-b", "namespace", "--cpus", "1", "--", "true"], { env, encoding: "utf8" });
+    expect(noQuota.status).toBe(125);
+    expect(noQuota.stderr).toMatch(/^ironclaw: cannot enforce --cpus here: /);
     expect(readdirSync(join(home, "state", "sandboxes"))).toEqual([]);
   });
 });

@@ -49,6 +49,8 @@ describe.skipIf(!backend)("ironclaw up / exec / status / down", () => {
     // Other limits than the pool's: a sandbox of its own, still through the daemon.
     const own = await ironclaw(["exec", "--json", "--memory", "256", "--", "true"]);
     expect(JSON.parse(own.stdout)).toMatchObject({ path: "daemon", leased: false, exitCode: 0 });
+    const ownCpus = await ironclaw(["exec", "--json", "--cpus", "0.5", "--", "true"]);
+    expect(JSON.parse(ownCpus.stdout)).toMatchObject({ path: "daemon", leased: false, exitCode: 0, isolation: expect.stringContaining("(0.5 CPUs)") });
     // --no-daemon still runs in process.
     expect(JSON.parse((await ironclaw(["exec", "--no-daemon", "-b", backend, "--json", "--", "true"])).stdout)).toMatchObject({ path: "in-process" });
 

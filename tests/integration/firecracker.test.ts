@@ -117,7 +117,7 @@ describe.skipIf(!probe.usable)(`firecracker backend (${probe.version ?? "not ins
     try {
       pool.warm({ backend: "firecracker", size: 1, limits, refreshMs: 600_000 });
       for (let i = 0; i < 600 && !pool.stats().some((s) => s.state === "ready"); i++) await new Promise((r) => setTimeout(r, 50));
-      const sandbox = pool.lease("firecracker");
+      const sandbox = pool.lease("firecracker", limits);
       expect(sandbox).not.toBeNull();
       expect((sandbox as unknown as Sandbox).isolation).toContain("restored from a snapshot");
       orchestrator.send({ type: "SPAWN", child: { id: "fc-task", src: "vm", restart: "temporary", input: { id: "fc-task", backend: "firecracker", limits, sandbox: sandbox! } } });

@@ -11,10 +11,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nanoid } from "nanoid";
 import { isAlive } from "../../actors/host-process.ts";
 import type { BackendName, SandboxRecord } from "../../actors/sandbox-driver.ts";
-import { planSandboxedServer } from "../../actors/mcp-sandboxed.transport.ts";
+import { MCP_SANDBOX_LIMITS, planSandboxedServer } from "../../actors/mcp-sandboxed.transport.ts";
 import { GUEST_NODE, hostMountProblem } from "../../actors/sandbox-view.ts";
 import type { StdioServerConfig } from "../../src/mcp-config.ts";
 import type { Runtime } from "../../src/runtime.ts";
+import { loadSettings } from "../../src/settings.ts";
 import { startMcpRuntime, until } from "../support/mcp-runtime.ts";
 import { backendsUnderTest } from "../support/backends.ts";
 import { cliHarness } from "../support/cli.ts";
@@ -129,6 +130,8 @@ describe.each(backendsUnderTest())("sandboxed MCP servers on the %s backend", (b
 
     const [record] = sandboxesOf(runtime, "files");
     expect(record).toMatchObject({ backend, mounts: [{ source: root, target: root }, { source: data, target: data }] });
+    // The CPU limit every sandbox gets by default holds for a server's sandbox too.
+    expect(record!.limits).toEqual({ ...MCP_SANDBOX_LIMITS, cpus: loadSettings().sandbox.cpus });
 
     expect(await runtime.mcp.call("files", "read_text_file", { path: join(data, "note.txt") })).toMatchObject({ content: [{ type: "text", text: "hello from the host\n" }] });
     const inProject = join(root, `ironclaw-sandbox-write-${nanoid(6).replace(/[^A-Za-z0-9]/g, "0")}.txt`);

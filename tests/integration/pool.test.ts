@@ -43,7 +43,7 @@ describe.each(backends)("pool on the %s backend", (backend) => {
       const tasks: string[] = [];
       const served: string[] = [];
       for (const n of [1, 2]) {
-        const sandbox = pool.lease(backend);
+        const sandbox = pool.lease(backend, limits);
         expect(sandbox).not.toBeNull();
         served.push((sandbox as unknown as Sandbox).record.id);
         const id = `task${n}-${backend}`;
@@ -72,5 +72,35 @@ describe.each(backends)("pool on the %s backend", (backend) => {
     }
     expect(runtime.store.list().filter((r) => r.owner.pid === process.pid)).toEqual([]);
     expect(pool.stats()).toEqual([]);
+  });
+
+  it("leases a slot only for the limits it was made with, CPU limit included", async () => {
+    const runtime = createRuntime({ logger: pino({ level: "silent" }) });
+    const { orchestrator, pool } = runtime;
+    orchestrator.start();
+    const made = { ...limits, cpus: 1 };
+    try {
+      pool.warm({ backend, size: 1, limits: made, refreshMs: 600_000 });
+      for (let i = 0; i < 600 && !pool.stats().some((s) => s.state === "ready"); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(pool.stats().map((s) => s.state)).toEqual(["ready"]);
+      // Another CPU limit, or none, is another sandbox: the caller boots its own.
+      expect(pool.lease(backend, { ...limits, cpus: 0.5 })).toBeNull();
+      expect(pool.lease(backend, limits)).toBeNull();
+      expect(pool.stats().map((s) => s.state)).toEqual(["ready"]);
+      const sandbox = pool.lease(backend, made);
+      expect(sandbox).not.toBeNull();
+      // Every sandbox of the pool, the leased one and its refill, is made with the slot's CPU limit.
+      for (const r of runtime.store.list().filter((r) => r.owner.pid === process.pid)) expect(r.limits?.cpus).toBe(1);
+      const id = `cpu-task-${backend}`;
+      orchestrator.send({ type: "SPAWN", child: { id, src: "vm", restart: "temporary", input: { id, backend, limits: made, sandbox: sandbox! } } });
+      const vm = orchestrator.getSnapshot().children[id] as ActorRefFrom<typeof vmMachine>;
+      await waitFor(vm, (s) => s.matches({ running: "ready" }));
+      vm.send({ type: "STOP" });
+      await waitFor(vm, (s) => s.status === "done");
+    } finally {
+      orchestrator.send({ type: "SHUTDOWN", reason: "test" });
+      await runtime.stopped;
+    }
+    expect(runtime.store.list().filter((r) => r.owner.pid === process.pid)).toEqual([]);
   });
 });

@@ -1,7 +1,7 @@
 // Real drivers for tests, on the suite's private state and run directories (vitest.config.ts).
 import { findBwrap } from "../../actors/bubblewrap.driver.ts";
 import { findRunsc } from "../../actors/gvisor.driver.ts";
-import type { BackendName, SandboxDriver, SandboxRecord } from "../../actors/sandbox-driver.ts";
+import type { BackendName, SandboxDriver, SandboxLimits, SandboxRecord } from "../../actors/sandbox-driver.ts";
 import { createDriverEnv, createDrivers } from "../../src/runtime.ts";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -39,7 +39,7 @@ export function sandboxId(prefix = "t"): string {
 export async function withSandbox<T>(
   name: BackendName,
   body: (sandbox: Awaited<ReturnType<SandboxDriver["boot"]>>) => Promise<T>,
-  sandboxLimits = limits,
+  sandboxLimits: SandboxLimits = limits,
 ): Promise<T> {
   const d = driver(name);
   let record: SandboxRecord | undefined;

@@ -6,7 +6,7 @@ import { join } from "node:path";
 
 function cgroupParents(): string[] {
   const parent = process.env.IRONCLAW_CGROUP_PARENT!;
-  return [`/sys/fs/cgroup/memory/${parent}`, `/sys/fs/cgroup/pids/${parent}`, `/sys/fs/cgroup/${parent}`];
+  return [`/sys/fs/cgroup/memory/${parent}`, `/sys/fs/cgroup/cpu/${parent}`, `/sys/fs/cgroup/pids/${parent}`, `/sys/fs/cgroup/${parent}`];
 }
 
 function leftovers(): string[] {

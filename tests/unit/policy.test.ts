@@ -251,6 +251,6 @@ describe("loadPolicyRules", () => {
   it("refuses a policy section that is not one, through the settings schema", () => {
     expect(() => loadPolicyRules(place({ user: { policy: { rules: {} } } }))).toThrow(/config.json: policy.rules: Expected array/);
     expect(() => loadPolicyRules(place({ user: { policy: { rule: [] } } }))).toThrow(/config.json: policy.rule is not a setting \(settings: rules\)$/);
-    expect(() => loadPolicyRules(place({ user: { polic: {} } }))).toThrow(/polic is not a setting \(sections: pool, mcp, mcpServers, policy\)$/);
+    expect(() => loadPolicyRules(place({ user: { polic: {} } }))).toThrow(/polic is not a setting \(sections: pool, mcp, mcpServers, policy, sandbox\)$/);
   });
 });

@@ -1,7 +1,7 @@
 // Settings from defaults, the user's and the project's config files, and the environment:
 // precedence, and a refusal (never a silent clamp) that names what to fix.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { loadSettings } from "../../src/settings.ts";
@@ -59,8 +59,33 @@ describe("settings", () => {
     const typo = place({ user: { pool: { sise: 5 } } });
     expect(() => loadSettings(typo)).toThrow(/config.json: pool.sise is not a setting \(settings: size, snapshotRefreshSecs, snapshotPath\)$/);
     const section = place({ user: { pools: {} } });
-    expect(() => loadSettings(section)).toThrow(/config.json: pools is not a setting \(sections: pool, mcp, mcpServers, policy\)$/);
+    expect(() => loadSettings(section)).toThrow(/config.json: pools is not a setting \(sections: pool, mcp, mcpServers, policy, sandbox\)$/);
     const broken = place({ project: "{ pool: " });
     expect(() => loadSettings(broken)).toThrow(/config.json: not valid JSON/);
+  });
+
+  it("gives every sandbox all cores but one (at least one) unless told otherwise, fractions allowed", () => {
+    const cores = availableParallelism();
+    const { cwd, env } = place({});
+    expect(loadSettings({ cwd, env }).sandbox.cpus).toBe(Math.max(1, cores - 1));
+    expect(loadSettings({ cwd, env: { ...env, IRONCLAW_CPUS: "0.5" } }).sandbox.cpus).toBe(0.5);
+    const user = place({ user: { sandbox: { cpus: 0.25 } } });
+    expect(loadSettings(user).sandbox.cpus).toBe(0.25);
+  });
+
+  it("refuses a CPU limit the machine cannot give, or that a project raises", () => {
+    const cores = availableParallelism();
+    const { cwd, env } = place({});
+    const range = `must be a number of CPUs from 0.01 to ${cores} \\(this machine has ${cores}\\)`;
+    for (const value of ["0", "-1", String(cores + 1), "0.001"]) {
+      expect(() => loadSettings({ cwd, env: { ...env, IRONCLAW_CPUS: value } })).toThrow(new RegExp(`^IRONCLAW_CPUS=${value}: ${range}$`));
+    }
+    expect(() => loadSettings({ cwd, env: { ...env, IRONCLAW_CPUS: "lots" } })).toThrow(/^IRONCLAW_CPUS=lots: Expected a number of CPUs/);
+    const bad = place({ user: { sandbox: { cpus: 0 } } });
+    expect(() => loadSettings(bad)).toThrow(new RegExp(`config.json: sandbox.cpus: ${range}, got 0$`));
+    const raised = place({ user: { sandbox: { cpus: 0.5 } }, project: { sandbox: { cpus: 1 } } });
+    expect(() => loadSettings(raised)).toThrow(/\.ironclaw\/config\.json: sandbox\.cpus cannot be raised by a project \(above 0\.5\); set it in .*ironclaw\/config\.json or IRONCLAW_CPUS$/);
+    const lowered = place({ user: { sandbox: { cpus: 0.5 } }, project: { sandbox: { cpus: 0.25 } } });
+    expect(loadSettings(lowered).sandbox.cpus).toBe(0.25);
   });
 });
