@@ -15,7 +15,7 @@ import { GUEST_ENV } from "../guest-agent/guest-protocol.ts";
 import { bootProcessSandbox, destroyProcessSandbox, type DriverEnv, provisionProcessSandbox } from "./process-sandbox.ts";
 import { PROC_MASKED, PROC_READ_ONLY } from "./proc-hardening.ts";
 import { seccompProgram } from "./seccomp-bpf.ts";
-import { AGENT_ID, BLOCK_SIZE, type IdBlock, type IdRange, isRangeProblem, reservedRange } from "./sandbox-ids.ts";
+import { AGENT_ID, BLOCK_SIZE, type IdBlock, idRangeForRoot, runsAsRoot } from "./sandbox-ids.ts";
 import { GENERATED_ETC, GUEST_AGENT, GUEST_NODE, limitsInForce, sandboxView, type ViewEntry } from "./sandbox-view.ts";
 import { sharedRuntime } from "./shared-runtime.ts";
 import { probeDriver } from "./sandbox-probe.ts";
@@ -39,9 +39,6 @@ const O_PATH = 0o10000000;
  * as uid 999 (/, /tmp, /root, …) to root, whom commands run as (CHOWN, FOWNER). Commands get none.
  */
 export const AGENT_CAPS = ["CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP", "CAP_DAC_OVERRIDE", "CAP_CHOWN", "CAP_FOWNER"] as const;
-
-/** Whether this process must give sandboxes ids of their own: it is root, so bubblewrap would map uid 0 to itself. */
-export const runsAsRoot = () => process.getuid?.() === 0;
 
 /**
  * fds from 3 on, in this order: with ids of its own, bubblewrap's info pipe and its
@@ -223,14 +220,6 @@ function launchOrExplain(make: () => BubblewrapLaunch): BubblewrapLaunch {
   }
 }
 
-/** IronClaw as root: the reserved range sandboxes take their ids from, or a clear refusal. */
-function idRangeForRoot(): IdRange | undefined {
-  if (!runsAsRoot()) return undefined;
-  const range = reservedRange();
-  if (isRangeProblem(range)) throw new SandboxError("EBACKEND", `the namespace backend will not run sandboxes as host root: ${range.reason}`);
-  return range;
-}
-
 function isolationLine(record: SandboxRecord): string {
   const who = record.ids
     ? `host uids ${record.ids.uidBase}–${record.ids.uidBase + BLOCK_SIZE - 1}, agent apart from commands`
@@ -261,7 +250,7 @@ export class BubblewrapDriver implements SandboxDriver {
 
   provision(spec: SandboxSpec, signal?: AbortSignal): Promise<SandboxRecord> {
     this.bwrap();
-    return provisionProcessSandbox(this.env, spec, signal, idRangeForRoot());
+    return provisionProcessSandbox(this.env, spec, signal, idRangeForRoot(this.backend));
   }
 
   async boot(record: SandboxRecord, signal?: AbortSignal): Promise<Sandbox> {

@@ -7,6 +7,7 @@
 import { closeSync, openSync, readFileSync, readdirSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { isAlive, type ProcessIdentity } from "./host-process.ts";
+import { SandboxError } from "./sandbox-driver.ts";
 
 /** Ids a sandbox sees: 0 … 65535, as in any Linux system. */
 export const BLOCK_SIZE = 65_536;
@@ -137,4 +138,15 @@ export function heldIdBlocks(dir: string): number[] {
     .map((name) => /^idblock-(\d+)\.lock$/.exec(name)?.[1])
     .filter((n): n is string => n !== undefined)
     .map(Number);
+}
+
+/** Whether sandboxes need ids of their own: this process is root, and a sandbox tool would lend them root's. */
+export const runsAsRoot = () => process.getuid?.() === 0;
+
+/** IronClaw as root: the reserved range sandboxes take their ids from, or a clear refusal. */
+export function idRangeForRoot(backend: string): IdRange | undefined {
+  if (!runsAsRoot()) return undefined;
+  const range = reservedRange();
+  if (isRangeProblem(range)) throw new SandboxError("EBACKEND", `the ${backend} backend will not run sandboxes as host root: ${range.reason}`);
+  return range;
 }

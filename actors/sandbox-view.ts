@@ -23,8 +23,10 @@ const USR_LINKS = ["/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"];
 const HOST_ETC = ["/etc/ld.so.cache", "/etc/alternatives"];
 /** The sandbox's /etc files, written into its work dir at provisioning: never the host's. */
 export const GENERATED_ETC: Readonly<Record<string, string>> = {
-  passwd: "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
-  group: "root:x:0:\nnogroup:x:65534:\n",
+  passwd:
+    "root:x:0:0:root:/root:/bin/sh\nironclaw-agent:x:999:999:IronClaw guest agent:/nonexistent:/usr/sbin/nologin\n" +
+    "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+  group: "root:x:0:\nironclaw-agent:x:999:\nnogroup:x:65534:\n",
   hosts: "127.0.0.1 localhost ironclaw\n::1 localhost ironclaw\n",
   hostname: "ironclaw\n",
   "nsswitch.conf": "passwd: files\ngroup: files\nhosts: files\n",

@@ -57,6 +57,8 @@ function stage(source: string, dir: string): string {
 /** The runtime as every sandbox id can read it: the files themselves, or copies in the cache. */
 export function sharedRuntime(files: RuntimeFiles): RuntimeFiles {
   if (readableByAnyone(files.nodePath) && readableByAnyone(files.agentPath)) return files;
+  // Missing: nothing to stage; the sandbox's boot says the agent cannot start.
+  if (!existsSync(files.nodePath) || !existsSync(files.agentPath)) return files;
   // Keyed by what the files are (path, size, change time), not by hashing 100 MB on every boot.
   const key = createHash("sha256");
   for (const p of [files.nodePath, files.agentPath]) {

@@ -2,7 +2,8 @@
 // (so one file's daemon or leftovers never show up in another's), inside the suite's scratch
 // directory, which the suite's leak check covers.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import type { SandboxRecord } from "../../actors/sandbox-driver.ts";
 import { join } from "node:path";
 
 export interface Run {
@@ -37,10 +38,25 @@ export function cliHarness(name: string) {
    */
   function sandboxProcesses(marker: string): string[] {
     const ps = execFileSync("ps", ["-eo", "pid,args"], { encoding: "utf8" });
+    const held = recordedPids();
     return ps
       .split("\n")
       .map((l) => l.trim())
-      .filter((l) => l.replace(/^\d+\s+/, "") === marker || (l.includes(env.IRONCLAW_RUN_DIR) && /bwrap|runsc/.test(l)));
+      .filter((l) => l.replace(/^\d+\s+/, "") === marker || (/bwrap|runsc/.test(l) && (l.includes(env.IRONCLAW_RUN_DIR) || held.has(Number(/^\d+/.exec(l)?.[0])))));
+  }
+
+  /** The sandbox processes the state dir's records name (bubblewrap binds by descriptor: its command line names no path of ours). */
+  function recordedPids(): Set<number> {
+    const pids = new Set<number>();
+    for (const file of records()) {
+      try {
+        const record = JSON.parse(readFileSync(join(sandboxes, file), "utf8")) as SandboxRecord;
+        if (record.process) pids.add(record.process.pid);
+      } catch {
+        // removed meanwhile
+      }
+    }
+    return pids;
   }
 
   async function until<T>(what: () => T, ok: (v: T) => boolean, ms: number): Promise<T> {
