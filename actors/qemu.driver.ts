@@ -2,16 +2,22 @@
 // kernel from the guest image (actors/guest-image.ts), the image's ext4 root read-only with a
 // writable overlay in guest RAM, no network device at all, and the guest agent on a
 // virtio-serial port whose host side is a Unix socket in the sandbox's work dir (these hosts
-// have no vhost-vsock). KVM when a real boot under it succeeds, TCG otherwise.
+// have no vhost-vsock). KVM when a real boot under it succeeds, TCG otherwise. QEMU itself runs
+// jailed (actors/qemu-jail.ts): under the sandbox's own unprivileged host ids, in namespaces of
+// its own, with its seccomp sandbox on.
 import { execFile } from "node:child_process";
-import { existsSync, lstatSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
-import { connect, type Socket } from "node:net";
+import { chmodSync, chownSync, createWriteStream, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { once } from "node:events";
+import { connect, createServer, type Socket } from "node:net";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { Effect, Schedule } from "effect";
 import { nanoid } from "nanoid";
 import { Qmp } from "./qmp.ts";
 import { processStartTime } from "./host-process.ts";
+import { findBwrap } from "./bubblewrap.driver.ts";
+import { JAIL_IMAGE, JAIL_VM_DIR, jailArgv, type JailIds, SNAPSHOT_FD } from "./qemu-jail.ts";
+import { type IdBlock, type IdRange, type IdRangeProblem, isRangeProblem, reservedRange } from "./sandbox-ids.ts";
 import { ensurePrivateDir } from "./private-dir.ts";
 import type { GuestImage } from "./guest-image.ts";
 import { bootProcessSandbox, destroyProcessSandbox, type DriverEnv, provisionProcessSandbox } from "./process-sandbox.ts";
@@ -37,6 +43,8 @@ export interface QemuEnv extends DriverEnv {
   readonly accelerator: () => Promise<"kvm" | "tcg">;
   /** Where VM snapshots live, and how old one may get before it is made anew. */
   readonly snapshots: () => { readonly dir: string; readonly refreshMs: number };
+  /** Where each VM's host ids come from when IronClaw is root (default: the range in /etc/subuid). */
+  readonly idRange?: () => IdRange | IdRangeProblem;
 }
 
 /**
@@ -68,6 +76,8 @@ export function qemuArgv(qemu: string, image: GuestImage, workDir: string, memor
     "-m", String(memoryMiB),
     "-smp", "1",
     "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
+    // No network device; -nodefaults already leaves it out, this says so where it can be checked.
+    "-nic", "none",
     "-kernel", image.kernel,
     "-initrd", image.initrd,
     "-append", append,
@@ -105,13 +115,67 @@ function guestMemory(record: SandboxRecord): number {
 }
 
 function isolation(image: GuestImage, accel: "kvm" | "tcg", memoryMiB: number, record: SandboxRecord, how: string): string {
-  return `qemu micro-VM (${accel === "kvm" ? "KVM" : "TCG emulation"}, ${how}), guest kernel ${image.kernelRelease}, ${memoryMiB} MiB; no network device; ${limitsInForce(record)}`;
+  const who = record.ids ? `host uid ${record.ids.uidBase}` : `host uid ${process.getuid?.() ?? "?"} (yours)`;
+  return (
+    `qemu micro-VM (${accel === "kvm" ? "KVM" : "TCG emulation"}, ${how}), guest kernel ${image.kernelRelease}, ${memoryMiB} MiB; no network device; ` +
+    `emulator jailed (${who}, own mount/pid/net namespaces, seccomp sandbox); ${limitsInForce(record)}`
+  );
 }
 
-/** A path as one word for QEMU's `exec:` migration URIs, which go through /bin/sh. */
-function shellWord(path: string): string {
-  if (/['\n]/.test(path)) throw new SandboxError("EBACKEND", `cannot use a snapshot path containing a quote or newline: ${path}`);
-  return `'${path}'`;
+/** The VM's own directory in its work dir, the only host directory its jail shows: sockets and console log. */
+export function vmDir(record: SandboxRecord): string {
+  return join(record.workDir, "vm");
+}
+
+/** The emulator's ids: the first of the sandbox's block (one uid of its own is all QEMU needs). */
+function emulatorIds(ids: IdBlock | undefined): JailIds | null {
+  return ids ? { uid: ids.uidBase, gid: ids.gidBase } : null;
+}
+
+const runsAsRoot = () => process.getuid?.() === 0;
+
+/** The guest image as the jail shows it. */
+function jailedImage(image: GuestImage): GuestImage {
+  return { ...image, ...JAIL_IMAGE };
+}
+
+/**
+ * Saves a stopped VM's state to `file` (created 0600, so guest memory is the owner's alone from the
+ * first byte). QEMU 7.2 has no `file:` migration, its sandbox forbids `exec:`, and `fd:` wants a
+ * descriptor passed over QMP (SCM_RIGHTS, which Node cannot send): so IronClaw listens on a socket
+ * in the VM's directory, owned by the VM's ids, and QEMU streams to it.
+ */
+async function migrateToFile(qmp: Qmp, record: SandboxRecord, file: string, signal: AbortSignal): Promise<void> {
+  const path = join(vmDir(record), "migrate.sock");
+  const out = createWriteStream(file, { flags: "wx", mode: 0o600 });
+  const server = createServer();
+  try {
+    await once(out, "open");
+    const written = new Promise<void>((resolve, reject) => {
+      out.once("error", reject);
+      out.once("finish", resolve);
+      server.once("connection", (conn) => {
+        server.close(); // one stream, from this VM's QEMU
+        conn.once("error", reject);
+        conn.pipe(out);
+      });
+    });
+    written.catch(() => {});
+    server.listen(path);
+    await once(server, "listening");
+    // The socket is made under IronClaw's ids: hand it to the VM's, and to nobody else.
+    const ids = emulatorIds(record.ids);
+    if (ids) chownSync(path, ids.uid, ids.gid);
+    chmodSync(path, 0o600);
+    await qmp.command("migrate", { uri: `unix:${JAIL_VM_DIR}/migrate.sock` });
+    const done = await qmp.until("query-migrate", (v) => v.status === "completed" || v.status === "failed", signal);
+    if (done.status !== "completed") throw new SandboxError("EBOOT", `saving the VM snapshot failed: ${JSON.stringify(done)}`);
+    // Completed on QEMU's side; the file holds all of it once the stream has ended and is written.
+    await Promise.race([written, once(signal, "abort").then(() => Promise.reject(new SandboxError("EBOOT", "saving the VM snapshot was aborted")))]);
+  } finally {
+    server.close();
+    out.destroy();
+  }
 }
 
 function tail(file: string, lines = 5): string {
@@ -142,11 +206,53 @@ export class QemuDriver implements SandboxDriver {
     return image;
   }
 
+  private bwrap(): string {
+    const bwrap = findBwrap();
+    if (!bwrap) throw new SandboxError("EBACKEND", "the qemu backend jails QEMU with bubblewrap: install it with `apt-get install bubblewrap`");
+    return bwrap;
+  }
+
+  /** IronClaw as root: the range each VM's emulator takes host ids from, or a clear refusal. */
+  private idRange(): IdRange | null {
+    if (!runsAsRoot()) return null;
+    const range = (this.env.idRange ?? reservedRange)();
+    if (isRangeProblem(range)) throw new SandboxError("EBACKEND", `the qemu backend will not run QEMU as host root: ${range.reason}`);
+    return range;
+  }
+
+  /**
+   * Makes the work dir and cgroup, takes the VM's own block of host ids (IronClaw as root: the
+   * record names it, and destroy frees it, also the reaper's), and makes the VM's directory,
+   * owned by those ids: QEMU makes its sockets and console log there.
+   */
   async provision(spec: SandboxSpec, signal?: AbortSignal): Promise<SandboxRecord> {
     this.qemu();
     this.image();
+    this.bwrap();
     // The guest's RAM is the sandbox's memory; QEMU itself needs some on top.
-    return provisionProcessSandbox(this.env, { ...spec, limits: { ...spec.limits, memoryMiB: spec.limits.memoryMiB + QEMU_OVERHEAD_MIB } }, signal);
+    const limits = { ...spec.limits, memoryMiB: spec.limits.memoryMiB + QEMU_OVERHEAD_MIB };
+    const record = await provisionProcessSandbox(this.env, { ...spec, limits }, signal, this.idRange() ?? undefined);
+    try {
+      mkdirSync(vmDir(record), { mode: 0o700 });
+      const ids = emulatorIds(record.ids);
+      if (ids) chownSync(vmDir(record), ids.uid, ids.gid);
+      signal?.throwIfAborted();
+      return record;
+    } catch (err) {
+      await this.destroy(record);
+      throw err;
+    }
+  }
+
+  /** The jailed QEMU command line for `record`, restoring `snapshot` when given. */
+  private argv(record: SandboxRecord, image: GuestImage, accel: "kvm" | "tcg", snapshot?: string): string[] {
+    // Never QEMU as host root: a record without ids (made before ids existed) is not booted by root.
+    if (runsAsRoot() && !record.ids) throw new SandboxError("EBACKEND", "refusing to run QEMU as host root: this sandbox has no host ids of its own");
+    const emulator = qemuArgv(this.qemu(), jailedImage(image), JAIL_VM_DIR, guestMemory(record), accel);
+    return jailArgv(
+      { bwrap: this.bwrap(), image, vmDir: vmDir(record), kvm: accel === "kvm", ids: emulatorIds(record.ids), ...(snapshot && { snapshot }) },
+      snapshot ? [...emulator, "-incoming", `fd:${SNAPSHOT_FD}`] : emulator,
+    );
   }
 
   /** Boots from the snapshot when a fresh one exists for this image and memory size, else cold. */
@@ -173,10 +279,10 @@ export class QemuDriver implements SandboxDriver {
       this.env,
       record,
       {
-        argv: qemuArgv(this.qemu(), image, record.workDir, memoryMiB, accel),
+        argv: this.argv(record, image, accel),
         isolation: isolation(image, accel, memoryMiB, record, "booted cold"),
-        connect: (s) => connectAgentSocket(join(record.workDir, "agent.sock"), s),
-        moreDiagnostics: () => tail(join(record.workDir, "console.log")),
+        connect: (s) => connectAgentSocket(join(vmDir(record), "agent.sock"), s),
+        moreDiagnostics: () => tail(join(vmDir(record), "console.log")),
       },
       signal,
     );
@@ -188,15 +294,15 @@ export class QemuDriver implements SandboxDriver {
       this.env,
       record,
       {
-        argv: [...qemuArgv(this.qemu(), image, record.workDir, memoryMiB, accel), "-incoming", `exec:cat ${shellWord(snapshot)}`],
+        argv: this.argv(record, image, accel, snapshot),
         isolation: isolation(image, accel, memoryMiB, record, "restored from a snapshot"),
         // The snapshot was taken stopped: the restored VM waits, paused, for `cont`. Connect the
         // agent's port first, so the agent keeps its session and only has to be told to resume.
         connect: async (s) => {
-          const qmp = await Qmp.connect(join(record.workDir, "qmp.sock"), s);
+          const qmp = await Qmp.connect(join(vmDir(record), "qmp.sock"), s);
           try {
             await qmp.until("query-status", (v) => v.status === "paused", s);
-            const socket = await connectAgentSocket(join(record.workDir, "agent.sock"), s);
+            const socket = await connectAgentSocket(join(vmDir(record), "agent.sock"), s);
             await qmp.command("cont");
             return socket;
           } finally {
@@ -204,7 +310,7 @@ export class QemuDriver implements SandboxDriver {
           }
         },
         resume: true,
-        moreDiagnostics: () => tail(join(record.workDir, "console.log")),
+        moreDiagnostics: () => tail(join(vmDir(record), "console.log")),
       },
       signal,
     );
@@ -247,20 +353,17 @@ export class QemuDriver implements SandboxDriver {
     ensurePrivateDir(dirname(file), "set IRONCLAW_SNAPSHOT_PATH to a directory of your own");
     removeAbandonedSnapshots(dirname(file));
     const id = `snapshot-${nanoid(8).replace(/[^A-Za-z0-9]/g, "0")}`;
-    let record = await provisionProcessSandbox(this.env, { id, backend: "qemu", limits: { ...limits, memoryMiB: limits.memoryMiB + QEMU_OVERHEAD_MIB } }, signal);
+    let record = await this.provision({ id, backend: "qemu", limits }, signal);
     const tmp = `${file}.${process.pid}.tmp`;
     const abort = new AbortController();
     signal?.addEventListener("abort", () => abort.abort(), { once: true });
     try {
       const sandbox = await this.bootCold(record, image, accel, abort.signal);
       record = sandbox.record;
-      const qmp = await Qmp.connect(join(record.workDir, "qmp.sock"), abort.signal);
+      const qmp = await Qmp.connect(join(vmDir(record), "qmp.sock"), abort.signal);
       try {
         await qmp.command("stop");
-        // Guest memory: the owner's alone from the first byte (a chmod after would leave a window).
-        await qmp.command("migrate", { uri: `exec:umask 077 && exec cat > ${shellWord(tmp)}` });
-        const done = await qmp.until("query-migrate", (v) => v.status === "completed" || v.status === "failed", abort.signal);
-        if (done.status !== "completed") throw new SandboxError("EBOOT", `saving the VM snapshot failed: ${JSON.stringify(done)}`);
+        await migrateToFile(qmp, record, tmp, abort.signal);
         await qmp.command("quit").catch(() => {});
       } finally {
         qmp.close();
@@ -268,10 +371,11 @@ export class QemuDriver implements SandboxDriver {
       renameSync(tmp, file);
     } finally {
       rmSync(tmp, { force: true });
-      await destroyProcessSandbox(this.env, record);
+      await this.destroy(record);
     }
   }
 
+  /** Kills, removes, and frees the VM's id block once nothing runs under it (from the record alone, so also for the reaper). */
   destroy(record: SandboxRecord): Promise<void> {
     return destroyProcessSandbox(this.env, record);
   }
