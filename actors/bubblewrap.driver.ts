@@ -15,7 +15,7 @@ import { GUEST_ENV } from "../guest-agent/guest-protocol.ts";
 import { bootProcessSandbox, destroyProcessSandbox, type DriverEnv, provisionProcessSandbox } from "./process-sandbox.ts";
 import { PROC_MASKED, PROC_READ_ONLY } from "./proc-hardening.ts";
 import { seccompProgram } from "./seccomp-bpf.ts";
-import { AGENT_ID, BLOCK_SIZE, type IdBlock, idRangeForRoot, runsAsRoot } from "./sandbox-ids.ts";
+import { AGENT_CAPS, AGENT_ID, BLOCK_SIZE, type IdBlock, idRangeForRoot, runsAsRoot } from "./sandbox-ids.ts";
 import { GENERATED_ETC, GUEST_AGENT, GUEST_NODE, limitsInForce, sandboxView, type ViewEntry } from "./sandbox-view.ts";
 import { sharedRuntime } from "./shared-runtime.ts";
 import { probeDriver } from "./sandbox-probe.ts";
@@ -32,13 +32,6 @@ export function findBwrap(): string | null {
 /** open(2)'s O_PATH on Linux (same value on x86_64 and arm64); Node has no constant for it. */
 const O_PATH = 0o10000000;
 
-/**
- * The capabilities the agent keeps, inside the sandbox's own user namespace only: to start each
- * command as uid 0 with an empty bounding set (SETUID, SETGID, SETPCAP) and to read and write the
- * sandbox's files whoever owns them (DAC_OVERRIDE), and to hand the directories bubblewrap made
- * as uid 999 (/, /tmp, /root, …) to root, whom commands run as (CHOWN, FOWNER). Commands get none.
- */
-export const AGENT_CAPS = ["CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP", "CAP_DAC_OVERRIDE", "CAP_CHOWN", "CAP_FOWNER"] as const;
 
 /**
  * fds from 3 on, in this order: with ids of its own, bubblewrap's info pipe and its
@@ -156,11 +149,19 @@ function openParents(target: string, made: Set<string>): string[] {
  * included) and, with ids of its own, maps them.
  */
 export async function seccompAndIds(child: ChildProcess, ids: IdBlock | undefined): Promise<void> {
-  const filter = child.stdio[ids ? USERNS_FD + 1 : INFO_FD] as Writable | null | undefined;
-  if (!filter) throw new SandboxError("EBOOT", "bubblewrap was started without its seccomp pipe");
-  filter.on("error", () => {}); // bubblewrap gone: its exit says why
-  filter.end(seccompProgram());
-  if (ids) await mapSandboxIds(child, ids);
+  const pipes = child.stdio.slice(INFO_FD).filter((p) => p !== null && p !== undefined);
+  // bubblewrap gone (killed, or its sandbox torn down): its exit says why, not a socket error.
+  for (const pipe of pipes) pipe.on("error", () => {});
+  try {
+    const filter = child.stdio[ids ? USERNS_FD + 1 : INFO_FD] as Writable | null | undefined;
+    if (!filter) throw new SandboxError("EBOOT", "bubblewrap was started without its seccomp pipe");
+    const written = new Promise<void>((resolve) => filter.end(seccompProgram(), resolve));
+    if (ids) await mapSandboxIds(child, ids);
+    await written;
+  } finally {
+    // Nothing more is said on them: close our ends.
+    for (const pipe of pipes) pipe.destroy();
+  }
 }
 
 /** Reads bubblewrap's info document (it names the process in the new user namespace). */
@@ -206,7 +207,7 @@ async function mapSandboxIds(child: ChildProcess, ids: IdBlock): Promise<void> {
   const pid = await childPid(info);
   await writeFile(`/proc/${pid}/uid_map`, `0 ${ids.uidBase} ${BLOCK_SIZE}\n`);
   await writeFile(`/proc/${pid}/gid_map`, `0 ${ids.gidBase} ${BLOCK_SIZE}\n`);
-  gate.end("1");
+  await new Promise<void>((resolve) => gate.end("1", resolve));
 }
 
 /** A runtime file or bind source that cannot be opened fails the boot like an agent that cannot start. */

@@ -5,13 +5,15 @@
 // cgroups) so the same join-before-exec and kill-by-cgroup rules hold as for bubblewrap.
 import { execFile } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
-import { mkdir, symlink, writeFile } from "node:fs/promises";
+import { lchown, mkdir, readdir, symlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { GUEST_ENV } from "../guest-agent/guest-protocol.ts";
 import { bootProcessSandbox, destroyProcessSandbox, type DriverEnv, provisionProcessSandbox } from "./process-sandbox.ts";
 import { GUEST_AGENT, GUEST_NODE, limitsInForce, sandboxView, type ViewEntry } from "./sandbox-view.ts";
 import { probeDriver } from "./sandbox-probe.ts";
+import { idRangeForRoot } from "./sandbox-ids.ts";
+import { sharedRuntime } from "./shared-runtime.ts";
 import type { ProbeResult, Sandbox, SandboxDriver, SandboxRecord, SandboxSpec } from "./sandbox-driver.ts";
 import { SandboxError } from "./sandbox-driver.ts";
 
@@ -74,6 +76,8 @@ function ociSpec(view: readonly ViewEntry[]): object {
     ociVersion: "1.0.2",
     process: {
       terminal: false,
+      // The agent and commands share uid 0 inside: runsc (2024) gives a non-root process no
+      // ambient capabilities, so the agent could not start commands under other ids.
       user: { uid: 0, gid: 0 },
       args: [GUEST_NODE, GUEST_AGENT],
       env: Object.entries(GUEST_ENV).map(([k, v]) => `${k}=${v}`),
@@ -101,6 +105,16 @@ async function makeRootfs(rootfs: string, view: readonly ViewEntry[]): Promise<v
   }
 }
 
+/** Hands a directory tree to the sandbox's ids (no symlink followed: lchown). */
+async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
+  await lchown(dir, uid, gid);
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) await chownTree(path, uid, gid);
+    else await lchown(path, uid, gid);
+  }
+}
+
 /** runsc's own state directory: inside the sandbox's work dir, so it goes when the work dir does. */
 const runscRoot = (record: SandboxRecord) => join(record.workDir, "runsc");
 
@@ -122,11 +136,12 @@ export class GvisorDriver implements SandboxDriver {
 
   async provision(spec: SandboxSpec, signal?: AbortSignal): Promise<SandboxRecord> {
     const runsc = this.runsc();
-    const record = await provisionProcessSandbox(this.env, spec, signal);
+    const record = await provisionProcessSandbox(this.env, spec, signal, idRangeForRoot(this.backend), true);
     try {
       const bundle = join(record.workDir, "bundle");
       const rootfs = join(bundle, "rootfs");
-      const view = sandboxView(this.env, record);
+      // Rootless runsc reads the runtime under the sandbox's ids: from where they can.
+      const view = sandboxView(record.ids ? sharedRuntime(this.env) : this.env, record);
       // Each step checks the signal: an aborted provision must stop making files that the
       // teardown racing it has already removed (and then remove them itself, below).
       await makeRootfs(rootfs, view);
@@ -134,6 +149,8 @@ export class GvisorDriver implements SandboxDriver {
       await mkdir(runscRoot(record), { recursive: true });
       await writeFile(join(bundle, "config.json"), JSON.stringify(ociSpec(view)));
       await runscFeatures(runsc);
+      // runsc, its gofer and its Sentry run under these ids: the bundle and its state are theirs.
+      if (record.ids) await chownTree(record.workDir, record.ids.uidBase, record.ids.gidBase);
       signal?.throwIfAborted();
       return record;
     } catch (err) {
@@ -151,6 +168,7 @@ export class GvisorDriver implements SandboxDriver {
       {
         argv: [
           runsc,
+          ...(record.ids ? ["--rootless"] : []),
           `--root=${runscRoot(record)}`,
           "--network=none",
           `--platform=${f.platform}`,
@@ -160,7 +178,8 @@ export class GvisorDriver implements SandboxDriver {
           `--bundle=${join(record.workDir, "bundle")}`,
           record.id,
         ],
-        isolation: `gvisor (runsc ${f.version.replace(/^runsc version /, "")}, platform ${f.platform}): user-space kernel; no network; ${limitsInForce(record)}`,
+        isolation: `gvisor (runsc ${f.version.replace(/^runsc version /, "")}, platform ${f.platform}): user-space kernel; ${record.ids ? `rootless runsc as host uid ${record.ids.uidBase}` : `host uid ${process.getuid?.() ?? "?"}`}; no network; ${limitsInForce(record)}`,
+        ...(record.ids && { spawn: { runAs: { uid: record.ids.uidBase, gid: record.ids.gidBase }, umask: 0o022 } }),
       },
       signal,
     );

@@ -3,8 +3,8 @@
 // in the command line that builds the sandbox and in extra teardown steps.
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
-import { rmSync } from "node:fs";
-import { join } from "node:path";
+import { lstatSync, mkdirSync, rmSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
 import type { Duplex } from "node:stream";
 import { cgroupDirs, createCgroup, destroyCgroup, detectCgroups, killCgroupSync, type CgroupSet } from "./cgroup.ts";
 import { GuestChannel, GuestError } from "./guest-channel.ts";
@@ -54,11 +54,14 @@ export async function provisionProcessSandbox(
   signal?: AbortSignal,
   /** Give the sandbox its own block of host ids from this range (IronClaw as root). */
   idRange?: IdRange,
+  /** The sandbox binary opens its work dir by path under those ids (rootless runsc), not by descriptor. */
+  reachableWorkDir = false,
 ): Promise<SandboxRecord> {
   signal?.throwIfAborted();
   ensurePrivateDir(env.runDir, "set IRONCLAW_RUN_DIR to a directory of your own");
   // Named and recorded before it is made, so a crash right after mkdir still gets reaped.
-  const workDir = join(env.runDir, `${spec.id}-${randomBytes(4).toString("hex")}`);
+  const parent = idRange && reachableWorkDir ? reachableParent(env.runDir) : env.runDir;
+  const workDir = join(parent, `${spec.id}-${randomBytes(4).toString("hex")}`);
   const owner = { pid: process.pid, start: processStartTime(process.pid) ?? "" };
   // Taken before the record is written: a crash in between leaves a lock that names a sandbox
   // with no record and a dead owner, which the next acquire frees.
@@ -109,6 +112,32 @@ export async function provisionProcessSandbox(
     await destroyProcessSandbox(env, made);
     throw err;
   }
+}
+
+/**
+ * Where a work dir goes that a sandbox's own unprivileged ids must reach by path: the run dir
+ * when others may traverse every directory above it, else a root-owned, search-only system
+ * directory (the run dir is owner-only, and so is /run/user/0, which holds it under root).
+ * Each work dir in it stays owner-only, owned by the sandbox's ids.
+ */
+const SEARCH_ONLY_PARENT = "/run/ironclaw/sandboxes";
+
+function reachableParent(runDir: string): string {
+  const searchable = (dir: string) => (statSync(dir).mode & 0o001) !== 0;
+  let open = true;
+  for (let dir = runDir; open; dir = dirname(dir)) {
+    open = searchable(dir);
+    if (dir === "/") break;
+  }
+  if (open) return runDir;
+  mkdirSync(SEARCH_ONLY_PARENT, { recursive: true, mode: 0o711 });
+  for (let dir = SEARCH_ONLY_PARENT; dir !== "/"; dir = dirname(dir)) {
+    const st = lstatSync(dir);
+    if (!st.isDirectory() || st.uid !== 0 || st.mode & 0o022) {
+      throw new SandboxError("EBACKEND", `${dir} must be a directory owned by root that only root can write: remove it, or set IRONCLAW_RUN_DIR under directories others may traverse`);
+    }
+  }
+  return SEARCH_ONLY_PARENT;
 }
 
 async function writeEtc(dir: string): Promise<void> {

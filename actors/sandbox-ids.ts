@@ -13,6 +13,14 @@ import { SandboxError } from "./sandbox-driver.ts";
 export const BLOCK_SIZE = 65_536;
 /** The guest agent's uid and gid inside a sandbox; commands run as 0, so they cannot reach it. */
 export const AGENT_ID = 999;
+/**
+ * The capabilities the agent keeps, inside the sandbox's own user namespace only: to start each
+ * command as uid 0 with an empty bounding set (SETUID, SETGID, SETPCAP) and to read and write the
+ * sandbox's files whoever owns them (DAC_OVERRIDE), and to hand the directories bubblewrap made
+ * as uid 999 (bubblewrap; under gVisor, runsc) (/, /tmp, /root, …) to root, whom commands run as (CHOWN, FOWNER). Commands get none.
+ */
+export const AGENT_CAPS = ["CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP", "CAP_DAC_OVERRIDE", "CAP_CHOWN", "CAP_FOWNER"] as const;
+
 /** The system user that owns IronClaw's subordinate range. */
 export const RANGE_OWNER = "ironclaw";
 

@@ -3,7 +3,7 @@
 import { detectCgroups } from "../../actors/cgroup.ts";
 import { hasParentDeathSignal } from "../../actors/host-process.ts";
 import { measureHardening } from "../../actors/hardening-probe.ts";
-import type { Hardening, ProbeResult } from "../../actors/sandbox-driver.ts";
+import type { BackendName, Hardening, ProbeResult } from "../../actors/sandbox-driver.ts";
 import { notAvailable, PREFERENCE, rememberProbe } from "../backend-select.ts";
 import { ExitCode } from "../exit-codes.ts";
 import { createLogger } from "../logger.ts";
@@ -53,7 +53,7 @@ export async function runDoctor(opts: { json: boolean; verbose: boolean }): Prom
       const timing = b.probeMs !== undefined ? ` (${b.probeMs} ms)` : "";
       process.stdout.write(`${mark}${b.backend.padEnd(12)}${b.usable ? b.isolation : b.reason}${timing}\n`);
       if (b.usable) process.stdout.write(`    ${"".padEnd(12)}${b.reason}\n`);
-      if (b.hardening) for (const line of hardeningLines(b.hardening)) process.stdout.write(`    ${"".padEnd(12)}${line}\n`);
+      if (b.hardening) for (const line of hardeningLines(b.hardening, b.backend)) process.stdout.write(`    ${"".padEnd(12)}${line}\n`);
     }
     process.stdout.write(`\nlimits: ${cgroups.detail}\n`);
     process.stdout.write(`die with IronClaw: ${report.parentDeathSignal ? "yes (setpriv --pdeathsig)" : "no: install util-linux for setpriv"}\n`);
@@ -63,7 +63,9 @@ export async function runDoctor(opts: { json: boolean; verbose: boolean }): Prom
 }
 
 /** What a user reads of a backend's hardening: one fact a line, the bad news said as such. */
-export function hardeningLines(h: Hardening): string[] {
+export function hardeningLines(h: Hardening, backend: BackendName): string[] {
+  // In a VM, what a command reaches is the guest's own kernel: its /proc and capabilities are the guest's.
+  const where = backend === "qemu" || backend === "firecracker" ? " (the guest's own kernel)" : backend === "gvisor" ? " (gVisor's kernel)" : "";
   const uids = h.hostUids.length ? h.hostUids.join(", ") : "unknown";
   const root = h.hostUids.includes(0) ? " (includes host root: a process of the sandbox runs as root on the host)" : "";
   const inside = h.insideRootIsHost !== undefined ? `; the command's uid 0 is host uid ${h.insideRootIsHost}${h.insideRootIsHost === 0 ? " — HOST ROOT" : ""}` : "";
@@ -72,8 +74,8 @@ export function hardeningLines(h: Hardening): string[] {
     : "none";
   return [
     `host uids: ${uids}${root}${inside}`,
-    `seccomp: ${h.seccomp === "filter" ? "filter in force for the agent and every command" : h.seccomp}; command capabilities: ${/^0+$/.test(h.capabilities) ? "none" : h.capabilities}`,
-    `/proc/sys: ${h.procSysWritable ? "WRITABLE" : "read-only"}; /proc/keys: ${h.procKeysReadable ? "READABLE" : "masked"}; nested user namespaces: ${h.nestedUserNamespaces ? "ALLOWED" : "refused"}`,
+    `seccomp: ${h.seccomp === "filter" ? "filter in force for the agent and every command" : h.seccomp}; command capabilities${where}: ${/^0+$/.test(h.capabilities) ? "none" : h.capabilities}`,
+    `/proc/sys${where}: ${h.procSysWritable ? (where ? "writable" : "WRITABLE") : "read-only"}; /proc/keys: ${h.procKeysReadable ? (where ? "readable" : "READABLE") : "masked"}; nested user namespaces: ${h.nestedUserNamespaces ? (where ? "allowed" : "ALLOWED") : "refused"}`,
     `guest agent: ${h.agentReachable ? "reachable by commands (same ids)" : "out of reach of commands (other ids)"}`,
     `limits: ${limits}`,
   ];
