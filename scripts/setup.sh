@@ -18,7 +18,7 @@ fi
 # downloads it into the guest. Firecracker itself is not packaged: see docs/backends.md.
 # chromium and fonts-dejavu-core: headless Chromium (driven by playwright-core) draws diagrams/*.svg
 # with a fixed font, byte for byte the same on every run (docs/diagrams.md), and runs the
-# inspector's browser test.
+# inspector's browser test. keyutils: each sandbox starts in a fresh, empty session keyring.
 packages=(bubblewrap util-linux procps keyutils qemu-system-x86 e2fsprogs lz4 chromium fonts-dejavu-core)
 missing=()
 for p in "${packages[@]}" runsc; do
