@@ -84,6 +84,37 @@ if (runsc) {
   results.push(await compare("gvisor", [BIN, "exec", "--backend", "gvisor", "--", "true"], [runsc, "--network=none", "do", "/bin/true"]));
 }
 
+// What the namespace hardening (issue 11) costs one sandbox start, in the same run: bubblewrap
+// as it started before (as root, the caller's ids) against the same bubblewrap started as the
+// namespace driver now does it — under an unprivileged uid, in a fresh keyring, with the seccomp
+// filter, /proc covers and binds by descriptor (the id maps are two small writes, left out:
+// they need the driver's handshake). Both run /usr/bin/true; the difference is the hardening.
+let hardening = null;
+if (bwrap && process.getuid?.() === 0) {
+  const { seccompProgram } = await import("../actors/seccomp-bpf.ts");
+  const { PROC_MASKED, PROC_READ_ONLY } = await import("../actors/proc-hardening.ts");
+  const { mkdtempSync, writeFileSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const dir = mkdtempSync(join(tmpdir(), "ironclaw-bench-"));
+  const filter = join(dir, "seccomp.bpf");
+  writeFileSync(filter, seccompProgram());
+  const view = ["--symlink", "usr/lib64", "/lib64", "--symlink", "usr/lib", "/lib", "--symlink", "usr/bin", "/bin", "--proc", "/proc", "--dev", "/dev"];
+  const plain = [bwrap, "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--uid", "0", "--gid", "0",
+    "--ro-bind", "/usr", "/usr", ...view, "/usr/bin/true"];
+  const covers = [
+    ...PROC_READ_ONLY.filter((c) => existsSync(c.path)).flatMap((c) => ["--ro-bind", c.path, c.path]),
+    ...PROC_MASKED.filter((c) => existsSync(c.path)).flatMap((c) => ["--ro-bind", "/dev/null", c.path]),
+  ];
+  // fd 3: the filter, fd 4: /usr by descriptor, both opened by the shell as IronClaw opens them.
+  const hardenedBwrap = [bwrap, "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--uid", "0", "--gid", "0",
+    "--seccomp", "3", "--ro-bind-fd", "4", "/usr", ...view, ...covers, "/usr/bin/true"];
+  const hardened = ["/bin/sh", "-c", 'exec 3<"$0" 4</usr; exec "$@"', filter, "/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+    "--pdeathsig", "KILL", "--", ...(existsSync("/usr/bin/keyctl") ? ["/usr/bin/keyctl", "session", "-"] : []), ...hardenedBwrap];
+  const r = await compare("namespace hardening", hardened, ["/bin/sh", "-c", 'exec "$@"', "sh", ...plain]);
+  rmSync(dir, { recursive: true, force: true });
+  hardening = { hardenedMedianMs: r.ironclawMedianMs, plainMedianMs: r.rawMedianMs, ratio: r.ratio, addedMs: round(r.ironclawMedianMs - r.rawMedianMs) };
+}
+
 // Where the time goes: the floor that two Node start-ups (CLI + guest agent) put under any run.
 async function median(argv, exitCode = 0) {
   const times = [];
@@ -107,6 +138,7 @@ console.log(
     runs: RUNS,
     node: process.version,
     results,
+    hardening,
     floor,
     targets,
     met: {
