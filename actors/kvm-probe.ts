@@ -9,7 +9,7 @@ import { existsSync } from "node:fs";
 import type { GuestImage } from "./guest-image.ts";
 import { hasParentDeathSignal } from "./host-process.ts";
 import { findBwrap } from "./bubblewrap.driver.ts";
-import { JAIL_IMAGE, jailArgv, type JailIds, KVM_DEVICE, PROBE_IDS } from "./qemu-jail.ts";
+import { JAIL_IMAGE, jailArgv, type JailImageFiles, type JailIds, KVM_DEVICE, PROBE_IDS, reachableImage } from "./qemu-jail.ts";
 import { findQemu, kernelTuning } from "./qemu.driver.ts";
 
 /** What the probe's kernel prints once its first process, /bin/true, runs (or has exited: the panic). */
@@ -17,14 +17,15 @@ export const PROBE_REACHED_USERSPACE = /Attempted to kill init|Run \/bin\/true/;
 
 /**
  * The probe's jailed command line: the image's kernel and initramfs only (no root filesystem, no
- * sockets: the console is QEMU's stdout), as `ids` (IronClaw as root) or IronClaw's own user.
+ * sockets: the console is QEMU's stdout), as `ids` (IronClaw as root) or IronClaw's own user;
+ * `image`'s files must be where `ids` can read them (reachableImage).
  * `accel` is "tcg" only for tests that run the same jail where there is no KVM; the kernel then
  * gets the TSC rate as every TCG boot does (kernelTuning), or it may hang calibrating it.
  */
 export function kvmProbeArgv(
   qemu: string,
   bwrap: string,
-  image: Pick<GuestImage, "kernel" | "initrd">,
+  image: JailImageFiles,
   accel: "kvm" | "tcg" = "kvm",
   ids: JailIds | null = process.getuid?.() === 0 ? PROBE_IDS : null,
 ): string[] {
@@ -47,9 +48,16 @@ export async function kvmBoots(image: GuestImage, timeoutMs = 4000): Promise<boo
   const qemu = findQemu();
   const bwrap = findBwrap();
   if (!qemu || !bwrap || !existsSync(KVM_DEVICE)) return false;
+  const ids = process.getuid?.() === 0 ? PROBE_IDS : null;
+  let files: JailImageFiles;
+  try {
+    files = ids ? reachableImage(image) : image;
+  } catch {
+    return false; // the image cannot be shown to the probe's ids: no jail, so no probe
+  }
   return new Promise((resolve) => {
     // Short-lived, but a QEMU of ours all the same: it dies with IronClaw (parent-death signal).
-    const argv = [...(hasParentDeathSignal() ? ["/usr/bin/setpriv", "--pdeathsig", "KILL", "--"] : []), ...kvmProbeArgv(qemu, bwrap, image)];
+    const argv = [...(hasParentDeathSignal() ? ["/usr/bin/setpriv", "--pdeathsig", "KILL", "--"] : []), ...kvmProbeArgv(qemu, bwrap, files, "kvm", ids)];
     // A process group of its own (no controlling terminal for the jail to reach), killed whole.
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "ignore"], detached: true });
     let out = "";

@@ -3,8 +3,8 @@
 // writable overlay in guest RAM, no network device at all, and the guest agent on a
 // virtio-serial port whose host side is a Unix socket in the sandbox's work dir (these hosts
 // have no vhost-vsock). KVM when a real boot under it succeeds, TCG otherwise. QEMU itself runs
-// jailed (actors/qemu-jail.ts): under the sandbox's own unprivileged host ids, in namespaces of
-// its own, with its seccomp sandbox on.
+// jailed (actors/qemu-jail.ts): under the sandbox's own unprivileged host ids, bubblewrap
+// included, in namespaces of its own, with its seccomp sandbox on.
 import { execFile } from "node:child_process";
 import { chmodSync, chownSync, createWriteStream, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { once } from "node:events";
@@ -16,7 +16,7 @@ import { nanoid } from "nanoid";
 import { Qmp } from "./qmp.ts";
 import { processStartTime } from "./host-process.ts";
 import { findBwrap } from "./bubblewrap.driver.ts";
-import { JAIL_IMAGE, JAIL_VM_DIR, jailArgv, type JailIds, SNAPSHOT_FD } from "./qemu-jail.ts";
+import { JAIL_IMAGE, JAIL_VM_DIR, jailArgv, type JailIds, reachableImage, SNAPSHOT_FD } from "./qemu-jail.ts";
 import { type IdBlock, type IdRange, type IdRangeProblem, isRangeProblem, reservedRange } from "./sandbox-ids.ts";
 import { ensurePrivateDir } from "./private-dir.ts";
 import type { GuestImage } from "./guest-image.ts";
@@ -222,8 +222,9 @@ export class QemuDriver implements SandboxDriver {
 
   /**
    * Makes the work dir and cgroup, takes the VM's own block of host ids (IronClaw as root: the
-   * record names it, and destroy frees it, also the reaper's), and makes the VM's directory,
-   * owned by those ids: QEMU makes its sockets and console log there.
+   * record names it, and destroy frees it, also the reaper's), and makes the VM's directory:
+   * QEMU makes its sockets and console log there. bubblewrap, under those ids, binds it by path,
+   * so as root the work dir is made where they can reach it, and handed to them.
    */
   async provision(spec: SandboxSpec, signal?: AbortSignal): Promise<SandboxRecord> {
     this.qemu();
@@ -231,11 +232,11 @@ export class QemuDriver implements SandboxDriver {
     this.bwrap();
     // The guest's RAM is the sandbox's memory; QEMU itself needs some on top.
     const limits = { ...spec.limits, memoryMiB: spec.limits.memoryMiB + QEMU_OVERHEAD_MIB };
-    const record = await provisionProcessSandbox(this.env, { ...spec, limits }, signal, this.idRange() ?? undefined);
+    const record = await provisionProcessSandbox(this.env, { ...spec, limits }, signal, this.idRange() ?? undefined, true);
     try {
       mkdirSync(vmDir(record), { mode: 0o700 });
       const ids = emulatorIds(record.ids);
-      if (ids) chownSync(vmDir(record), ids.uid, ids.gid);
+      if (ids) for (const dir of [record.workDir, vmDir(record)]) chownSync(dir, ids.uid, ids.gid);
       signal?.throwIfAborted();
       return record;
     } catch (err) {
@@ -249,8 +250,9 @@ export class QemuDriver implements SandboxDriver {
     // Never QEMU as host root: a record without ids (made before ids existed) is not booted by root.
     if (runsAsRoot() && !record.ids) throw new SandboxError("EBACKEND", "refusing to run QEMU as host root: this sandbox has no host ids of its own");
     const emulator = qemuArgv(this.qemu(), jailedImage(image), JAIL_VM_DIR, guestMemory(record), accel);
+    const ids = emulatorIds(record.ids);
     return jailArgv(
-      { bwrap: this.bwrap(), image, vmDir: vmDir(record), kvm: accel === "kvm", ids: emulatorIds(record.ids), ...(snapshot && { snapshot }) },
+      { bwrap: this.bwrap(), image: ids ? reachableImage(image) : image, vmDir: vmDir(record), kvm: accel === "kvm", ids, ...(snapshot && { snapshot }) },
       snapshot ? [...emulator, "-incoming", `fd:${SNAPSHOT_FD}`] : emulator,
     );
   }

@@ -1,12 +1,13 @@
 // The jail's command line, read as the kernel and bubblewrap will: who QEMU runs as, what it
 // sees, and what the host hands it. The real jail is booted in tests/integration/qemu-confinement.
 import { execFileSync } from "node:child_process";
-import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { kvmProbeArgv } from "../../actors/kvm-probe.ts";
-import { JAIL_IMAGE, jailArgv, kvmGroup, PROBE_IDS, QEMU_SANDBOX, SNAPSHOT_FD, type QemuJail } from "../../actors/qemu-jail.ts";
+import { JAIL_IMAGE, jailArgv, kvmGroup, PROBE_IDS, QEMU_SANDBOX, reachableImage, SNAPSHOT_FD, type QemuJail } from "../../actors/qemu-jail.ts";
+import { readableByAnyone } from "../../actors/shared-runtime.ts";
 
 const image = { kernel: "/images/v1/vmlinux", initrd: "/images/v1/initramfs.cpio.gz", rootfs: "/images/v1/rootfs.ext4" };
 const jail: QemuJail = { bwrap: "/usr/bin/bwrap", image, vmDir: "/run/ic/s1-ab/vm", kvm: false, ids: { uid: 1_114_112, gid: 1_114_112 } };
@@ -18,26 +19,24 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 const after = (argv: string[], flag: string, n = 1) => argv.slice(argv.indexOf(flag) + 1, argv.indexOf(flag) + 1 + n);
 
 describe("QEMU's jail", () => {
-  it("drops to the VM's ids with no capabilities after bubblewrap has built the jail, and turns QEMU's sandbox on", () => {
+  it("drops to the VM's ids with no capabilities before bubblewrap starts, and turns QEMU's sandbox on", () => {
     const argv = jailArgv(jail, emulator);
-    const bwrap = argv.indexOf("/usr/bin/bwrap");
-    const end = argv.indexOf("--", bwrap);
-    expect(bwrap).toBe(5); // after the host-side shell that sets the umask and opens the snapshot
-    // Everything after bubblewrap's options runs in the jail: setpriv first, then QEMU.
-    expect(argv.slice(end + 1, end + 9)).toEqual([
-      "/usr/bin/setpriv", "--reuid=1114112", "--regid=1114112", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--",
+    // After the host-side shell that sets the umask and opens the snapshot: setpriv, then bubblewrap.
+    expect(argv.slice(5, 15)).toEqual([
+      "/usr/bin/setpriv", "--reuid=1114112", "--regid=1114112", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs",
+      "--pdeathsig", "KILL", "--",
     ]);
-    expect(argv.slice(end + 9)).toEqual([...emulator, ...QEMU_SANDBOX]);
+    expect(argv[15]).toBe("/usr/bin/bwrap");
+    const end = argv.indexOf("--", 16);
+    expect(argv.slice(end + 1)).toEqual([...emulator, ...QEMU_SANDBOX]);
     expect(QEMU_SANDBOX[1]).toBe("on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
-    // As root, bubblewrap makes the mounts (it can reach the image) but no user namespace.
-    const options = argv.slice(bwrap + 1, end);
-    expect(options).not.toContain("--unshare-user");
-    expect(options).toEqual(expect.arrayContaining(["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--clearenv"]));
+    const options = argv.slice(16, end);
+    expect(options).toEqual(expect.arrayContaining(["--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--clearenv"]));
   });
 
   it("shows QEMU the image read-only, its own directory read-write, /usr, and nothing else of the host", () => {
     const argv = jailArgv(jail, emulator);
-    const options = argv.slice(6, argv.indexOf("--", 6));
+    const options = argv.slice(16, argv.indexOf("--", 16));
     const mounts: string[][] = [];
     for (let i = 0; i < options.length; i++) {
       if (["--bind", "--ro-bind", "--dev-bind"].includes(options[i]!)) mounts.push(options.slice(i, i + 3));
@@ -72,11 +71,42 @@ describe("QEMU's jail", () => {
     expect(kvmGroup(join(scratch, "missing"))).toBeNull();
   });
 
-  it("without ids to drop to (IronClaw is not root), runs bubblewrap in a user namespace and no setpriv", () => {
+  it("without ids to drop to (IronClaw is not root), runs the same jail as IronClaw's own user", () => {
     const argv = jailArgv({ ...jail, ids: null }, emulator);
+    expect(argv[5]).toBe("/usr/bin/bwrap");
     expect(argv).toContain("--unshare-user");
     expect(argv).not.toContain("/usr/bin/setpriv");
     expect(argv.slice(argv.indexOf("--", 6) + 1)).toEqual([...emulator, ...QEMU_SANDBOX]);
+  });
+
+  it("stages an image its ids cannot reach by linking it where anyone can read it, once, and drops stale stagings", () => {
+    const images = join(scratch, "images");
+    const closed = join(images, "v1-abc");
+    mkdirSync(closed, { recursive: true, mode: 0o700 });
+    chmodSync(images, 0o700); // as root's cache, under /root
+    for (const name of ["vmlinux", "initrd", "rootfs"]) writeFileSync(join(closed, name), name, { mode: 0o644 });
+    const guest = { id: "v1-abc", dir: closed, kernel: join(closed, "vmlinux"), initrd: join(closed, "initrd"), rootfs: join(closed, "rootfs") };
+    const staged = join(scratch, "staged");
+    chmodSync(scratch, 0o755); // as /var/cache
+    if (process.getuid?.() !== 0) return; // staging checks its cache is root's
+    const files = reachableImage(guest, staged);
+    expect(files.kernel.startsWith(`${staged}/v1-abc-`)).toBe(true);
+    expect(statSync(files.kernel).ino).toBe(statSync(guest.kernel).ino); // a link: no copy of the image
+    expect(readableByAnyone(files.rootfs)).toBe(true);
+    expect(reachableImage(guest, staged)).toEqual(files);
+    // Rebuilt in place: staged anew, the old staging dropped. Pruned: dropped too.
+    rmSync(guest.kernel);
+    writeFileSync(guest.kernel, "rebuilt", { mode: 0o644 });
+    const again = reachableImage(guest, staged);
+    expect(again.kernel).not.toBe(files.kernel);
+    expect(readdirSync(staged)).toEqual([basename(dirname(again.kernel))]);
+    mkdirSync(join(staged, "v1-gone-0123456789ab"));
+    reachableImage(guest, staged);
+    expect(readdirSync(staged)).toEqual([basename(dirname(again.kernel))]);
+    // An image anyone can read is used where it is.
+    chmodSync(images, 0o755);
+    chmodSync(closed, 0o755);
+    expect(reachableImage(guest, staged).kernel).toBe(guest.kernel);
   });
 
   it("opens the snapshot on the host side, as the descriptor QEMU restores from, under an owner-only umask", () => {
@@ -96,8 +126,7 @@ describe("QEMU's jail", () => {
 
   it("jails the KVM boot probe the same way: kernel and initramfs only, console on stdout, no network device", () => {
     const argv = kvmProbeArgv("/usr/bin/qemu-system-x86_64", "/usr/bin/bwrap", image, "kvm", PROBE_IDS);
-    const end = argv.indexOf("--", 6);
-    expect(argv.slice(end + 1, end + 3)).toEqual(["/usr/bin/setpriv", `--reuid=${PROBE_IDS.uid}`]);
+    expect(argv.slice(5, 7)).toEqual(["/usr/bin/setpriv", `--reuid=${PROBE_IDS.uid}`]);
     expect(argv).toEqual(expect.arrayContaining(["--dev-bind", "/dev/kvm", "--unshare-net", "-nic", "none", "-serial", "stdio", ...QEMU_SANDBOX]));
     expect(argv).not.toContain(image.rootfs);
     expect(argv).not.toContain("/vm");
