@@ -3,7 +3,7 @@
 import { join } from "node:path";
 import { createActor, type Actor, type InspectionEvent, type Observer } from "xstate";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { BubblewrapDriver } from "../actors/bubblewrap.driver.ts";
+import { BubblewrapDriver, findBwrap } from "../actors/bubblewrap.driver.ts";
 import { findFirecracker, FirecrackerDriver, jailerConfig } from "../actors/firecracker.driver.ts";
 import { findImage, type GuestImage, type ImageInputs } from "../actors/guest-image.ts";
 import { findQemu, QemuDriver } from "../actors/qemu.driver.ts";
@@ -81,7 +81,8 @@ export function createDrivers(env: DriverEnv): DriverRegistry {
       jailer: (firecracker) => jailerConfig(firecracker),
       // The same cached KVM boot probe qemu's accelerator comes from; QEMU runs it, so without
       // QEMU there is no answer (and Firecracker's own probe boot, bounded, decides).
-      kvmBoots: async () => (findQemu() ? (await accelerator(image())) === "kvm" : null),
+      // The KVM probe runs QEMU in its bubblewrap jail: without bubblewrap it cannot answer.
+      kvmBoots: async () => (findQemu() && findBwrap() ? (await accelerator(image())) === "kvm" : null),
       snapshots,
     }),
     qemu: new QemuDriver({
@@ -116,7 +117,8 @@ function accelerator(image: GuestImage | null): Promise<"kvm" | "tcg"> {
 
 async function probeAccelerator(image: GuestImage): Promise<"kvm" | "tcg"> {
   const file = join(stateDir(), "kvm-probe.json");
-  const key = `${image.id}|${findQemu()}|${existsSync("/dev/kvm")}`;
+  // "jailed": an answer from before QEMU ran in its jail (actors/qemu-jail.ts) says nothing of KVM inside it.
+  const key = `${image.id}|${findQemu()}|${existsSync("/dev/kvm")}|jailed`;
   try {
     const cached = JSON.parse(readFileSync(file, "utf8")) as { key: string; accel: "kvm" | "tcg" };
     if (cached.key === key) return cached.accel;
