@@ -19,6 +19,7 @@ import {
 } from "./host-process.ts";
 import type { ChildProcess } from "node:child_process";
 import { acquireIdBlock, type IdRange, releaseIdBlock } from "./sandbox-ids.ts";
+import { readableByAnyone } from "./shared-runtime.ts";
 import {
   type Sandbox,
   SandboxError,
@@ -63,6 +64,12 @@ export async function provisionProcessSandbox(
   const parent = idRange && reachableWorkDir ? reachableParent(env.runDir) : env.runDir;
   const workDir = join(parent, `${spec.id}-${randomBytes(4).toString("hex")}`);
   const owner = { pid: process.pid, start: processStartTime(process.pid) ?? "" };
+  // Under ids of its own the sandbox reads host paths as a stranger would: say so now, not as a crash inside.
+  for (const m of idRange ? (spec.mounts ?? []) : []) {
+    if (!readableByAnyone(m.source)) {
+      throw new SandboxError("EBACKEND", `${m.source} is closed to other users, and a sandbox reads host files under ids of its own: open it (chmod o+rX, and o+x on its parents) or move it`);
+    }
+  }
   // Taken before the record is written: a crash in between leaves a lock that names a sandbox
   // with no record and a dead owner, which the next acquire frees.
   const ids = idRange && acquireIdBlock(env.store.dir, idRange, spec.id, owner, (id) => env.store.read(id) !== undefined);

@@ -15,10 +15,11 @@ export interface RuntimeFiles {
 
 const CACHE = "/var/cache/ironclaw/runtime";
 
-/** Whether any process, whatever its ids, can reach and read `path` (others' x on every ancestor, r on the file). */
+/** Whether any process, whatever its ids, can reach and read `path` (others' x on every ancestor, r on it, and x if a directory). */
 export function readableByAnyone(path: string): boolean {
   try {
-    if ((statSync(path).mode & 0o004) === 0) return false;
+    const st = statSync(path);
+    if ((st.mode & 0o004) === 0 || (st.isDirectory() && (st.mode & 0o001) === 0)) return false;
     for (let dir = dirname(path); ; dir = dirname(dir)) {
       if ((statSync(dir).mode & 0o001) === 0) return false;
       if (dir === "/") return true;

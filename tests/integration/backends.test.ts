@@ -1,7 +1,8 @@
 // Every backend, for real: the guest agent's whole protocol through a real sandbox, and the
 // host left clean after each.
-import { existsSync } from "node:fs";
-import { release } from "node:os";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { release, tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { isAlive } from "../../actors/host-process.ts";
 import type { SandboxRecord } from "../../actors/sandbox-driver.ts";
@@ -79,6 +80,21 @@ describe.each(backendsUnderTest())("%s backend", (backend) => {
     expect(existsSync(record!.workDir)).toBe(false);
     for (const dir of record!.cgroup?.dirs ?? []) expect(existsSync(dir)).toBe(false);
     expect(env.store.read(record!.id)).toBeUndefined();
+  });
+
+  it.runIf(process.getuid?.() === 0)("as root, refuses a host path closed to other users with one line, and makes nothing", async () => {
+    // Its sandbox reads host files under ids of its own, as a stranger: a 0700 directory is unreadable there.
+    const closed = mkdtempSync(join(tmpdir(), "ironclaw-closed-"));
+    try {
+      const id = sandboxId("c");
+      await expect(driver(backend).provision({ id, backend, limits, mounts: [{ source: closed, target: "/tmp/closed" }] })).rejects.toMatchObject({
+        code: "EBACKEND",
+        message: expect.stringContaining(`${closed} is closed to other users`),
+      });
+      expect(env.store.read(id)).toBeUndefined();
+    } finally {
+      rmSync(closed, { recursive: true, force: true });
+    }
   });
 
   it("cleans up after a sandbox whose boot fails", async () => {
