@@ -3,6 +3,9 @@
 import { detectCgroups } from "../../actors/cgroup.ts";
 import { hasParentDeathSignal } from "../../actors/host-process.ts";
 import { measureHardening } from "../../actors/hardening-probe.ts";
+import { PROBE_LIMITS } from "../../actors/sandbox-probe.ts";
+import { defaultCpus } from "../cpu-limit.ts";
+import { loadSettings } from "../settings.ts";
 import type { BackendName, Hardening, ProbeResult } from "../../actors/sandbox-driver.ts";
 import { notAvailable, PREFERENCE, rememberProbe } from "../backend-select.ts";
 import { ExitCode } from "../exit-codes.ts";
@@ -27,7 +30,7 @@ export async function runDoctor(opts: { json: boolean; verbose: boolean }): Prom
     if (driver) rememberProbe(result);
     if (driver && result.usable) {
       // A second sandbox, probed as a command would probe it: what holds, not what should.
-      const hardening = await measureHardening(driver).catch((err: Error) => {
+      const hardening = await measureHardening(driver, { ...PROBE_LIMITS, cpus: sandboxCpus() }).catch((err: Error) => {
         logger.warn({ backend: name, err }, "could not measure the sandbox's hardening");
         return undefined;
       });
@@ -60,6 +63,15 @@ export async function runDoctor(opts: { json: boolean; verbose: boolean }): Prom
     process.stdout.write(chosen ? `default backend: ${chosen}\n` : "no backend works here: IronClaw will not run commands on this machine\n");
   }
   return chosen ? ExitCode.ok : ExitCode.sandboxFailure;
+}
+
+/** The CPU limit sandboxes get here; doctor still reports when the settings cannot be read. */
+function sandboxCpus(): number {
+  try {
+    return loadSettings().sandbox.cpus;
+  } catch {
+    return defaultCpus();
+  }
 }
 
 /** What a user reads of a backend's hardening: one fact a line, the bad news said as such. */

@@ -8,6 +8,7 @@ import { findImage } from "../../actors/guest-image.ts";
 import { findQemu } from "../../actors/qemu.driver.ts";
 import { findFirecracker } from "../../actors/firecracker.driver.ts";
 import { imageInputs } from "../../src/runtime.ts";
+import type { Hardening } from "../../actors/sandbox-driver.ts";
 import { backendsUnderTest, env } from "../support/backends.ts";
 import { cliHarness } from "../support/cli.ts";
 
@@ -160,6 +161,23 @@ describe("ironclaw usage", () => {
     for (const b of report.backends) expect(b.reason.length).toBeGreaterThan(10);
     for (const name of backendsUnderTest()) expect(report.backends.find((b) => b.backend === name)?.usable).toBe(true);
     expect(r.code).toBe(0);
+  });
+
+  it.runIf(process.getuid?.() === 0)("doctor measures each process backend's hardening in a real sandbox: no host root, and for namespace seccomp, /proc and the agent", async () => {
+    const r = await ironclaw(["doctor", "--json"]);
+    const report = JSON.parse(r.stdout) as { backends: Array<{ backend: string; hardening?: Hardening }> };
+    for (const name of backendsUnderTest()) {
+      const h = report.backends.find((b) => b.backend === name)?.hardening;
+      expect(h?.hostUids.length).toBeGreaterThan(0);
+      expect(h?.hostUids).not.toContain(0);
+      expect(h?.limits?.cpus).toBeGreaterThan(0);
+    }
+    const ns = report.backends.find((b) => b.backend === "namespace")?.hardening;
+    expect(ns).toMatchObject({ seccomp: "filter", procSysWritable: false, procKeysReadable: false, nestedUserNamespaces: false, agentReachable: false });
+    expect(ns?.insideRootIsHost).toBeGreaterThan(0);
+    const text = await ironclaw(["doctor"]);
+    expect(text.stdout).toMatch(/namespace[\s\S]*seccomp: filter in force for the agent and every command/);
+    expect(text.stdout).not.toMatch(/HOST ROOT|includes host root/);
   });
 });
 
