@@ -1,8 +1,9 @@
 // Runs once after the whole suite: whatever a test left behind — a sandbox process, a work
 // directory, a cgroup, a state record — fails the run here, whichever test leaked it.
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, rmdirSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { BLOCK_SIZE, isRangeProblem, reservedRange } from "../../actors/sandbox-ids.ts";
 
 function cgroupParents(): string[] {
   const parent = process.env.IRONCLAW_CGROUP_PARENT!;
@@ -15,6 +16,22 @@ function leftovers(): string[] {
   const ps = execFileSync("ps", ["-eo", "pid,args"], { encoding: "utf8" });
   for (const line of ps.split("\n")) {
     if (line.includes(scratch) && /bwrap|runsc|qemu-system|firecracker|jailer|guest-agent/.test(line)) found.push(`process: ${line.trim()}`);
+  }
+  // bubblewrap's command line names no path of ours (it binds by descriptor): sandbox processes
+  // are also known by their ids, from IronClaw's reserved range. A zombie has exited already.
+  const range = reservedRange();
+  if (!isRangeProblem(range)) {
+    const end = range.uidStart + range.blocks * BLOCK_SIZE;
+    for (const pid of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
+      let status: string;
+      try {
+        status = readFileSync(`/proc/${pid}/status`, "utf8");
+      } catch {
+        continue;
+      }
+      const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]);
+      if (uid >= range.uidStart && uid < end && !/^State:\s+Z/m.test(status)) found.push(`process: ${pid} (host uid ${uid}) ${/^Name:\s+(.*)$/m.exec(status)?.[1] ?? ""}`);
+    }
   }
   for (const dir of ["run", "state/sandboxes", ...["e2e", "daemon"].flatMap((h) => [`${h}-run`, `${h}-state/sandboxes`])].map((d) => join(scratch, d))) {
     if (existsSync(dir)) for (const name of readdirSync(dir)) found.push(`file: ${join(dir, name)}`);
