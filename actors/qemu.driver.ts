@@ -6,7 +6,7 @@
 // jailed (actors/qemu-jail.ts): under the sandbox's own unprivileged host ids, bubblewrap
 // included, in namespaces of its own, with its seccomp sandbox on.
 import { execFile } from "node:child_process";
-import { chmodSync, chownSync, createWriteStream, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { chownSync, closeSync, constants, createWriteStream, existsSync, fstatSync, lchownSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync } from "node:fs";
 import { once } from "node:events";
 import { connect, createServer, type Socket } from "node:net";
 import { dirname, join } from "node:path";
@@ -163,10 +163,11 @@ async function migrateToFile(qmp: Qmp, record: SandboxRecord, file: string, sign
     written.catch(() => {});
     server.listen(path);
     await once(server, "listening");
-    // The socket is made under IronClaw's ids: hand it to the VM's, and to nobody else.
+    // The socket is made under IronClaw's ids: hand it to the VM's. lchown: the directory is the
+    // VM's, so what sits at that name by now may be a link it planted; never follow one as root.
+    // (No chmod: it would follow links, and the VM's 0700 dir already keeps everyone else out.)
     const ids = emulatorIds(record.ids);
-    if (ids) chownSync(path, ids.uid, ids.gid);
-    chmodSync(path, 0o600);
+    if (ids) lchownSync(path, ids.uid, ids.gid);
     await qmp.command("migrate", { uri: `unix:${JAIL_VM_DIR}/migrate.sock` });
     const done = await qmp.until("query-migrate", (v) => v.status === "completed" || v.status === "failed", signal);
     if (done.status !== "completed") throw new SandboxError("EBOOT", `saving the VM snapshot failed: ${JSON.stringify(done)}`);
@@ -178,11 +179,24 @@ async function migrateToFile(qmp: Qmp, record: SandboxRecord, file: string, sign
   }
 }
 
+/**
+ * The console log's last lines, for error messages. The file lies in the VM's own directory, so
+ * it is opened as a stranger's file: no link followed, no FIFO waited on, only its last 64 KiB.
+ */
 function tail(file: string, lines = 5): string {
+  let fd: number | undefined;
   try {
-    return readFileSync(file, "utf8").trim().split("\n").slice(-lines).join("\n");
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    const st = fstatSync(fd);
+    if (!st.isFile()) return "";
+    const size = Math.min(st.size, 64 * 1024);
+    const buf = Buffer.alloc(size);
+    readSync(fd, buf, 0, size, st.size - size);
+    return buf.toString("utf8").trim().split("\n").slice(-lines).join("\n");
   } catch {
     return "";
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 

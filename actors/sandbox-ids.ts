@@ -4,7 +4,7 @@
 // (the distribution's own registry of such ranges, so no login user is ever given them).
 // A block is held by a lock file in the state directory, created exclusively and named in the
 // sandbox's record, so two processes never share one and a crash's block is freed by the reaper.
-import { closeSync, openSync, readFileSync, readdirSync, rmSync, writeSync } from "node:fs";
+import { closeSync, linkSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { isAlive, type ProcessIdentity } from "./host-process.ts";
 import { SandboxError } from "./sandbox-driver.ts";
@@ -117,10 +117,8 @@ export function acquireIdBlock(
         fd = openSync(path, "wx", 0o600);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-        if (attempt === 1) {
-          const held = readLock(path);
-          if (held && !hasRecord(held.sandbox) && !isAlive(held.owner)) rmSync(path, { force: true });
-        }
+        // Freed, then taken again by this call: a second pass over the same index.
+        if (attempt === 1 && freeIfStale(path, hasRecord)) index--;
         continue;
       }
       try {
@@ -132,6 +130,35 @@ export function acquireIdBlock(
     }
   }
   throw new IdBlockError(`all ${range.blocks} sandbox id blocks are in use: end some sandboxes, or give user \`${RANGE_OWNER}\` a larger range in /etc/subuid and /etc/subgid`);
+}
+
+/**
+ * Removes a stale lock without racing another process that freed it and a third that took the
+ * block again meanwhile: the lock is first moved aside under a name of our own (atomic), and
+ * only what was moved is judged; a live lock moved by mistake is put back.
+ */
+function freeIfStale(path: string, hasRecord: (sandbox: string) => boolean): boolean {
+  const held = readLock(path);
+  if (!held || hasRecord(held.sandbox) || isAlive(held.owner)) return false;
+  const aside = `${path}.${process.pid}.${Date.now()}.stale`;
+  try {
+    renameSync(path, aside);
+  } catch {
+    return false; // someone else moved or freed it first
+  }
+  const moved = readLock(aside);
+  if (moved && (hasRecord(moved.sandbox) || isAlive(moved.owner))) {
+    // Taken again between our read and the move: give it back (exclusively: never over a newer lock).
+    try {
+      linkSync(aside, path);
+    } catch {
+      // the block was taken a third time meanwhile: the newer lock stands, this one is stale
+    }
+    rmSync(aside, { force: true });
+    return false;
+  }
+  rmSync(aside, { force: true });
+  return true;
 }
 
 /** Frees the block if `sandbox` still holds it. Idempotent. */

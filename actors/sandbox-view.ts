@@ -52,6 +52,9 @@ export function sandboxView(runtime: ViewRuntime, record: SandboxRecord): ViewEn
     { kind: "dev", target: "/dev" },
     { kind: "tmpfs", target: "/tmp" },
     { kind: "dir", target: "/root" },
+    // Where a session's project copy goes (actors/workspace.ts): made here because "/" is not the
+    // commands' to write in a namespace sandbox (the guest agent keeps it: see agent.ts OWN_DIRS).
+    { kind: "dir", target: "/workspace" },
   );
   // Last, so that a path under /tmp lands on the fresh tmpfs rather than under it.
   for (const m of record.mounts ?? []) view.push({ kind: "bind", source: m.source, target: m.target });

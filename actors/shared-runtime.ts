@@ -42,7 +42,8 @@ function ensureSafeDir(dir: string): void {
     }
   }
   mkdirSync(dir, { recursive: true, mode: 0o755 });
-  for (let at = dir; at !== "/" && at !== dirname(CACHE); at = dirname(at)) chmodSync(at, 0o755);
+  // Every directory this made, /var/cache/ironclaw included: under umask 077 they would be closed.
+  for (let at = dir; at !== "/" && at !== dirname(dirname(CACHE)); at = dirname(at)) chmodSync(at, 0o755);
 }
 
 function stage(source: string, dir: string): string {

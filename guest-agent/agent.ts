@@ -84,10 +84,10 @@ function takeIdentity(): void {
   // Both exist on every POSIX Node; the agent only runs on Linux.
   process.setegid!(commandIds.gid);
   process.seteuid!(commandIds.uid);
-  // bubblewrap made the sandbox's own directories as the agent's uid: they are the commands'.
-  for (const [dir, mode] of OWN_DIRS) {
+  // bubblewrap made the sandbox's own directories as the agent's uid: hand over what is the commands'.
+  for (const [dir, { chown, mode }] of OWN_DIRS) {
     try {
-      lchownSync(dir, commandIds.uid, commandIds.gid);
+      if (chown) lchownSync(dir, commandIds.uid, commandIds.gid);
       if (mode !== undefined) chmodSync(dir, mode);
     } catch {
       // not there in this sandbox, or a read-only mount: nothing to hand over
@@ -96,8 +96,21 @@ function takeIdentity(): void {
 }
 
 const SETPRIV = "/usr/bin/setpriv";
-/** The writable directories a namespace sandbox starts with (sandbox-view.ts). */
-const OWN_DIRS: readonly (readonly [string, number?])[] = [["/"], ["/etc", 0o755], ["/opt"], ["/root"], ["/tmp", 0o1777], ["/dev"], ["/dev/shm", 0o1777]];
+/**
+ * The directories a namespace sandbox starts with (sandbox-view.ts), as bubblewrap made them
+ * (uid 999): which the commands get (chown) and which mode each keeps. "/", "/etc" and "/opt"
+ * stay the agent's: a command owning them could plant /etc/ld.so.preload or swap the /lib64
+ * loader link, and the agent's next setpriv — still holding its capabilities — would run it.
+ */
+const OWN_DIRS: readonly (readonly [string, { chown: boolean; mode?: number }])[] = [
+  ["/", { chown: false, mode: 0o755 }],
+  ["/etc", { chown: false, mode: 0o755 }],
+  ["/opt", { chown: false, mode: 0o755 }],
+  ["/root", { chown: true, mode: 0o700 }],
+  ["/workspace", { chown: true, mode: 0o755 }],
+  ["/tmp", { chown: false, mode: 0o1777 }],
+  ["/dev/shm", { chown: false, mode: 0o1777 }],
+];
 
 /** execvp's search, done here so that a missing command still reads as one (setpriv would exit 127). */
 function resolveCommand(file: string, path: string, cwd: string): string | { code: "ENOENT" | "EACCES" } {

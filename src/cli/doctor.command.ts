@@ -86,7 +86,7 @@ export function hardeningLines(h: Hardening, backend: BackendName): string[] {
     : "none";
   return [
     `host uids: ${uids}${root}${inside}`,
-    `seccomp: ${h.seccomp === "filter" ? "filter in force for the agent and every command" : h.seccomp}; command capabilities${where}: ${/^0+$/.test(h.capabilities) ? "none" : h.capabilities}`,
+    `seccomp: ${h.seccomp === "filter" ? "filter in force (measured in a command; bubblewrap installs it before the agent starts)" : h.seccomp}; command capabilities${where}: ${/^0+$/.test(h.capabilities) ? "none" : h.capabilities}`,
     `/proc/sys${where}: ${h.procSysWritable ? (where ? "writable" : "WRITABLE") : "read-only"}; /proc/keys: ${h.procKeysReadable ? (where ? "readable" : "READABLE") : "masked"}; nested user namespaces: ${h.nestedUserNamespaces ? (where ? "allowed" : "ALLOWED") : "refused"}`,
     `guest agent: ${h.agentReachable ? "reachable by commands (same ids)" : "out of reach of commands (other ids)"}`,
     `limits: ${limits}`,

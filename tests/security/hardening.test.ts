@@ -112,6 +112,9 @@ sed 's/^/keyring: /' /tmp/keyring
 unshare -U true 2>/dev/null; echo "unshare-U=$?"
 kill -0 $P 2>/dev/null; echo "kill-agent=$?"
 setpriv --reuid=999 --regid=999 --clear-groups true 2>/dev/null; echo "setpriv-999=$?"
+# Writability only (access(2)): planting a real /etc/ld.so.preload or /lib64 would break the probe itself.
+test -w /etc; echo "plant-preload=$?"
+test -w /; echo "swap-loader-link=$?"
 cat > /tmp/probe.py <<'PY'
 ${SYSCALL_PROBE}
 PY
@@ -309,6 +312,12 @@ describe.skipIf(!backends.includes("namespace"))("namespace sandbox hardening (i
     expect(p.value("agent-environ")).not.toBe("OK");
     expect(p.value("setpriv-999")).not.toBe("0");
     if (x86_64) expect(p.value("sys:ptrace_attach")).toBe("EPERM");
+  });
+
+  it.skipIf(!asRoot)("cannot plant code for the agent's next setpriv (it still holds the agent's capabilities while the loader runs): /, /etc and the loader link are not the command's", () => {
+    const p = probe("namespace");
+    expect(p.value("plant-preload")).not.toBe("0");
+    expect(p.value("swap-loader-link")).not.toBe("0");
   });
 
   it.todo(
