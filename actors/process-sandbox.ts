@@ -18,7 +18,7 @@ import {
   waitForExit,
 } from "./host-process.ts";
 import type { ChildProcess } from "node:child_process";
-import { acquireIdBlock, type IdRange, releaseIdBlock } from "./sandbox-ids.ts";
+import { acquireIdBlock, ensureIdLockDir, ID_LOCK_DIR, type IdRange, releaseIdBlock } from "./sandbox-ids.ts";
 import { readableByAnyone } from "./shared-runtime.ts";
 import {
   type Sandbox,
@@ -72,7 +72,7 @@ export async function provisionProcessSandbox(
   }
   // Taken before the record is written: a crash in between leaves a lock that names a sandbox
   // with no record and a dead owner, which the next acquire frees.
-  const ids = idRange && acquireIdBlock(env.store.dir, idRange, spec.id, owner, (id) => env.store.read(id) !== undefined);
+  const ids = idRange && acquireIdBlock(ensureIdLockDir(), idRange, spec.id, owner, env.store.dir);
   const base: SandboxRecord = {
     id: spec.id,
     backend: spec.backend,
@@ -90,7 +90,7 @@ export async function provisionProcessSandbox(
     await mkdir(workDir, { mode: 0o700 }); // not recursive: a path someone made first is refused
   } catch (err) {
     env.store.remove(spec.id); // nothing of ours to tear down
-    if (ids) releaseIdBlock(env.store.dir, ids, spec.id);
+    if (ids) releaseIdBlock(ID_LOCK_DIR, ids, spec.id);
     throw err;
   }
   let made: SandboxRecord = base;
@@ -269,7 +269,7 @@ export async function destroyProcessSandbox(env: DriverEnv, record: SandboxRecor
   }
   // Only now: a cgroup the kernel still holds keeps its record (and its ids), for the reaper's next try.
   env.store.remove(latest.id);
-  if (latest.ids) releaseIdBlock(env.store.dir, latest.ids, latest.id);
+  if (latest.ids) releaseIdBlock(ID_LOCK_DIR, latest.ids, latest.id);
 }
 
 /** For process 'exit' handlers: no awaiting possible, so kill and remove what can be done synchronously. */

@@ -95,6 +95,8 @@ export interface ProbeResult {
   readonly isolation?: string;
   readonly probeMs?: number;
   readonly hardening?: Hardening;
+  /** Why the hardening could not be measured (doctor), when it could not. */
+  readonly hardeningError?: string;
 }
 
 export interface SandboxDriver {

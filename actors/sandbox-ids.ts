@@ -2,9 +2,10 @@
 // uid 0: each sandbox gets its own block of 65,536 host ids, taken from the subordinate range
 // that scripts/setup.sh reserves for the system user `ironclaw` in /etc/subuid and /etc/subgid
 // (the distribution's own registry of such ranges, so no login user is ever given them).
-// A block is held by a lock file in the state directory, created exclusively and named in the
-// sandbox's record, so two processes never share one and a crash's block is freed by the reaper.
-import { closeSync, linkSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from "node:fs";
+// A block is held by a lock file in one machine-wide directory (/run/ironclaw/idblocks: every
+// state directory's sandboxes share the range), created exclusively and named in the sandbox's
+// record, so two sandboxes never share one and a crash's block is freed by the reaper.
+import { closeSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { isAlive, type ProcessIdentity } from "./host-process.ts";
 import { SandboxError } from "./sandbox-driver.ts";
@@ -80,7 +81,25 @@ export function blockAt(range: IdRange, index: number): IdBlock {
 interface LockContent {
   readonly sandbox: string;
   readonly owner: ProcessIdentity;
+  /** The state directory holding the sandbox's record (its store). */
+  readonly records: string;
 }
+
+/** Where every block's lock lives: tmpfs, so a reboot (which ends every sandbox) frees them all. */
+export const ID_LOCK_DIR = "/run/ironclaw/idblocks";
+
+/** The lock dir, made owner-only by root, refused if anyone else could have made or changed it. */
+export function ensureIdLockDir(dir = ID_LOCK_DIR): string {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = lstatSync(dir);
+  const uid = process.getuid?.();
+  if (!st.isDirectory() || st.uid !== uid || st.mode & 0o077) {
+    throw new SandboxError("EBACKEND", `${dir} must be a directory of your own that only you can use: remove it`);
+  }
+  return dir;
+}
+
+const recorded = (lock: LockContent) => existsSync(join(lock.records, `${lock.sandbox}.json`));
 
 const lockName = (index: number) => `idblock-${index}.lock`;
 
@@ -98,17 +117,12 @@ export class IdBlockError extends Error {
 }
 
 /**
- * Takes a free block for `sandbox`. A lock is stale when the sandbox it names has no record
- * (`hasRecord`) and its owner process is gone: a crash between taking it and writing the record.
+ * Takes a free block for `sandbox`, whose record lives in the state directory `records`. A lock
+ * is stale when the sandbox it names has no record there and its owner process is gone: a crash
+ * between taking it and writing the record.
  */
-export function acquireIdBlock(
-  dir: string,
-  range: IdRange,
-  sandbox: string,
-  owner: ProcessIdentity,
-  hasRecord: (sandbox: string) => boolean,
-): IdBlock {
-  const content = JSON.stringify({ sandbox, owner } satisfies LockContent);
+export function acquireIdBlock(dir: string, range: IdRange, sandbox: string, owner: ProcessIdentity, records: string): IdBlock {
+  const content = JSON.stringify({ sandbox, owner, records } satisfies LockContent);
   for (let attempt = 0; attempt < 2; attempt++) {
     for (let index = 0; index < range.blocks; index++) {
       const path = join(dir, lockName(index));
@@ -118,7 +132,7 @@ export function acquireIdBlock(
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
         // Freed, then taken again by this call: a second pass over the same index.
-        if (attempt === 1 && freeIfStale(path, hasRecord)) index--;
+        if (attempt === 1 && freeIfStale(path)) index--;
         continue;
       }
       try {
@@ -137,9 +151,9 @@ export function acquireIdBlock(
  * block again meanwhile: the lock is first moved aside under a name of our own (atomic), and
  * only what was moved is judged; a live lock moved by mistake is put back.
  */
-function freeIfStale(path: string, hasRecord: (sandbox: string) => boolean): boolean {
+function freeIfStale(path: string): boolean {
   const held = readLock(path);
-  if (!held || hasRecord(held.sandbox) || isAlive(held.owner)) return false;
+  if (!held || recorded(held) || isAlive(held.owner)) return false;
   const aside = `${path}.${process.pid}.${Date.now()}.stale`;
   try {
     renameSync(path, aside);
@@ -147,7 +161,7 @@ function freeIfStale(path: string, hasRecord: (sandbox: string) => boolean): boo
     return false; // someone else moved or freed it first
   }
   const moved = readLock(aside);
-  if (moved && (hasRecord(moved.sandbox) || isAlive(moved.owner))) {
+  if (moved && (recorded(moved) || isAlive(moved.owner))) {
     // Taken again between our read and the move: give it back (exclusively: never over a newer lock).
     try {
       linkSync(aside, path);

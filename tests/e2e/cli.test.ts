@@ -165,9 +165,11 @@ describe("ironclaw usage", () => {
 
   it.runIf(process.getuid?.() === 0)("doctor measures each process backend's hardening in a real sandbox: no host root, and for namespace seccomp, /proc and the agent", async () => {
     const r = await ironclaw(["doctor", "--json"]);
-    const report = JSON.parse(r.stdout) as { backends: Array<{ backend: string; hardening?: Hardening }> };
+    const report = JSON.parse(r.stdout) as { backends: Array<{ backend: string; hardening?: Hardening; hardeningError?: string }> };
     for (const name of backendsUnderTest()) {
-      const h = report.backends.find((b) => b.backend === name)?.hardening;
+      const entry = report.backends.find((b) => b.backend === name);
+      expect({ name, error: entry?.hardeningError }).toEqual({ name, error: undefined });
+      const h = entry?.hardening;
       expect(h?.hostUids.length).toBeGreaterThan(0);
       expect(h?.hostUids).not.toContain(0);
       expect(h?.limits?.cpus).toBeGreaterThan(0);

@@ -3,7 +3,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { BLOCK_SIZE, isRangeProblem, reservedRange } from "../../actors/sandbox-ids.ts";
+import { BLOCK_SIZE, ID_LOCK_DIR, isRangeProblem, reservedRange } from "../../actors/sandbox-ids.ts";
 
 function cgroupParents(): string[] {
   const parent = process.env.IRONCLAW_CGROUP_PARENT!;
@@ -31,6 +31,18 @@ function leftovers(): string[] {
       }
       const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]);
       if (uid >= range.uidStart && uid < end && !/^State:\s+Z/m.test(status)) found.push(`process: ${pid} (host uid ${uid}) ${/^Name:\s+(.*)$/m.exec(status)?.[1] ?? ""}`);
+    }
+  }
+  // Id-block locks are machine-wide; this suite's are those whose records dir is in its scratch.
+  if (existsSync(ID_LOCK_DIR)) {
+    for (const name of readdirSync(ID_LOCK_DIR)) {
+      let records = "";
+      try {
+        records = (JSON.parse(readFileSync(join(ID_LOCK_DIR, name), "utf8")) as { records?: string }).records ?? "";
+      } catch {
+        // freed meanwhile
+      }
+      if (records.startsWith(scratch)) found.push(`id block: ${join(ID_LOCK_DIR, name)}`);
     }
   }
   for (const dir of ["run", "state/sandboxes", ...["e2e", "daemon"].flatMap((h) => [`${h}-run`, `${h}-state/sandboxes`])].map((d) => join(scratch, d))) {

@@ -20,7 +20,12 @@ afterEach(() => {
 const me = { pid: process.pid, start: processStartTime(process.pid) ?? "" };
 const dead = { pid: 2 ** 22 - 3, start: "1" };
 const range: IdRange = { uidStart: 1_048_576, gidStart: 2_097_152, blocks: 3 };
-const noRecords = () => false;
+/** A state directory holding the records named. */
+function records(...ids: string[]): string {
+  const dir = scratch();
+  for (const id of ids) writeFileSync(join(dir, `${id}.json`), "{}");
+  return dir;
+}
 
 describe("reservedRange", () => {
   it("reads user ironclaw's ranges, whole blocks only, and says how to fix a missing one", () => {
@@ -39,24 +44,26 @@ describe("reservedRange", () => {
 describe("acquireIdBlock", () => {
   it("gives each sandbox its own block, refuses when all are held, and frees only the holder's", () => {
     const dir = scratch();
-    const blocks = ["a", "b", "c"].map((id) => acquireIdBlock(dir, range, id, me, noRecords));
+    const none = records();
+    const blocks = ["a", "b", "c"].map((id) => acquireIdBlock(dir, range, id, me, none));
     expect(blocks.map((b) => b.uidBase)).toEqual([0, 1, 2].map((i) => range.uidStart + i * BLOCK_SIZE));
     expect(blocks.map((b) => b.gidBase)).toEqual([0, 1, 2].map((i) => range.gidStart + i * BLOCK_SIZE));
-    expect(() => acquireIdBlock(dir, range, "d", me, noRecords)).toThrow(/all 3 sandbox id blocks are in use/);
+    expect(() => acquireIdBlock(dir, range, "d", me, none)).toThrow(/all 3 sandbox id blocks are in use/);
     releaseIdBlock(dir, blocks[1]!, "not-b"); // not the holder: nothing happens
     expect(heldIdBlocks(dir).sort()).toEqual([0, 1, 2]);
     releaseIdBlock(dir, blocks[1]!, "b");
-    expect(acquireIdBlock(dir, range, "d", me, noRecords).index).toBe(1);
+    expect(acquireIdBlock(dir, range, "d", me, none).index).toBe(1);
   });
 
   it("reclaims a lock whose owner died before writing its sandbox's record, and never a live one", () => {
     const dir = scratch();
-    acquireIdBlock(dir, range, "crashed", dead, noRecords);
-    acquireIdBlock(dir, range, "recorded", dead, (id) => id === "recorded");
-    acquireIdBlock(dir, range, "alive", me, noRecords);
-    const taken = acquireIdBlock(dir, range, "new", me, (id) => id === "recorded");
+    // Each lock names the state dir of its sandbox's record: here one of them holds a record.
+    acquireIdBlock(dir, range, "crashed", dead, records());
+    acquireIdBlock(dir, range, "recorded", dead, records("recorded"));
+    acquireIdBlock(dir, range, "alive", me, records());
+    const taken = acquireIdBlock(dir, range, "new", me, records());
     expect(taken.index).toBe(0);
     expect(readdirSync(dir).filter((f) => f.endsWith(".stale"))).toEqual([]);
-    expect(() => acquireIdBlock(dir, range, "one-more", me, (id) => id === "recorded")).toThrow(/in use/);
+    expect(() => acquireIdBlock(dir, range, "one-more", me, records())).toThrow(/in use/);
   });
 });
