@@ -15,6 +15,7 @@ import { findQemu, vmDir } from "../../actors/qemu.driver.ts";
 import type { Sandbox, SandboxRecord } from "../../actors/sandbox-driver.ts";
 import { imageInputs } from "../../src/runtime.ts";
 import { driver, env, withSandbox } from "../support/backends.ts";
+import { ID_LOCK_DIR } from "../../actors/sandbox-ids.ts";
 
 const image = findImage(imageInputs(env));
 const qemu = findQemu();
@@ -109,7 +110,7 @@ function running(who: { pid: number; start: string }): boolean {
 /** Whether the sandbox's id block is still held for it (a freed block may already be another's). */
 function heldBy(record: SandboxRecord): boolean {
   if (!record.ids) return false;
-  const lock = join(env.store.dir, `idblock-${record.ids.index}.lock`);
+  const lock = join(ID_LOCK_DIR, `idblock-${record.ids.index}.lock`);
   return existsSync(lock) && readFileSync(lock, "utf8").includes(`"${record.id}"`);
 }
 
