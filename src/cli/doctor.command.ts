@@ -3,7 +3,6 @@
 import { detectCgroups } from "../../actors/cgroup.ts";
 import { hasParentDeathSignal } from "../../actors/host-process.ts";
 import { measureHardening } from "../../actors/hardening-probe.ts";
-import { PROBE_LIMITS } from "../../actors/sandbox-probe.ts";
 import { defaultCpus } from "../cpu-limit.ts";
 import { loadSettings } from "../settings.ts";
 import type { BackendName, Hardening, ProbeResult } from "../../actors/sandbox-driver.ts";
@@ -31,7 +30,9 @@ export async function runDoctor(opts: { json: boolean; verbose: boolean }): Prom
     if (driver && result.usable) {
       // A second sandbox, probed as a command would probe it: what holds, not what should. Once
       // more if it fails (a loaded machine), then the reason goes into the report.
-      const limits = { ...PROBE_LIMITS, cpus: sandboxCpus() };
+      // exec's default limits (512 MiB, 256 pids): under gVisor the Sentry's own threads count
+      // against pids, and the probe's 64 could be spent by them on a loaded machine.
+      const limits = { memoryMiB: 512, pidsMax: 256, cpus: sandboxCpus() };
       let failure = "";
       for (let attempt = 0; attempt < 2 && !result.hardening; attempt++) {
         try {
