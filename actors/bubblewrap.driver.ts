@@ -144,6 +144,10 @@ function openParents(target: string, made: Set<string>): string[] {
   return parents.flatMap((dir) => ["--perms", "0755", "--dir", dir]);
 }
 
+/** Compiled once per process: the policy does not change while IronClaw runs, and every boot needs it. */
+let compiled: Buffer | undefined;
+const filterProgram = (): Buffer => (compiled ??= seccompProgram());
+
 /**
  * Hands bubblewrap the seccomp program (every process in the sandbox runs under it, the agent
  * included) and, with ids of its own, maps them.
@@ -155,7 +159,7 @@ export async function seccompAndIds(child: ChildProcess, ids: IdBlock | undefine
   try {
     const filter = child.stdio[ids ? USERNS_FD + 1 : INFO_FD] as Writable | null | undefined;
     if (!filter) throw new SandboxError("EBOOT", "bubblewrap was started without its seccomp pipe");
-    const written = new Promise<void>((resolve) => filter.end(seccompProgram(), resolve));
+    const written = new Promise<void>((resolve) => filter.end(filterProgram(), resolve));
     if (ids) await mapSandboxIds(child, ids);
     await written;
   } finally {
