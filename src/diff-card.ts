@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import { isUtf8 } from "node:buffer";
 import { styleText } from "node:util";
 import { createTwoFilesPatch, FILE_HEADERS_ONLY } from "diff";
+import { visible } from "./terminal-text.ts";
 
 export interface FileChange {
   readonly path: string;
@@ -167,23 +168,6 @@ export function mcpCard(a: { server: string; tool: string; args: unknown; annota
 }
 
 // ── terminal rendering ───────────────────────────────────────────────────────────────────
-
-// Control characters could move the cursor or clear the screen, and bidirectional overrides
-// and zero-width characters could make text read differently from what it is (Trojan Source):
-// the human approving must see exactly what is there, so each is shown as an escape.
-// Unicode tag characters (U+E0000…) are invisible too, and have been used to smuggle text to models.
-// eslint-disable-next-line no-control-regex
-const INVISIBLE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb\u{e0000}-\u{e007f}]/gu;
-
-/** `text` with every control, bidi and zero-width character as a visible escape (`\x1b`, `\u202e`). */
-export function visible(text: string): string {
-  return text.replace(INVISIBLE, (c) => {
-    const code = c.codePointAt(0)!;
-    if (c === "\r") return "\\r";
-    if (code < 0x100) return `\\x${code.toString(16).padStart(2, "0")}`;
-    return code < 0x10000 ? `\\u${code.toString(16).padStart(4, "0")}` : `\\u{${code.toString(16)}}`;
-  });
-}
 
 function shellWord(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;

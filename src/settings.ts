@@ -24,6 +24,14 @@ const SandboxSettings = Schema.Struct({
 const McpSettings = Schema.Struct({
   /** Launchers a stdio server's `command` may name, beyond the built-in ones (user config only). */
   allowedCommands: Schema.optional(Schema.Array(Schema.String)),
+  /** Host environment variables a trusted project's server entries may interpolate as `${VAR}` (user config only). */
+  allowedVariables: Schema.optional(Schema.Array(Schema.String)),
+});
+
+/** The task's copy of the project and what may come back from it (docs/approvals.md). */
+const WorkspaceSettings = Schema.Struct({
+  /** The most a session's changes may add up to when they come back for approval. */
+  maxChangeMiB: Schema.optional(between(1, 4096)),
 });
 
 /** Approval policy (docs/approvals.md). Each rule is checked by src/policy.ts; here `rules` only has to be a list. */
@@ -38,6 +46,7 @@ const ConfigFile = Schema.Struct({
   mcpServers: Schema.optional(Schema.Record(Schema.String, Schema.Unknown)),
   policy: Schema.optional(PolicySettings),
   sandbox: Schema.optional(SandboxSettings),
+  workspace: Schema.optional(WorkspaceSettings),
 });
 export type ConfigFile = typeof ConfigFile.Type;
 
@@ -45,6 +54,7 @@ export interface Settings {
   readonly pool: { readonly size: number; readonly snapshotRefreshSecs: number; readonly snapshotPath: string };
   /** The CPU limit of a sandbox whose command does not give `--cpus` (the pool's and MCP servers' too). */
   readonly sandbox: { readonly cpus: number };
+  readonly workspace: { readonly maxChangeMiB: number };
   /** Where each setting came from, for `ironclaw doctor` and error messages. */
   readonly sources: readonly string[];
 }
@@ -53,11 +63,15 @@ export class SettingsError extends Error {
   override name = "SettingsError";
 }
 
-const ENV: Record<string, readonly ["pool", keyof typeof PoolSettings.fields] | readonly ["sandbox", keyof typeof SandboxSettings.fields]> = {
+const ENV: Record<
+  string,
+  readonly ["pool", keyof typeof PoolSettings.fields] | readonly ["sandbox", keyof typeof SandboxSettings.fields] | readonly ["workspace", keyof typeof WorkspaceSettings.fields]
+> = {
   IRONCLAW_POOL_SIZE: ["pool", "size"],
   IRONCLAW_SNAPSHOT_REFRESH_SECS: ["pool", "snapshotRefreshSecs"],
   IRONCLAW_SNAPSHOT_PATH: ["pool", "snapshotPath"],
   IRONCLAW_CPUS: ["sandbox", "cpus"],
+  IRONCLAW_MAX_CHANGE_MIB: ["workspace", "maxChangeMiB"],
 };
 
 /** A variable's text as the setting's type: a path stays text, a count or a CPU number becomes one (else the schema says what it wanted). */
@@ -94,14 +108,15 @@ export function readConfig(file: string): ConfigFile {
   if (Result.isSuccess(result)) return result.success;
   const { path, problem } = describeFailure(result.failure);
   const got = valueAt(json, path);
-  const section = path.startsWith("pool.") ? PoolSettings : path.startsWith("policy.") ? PolicySettings : path.startsWith("sandbox.") ? SandboxSettings : null;
+  const sections: Record<string, { readonly fields: object }> = { pool: PoolSettings, policy: PolicySettings, sandbox: SandboxSettings, workspace: WorkspaceSettings, mcp: McpSettings };
+  const section = sections[path.split(".")[0]!] ?? null;
   const known = section ? ` (settings: ${Object.keys(section.fields).join(", ")})` : "";
   const hint = problem === "Expected no excess property" ? `${path} is not a setting${path.includes(".") ? known : ` (sections: ${Object.keys(ConfigFile.fields).join(", ")})`}` : `${path}: ${problem}${got === undefined ? "" : `, got ${JSON.stringify(got)}`}`;
   throw new SettingsError(`${file}: ${hint}`);
 }
 
 function fromEnv(env: NodeJS.ProcessEnv): ConfigFile {
-  const sections: Record<string, Record<string, unknown>> = { pool: {}, sandbox: {} };
+  const sections: Record<string, Record<string, unknown>> = { pool: {}, sandbox: {}, workspace: {} };
   for (const [variable, [section, key]] of Object.entries(ENV)) {
     const raw = env[variable];
     if (raw === undefined || raw === "") continue;
@@ -130,6 +145,7 @@ export function loadSettings(options: { cwd?: string; env?: NodeJS.ProcessEnv } 
   const sources: string[] = ["defaults"];
   let pool = { size: 5, snapshotRefreshSecs: 3600, snapshotPath: defaultSnapshotPath() };
   let sandbox = { cpus: defaultCpus() };
+  let workspace = { maxChangeMiB: 64 };
   for (const file of [files.user, files.project]) {
     if (!existsSync(file)) continue;
     const config = readConfig(file);
@@ -143,11 +159,17 @@ export function loadSettings(options: { cwd?: string; env?: NodeJS.ProcessEnv } 
     if (file === files.project && cpus !== undefined && cpus > sandbox.cpus) {
       throw new SettingsError(`${file}: sandbox.cpus cannot be raised by a project (above ${sandbox.cpus}); set it in ${files.user} or IRONCLAW_CPUS`);
     }
+    // So may the size of what comes back for approval: a project may ask for less, never more.
+    const maxChange = config.workspace?.maxChangeMiB;
+    if (file === files.project && maxChange !== undefined && maxChange > workspace.maxChangeMiB) {
+      throw new SettingsError(`${file}: workspace.maxChangeMiB cannot be raised by a project (above ${workspace.maxChangeMiB}); set it in ${files.user} or IRONCLAW_MAX_CHANGE_MIB`);
+    }
     pool = { ...pool, ...config.pool };
     sandbox = { ...sandbox, ...config.sandbox };
+    workspace = { ...workspace, ...config.workspace };
     sources.push(file);
   }
   const overrides = fromEnv(env);
-  if (Object.keys(overrides.pool ?? {}).length || Object.keys(overrides.sandbox ?? {}).length) sources.push("environment");
-  return { pool: { ...pool, ...overrides.pool }, sandbox: { ...sandbox, ...overrides.sandbox }, sources };
+  if (Object.keys(overrides.pool ?? {}).length || Object.keys(overrides.sandbox ?? {}).length || Object.keys(overrides.workspace ?? {}).length) sources.push("environment");
+  return { pool: { ...pool, ...overrides.pool }, sandbox: { ...sandbox, ...overrides.sandbox }, workspace: { ...workspace, ...overrides.workspace }, sources };
 }

@@ -2,7 +2,8 @@
 // when asked, escapes always visible), and the action hash an approval binds to: any change to
 // the tool, an argument, a diff line or a base hash changes it, and key order does not.
 import { describe, expect, it } from "vitest";
-import { actionHash, canonicalJson, execCard, filesCard, isBinary, mcpCard, renderCard, sha256Hex, visible, type DiffCard, type FileChange } from "../../src/diff-card.ts";
+import { actionHash, canonicalJson, execCard, filesCard, isBinary, mcpCard, renderCard, sha256Hex, type DiffCard, type FileChange } from "../../src/diff-card.ts";
+import { visible } from "../../src/terminal-text.ts";
 
 const ESC = "\x1b";
 const change = (path: string, before: string | null, after: string | null): FileChange => ({ path, before, after, baseHash: before === null ? null : sha256Hex(before) });
