@@ -59,7 +59,7 @@ describe("settings", () => {
     const typo = place({ user: { pool: { sise: 5 } } });
     expect(() => loadSettings(typo)).toThrow(/config.json: pool.sise is not a setting \(settings: size, snapshotRefreshSecs, snapshotPath\)$/);
     const section = place({ user: { pools: {} } });
-    expect(() => loadSettings(section)).toThrow(/config.json: pools is not a setting \(sections: pool, mcp, mcpServers, policy, sandbox\)$/);
+    expect(() => loadSettings(section)).toThrow(/config.json: pools is not a setting \(sections: pool, mcp, mcpServers, policy, sandbox, workspace\)$/);
     const broken = place({ project: "{ pool: " });
     expect(() => loadSettings(broken)).toThrow(/config.json: not valid JSON/);
   });
@@ -87,5 +87,13 @@ describe("settings", () => {
     expect(() => loadSettings(raised)).toThrow(/\.ironclaw\/config\.json: sandbox\.cpus cannot be raised by a project \(above 0\.5\); set it in .*ironclaw\/config\.json or IRONCLAW_CPUS$/);
     const lowered = place({ user: { sandbox: { cpus: 0.5 } }, project: { sandbox: { cpus: 0.25 } } });
     expect(loadSettings(lowered).sandbox.cpus).toBe(0.25);
+  });
+
+  it("caps what comes back for approval at 64 MiB unless told otherwise; a project may lower it, never raise it", () => {
+    expect(loadSettings(place({})).workspace.maxChangeMiB).toBe(64);
+    expect(loadSettings(place({ user: { workspace: { maxChangeMiB: 256 } } })).workspace.maxChangeMiB).toBe(256);
+    expect(loadSettings(place({ user: { workspace: { maxChangeMiB: 256 } }, project: { workspace: { maxChangeMiB: 8 } } })).workspace.maxChangeMiB).toBe(8);
+    expect(() => loadSettings(place({ project: { workspace: { maxChangeMiB: 1024 } } }))).toThrow(/workspace.maxChangeMiB cannot be raised by a project \(above 64\)/);
+    expect(() => loadSettings(place({ user: { workspace: { maxChangeMiB: 0 } } }))).toThrow(/workspace.maxChangeMiB: Expected a value between 1 and 4096/);
   });
 });
