@@ -3,7 +3,9 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { pino, type Logger } from "pino";
+import { Writable } from "node:stream";
 import { stateDir } from "./paths.ts";
+import { visible } from "./terminal-text.ts";
 
 export type { Logger };
 
@@ -16,7 +18,14 @@ export async function createLogger(options: { verbose: boolean }): Promise<Logge
   const file = pino.destination({ dest: logFile(), sync: true, mkdir: true });
   if (!options.verbose) return pino({ level: "debug", base: { pid: process.pid } }, file);
   const { default: pretty } = await import("pino-pretty");
-  const stderr = pretty({ destination: 2, sync: true, colorize: process.stderr.isTTY && !process.env.NO_COLOR, ignore: "pid,hostname" });
+  // Log lines quote servers, models and sandboxes (errors, names): on the terminal every control
+  // character is made visible, so pino-pretty's own colours are off (they would be escaped too).
+  const terminal = new Writable({
+    write(chunk: Buffer | string, _encoding, done) {
+      process.stderr.write(visible(chunk.toString()), () => done());
+    },
+  });
+  const stderr = pretty({ destination: terminal, sync: true, colorize: false, ignore: "pid,hostname" });
   return pino(
     { level: "debug", base: { pid: process.pid } },
     pino.multistream([{ stream: file, level: "debug" }, { stream: stderr, level: "debug" }]),

@@ -51,6 +51,18 @@ export function hasControlCharacters(text: string): boolean {
 const ANY_INVISIBLE_OR_BREAK = new RegExp(INVISIBLE_OR_BREAK.source, "u");
 
 /**
+ * `JSON.stringify(value)`, with every character `visible` would escape written as a JSON `\uXXXX`
+ * escape. JSON.stringify escapes C0 controls but leaves C1 (U+009B is an 8-bit CSI), bidi
+ * overrides and tag characters raw; written this way `--json` output is the same data, safe on a
+ * terminal too.
+ */
+export function safeJson(value: unknown, space?: number): string {
+  return JSON.stringify(value, null, space).replace(INVISIBLE, (c) =>
+    [...Array(c.length).keys()].map((i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, "0")}`).join(""),
+  );
+}
+
+/**
  * What IronClaw writes before drawing a diff card or asking a question on a terminal: all
  * character attributes off (SGR 0), then a soft reset (DECSTR: full-screen scroll region, origin
  * mode off, cursor shown, insert mode off, default character sets) — so whatever reached the

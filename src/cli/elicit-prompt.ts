@@ -2,8 +2,12 @@
 // too. Each field of the requested schema is asked in turn, showing its default (Enter keeps
 // it; the SDK fills in defaults for fields left empty); the user then sends, declines or
 // cancels. Without a terminal nobody can answer: the request is declined, and the user is told.
+// Everything the server wrote (its message, field titles, choices, defaults) is shown on one
+// line with escapes visible, and every prompt line names the server it comes from, so a server
+// cannot draw a question that looks like IronClaw's own (an "ironclaw: token" prompt).
 import { createInterface } from "node:readline/promises";
 import type { ElicitRequest, ElicitResult } from "@modelcontextprotocol/sdk/types.js";
+import { oneLine, TERMINAL_RESET } from "../terminal-text.ts";
 import { say } from "./cli-io.ts";
 
 type Field = { type?: string; title?: string; description?: string; default?: unknown; enum?: unknown[]; oneOf?: Array<{ const: unknown; title?: string }> };
@@ -20,26 +24,28 @@ function parse(field: Field, answer: string): unknown {
     throw new Error("expected yes or no");
   }
   const choices = field.enum ?? field.oneOf?.map((o) => o.const);
-  if (choices && !choices.map(String).includes(answer)) throw new Error(`expected one of ${choices.join(", ")}`);
+  if (choices && !choices.map(String).includes(answer)) throw new Error(`expected one of ${oneLine(choices.join(", "))}`);
   return answer;
 }
 
 export async function elicitAtTerminal(server: string, params: ElicitRequest["params"]): Promise<ElicitResult> {
   if (!process.stdin.isTTY || !("requestedSchema" in params)) {
-    say(`MCP server ${server} asked for input (${params.message}); declined: ${process.stdin.isTTY ? "it asks for a URL visit, not supported yet" : "not an interactive terminal"}`);
+    say(`MCP server ${server} asked for input (${JSON.stringify(params.message)}); declined: ${process.stdin.isTTY ? "it asks for a URL visit, not supported yet" : "not an interactive terminal"}`);
     return { action: "decline" };
   }
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {
-    process.stderr.write(`\nMCP server ${server} asks: ${params.message}\n`);
+    const from = `[${oneLine(server)}]`;
+    process.stderr.write(`${TERMINAL_RESET}\nironclaw: MCP server ${oneLine(server)} asks for input; its message, quoted: ${oneLine(JSON.stringify(params.message))}\n`);
     const properties = (params.requestedSchema.properties ?? {}) as Record<string, Field>;
     const required = new Set((params.requestedSchema.required as string[] | undefined) ?? []);
     const content: Record<string, unknown> = {};
     for (const [name, field] of Object.entries(properties)) {
       const choices = field.enum ?? field.oneOf?.map((o) => o.const);
       const hint = [choices && `one of ${choices.join(", ")}`, field.default !== undefined && `default ${JSON.stringify(field.default)}`].filter(Boolean).join("; ");
+      const label = oneLine(`${field.title ?? name}${required.has(name) ? " *" : ""}${hint ? ` (${hint})` : ""}`);
       for (;;) {
-        const answer = (await rl.question(`  ${field.title ?? name}${required.has(name) ? " *" : ""}${hint ? ` (${hint})` : ""}: `)).trim();
+        const answer = (await rl.question(`  ${from} ${label}: `)).trim();
         if (answer === "") {
           if (required.has(name) && field.default === undefined) {
             process.stderr.write("    required\n");
@@ -55,7 +61,7 @@ export async function elicitAtTerminal(server: string, params: ElicitRequest["pa
         }
       }
     }
-    const send = (await rl.question(`Send this to ${server}? [y]es / [n]o (decline) / [c]ancel: `)).trim().toLowerCase();
+    const send = (await rl.question(`ironclaw: send this to MCP server ${oneLine(server)}? [y]es / [n]o (decline) / [c]ancel: `)).trim().toLowerCase();
     if (send === "y" || send === "yes") return { action: "accept", content: content as Record<string, string | number | boolean | string[]> };
     return { action: send === "c" || send === "cancel" ? "cancel" : "decline" };
   } finally {

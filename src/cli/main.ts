@@ -3,6 +3,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { parseCpus } from "../cpu-limit.ts";
 import { ExitCode, UsageError } from "../exit-codes.ts";
+import { oneLine } from "../terminal-text.ts";
 import { VERSION } from "../version.ts";
 
 function positiveNumber(what: string, max: number) {
@@ -263,10 +264,11 @@ try {
     // Help and version are successes; everything else commander rejects is a usage error.
     process.exitCode = err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
   } else if (err instanceof UsageError) {
-    process.stderr.write(`ironclaw: ${err.message}\n`);
+    process.stderr.write(`ironclaw: ${oneLine(err.message)}\n`);
     process.exitCode = ExitCode.usage;
   } else {
-    process.stderr.write(`ironclaw: ${(err as Error).message}\n`);
+    // An error's message may carry a server's or a sandbox's words: one line, escapes visible.
+    process.stderr.write(`ironclaw: ${oneLine((err as Error).message)}\n`);
     process.exitCode = ExitCode.sandboxFailure;
   }
 }

@@ -17,10 +17,14 @@ import { McpError } from "../mcp-hub.ts";
 import { guardProcess } from "../process-guard.ts";
 import { createRuntime, type Runtime } from "../runtime.ts";
 import { SettingsError } from "../settings.ts";
+import { oneLine, safeJson, visible } from "../terminal-text.ts";
 import { say } from "./cli-io.ts";
 import { elicitAtTerminal } from "./elicit-prompt.ts";
 
 const print = (line: string) => process.stdout.write(`${line}\n`);
+// A server's names, descriptions, errors and results are its own words: --json carries them
+// exactly (safeJson: escaped, not changed), and text output shows them with escapes visible.
+const printJson = (value: unknown) => print(safeJson(value));
 
 function configOrUsage(): McpServerConfig[] {
   try {
@@ -112,12 +116,12 @@ export async function runMcpList(opts: { json: boolean; verbose: boolean; daemon
     // The daemon's connections as they are now (ready, reconnecting …), without waiting.
     const reply = (await askDaemon(socket, { type: "mcp.list" })).find((m) => m.type === "mcp.servers");
     if (reply?.type !== "mcp.servers") throw new Error("the daemon did not answer mcp.list");
-    if (opts.json) print(JSON.stringify({ path: "daemon", servers: reply.servers }));
-    else for (const r of reply.servers) print(`${r.name.padEnd(20)} ${r.transport.padEnd(transportWidth(reply.servers))} ${r.state.padEnd(12)} ${r.lastError ?? `${r.tools} tools`}`);
+    if (opts.json) printJson({ path: "daemon", servers: reply.servers });
+    else for (const r of reply.servers) print(`${oneLine(r.name).padEnd(20)} ${r.transport.padEnd(transportWidth(reply.servers))} ${r.state.padEnd(12)} ${oneLine(r.lastError ?? `${r.tools} tools`)}`);
     return ExitCode.ok;
   }
   if (!servers.length) {
-    if (opts.json) print(JSON.stringify({ servers: [] }));
+    if (opts.json) printJson({ servers: [] });
     else print("no MCP servers configured (add them under mcpServers in .ironclaw/config.json or ~/.config/ironclaw/config.json)");
     return ExitCode.ok;
   }
@@ -131,16 +135,16 @@ export async function runMcpList(opts: { json: boolean; verbose: boolean; daemon
         : { ...described, state: "failed", tools: 0, error: (r.reason as Error).message };
     });
   });
-  if (opts.json) print(JSON.stringify({ path: "in-process", servers: rows }));
-  else for (const r of rows) print(`${r.name.padEnd(20)} ${r.transport.padEnd(transportWidth(rows))} ${r.state.padEnd(7)} ${r.error ?? `${r.tools} tools`}`);
+  if (opts.json) printJson({ path: "in-process", servers: rows });
+  else for (const r of rows) print(`${oneLine(r.name).padEnd(20)} ${r.transport.padEnd(transportWidth(rows))} ${r.state.padEnd(7)} ${oneLine(r.error ?? `${r.tools} tools`)}`);
   return ExitCode.ok;
 }
 
 export async function runMcpTools(name: string, opts: { json: boolean; verbose: boolean; daemon?: boolean }): Promise<number> {
   const server = pick(configOrUsage(), name);
   const printTools = (tools: readonly { name: string; description?: unknown }[]) => {
-    if (opts.json) print(JSON.stringify({ server: name, tools }));
-    else for (const t of tools) print(`${t.name.padEnd(32)} ${String(t.description ?? "").split("\n")[0]}`);
+    if (opts.json) printJson({ server: name, tools });
+    else for (const t of tools) print(`${oneLine(String(t.name)).padEnd(32)} ${oneLine(String(t.description ?? "").split("\n")[0]!)}`);
     return ExitCode.ok;
   };
   const socket = await daemonFor(opts);
@@ -189,9 +193,9 @@ const noSuchTool = (server: string, tool: string) => `MCP server ${server} has n
 type ToolResult = { isError?: boolean; content?: Content[]; structuredContent?: unknown };
 
 function reportResult(tool: string, result: ToolResult, json: boolean): number {
-  if (json) print(JSON.stringify(result));
+  if (json) printJson(result);
   else if (result.isError) say(`${tool} reported an error: ${renderResult(result)}`);
-  else print(renderResult(result));
+  else print(visible(renderResult(result)));
   return result.isError ? ExitCode.toolError : ExitCode.ok;
 }
 
@@ -213,7 +217,7 @@ export async function runMcpCall(name: string, tool: string, opts: { args: strin
   if (typeof args !== "object" || args === null || Array.isArray(args)) throw new UsageError(`--args must be a JSON object, got ${opts.args}`);
   const server = pick(configOrUsage(), name);
   const onProgress = (p: { progress: number; total?: number; message?: string }) => {
-    if (!opts.json) process.stderr.write(`ironclaw: ${tool}: ${p.progress}${p.total !== undefined ? `/${p.total}` : ""}${p.message ? ` ${p.message}` : ""}\n`);
+    if (!opts.json) say(`${tool}: ${p.progress}${p.total !== undefined ? `/${p.total}` : ""}${p.message ? ` ${p.message}` : ""}`);
   };
   const socket = await daemonFor(opts);
   if (socket) {

@@ -22,7 +22,9 @@ import { createInspectionSource } from "../inspector/inspection-source.ts";
 import { keepInspector } from "../inspector/inspector-attach.ts";
 import { createRuntime } from "../runtime.ts";
 import { SettingsError } from "../settings.ts";
+import { oneLine, safeJson, TERMINAL_RESET, visible } from "../terminal-text.ts";
 import { say } from "./cli-io.ts";
+import { showCard } from "./card-pager.ts";
 import { chooseCpus } from "./cpus-choice.ts";
 import { detectCgroups } from "../../actors/cgroup.ts";
 
@@ -95,9 +97,10 @@ export async function runRun(task: string, opts: RunOptions): Promise<number> {
       rules,
       audit,
       ...(!opts.json && {
+        // The model's words are its own: escape sequences in them are shown, never obeyed.
         onText: (_: string, delta: string) => {
           midLine = !delta.endsWith("\n");
-          process.stderr.write(delta);
+          process.stderr.write(visible(delta));
         },
       }),
     },
@@ -179,11 +182,11 @@ export async function runRun(task: string, opts: RunOptions): Promise<number> {
     return ExitCode.toolError;
   }
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify({ session: id, backend, model: model.name, ...result, approvals, audit: auditLogPath() })}\n`);
+    process.stdout.write(`${safeJson({ session: id, backend, model: model.name, ...result, approvals, audit: auditLogPath() })}\n`);
   } else {
     process.stderr.write("\n");
     say(`session ${result.outcome}: ${result.reason} (${result.steps} steps, ${result.tokens} tokens)`);
-    if (result.answer) process.stdout.write(`${result.answer.trim()}\n`);
+    if (result.answer) process.stdout.write(`${visible(result.answer.trim())}\n`);
   }
   return EXIT[result.outcome];
 }
@@ -216,7 +219,10 @@ function watchApprovals(
     if (!pending || asked === pending.actionHash) return;
     asked = pending.actionHash;
     const { actionHash, summary } = pending;
-    if (!o.json || o.interactive) process.stderr.write(`\n${renderCard(pending.card as DiffCard, { color: o.color })}\n`);
+    const card = pending.card as DiffCard;
+    // The card and the question are IronClaw's: drawn on a reset terminal (whatever was written
+    // before), through a pager when longer than the screen, naming only escaped text.
+    const shown = !o.json || o.interactive ? showCard(renderCard(card, { color: o.color, width: process.stderr.columns }), { page: o.interactive && o.terminal }) : Promise.resolve();
     if (!o.interactive) {
       const why = o.mode === "ask" ? "nobody can approve in a non-interactive run" : `--approve ${o.mode}`;
       if (!o.json) say(`denied: ${summary} (${why})`);
@@ -241,9 +247,12 @@ function watchApprovals(
       return;
     }
     void (async () => {
+      await shown;
+      if (answered.signal.aborted) return; // answered in the inspector while the card was paged
       const rl = createInterface({ input: process.stdin, output: process.stderr });
       try {
-        const answer = (await rl.question(`Approve ${summary}? [y/N] `, { signal: answered.signal })).trim().toLowerCase();
+        const reset = process.stderr.isTTY ? TERMINAL_RESET : "";
+        const answer = (await rl.question(`${reset}ironclaw: approve ${oneLine(summary)}? [y/N] `, { signal: answered.signal })).trim().toLowerCase();
         const yes = answer === "y" || answer === "yes";
         session.send(yes ? { type: "APPROVE", actionHash } : { type: "DENY", reason: "denied at the terminal" });
       } catch (err) {
