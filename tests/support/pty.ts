@@ -1,0 +1,40 @@
+// A command run under a real pseudo-terminal (util-linux `script`), answering its questions as a
+// person would: each time `prompt` appears anew in the output, the next answer is typed. The
+// output is the terminal's byte stream (stdout and stderr together), escape sequences and all,
+// so a test can see exactly what a terminal would have been told to do.
+import { spawn } from "node:child_process";
+import type { Run } from "./cli.ts";
+
+const quote = (word: string) => `'${word.replace(/'/g, "'\\''")}'`;
+
+export interface TerminalOptions {
+  readonly cwd?: string;
+  readonly env: NodeJS.ProcessEnv;
+  /** Typed in order, one per appearance of `prompt`. */
+  readonly answers?: readonly string[];
+  readonly prompt?: RegExp;
+  /** The terminal's size (`stty`); unset, the terminal reports none. */
+  readonly rows?: number;
+  readonly columns?: number;
+}
+
+export function atTerminal(argv: readonly string[], options: TerminalOptions): Promise<Run> {
+  return new Promise((resolve) => {
+    const size = options.rows ? `stty rows ${options.rows} cols ${options.columns ?? 80}; ` : "";
+    const command = `${size}exec ${argv.map(quote).join(" ")}`;
+    const child = spawn("script", ["-qec", command, "/dev/null"], { cwd: options.cwd, env: options.env, stdio: ["pipe", "pipe", "pipe"] });
+    const prompt = options.prompt ?? /\[y\/N\]/g;
+    const answers = [...(options.answers ?? [])];
+    let stdout = "";
+    let asked = 0;
+    child.stdout.on("data", (d) => {
+      stdout += d;
+      const seen = stdout.match(new RegExp(prompt.source, "g"))?.length ?? 0;
+      while (asked < seen && answers.length > 0) {
+        asked++;
+        child.stdin.write(answers.shift()!);
+      }
+    });
+    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr: "" }));
+  });
+}
