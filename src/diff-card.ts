@@ -5,23 +5,113 @@
 import { createHash } from "node:crypto";
 import { isUtf8 } from "node:buffer";
 import { styleText } from "node:util";
-import { createTwoFilesPatch, FILE_HEADERS_ONLY } from "diff";
-import { visible } from "./terminal-text.ts";
+import { formatPatch, OMIT_HEADERS, structuredPatch } from "diff";
+import { EXECUTABLE_REASON, hostCodeReasons } from "./host-code-files.ts";
+import { hasControlCharacters, oneLine, visible } from "./terminal-text.ts";
 
+// The input (issue 12): exact bytes and modes of both sides, plus the changes that will not be
+// applied. `filesCard` is async and bounded (CardLimits): it yields to the event loop and stops at
+// once when its signal aborts. The shapes below are what actors/ code against; keep them stable.
+
+/** One file the session changed, as the workspace found it. */
 export interface FileChange {
+  /** Relative to the project root, '/'-separated, exactly as found (may hold control characters). */
   readonly path: string;
-  /** The host's current content; null: the file does not exist there (created). */
-  readonly before: string | null;
-  /** null: the file is deleted. */
-  readonly after: string | null;
-  /** SHA-256 (hex) of the host's current content; null if the file is absent there. */
+  /** Exact bytes; null: absent on that side (added / deleted). */
+  readonly before: Buffer | null;
+  readonly after: Buffer | null;
+  /** Permission bits (0o777) on each side; null where absent. */
+  readonly beforeMode: number | null;
+  readonly afterMode: number | null;
+  /** SHA-256 hex of the host's content when the copy was taken; null: absent. */
   readonly baseHash: string | null;
 }
 
-export type FileStatus = "added" | "modified" | "deleted";
+/** A change the sandbox made that will not be applied, and why (".git/ is never written back", "a symbolic link", …). */
+export interface SkippedChange {
+  readonly path: string;
+  readonly kind: string;
+  readonly why: string;
+}
+
+/** How much work and text one card may take; past a bound the card is summarised (see filesCard). */
+export interface CardLimits {
+  /** Patch text the card shows, over all files (UTF-16 code units, about bytes). */
+  readonly maxPatchChars: number;
+  /** Patch lines the card shows, over all files. */
+  readonly maxPatchLines: number;
+  /** A side larger than this (bytes) is not diffed: "too large to diff". */
+  readonly maxFileBytes: number;
+  /** The diff library's maxEditLength per file (lines added plus removed it searches for). */
+  readonly maxEditLength: number;
+  /** The diff library's timeout per file, in milliseconds. */
+  readonly fileTimeoutMs: number;
+  /** Time for the whole card; after it, no more diffs are computed (the rest are summarised). */
+  readonly totalTimeMs: number;
+  /** Not-applied entries the card lists one by one; the rest are counted and in the full diff. */
+  readonly maxNotAppliedShown: number;
+}
+
+export interface FilesCardResult {
+  readonly card: DiffCard & { kind: "files" };
+  /**
+   * The complete diff as text when the card had to be summarised (null otherwise): the caller
+   * saves it to a file and sets card.fullDiffFile before hashing the card.
+   */
+  readonly fullDiff: string | null;
+}
+
+export type FileStatus = "added" | "modified" | "deleted" | "renamed" | "mode";
+
+/** One side of a file on the card: exact size and SHA-256 of its bytes, and its permission bits. */
+export interface FileSide {
+  readonly size: number;
+  readonly sha256: string;
+  readonly mode: number | null;
+}
+
+/**
+ * What the card shows of a file's content:
+ * text: hunks only (no file headers): every line starts with ' ', '+', '-', '@' or '\\';
+ * same: renamed or mode: the bytes did not change; binary: not valid UTF-8, or holds NUL;
+ * too-large: the diff library gave up (or a side is over maxFileBytes); omitted: past the card's
+ * bounds (the full diff has it).
+ */
+export type FileDiff =
+  | { readonly kind: "text"; readonly patch: string; /** the diff library gave up: the whole file shown replaced (full diff only) */ readonly whole?: true }
+  | { readonly kind: "same" }
+  | { readonly kind: "binary" }
+  | { readonly kind: "too-large"; readonly beforeLines: number; readonly afterLines: number }
+  | { readonly kind: "omitted" };
+
+export interface CardFile {
+  readonly path: string;
+  readonly status: FileStatus;
+  /** renamed: the path the bytes move from (deleted there). */
+  readonly from?: string;
+  readonly before: FileSide | null;
+  readonly after: FileSide | null;
+  /** SHA-256 of the host's content (at `from` when renamed) when the copy was taken; null: absent. */
+  readonly baseHash: string | null;
+  /** Why this file can run code on the host (src/host-code-files.ts); absent: not known to. */
+  readonly runsCode?: readonly string[];
+  readonly diff: FileDiff;
+}
 
 export type DiffCard =
-  | { kind: "files"; title: string; changes: Array<{ path: string; status: FileStatus; baseHash: string | null; patch: string }> }
+  | {
+      kind: "files";
+      title: string;
+      /** Files that run code on the host first, then the rest; each sorted by path. */
+      files: CardFile[];
+      notApplied: SkippedChange[];
+      /** Not-applied entries beyond maxNotAppliedShown: counted here, listed in the full diff. */
+      notAppliedHidden?: number;
+      /** Present when diffs were left out: how many and why; the full diff holds them. */
+      summarised?: { omitted: number; why: string };
+      /** Where the caller saved the full diff (set before hashing). */
+      fullDiffFile?: string;
+    }
   | { kind: "exec"; title: string; argv: string[]; cwd: string; envNames: string[]; network: boolean }
   | { kind: "mcp"; title: string; server: string; tool: string; argumentsJson: string; annotations?: Record<string, boolean> };
 
@@ -88,55 +178,259 @@ export function actionHash(action: { tool: string; args: unknown; card: DiffCard
 
 // ── cards ────────────────────────────────────────────────────────────────────────────────
 
-/** git's test: a NUL byte in the first 8000 bytes; a Buffer must also be valid UTF-8 to be text. */
+/**
+ * Text or not: a string is binary if a NUL is in its first 8000 characters (git's test); a Buffer
+ * if it holds a NUL anywhere or is not valid UTF-8 (it is never decoded to U+FFFD text).
+ */
 export function isBinary(content: string | Buffer): boolean {
   if (typeof content === "string") return content.slice(0, 8000).includes("\0");
-  return content.subarray(0, 8000).includes(0) || !isUtf8(content);
+  return content.includes(0) || !isUtf8(content);
 }
 
-const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
-const bytes = (s: string) => plural(Buffer.byteLength(s), "byte");
+export const DEFAULT_CARD_LIMITS: CardLimits = {
+  maxPatchChars: 1 << 20,
+  maxPatchLines: 20_000,
+  maxFileBytes: 16 << 20,
+  maxEditLength: 10_000,
+  fileTimeoutMs: 1_000,
+  totalTimeMs: 5_000,
+  maxNotAppliedShown: 500,
+};
 
-function statusOf(change: FileChange): FileStatus {
-  if (change.before === null && change.after === null) throw new TypeError(`${change.path}: a change needs before or after content (both are null)`);
-  return change.before === null ? "added" : change.after === null ? "deleted" : "modified";
+const CONTROL_CHARACTERS = "the name holds control characters";
+
+/**
+ * Why a change at `path` will not be applied, or null: a name with control characters (it would
+ * forge text wherever it is shown) or one that is not a plain relative path inside the project.
+ * The workspace refuses to write exactly these; the card lists them as not applied.
+ */
+export function refusedName(path: string): string | null {
+  if (hasControlCharacters(path)) return CONTROL_CHARACTERS;
+  if (path.startsWith("/") || path.split("/").some((part) => part === "" || part === "." || part === "..")) return "the name is not a plain path inside the project";
+  return null;
 }
 
-function patchOf(change: FileChange, status: FileStatus): string {
-  const before = change.before ?? "";
-  const after = change.after ?? "";
-  if (isBinary(before) || isBinary(after)) {
-    // The size alone would let two different binaries share a card (and a hash): name the new content.
-    const newHash = status === "deleted" ? "" : `; new sha256 ${sha256Hex(after)}`;
-    if (status === "added") return `binary file added (${bytes(after)}${newHash})`;
-    if (status === "deleted") return `binary file deleted (${bytes(before)})`;
-    return `binary file changed (${bytes(before)} → ${bytes(after)}${newHash})`;
+const plural = (n: number, one: string, many = `${one}s`) => `${n.toLocaleString("en-US")} ${n === 1 ? one : many}`;
+const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+
+// Work in pieces of this size between yields, so a big file cannot hold the event loop.
+const CHUNK = 4 << 20;
+
+interface Pace {
+  /** Let timers and signals run; throws an AbortError if the signal fired. */
+  step(): Promise<void>;
+  readonly deadline: number;
+}
+
+function pace(signal: AbortSignal | undefined, totalTimeMs: number): Pace {
+  const check = () => {
+    if (signal?.aborted) throw new DOMException("building the diff card was stopped", { name: "AbortError", cause: signal.reason });
+  };
+  check();
+  return {
+    deadline: Date.now() + totalTimeMs,
+    step: () =>
+      new Promise<void>((resolve, reject) =>
+        setImmediate(() => {
+          try {
+            check();
+            resolve();
+          } catch (error) {
+            reject(error);
+          }
+        }),
+      ),
+  };
+}
+
+async function sideOf(content: Buffer | null, mode: number | null, p: Pace): Promise<FileSide | null> {
+  if (content === null) return null;
+  const hash = createHash("sha256");
+  for (let at = 0; at < content.length; at += CHUNK) {
+    hash.update(content.subarray(at, at + CHUNK));
+    if (content.length > CHUNK) await p.step();
   }
-  return createTwoFilesPatch(
-    status === "added" ? "/dev/null" : `a/${change.path}`,
-    status === "deleted" ? "/dev/null" : `b/${change.path}`,
-    before,
-    after,
-    undefined,
-    undefined,
-    { headerOptions: FILE_HEADERS_ONLY },
-  );
+  return { size: content.length, sha256: hash.digest("hex"), mode };
 }
 
-/** The changes going back to the host, sorted by path, each as a unified diff against the host's current content. */
-export function filesCard(changes: readonly FileChange[]): DiffCard {
-  const entries = [...changes]
-    .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
-    .map((change) => {
-      const status = statusOf(change);
-      return { path: change.path, status, baseHash: change.baseHash, patch: patchOf(change, status) };
-    });
-  const counts = (["added", "modified", "deleted"] as const)
-    .map((s) => [s, entries.filter((e) => e.status === s).length] as const)
+async function lineCount(content: Buffer | null, p: Pace): Promise<number> {
+  if (!content?.length) return 0;
+  let lines = 0;
+  for (let at = content.indexOf(10); at !== -1; at = content.indexOf(10, at + 1)) {
+    lines++;
+    if (lines % 1_000_000 === 0) await p.step();
+  }
+  return content.at(-1) === 10 ? lines : lines + 1;
+}
+
+/** The whole of `before` replaced by the whole of `after`, as one hunk: linear, for when a minimal diff is too costly. */
+function replacementPatch(before: string, after: string): string {
+  const side = (text: string, sign: string) => {
+    if (text === "") return { lines: [] as string[], count: 0 };
+    const parts = text.split("\n");
+    const complete = parts.at(-1) === "";
+    if (complete) parts.pop();
+    const lines = parts.map((line) => sign + line);
+    if (!complete) lines.push("\\ No newline at end of file");
+    return { lines, count: parts.length };
+  };
+  const old = side(before, "-");
+  const now = side(after, "+");
+  const range = (count: number) => (count === 0 ? "0,0" : `1,${count}`);
+  return `@@ -${range(old.count)} +${range(now.count)} @@\n${[...old.lines, ...now.lines].join("\n")}\n`;
+}
+
+/** A file's diff for the card and for the full diff (they differ only when the diff library gave up). */
+async function diffOf(change: FileChange, status: FileStatus, limits: CardLimits, p: Pace): Promise<{ card: FileDiff; full: FileDiff }> {
+  const before = change.before ?? Buffer.alloc(0);
+  const after = change.after ?? Buffer.alloc(0);
+  if (status === "renamed" || status === "mode" || before.equals(after)) return { card: { kind: "same" }, full: { kind: "same" } };
+  if (isBinary(before) || isBinary(after)) return { card: { kind: "binary" }, full: { kind: "binary" } };
+  if (before.length > limits.maxFileBytes || after.length > limits.maxFileBytes) {
+    const tooLarge: FileDiff = { kind: "too-large", beforeLines: await lineCount(change.before, p), afterLines: await lineCount(change.after, p) };
+    return { card: tooLarge, full: tooLarge };
+  }
+  const oldText = before.toString("utf8");
+  const newText = after.toString("utf8");
+  await p.step();
+  const left = p.deadline - Date.now();
+  // Past the card's time budget no minimal diff is searched for: the full diff shows the
+  // whole file replaced, which costs only its length.
+  const hunks =
+    left > 0
+      ? structuredPatch("", "", oldText, newText, undefined, undefined, { context: 3, maxEditLength: limits.maxEditLength, timeout: Math.min(limits.fileTimeoutMs, left) })
+      : undefined;
+  await p.step();
+  if (hunks) {
+    const patch: FileDiff = { kind: "text", patch: formatPatch(hunks, OMIT_HEADERS) };
+    return { card: patch, full: patch };
+  }
+  const full: FileDiff = { kind: "text", patch: replacementPatch(oldText, newText), whole: true };
+  return { card: left > 0 ? { kind: "too-large", beforeLines: await lineCount(change.before, p), afterLines: await lineCount(change.after, p) } : { kind: "omitted" }, full };
+}
+
+const STATUSES: readonly FileStatus[] = ["added", "modified", "deleted", "renamed", "mode"];
+
+function titleOf(files: readonly CardFile[], notApplied: number): string {
+  const counts = STATUSES.map((s) => [s, files.filter((f) => f.status === s).length] as const)
     .filter(([, n]) => n > 0)
-    .map(([s, n]) => `${n} ${s}`);
-  const title = `Write ${plural(entries.length, "file")} to the host${counts.length ? ` (${counts.join(", ")})` : ""}`;
-  return { kind: "files", title, changes: entries };
+    .map(([s, n]) => `${n} ${s === "mode" ? "mode changed" : s}`);
+  const skipped = notApplied > 0 ? `${counts.length ? "; " : ""}${plural(notApplied, "change")} not applied` : "";
+  return `Write ${plural(files.length, "file")} to the host${counts.length || skipped ? ` (${counts.join(", ")}${skipped})` : ""}`;
+}
+
+const executable = (mode: number | null) => mode !== null && (mode & 0o111) !== 0;
+
+/**
+ * The card for writing a session's changes back to the host. Every file gets a summary line
+ * (status, sizes, modes, SHA-256 of the exact bytes of both sides); files that run code on the
+ * host come first, with their reasons; every change that will not be applied is listed with why;
+ * then the diffs, until the card's bounds (limits) are reached: past them the card is summarised
+ * and `fullDiff` holds the complete text. Async: it yields between files and inside big ones, and
+ * rejects with an AbortError as soon as `signal` aborts.
+ */
+export async function filesCard(
+  changes: readonly FileChange[],
+  skipped: readonly SkippedChange[],
+  options: { signal?: AbortSignal; limits?: Partial<CardLimits> } = {},
+): Promise<FilesCardResult> {
+  const limits = { ...DEFAULT_CARD_LIMITS, ...options.limits };
+  const p = pace(options.signal, limits.totalTimeMs);
+
+  const notApplied = new Map<string, SkippedChange>();
+  const note = (s: SkippedChange) => notApplied.set(canonicalJson([s.path, s.kind, s.why]), { path: s.path, kind: s.kind, why: s.why });
+  skipped.forEach(note);
+
+  // Sides first (hashes are what the card binds), then renames: a deletion and an addition of
+  // the same non-empty bytes.
+  interface Entry { change: FileChange; before: FileSide | null; after: FileSide | null; from?: FileChange }
+  const entries: Entry[] = [];
+  for (const change of [...changes].sort(byPath)) {
+    if (change.before === null && change.after === null) throw new TypeError(`${oneLine(change.path)}: a change needs before or after content (both are null)`);
+    const refused = refusedName(change.path);
+    if (refused) {
+      note({ path: change.path, kind: "file", why: refused });
+      continue;
+    }
+    entries.push({ change, before: await sideOf(change.before, change.beforeMode, p), after: await sideOf(change.after, change.afterMode, p) });
+    await p.step();
+  }
+  const deletions = entries.filter((e) => e.after === null && e.before!.size > 0);
+  const renamedAway = new Set<Entry>();
+  for (const added of entries.filter((e) => e.before === null && e.after!.size > 0)) {
+    const source = deletions.find((d) => !renamedAway.has(d) && d.before!.sha256 === added.after!.sha256);
+    if (!source) continue;
+    renamedAway.add(source);
+    added.from = source.change;
+    added.before = source.before;
+  }
+
+  const described = entries
+    .filter((e) => !renamedAway.has(e))
+    .map((e) => {
+      const status: FileStatus = e.from ? "renamed" : !e.before ? "added" : !e.after ? "deleted" : e.before.sha256 === e.after.sha256 && e.before.mode !== e.after.mode ? "mode" : "modified";
+      const reasons = new Set([...hostCodeReasons(e.change.path), ...(e.from ? hostCodeReasons(e.from.path) : [])]);
+      if (e.after && executable(e.after.mode) && !executable(e.before?.mode ?? null)) reasons.add(EXECUTABLE_REASON);
+      return { ...e, status, runsCode: [...reasons] };
+    });
+  const ordered = [...described.filter((e) => e.runsCode.length > 0), ...described.filter((e) => e.runsCode.length === 0)];
+
+  const files: CardFile[] = [];
+  const fullFiles: CardFile[] = [];
+  let chars = 0;
+  let lines = 0;
+  let omitted = 0;
+  let overBound = false;
+  let timedOut = false;
+  for (const e of ordered) {
+    const { card, full } = await diffOf(e.change, e.status, limits, p);
+    let shown = card;
+    if (card.kind === "omitted") timedOut = true;
+    if (card.kind === "text") {
+      const size = card.patch.length;
+      const count = card.patch.split("\n").length - 1;
+      overBound ||= chars + size > limits.maxPatchChars || lines + count > limits.maxPatchLines;
+      if (overBound) shown = { kind: "omitted" };
+      else {
+        chars += size;
+        lines += count;
+      }
+    }
+    if (shown.kind === "omitted" || (shown.kind === "too-large" && full.kind === "text")) omitted++;
+    const base: Omit<CardFile, "diff"> = {
+      path: e.change.path,
+      status: e.status,
+      ...(e.from && { from: e.from.path }),
+      before: e.before,
+      after: e.after,
+      baseHash: e.from ? e.from.baseHash : e.change.baseHash,
+      ...(e.runsCode.length > 0 && { runsCode: e.runsCode }),
+    };
+    files.push({ ...base, diff: shown });
+    fullFiles.push({ ...base, diff: full });
+  }
+
+  const allNotApplied = [...notApplied.values()].sort((a, b) => byPath(a, b) || (a.why < b.why ? -1 : a.why > b.why ? 1 : 0));
+  const hidden = Math.max(0, allNotApplied.length - limits.maxNotAppliedShown);
+  const title = titleOf(files, allNotApplied.length);
+  const why = [
+    overBound && `the card shows at most ${plural(limits.maxPatchLines, "line")} and ${plural(Math.round(limits.maxPatchChars / 1024), "KiB", "KiB")} of diff`,
+    timedOut && `the card's ${plural(limits.totalTimeMs / 1000, "second")} for diffing ran out`,
+    files.some((f) => f.diff.kind === "too-large") && "some files are too large to diff line by line",
+  ].filter((w): w is string => typeof w === "string");
+  const summarised = omitted > 0 || hidden > 0;
+  const card: DiffCard & { kind: "files" } = {
+    kind: "files",
+    title,
+    files,
+    notApplied: allNotApplied.slice(0, limits.maxNotAppliedShown),
+    ...(hidden > 0 && { notAppliedHidden: hidden }),
+    ...(summarised && { summarised: { omitted, why: why.join("; ") || "the card lists at most " + plural(limits.maxNotAppliedShown, "change") + " not applied" } }),
+  };
+  if (!summarised) return { card, fullDiff: null };
+  await p.step();
+  const fullDiff = renderCard({ kind: "files", title, files: fullFiles, notApplied: allNotApplied }, { color: false });
+  return { card, fullDiff };
 }
 
 export function execCard(a: { argv: readonly string[]; cwd: string; envNames: readonly string[]; network: boolean }): DiffCard {
@@ -174,43 +468,106 @@ function shellWord(word: string): string {
 }
 
 type Style = Parameters<typeof styleText>[0];
+type Paint = (style: Style, text: string) => string;
+
+const octal = (mode: number) => mode.toString(8).padStart(4, "0");
+const size = (n: number) => plural(n, "byte");
+
+function sizesOf(file: CardFile): string {
+  const { before, after } = file;
+  const sizes = before && after && file.status === "modified" ? `${before.size.toLocaleString("en-US")} → ${size(after.size)}` : size((after ?? before)!.size);
+  const modes =
+    before && after && before.mode !== null && after.mode !== null && before.mode !== after.mode
+      ? `, mode ${octal(before.mode)} → ${octal(after.mode)}`
+      : !before && after?.mode != null && executable(after.mode)
+        ? `, mode ${octal(after.mode)}`
+        : "";
+  return sizes + modes;
+}
+
+const nameOf = (file: CardFile) => (file.from !== undefined ? `${oneLine(file.from)} → ${oneLine(file.path)}` : oneLine(file.path));
+
+// Every line IronClaw writes in the diffs part starts with a character no patch line can start
+// with (a patch line starts with ' ', '+', '-', '@' or '\'), so file content cannot pass for it.
+function renderDiff(file: CardFile, paint: Paint, lines: string[]): void {
+  const { diff } = file;
+  if (diff.kind === "same" || diff.kind === "omitted") return;
+  const base = file.baseHash ? `  base sha256 ${file.baseHash.slice(0, 12)}` : "";
+  lines.push("", paint("bold", `── ${file.status} ${nameOf(file)}`) + paint("dim", base));
+  const hashes = () => {
+    if (file.before) lines.push(`sha256 before ${file.before.sha256}`);
+    if (file.after) lines.push(`sha256 after  ${file.after.sha256}`);
+  };
+  switch (diff.kind) {
+    case "binary":
+      lines.push(paint("dim", `binary (not shown as text): ${sizesOf(file)}`));
+      hashes();
+      return;
+    case "too-large":
+      lines.push(paint("yellow", `too large to diff: ${diff.beforeLines.toLocaleString("en-US")} → ${plural(diff.afterLines, "line")}, ${sizesOf(file)}`));
+      hashes();
+      return;
+    case "text":
+      if (diff.whole) lines.push(paint("yellow", "too large to diff line by line: shown as the whole file replaced"));
+      for (const line of diff.patch.replace(/\n$/, "").split("\n")) {
+        const shown = visible(line);
+        if (line.startsWith("@@")) lines.push(paint("cyan", shown));
+        else if (line.startsWith("+")) lines.push(paint("green", shown));
+        else if (line.startsWith("-")) lines.push(paint("red", shown));
+        else if (line.startsWith("\\")) lines.push(paint("dim", shown));
+        else lines.push(shown);
+      }
+  }
+}
+
+function renderFiles(card: DiffCard & { kind: "files" }, paint: Paint, lines: string[]): void {
+  if (card.files.length === 0 && card.notApplied.length === 0) lines.push("(no changes)");
+  const names = card.files.map(nameOf);
+  const column = Math.min(40, Math.max(0, ...names.map((n) => n.length)));
+  for (const [i, file] of card.files.entries()) {
+    const flag = file.runsCode?.length ? paint("yellow", "!") : " ";
+    const status = file.runsCode?.length ? paint("yellow", file.status.padEnd(8)) : file.status.padEnd(8);
+    lines.push(`${flag} ${status}  ${names[i]!.padEnd(column)}  ${sizesOf(file)}`);
+  }
+  const flagged = card.files.filter((f) => f.runsCode?.length);
+  if (flagged.length > 0) {
+    lines.push("", paint(["bold", "yellow"], "Runs code on this machine (opened, entered, built or installed): check these first"));
+    for (const file of flagged) for (const reason of file.runsCode!) lines.push(paint("yellow", `! ${oneLine(file.path)}: ${oneLine(reason)}`));
+  }
+  if (card.notApplied.length > 0 || card.notAppliedHidden) {
+    lines.push("", paint("bold", "Not applied (left in the sandbox):"));
+    for (const s of card.notApplied) lines.push(`- ${oneLine(s.path)} (${oneLine(s.kind)}): ${oneLine(s.why)}`);
+    if (card.notAppliedHidden) lines.push(`- and ${plural(card.notAppliedHidden, "more change")}, listed in the full diff`);
+  }
+  for (const file of card.files) renderDiff(file, paint, lines);
+  if (card.summarised) {
+    lines.push("", paint("yellow", `Summarised: ${plural(card.summarised.omitted, "diff")} not shown (${oneLine(card.summarised.why)})`));
+    if (card.fullDiffFile !== undefined) lines.push(`full diff: ${oneLine(card.fullDiffFile)}`);
+  }
+}
 
 export function renderCard(card: DiffCard, options: { color: boolean; width?: number }): string {
-  const paint = (style: Style, text: string) => (options.color ? styleText(style, text, { validateStream: false }) : text);
+  const paint: Paint = (style, text) => (options.color ? styleText(style, text, { validateStream: false }) : text);
   const width = Math.max(20, options.width ?? 80);
-  const title = `── ${visible(card.title)} `;
+  const title = `── ${oneLine(card.title)} `;
   const lines = [paint("bold", title + "─".repeat(Math.max(2, width - title.length)))];
   const field = (name: string, value: string) => lines.push(`${paint("bold", name.padEnd(10))}${value}`);
 
   switch (card.kind) {
     case "files":
-      if (card.changes.length === 0) lines.push("(no changes)");
-      for (const [i, change] of card.changes.entries()) {
-        if (i > 0) lines.push("");
-        const base = change.baseHash ? `  base sha256 ${change.baseHash.slice(0, 12)}` : "";
-        lines.push(paint("bold", `${change.status} ${visible(change.path)}`) + paint("dim", base));
-        for (const line of change.patch.replace(/\n$/, "").split("\n")) {
-          const shown = visible(line);
-          if (line.startsWith("+++") || line.startsWith("---")) lines.push(paint("bold", shown));
-          else if (line.startsWith("@@")) lines.push(paint("cyan", shown));
-          else if (line.startsWith("+")) lines.push(paint("green", shown));
-          else if (line.startsWith("-")) lines.push(paint("red", shown));
-          else if (line.startsWith("\\")) lines.push(paint("dim", shown));
-          else lines.push(shown);
-        }
-      }
+      renderFiles(card, paint, lines);
       break;
     case "exec":
-      field("command", visible(card.argv.map(shellWord).join(" ")));
-      field("cwd", visible(card.cwd));
-      field("env", card.envNames.length ? `${visible(card.envNames.join(", "))} ${paint("dim", "(values not shown)")}` : "(none)");
+      field("command", oneLine(card.argv.map(shellWord).join(" ")));
+      field("cwd", oneLine(card.cwd));
+      field("env", card.envNames.length ? `${oneLine(card.envNames.join(", "))} ${paint("dim", "(values not shown)")}` : "(none)");
       field("network", card.network ? paint("red", "yes: the command may reach the network") : "no");
       break;
     case "mcp":
-      field("server", visible(card.server));
-      field("tool", visible(card.tool));
+      field("server", oneLine(card.server));
+      field("tool", oneLine(card.tool));
       if (card.annotations) {
-        field("hints", `${Object.entries(card.annotations).map(([k, v]) => `${visible(k)}: ${v}`).join(", ")} ${paint("dim", "(as the server says)")}`);
+        field("hints", `${Object.entries(card.annotations).map(([k, v]) => `${oneLine(k)}: ${v}`).join(", ")} ${paint("dim", "(as the server says)")}`);
       }
       lines.push(paint("bold", "arguments"));
       for (const line of card.argumentsJson.split("\n")) lines.push(visible(line));
