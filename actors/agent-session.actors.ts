@@ -172,7 +172,7 @@ export function agentSessionActors(services: SessionServices) {
       const known = config !== undefined;
       const annotations = known ? (mcp.state(server).tools.find((t) => t.name === tool)?.annotations as PolicyActionAnnotations | undefined) : undefined;
       return {
-        action: { kind: "mcp", server, tool, args: call.arguments, ...(annotations && { annotations }), trusted: config?.trusted ?? false },
+        action: { kind: "mcp", server, tool, args: call.arguments, ...(annotations && { annotations }), trusted: config?.trusted ?? false, confined: config?.transport === "stdio" && config.sandbox },
         card: mcpCard({ server, tool, args: call.arguments, ...(annotations && { annotations: annotations as Record<string, boolean | undefined> }) }),
         run: async () => {
           if (!known) throw new Error(`no MCP server ${server} in this session`);

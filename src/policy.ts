@@ -39,7 +39,11 @@ export type PolicyAction =
   | { kind: "exec"; argv: readonly string[]; cwd: string; envNames: readonly string[]; network: boolean }
   | { kind: "file.read"; path: string; scope: "sandbox" | "host" }
   | { kind: "file.write"; path: string; scope: "sandbox" | "host" }
-  | { kind: "mcp"; server: string; tool: string; args: Readonly<Record<string, unknown>>; annotations?: McpAnnotations; trusted: boolean }
+  /**
+   * A tool call. `trusted`: the user's config believes the server's annotations. `confined`: the
+   * server runs in a sandbox of its own (no network, host paths read-only, scratch thrown away).
+   */
+  | { kind: "mcp"; server: string; tool: string; args: Readonly<Record<string, unknown>>; annotations?: McpAnnotations; trusted: boolean; confined: boolean }
   /** The workspace diff going back to the host. */
   | { kind: "apply"; paths: readonly string[] }
   /** Sending messages to people. */
@@ -148,6 +152,13 @@ const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? o
 
 function mcpBuiltIn(action: Extract<PolicyAction, { kind: "mcp" }>): Verdict {
   const name = `${action.server}/${action.tool}`;
+  // A confined server (actors/mcp-sandboxed.transport.ts: a namespace or gVisor sandbox with no
+  // network, every host path bound read-only, a tmpfs or in-memory root destroyed with it) cannot
+  // change anything outside its own throwaway sandbox, whatever its tool does or says it does: the
+  // same fact that makes the session's own exec green. What it can still do — read the host paths
+  // it was shown and hand them to the model — is what the user agreed to when the config was
+  // trusted (the trust prompt lists those paths).
+  if (action.confined) return green(`${name} runs in its own sandbox without network; the host paths it sees are read-only`);
   const a = action.annotations ?? {};
   // Hints that make a call red are believed from any server: a server has no reason to lie
   // against itself. Hints that would make it green are believed only from a trusted server.

@@ -8,13 +8,14 @@ import { afterEach, describe, expect, it } from "vitest";
 import { builtInVerdict, decide, loadPolicyRules, ruleMatches, type PolicyAction, type PolicyRule } from "../../src/policy.ts";
 
 const exec = (argv: string[], network = false): PolicyAction => ({ kind: "exec", argv, cwd: "/workspace", envNames: [], network });
-const mcp = (server: string, tool: string, annotations?: Extract<PolicyAction, { kind: "mcp" }>["annotations"], trusted = false): PolicyAction => ({
+const mcp = (server: string, tool: string, annotations?: Extract<PolicyAction, { kind: "mcp" }>["annotations"], trusted = false, confined = false): PolicyAction => ({
   kind: "mcp",
   server,
   tool,
   args: {},
   ...(annotations && { annotations }),
   trusted,
+  confined,
 });
 const readOnly = { readOnlyHint: true, openWorldHint: false } as const;
 const user = (rule: Omit<PolicyRule, "source">, index = 0): PolicyRule => ({ ...rule, source: { scope: "user", file: "/home/u/.config/ironclaw/config.json", index } });
@@ -63,6 +64,21 @@ describe("built-in rules", () => {
     expect(decide(mcp("fs", "read", { readOnlyHint: true }, true), []).reason).toMatch(/may reach the outside world/);
     expect(decide(mcp("fs", "write", undefined, true), []).reason).toBe("fs/write may change things outside the sandbox (it does not say it is read-only)");
     expect(decide(mcp("fs", "write", { readOnlyHint: false }, true), []).decision).toBe("red");
+  });
+
+  it("makes a call to a confined server green whatever its annotations say: it cannot change anything outside its own sandbox", () => {
+    const confined = "runs in its own sandbox without network; the host paths it sees are read-only";
+    expect(decide(mcp("fs", "read", readOnly, false, true), [])).toEqual({ decision: "green", reason: `fs/read ${confined}` });
+    // A write fails on its read-only view; a destructive or open-world tool has nothing to destroy and no network.
+    expect(decide(mcp("fs", "write", undefined, false, true), [])).toEqual({ decision: "green", reason: `fs/write ${confined}` });
+    expect(decide(mcp("fs", "rm", { destructiveHint: true, openWorldHint: true }, false, true), []).decision).toBe("green");
+    // Unconfined, the same calls stay red.
+    expect(decide(mcp("fs", "write", undefined, false, false), []).decision).toBe("red");
+  });
+
+  it("still lets a user's or a project's rule ask about or deny a confined server's calls", () => {
+    expect(decide(mcp("fs", "read", readOnly, false, true), [project({ effect: "ask", server: "fs" })])).toMatchObject({ decision: "red", reason: "approval asked for by the project's rule policy.rules[0] (ask server fs)" });
+    expect(decide(mcp("fs", "read", readOnly, false, true), [user({ effect: "deny", tool: "read" })]).decision).toBe("denied");
   });
 });
 
@@ -251,6 +267,6 @@ describe("loadPolicyRules", () => {
   it("refuses a policy section that is not one, through the settings schema", () => {
     expect(() => loadPolicyRules(place({ user: { policy: { rules: {} } } }))).toThrow(/config.json: policy.rules: Expected array/);
     expect(() => loadPolicyRules(place({ user: { policy: { rule: [] } } }))).toThrow(/config.json: policy.rule is not a setting \(settings: rules\)$/);
-    expect(() => loadPolicyRules(place({ user: { polic: {} } }))).toThrow(/polic is not a setting \(sections: pool, mcp, mcpServers, policy, sandbox\)$/);
+    expect(() => loadPolicyRules(place({ user: { polic: {} } }))).toThrow(/polic is not a setting \(sections: pool, mcp, mcpServers, policy, sandbox, workspace\)$/);
   });
 });
