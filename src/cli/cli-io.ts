@@ -21,3 +21,24 @@ export async function readStdin(): Promise<Buffer> {
   }
   return Buffer.concat(chunks);
 }
+
+/**
+ * Throws away whatever was typed before a question is shown, so a keystroke made while reading
+ * something else — or while a model's text pretended to be the question — cannot answer it.
+ * Raw mode makes a line typed without Enter readable too; Ctrl-C among it still interrupts.
+ */
+export async function discardTypeahead(): Promise<void> {
+  const stdin = process.stdin;
+  if (!stdin.isTTY) return;
+  const drop = (data: Buffer) => {
+    if (data.includes(0x03)) process.kill(process.pid, "SIGINT");
+  };
+  stdin.setRawMode(true);
+  stdin.on("data", drop);
+  stdin.resume();
+  // What the terminal already holds arrives with the next reads.
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  stdin.off("data", drop);
+  stdin.pause();
+  stdin.setRawMode(false);
+}

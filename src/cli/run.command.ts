@@ -23,8 +23,9 @@ import { keepInspector } from "../inspector/inspector-attach.ts";
 import { createRuntime } from "../runtime.ts";
 import { SettingsError } from "../settings.ts";
 import { oneLine, safeJson, TERMINAL_RESET, visible } from "../terminal-text.ts";
-import { say } from "./cli-io.ts";
+import { discardTypeahead, say } from "./cli-io.ts";
 import { showCard } from "./card-pager.ts";
+import { modelTextWriter } from "./model-text.ts";
 import { chooseCpus } from "./cpus-choice.ts";
 import { detectCgroups } from "../../actors/cgroup.ts";
 
@@ -81,7 +82,7 @@ export async function runRun(task: string, opts: RunOptions): Promise<number> {
   const model = await selectModel({ model: opts.model, script: opts.script });
   const color = Boolean(process.stderr.isTTY) && !process.env.NO_COLOR;
   // The model's words stream to stderr; each turn ends its line.
-  let midLine = false;
+  const modelText = modelTextWriter((text) => process.stderr.write(text));
   const logger = await createLogger({ verbose: opts.verbose });
   const audit = new AuditLog(auditLogPath());
   const source = opts.inspect ? createInspectionSource({ pid: process.pid, command: "run", cwd: process.cwd() }) : null;
@@ -97,11 +98,7 @@ export async function runRun(task: string, opts: RunOptions): Promise<number> {
       rules,
       audit,
       ...(!opts.json && {
-        // The model's words are its own: escape sequences in them are shown, never obeyed.
-        onText: (_: string, delta: string) => {
-          midLine = !delta.endsWith("\n");
-          process.stderr.write(visible(delta));
-        },
+        onText: (_: string, delta: string) => modelText.text(delta),
       }),
     },
   });
@@ -162,8 +159,7 @@ export async function runRun(task: string, opts: RunOptions): Promise<number> {
     session.subscribe((snap) => {
       if (snap.context.steps === steps) return;
       steps = snap.context.steps;
-      if (midLine) process.stderr.write("\n");
-      midLine = false;
+      modelText.endTurn();
     });
   }
 
@@ -222,7 +218,13 @@ function watchApprovals(
     const card = pending.card as DiffCard;
     // The card and the question are IronClaw's: drawn on a reset terminal (whatever was written
     // before), through a pager when longer than the screen, naming only escaped text.
-    const shown = !o.json || o.interactive ? showCard(renderCard(card, { color: o.color, width: process.stderr.columns }), { page: o.interactive && o.terminal }) : Promise.resolve();
+    const render = () => renderCard(card, { color: o.color, width: process.stderr.columns });
+    const shown =
+      o.interactive && o.terminal
+        ? discardTypeahead().then(() => showCard(render(), { page: true }))
+        : !o.json || o.interactive
+          ? showCard(render(), { page: false })
+          : Promise.resolve();
     if (!o.interactive) {
       const why = o.mode === "ask" ? "nobody can approve in a non-interactive run" : `--approve ${o.mode}`;
       if (!o.json) say(`denied: ${summary} (${why})`);
