@@ -8,6 +8,8 @@ const scratch = join(tmpdir(), `ironclaw-test-${process.pid}`);
 process.env.IRONCLAW_TEST_SCRATCH = scratch;
 process.env.IRONCLAW_STATE_DIR = join(scratch, "state");
 process.env.IRONCLAW_RUN_DIR = join(scratch, "run");
+// The user's config dir holds the audit key and heads: never the real user's.
+process.env.XDG_CONFIG_HOME = join(scratch, "config");
 process.env.IRONCLAW_CGROUP_PARENT = `ironclaw-test-${process.pid}`;
 process.env.IRONCLAW_SNAPSHOT_PATH = join(scratch, "snapshots");
 

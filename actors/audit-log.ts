@@ -1,19 +1,49 @@
 // The audit log: every decision on an agent's action — run at once, approved, denied, expired —
 // one JSON line each, in a hash chain. Each record carries the hash of the one before it (`prev`)
-// and its own (`hash`, SHA-256 over the canonical JSON of the record without `hash`), so a record
-// edited, dropped, inserted or moved breaks the chain where it happened, and
+// and its own (`hash`, SHA-256 over the canonical JSON of the record without `hash` and `mac`),
+// so a record edited, dropped, inserted or moved breaks the chain where it happened, and
 // `ironclaw audit verify` names the line (docs/approvals.md).
 //
+// A chain alone cannot tell a shortened history from a short one, and anyone can recompute it.
+// So two things are kept outside the log, in the user's config dir (not the state dir the log
+// is in): a random key (`audit.key`, 0600) whose HMAC of each record's hash is the record's
+// `mac` — re-chaining needs the key — and, after every append, the chain's head (`audit-heads/`,
+// one file per log path: record count, last hash, MAC'd too), so records cut from the end, an
+// emptied or deleted log, or a replaced one no longer verify. `hash` stays unkeyed so a log can
+// still be checked as a chain where the key is not (another machine). Records written before
+// the key existed carry no `mac`; they may only open the log.
+//
 // Two processes may append (the daemon and a CLI run): each append takes an exclusive lock file
-// (`<log>.lock`, created with O_EXCL, holding the writer's pid), reads the last record under
-// it, and appends the new line with one write to a file opened O_APPEND, then fsyncs and
-// releases. The lock is held for one short synchronous write; one left by a process that died
-// holding it is broken once that pid is gone.
-import { closeSync, existsSync, fdatasyncSync, fchmodSync, fstatSync, openSync, readFileSync, readSync, statSync, unlinkSync, writeSync } from "node:fs";
-import { dirname, join } from "node:path";
+// (`<log>.lock`, created with O_EXCL, holding the writer's pid), reads the last record and the
+// head under it, appends the new line with one write to a file opened O_APPEND, fsyncs, then
+// saves the head (temp file, fsync, rename) and releases. The log is durable before its head,
+// so a crash between the two leaves the log one record past its head, never behind it. The lock
+// is held for short synchronous writes; one left by a process that died holding it is broken
+// once that pid is gone.
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import {
+  closeSync,
+  constants,
+  existsSync,
+  fdatasyncSync,
+  fchmodSync,
+  fstatSync,
+  fsyncSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { Result, Schema } from "effect";
 import { canonicalJson, sha256Hex } from "../src/diff-card.ts";
 import { stateDir } from "../src/paths.ts";
+import { configFiles } from "../src/settings.ts";
 import { ensurePrivateDir } from "./private-dir.ts";
 
 export type AuditDecision = "green" | "approved" | "denied" | "denied-by-rule" | "expired" | "cancelled";
@@ -30,24 +60,194 @@ export interface AuditRecord {
   readonly reason: string;
   readonly prev: string;
   readonly hash: string;
+  /** HMAC-SHA256 of `hash` under the user's audit key; absent only on records written before the key existed. */
+  readonly mac?: string;
 }
+
+export type AuditEntry = Omit<AuditRecord, "seq" | "at" | "prev" | "hash" | "mac">;
 
 /** `prev` of the first record. */
 export const GENESIS = "0".repeat(64);
+const KEY_BYTES = 32;
 
 export function auditLogPath(): string {
   return join(stateDir(), "audit.jsonl");
 }
 
-export class AuditLogError extends Error {
-  override name = "AuditLogError";
+/** Where the key and the heads are kept: the user's config dir ($XDG_CONFIG_HOME/ironclaw). */
+export function auditAnchorDir(env: NodeJS.ProcessEnv = process.env): string {
+  return dirname(configFiles(undefined, env).user);
 }
 
-/** A record's own hash: over everything but `hash`, as it reads back from its JSON line. */
+export const auditKeyPath = (anchorDir: string) => join(anchorDir, "audit.key");
+
+/** The saved head of one log, by its absolute path. */
+export const auditHeadPath = (log: string, anchorDir: string) => join(anchorDir, "audit-heads", `${sha256Hex(resolve(log)).slice(0, 32)}.json`);
+
+/** What stopped an append: the log, its head, the key, a lock, or the file system. */
+export type AuditFailureKind = "log" | "head" | "key" | "locked" | "io";
+
+/** An append that did not happen. `code` is what a session ends on; `kind` says what to look at. */
+export class AuditLogError extends Error {
+  override name = "AuditLogError";
+  readonly code = "EAUDIT";
+  readonly kind: AuditFailureKind;
+  constructor(kind: AuditFailureKind, message: string) {
+    super(message);
+    this.kind = kind;
+  }
+}
+
+/** A record's own hash: over everything but `hash` and `mac`, as it reads back from its JSON line. */
 export function recordHash(record: Omit<AuditRecord, "hash"> | Record<string, unknown>): string {
-  const { hash: _, ...body } = record as Record<string, unknown>;
+  const { hash: _, mac: __, ...body } = record as Record<string, unknown>;
   return sha256Hex(canonicalJson(body));
 }
+
+const hmac = (key: Buffer, text: string) => createHmac("sha256", key).update(text).digest("hex");
+const macMatches = (key: Buffer, text: string, mac: string) => timingSafeEqual(Buffer.from(hmac(key, text)), Buffer.from(mac));
+
+// ── the key ───────────────────────────────────────────────────────────────────────────────
+
+/** The user's audit key, or null when there is none yet; a file that is not one is an error naming it. */
+export function readAuditKey(anchorDir: string): Buffer | null {
+  const file = auditKeyPath(anchorDir);
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return null;
+    if (code === "ELOOP") throw new AuditLogError("key", `${file} is a symbolic link, not the audit key: remove it`);
+    throw err;
+  }
+  try {
+    const stat = fstatSync(fd);
+    const uid = process.getuid?.();
+    if (!stat.isFile()) throw new AuditLogError("key", `${file} is not a file: remove it`);
+    if (uid !== undefined && stat.uid !== uid) throw new AuditLogError("key", `${file} belongs to uid ${stat.uid}, not to you (uid ${uid}): it is not your audit key`);
+    // Whoever can read the key can forge records, whoever can write it can swap it.
+    if (stat.mode & 0o077) throw new AuditLogError("key", `${file} is open to other users (mode ${(stat.mode & 0o777).toString(8).padStart(4, "0")}): run chmod 600 ${file}`);
+    if (stat.size !== KEY_BYTES) {
+      throw new AuditLogError("key", `${file} holds ${stat.size} bytes, not ${KEY_BYTES}: it is not an audit key; restore it from a backup (or move it aside: records signed with it will then not verify)`);
+    }
+    const key = Buffer.alloc(KEY_BYTES);
+    readSync(fd, key, 0, KEY_BYTES, 0);
+    return key;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Writes `data` to a fresh file (O_EXCL, no symlink followed), fsynced. */
+function writeNew(file: string, data: Buffer): void {
+  const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  try {
+    let written = 0;
+    while (written < data.length) written += writeSync(fd, data, written);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function fsyncDir(dir: string): void {
+  const fd = openSync(dir, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const tempName = (file: string) => `${file}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`;
+
+/** The key, made on first use: written whole under a temporary name, then linked into place (fails if another writer got there first). */
+function ensureAuditKey(anchorDir: string): Buffer {
+  const existing = readAuditKey(anchorDir);
+  if (existing) return existing;
+  mkdirSync(anchorDir, { recursive: true, mode: 0o700 });
+  const file = auditKeyPath(anchorDir);
+  const tmp = tempName(file);
+  writeNew(tmp, randomBytes(KEY_BYTES));
+  try {
+    linkSync(tmp, file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err; // made meanwhile: use that one
+  } finally {
+    unlinkSync(tmp);
+  }
+  fsyncDir(anchorDir);
+  return readAuditKey(anchorDir)!;
+}
+
+// ── the head ──────────────────────────────────────────────────────────────────────────────
+
+const Hex64 = Schema.String.check(Schema.makeFilter((s: string) => /^[0-9a-f]{64}$/.test(s) || "must be 64 lowercase hex digits"));
+
+/** The chain's head as last saved: the log's path, its record count, the last hash, how many records at its start carry no mac. */
+export interface SavedHead {
+  readonly file: string;
+  readonly records: number;
+  readonly hash: string;
+  readonly unkeyed: number;
+  readonly at: string;
+  readonly mac: string;
+}
+const HeadSchema = Schema.Struct({
+  file: Schema.String,
+  records: Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)),
+  hash: Hex64,
+  unkeyed: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)),
+  at: Schema.String,
+  mac: Hex64,
+});
+const decodeHead = Schema.decodeUnknownResult(HeadSchema as never, { onExcessProperty: "error" } as never) as (u: unknown) => Result.Result<SavedHead, Error>;
+/** What a head's mac is over: every field but the mac. */
+const headText = (head: Omit<SavedHead, "mac">) => canonicalJson({ file: head.file, records: head.records, hash: head.hash, unkeyed: head.unkeyed, at: head.at });
+
+/** The log's saved head (its mac checked when there is a key), null when none is saved, or what is wrong with it. */
+export function readSavedHead(log: string, anchorDir: string, key: Buffer | null): SavedHead | null | { problem: string } {
+  const file = auditHeadPath(log, anchorDir);
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw err;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { problem: `the log's saved head (${file}) is not valid JSON: it was edited or cut short` };
+  }
+  const result = decodeHead(json);
+  if (Result.isFailure(result)) return { problem: `the log's saved head (${file}) is not a saved head: it was edited` };
+  const head = result.success;
+  if (head.file !== resolve(log)) return { problem: `the log's saved head (${file}) is the head of ${head.file}: it was copied there` };
+  if (key && !macMatches(key, headText(head), head.mac)) {
+    return { problem: `the log's saved head (${file}) does not match its mac: it was edited, or saved with another key` };
+  }
+  return head;
+}
+
+/** Replaces the saved head atomically: a reader sees the old head or the new one, whole. */
+function saveHead(anchorDir: string, head: Omit<SavedHead, "mac">, key: Buffer): void {
+  const file = auditHeadPath(head.file, anchorDir);
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  const tmp = tempName(file);
+  writeNew(tmp, Buffer.from(`${JSON.stringify({ ...head, mac: hmac(key, headText(head)) })}\n`));
+  try {
+    renameSync(tmp, file);
+  } catch (err) {
+    unlinkSync(tmp);
+    throw err;
+  }
+  fsyncDir(dirname(file));
+}
+
+// ── appending ─────────────────────────────────────────────────────────────────────────────
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 const sleep = (ms: number) => Atomics.wait(sleeper, 0, 0, ms);
@@ -79,7 +279,7 @@ function withLock<T>(file: string, waitMs: number, fn: () => T): T {
         }
         continue;
       }
-      if (Date.now() > deadline) throw new AuditLogError(`${lock} is held by another process (pid ${readPid(lock) ?? "unknown"}); if none is running, remove it`);
+      if (Date.now() > deadline) throw new AuditLogError("locked", `${lock} is held by another process (pid ${readPid(lock) ?? "unknown"}); if none is running, remove it`);
       sleep(5);
     }
   }
@@ -131,64 +331,99 @@ function lastLine(fd: number): { line: string | null; complete: boolean } {
   }
 }
 
+/** How many records at the start of the log carry no mac (read only when no saved head says). */
+function countUnkeyed(file: string): number {
+  let n = 0;
+  for (const { text } of lines(file)) {
+    const record = parseRecord(text);
+    if (typeof record === "string" || record.mac !== undefined) break;
+    n++;
+  }
+  return n;
+}
+
 export class AuditLog {
   readonly file: string;
   private readonly now: () => Date;
+  private readonly anchorDir: string;
 
-  constructor(file: string, options: { now?: () => Date } = {}) {
+  constructor(file: string, options: { now?: () => Date; anchorDir?: string } = {}) {
     this.file = file;
     this.now = options.now ?? (() => new Date());
+    this.anchorDir = options.anchorDir ?? auditAnchorDir();
   }
 
-  /** Appends one record after the last one in the file, whoever wrote that; returns it as written. */
-  append(entry: Omit<AuditRecord, "seq" | "at" | "prev" | "hash">): AuditRecord {
-    ensurePrivateDir(dirname(this.file), "set IRONCLAW_STATE_DIR to a directory of your own");
-    return withLock(this.file, 10_000, () => {
-      const fd = openSync(this.file, "a+", 0o600);
-      try {
-        // Ours, but perhaps created under a loose umask or by hand: the log says what the agent did.
-        if (fstatSync(fd).mode & 0o077) fchmodSync(fd, 0o600);
-        const { line, complete } = lastLine(fd);
-        let seq = 1;
-        let prev = GENESIS;
-        if (line !== null) {
-          const last = parseRecord(line);
-          // Chaining onto a broken tail would hide where it broke: refuse, and say how to look.
-          if (!complete || typeof last === "string") {
-            throw new AuditLogError(`${this.file}: the last record is ${complete ? `unreadable (${last})` : "cut short"}; run \`ironclaw audit verify\` and move the file aside to start a new log`);
-          }
-          seq = last.seq + 1;
-          prev = last.hash;
+  /**
+   * Appends one record after the last one in the file, whoever wrote that, then saves the new
+   * head; returns the record as written. Anything that stops it is an AuditLogError (code EAUDIT).
+   */
+  append(entry: AuditEntry): AuditRecord {
+    try {
+      ensurePrivateDir(dirname(this.file), "set IRONCLAW_STATE_DIR to a directory of your own");
+      return withLock(this.file, 10_000, () => this.appendLocked(entry));
+    } catch (err) {
+      throw err instanceof AuditLogError ? err : new AuditLogError("io", (err as Error).message);
+    }
+  }
+
+  private appendLocked(entry: AuditEntry): AuditRecord {
+    const key = ensureAuditKey(this.anchorDir);
+    const fd = openSync(this.file, "a+", 0o600);
+    try {
+      // Ours, but perhaps created under a loose umask or by hand: the log says what the agent did.
+      if (fstatSync(fd).mode & 0o077) fchmodSync(fd, 0o600);
+      const { line, complete } = lastLine(fd);
+      let last: AuditRecord | null = null;
+      if (line !== null) {
+        const parsed = parseRecord(line);
+        // Chaining onto a broken tail would hide where it broke: refuse, and say how to look.
+        if (!complete || typeof parsed === "string") {
+          throw new AuditLogError("log", `${this.file}: the last record is ${complete ? `unreadable (${parsed})` : "cut short"}; run \`ironclaw audit verify\` and move the file aside to start a new log`);
         }
-        const unhashed = {
-          seq,
-          at: this.now().toISOString(),
-          session: entry.session,
-          decision: entry.decision,
-          by: entry.by,
-          reason: entry.reason,
-          actionHash: entry.actionHash,
-          action: entry.action,
-          prev,
-        };
-        // Hash what will be read back (JSON drops undefined, turns NaN into null …), not the object in hand.
-        const body = JSON.parse(JSON.stringify(unhashed)) as Omit<AuditRecord, "hash">;
-        const record: AuditRecord = { ...body, hash: recordHash(body) };
-        const data = Buffer.from(`${JSON.stringify(record)}\n`);
-        let written = 0;
-        while (written < data.length) written += writeSync(fd, data, written);
-        fdatasyncSync(fd);
-        return record;
-      } finally {
-        closeSync(fd);
+        last = parsed;
       }
-    });
+      const saved = readSavedHead(this.file, this.anchorDir, key);
+      if (saved && "problem" in saved) throw new AuditLogError("head", `${saved.problem}; run \`ironclaw audit verify\``);
+      // A head past the log, or naming another record where the log ends: records were removed or the
+      // log replaced. Appending would save a new head over that evidence.
+      const count = last?.seq ?? 0;
+      if (saved && (saved.records > count || (saved.records === count && saved.hash !== last?.hash))) {
+        throw new AuditLogError(
+          "log",
+          `${this.file} ends at record ${count} but its head (${auditHeadPath(this.file, this.anchorDir)}) says ${saved.records}${saved.records === count ? " with another hash" : ""}: run \`ironclaw audit verify\`; to start a new log, move both files aside`,
+        );
+      }
+      const unhashed = {
+        seq: count + 1,
+        at: this.now().toISOString(),
+        session: entry.session,
+        decision: entry.decision,
+        by: entry.by,
+        reason: entry.reason,
+        actionHash: entry.actionHash,
+        action: entry.action,
+        prev: last?.hash ?? GENESIS,
+      };
+      // Hash what will be read back (JSON drops undefined, turns NaN into null …), not the object in hand.
+      const body = JSON.parse(JSON.stringify(unhashed)) as Omit<AuditRecord, "hash">;
+      const hash = recordHash(body);
+      const record: AuditRecord = { ...body, hash, mac: hmac(key, hash) };
+      const data = Buffer.from(`${JSON.stringify(record)}\n`);
+      let written = 0;
+      while (written < data.length) written += writeSync(fd, data, written);
+      fdatasyncSync(fd);
+      // Once a keyed record is in, the unkeyed records at the start are fixed: a saved head knows how many.
+      const unkeyed = last === null ? 0 : last.mac === undefined ? last.seq : saved ? saved.unkeyed : countUnkeyed(this.file);
+      saveHead(this.anchorDir, { file: resolve(this.file), records: record.seq, hash, unkeyed, at: record.at }, key);
+      return record;
+    } finally {
+      closeSync(fd);
+    }
   }
 }
 
 // ── verification ─────────────────────────────────────────────────────────────────────────
 
-const Hex64 = Schema.String.check(Schema.makeFilter((s: string) => /^[0-9a-f]{64}$/.test(s) || "must be 64 lowercase hex digits"));
 const RecordSchema = Schema.Struct({
   seq: Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)),
   at: Schema.String,
@@ -200,6 +435,7 @@ const RecordSchema = Schema.Struct({
   reason: Schema.String,
   prev: Hex64,
   hash: Hex64,
+  mac: Schema.optional(Hex64),
 });
 const decodeRecord = Schema.decodeUnknownResult(RecordSchema as never, { onExcessProperty: "error" } as never) as (u: unknown) => Result.Result<AuditRecord, Error>;
 
@@ -218,7 +454,23 @@ function parseRecord(line: string): AuditRecord | string {
   return `not an audit record (${key ? `${key}: ` : ""}${problem!.trim().replace(/ \| undefined$/, "")})`;
 }
 
-export type AuditVerification = { ok: true; records: number; head: string } | { ok: false; records: number; line: number; problem: string };
+export type AuditVerification =
+  | {
+      ok: true;
+      records: number;
+      /** The last record's hash. */
+      head: string;
+      /** Records at the start written before the key existed (no mac). */
+      unkeyed: number;
+      /** Whether the records' macs were checked: there were none, the key is here, or it is not. */
+      macs: "none" | "verified" | "unchecked";
+      /** The saved head it was held against (null: none is saved for this file). */
+      saved: { readonly file: string; readonly records: number } | null;
+      /** What an OK does not cover, in words. */
+      notes: string[];
+    }
+  /** `line` is null for a problem no line of the log holds (its head, the log missing). */
+  | { ok: false; records: number; line: number | null; problem: string };
 
 /** Reads the file line by line (synchronously, in 1 MiB chunks) without holding it all in memory. */
 function* lines(file: string): Generator<{ text: string; terminated: boolean }> {
@@ -243,35 +495,81 @@ function* lines(file: string): Generator<{ text: string; terminated: boolean }> 
   }
 }
 
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
 /**
- * Checks every record's own hash, that it follows the one before it (`prev`, `seq`), and that
- * the file ends with a whole line. `records` counts the records verified before a problem.
- * Without an anchor kept elsewhere, records cut from the end cannot be told from a shorter log:
- * `head` (the last hash) is what to keep to tell later.
+ * Checks every record's own hash, that it follows the one before it (`prev`, `seq`), its mac
+ * (when the key is here), that the file ends with a whole line, and the log against its saved
+ * head: it must reach the head's record, with the head's hash there, and carry no more unkeyed
+ * records than the head says. `records` counts the records verified before a problem.
+ * `headRequired`: the log IronClaw writes to, which has a saved head once it holds a keyed record.
+ * A key file that is not one throws an AuditLogError naming it.
  */
-export function verifyAuditLog(file: string): AuditVerification {
-  if (!existsSync(file)) return { ok: true, records: 0, head: GENESIS };
+export function verifyAuditLog(file: string, options: { anchorDir?: string; headRequired?: boolean } = {}): AuditVerification {
+  const anchorDir = options.anchorDir ?? auditAnchorDir();
+  const key = readAuditKey(anchorDir);
+  // The head before the log: the log is written first, so it is never behind a head read earlier.
+  const saved = readSavedHead(file, anchorDir, key);
+  const head = saved && !("problem" in saved) ? saved : null;
+  const headFile = auditHeadPath(file, anchorDir);
   let records = 0;
+  let unkeyed = 0;
   let prev = GENESIS;
   let line = 0;
-  for (const { text, terminated } of lines(file)) {
+  const broken = (at: number | null, problem: string) => ({ ok: false as const, records, line: at, problem });
+  for (const { text, terminated } of existsSync(file) ? lines(file) : []) {
     line++;
-    const broken = (problem: string) => ({ ok: false as const, records, line, problem });
-    if (!terminated) return broken("the last line is cut short (no newline at its end): the file was truncated or a write was interrupted");
-    if (text.trim() === "") return broken("an empty line where a record should be");
+    if (!terminated) return broken(line, "the last line is cut short (no newline at its end): the file was truncated or a write was interrupted");
+    if (text.trim() === "") return broken(line, "an empty line where a record should be");
     const record = parseRecord(text);
-    if (typeof record === "string") return broken(record);
-    if (recordHash(record) !== record.hash) return broken("the record does not match its hash: it was edited");
+    if (typeof record === "string") return broken(line, record);
+    if (recordHash(record) !== record.hash) return broken(line, "the record does not match its hash: it was edited");
     if (record.prev !== prev) {
       return broken(
+        line,
         line === 1
           ? "the first record does not start the chain (prev is not the genesis value): records before it were removed"
           : `the record does not follow line ${line - 1} (prev is not that record's hash): a record was dropped, inserted or moved here`,
       );
     }
-    if (record.seq !== records + 1) return broken(`seq is ${record.seq}, expected ${records + 1}`);
+    if (record.seq !== records + 1) return broken(line, `seq is ${record.seq}, expected ${records + 1}`);
+    if (record.mac === undefined) {
+      if (unkeyed < records) return broken(line, "the record carries no mac but records before it do: its mac was removed (only records written before the key existed may lack one)");
+      if (head && record.seq > head.unkeyed) {
+        return broken(line, `the record carries no mac but the log's head says only its first ${plural(head.unkeyed, "record")} were written before the key existed: its mac was removed`);
+      }
+      unkeyed++;
+    } else if (key && !macMatches(key, record.hash, record.mac)) {
+      return broken(line, `the record's mac does not match the key (${auditKeyPath(anchorDir)}): the log was re-chained or written without that key`);
+    }
+    if (head && record.seq === head.records && record.hash !== head.hash) {
+      return broken(line, `the record is not the one the log's head saved as record ${head.records}: the log was re-chained or replaced`);
+    }
     prev = record.hash;
     records++;
   }
-  return { ok: true, records, head: prev };
+  if (saved && "problem" in saved) return broken(null, saved.problem);
+  if (head && records < head.records) {
+    const says = `its head says ${plural(head.records, "record")}`;
+    if (records > 0) return broken(records + 1, `the log ends at record ${records} but ${says}: records were removed from the end, or the file replaced`);
+    return broken(null, existsSync(file) ? `the log is empty but ${says}: it was emptied or replaced` : `the log is missing but ${says}: it was deleted or moved`);
+  }
+  const keyed = records - unkeyed;
+  if (!head && keyed > 0 && options.headRequired) {
+    return broken(null, `the log holds keyed records but no saved head (${headFile}): the head was deleted, so records removed from the end would not show`);
+  }
+  const notes: string[] = [];
+  if (unkeyed > 0) notes.push(`${plural(unkeyed, "record")} at the start carry no mac (written before the key existed)`);
+  if (keyed > 0 && !key) notes.push(`no key at ${auditKeyPath(anchorDir)} (another user's or machine's log?): the chain was checked, the macs were not`);
+  if (head && records > head.records) notes.push(`${plural(records - head.records, "record")} after the saved head (appended after it was last saved: a write stopped between the log and its head)`);
+  if (!head && records > 0) notes.push(`no saved head for this file (${headFile}): records removed from its end would not show`);
+  return {
+    ok: true,
+    records,
+    head: prev,
+    unkeyed,
+    macs: keyed === 0 ? "none" : key ? "verified" : "unchecked",
+    saved: head && { file: headFile, records: head.records },
+    notes,
+  };
 }

@@ -1,27 +1,33 @@
-// `ironclaw audit verify [FILE]`: walks the audit log's hash chain (actors/audit-log.ts) and says
-// whether it is whole, or the first line where it breaks.
+// `ironclaw audit verify [FILE]`: walks the audit log's hash chain (actors/audit-log.ts), checks
+// its macs with the user's key and holds it against its saved head, and says whether it is
+// whole, or the first problem (and its line).
 import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
-import { auditLogPath, verifyAuditLog } from "../../actors/audit-log.ts";
+import { AuditLogError, auditLogPath, verifyAuditLog } from "../../actors/audit-log.ts";
 import { ExitCode, UsageError } from "../exit-codes.ts";
+import { oneLine } from "../terminal-text.ts";
 
 export function runAuditVerify(file: string | undefined, opts: { json: boolean }): number {
   const path = file === undefined ? auditLogPath() : resolve(file);
-  // No log yet at the default place is a fresh install; a file named on the command line must exist.
+  // No log at the default place is a fresh install (unless its head says otherwise); a file named on the command line must exist.
   if (file !== undefined && !existsSync(path)) throw new UsageError(`no audit log at ${path}`);
   if (existsSync(path) && !statSync(path).isFile()) throw new UsageError(`${path} is not a file`);
   let result: ReturnType<typeof verifyAuditLog>;
   try {
-    result = verifyAuditLog(path);
+    // The log IronClaw writes to must have its head once it holds keyed records; a copy elsewhere has none.
+    result = verifyAuditLog(path, { headRequired: path === resolve(auditLogPath()) });
   } catch (err) {
+    if (err instanceof AuditLogError) throw new UsageError(err.message);
     throw new UsageError(`cannot read ${path}: ${(err as Error).message}`);
   }
+  // A problem or note can quote the head's own text (the path it names): never raw on a terminal.
   if (opts.json) {
     process.stdout.write(`${JSON.stringify({ file: path, ...result })}\n`);
   } else if (result.ok) {
-    process.stdout.write(`audit log OK: ${result.records} record${result.records === 1 ? "" : "s"}${existsSync(path) ? "" : ` (no log yet at ${path})`}\n`);
+    const empty = existsSync(path) ? "" : ` (no log yet at ${path})`;
+    process.stdout.write(`audit log OK: ${result.records} record${result.records === 1 ? "" : "s"}${empty}\n${result.notes.map((n) => `note: ${oneLine(n)}\n`).join("")}`);
   } else {
-    process.stdout.write(`audit log BROKEN at line ${result.line}: ${result.problem}\n`);
+    process.stdout.write(`audit log BROKEN${result.line === null ? "" : ` at line ${result.line}`}: ${oneLine(result.problem)}\n`);
   }
   return result.ok ? ExitCode.ok : ExitCode.dataError;
 }
