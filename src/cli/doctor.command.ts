@@ -1,5 +1,6 @@
 // `ironclaw doctor`: which sandbox backends work on this machine, found by booting a real
 // sandbox with each, and for those that do not, why.
+import { oneLine } from "../terminal-text.ts";
 import { detectCgroups } from "../../actors/cgroup.ts";
 import { hasParentDeathSignal } from "../../actors/host-process.ts";
 import { measureHardening } from "../../actors/hardening-probe.ts";
@@ -64,7 +65,7 @@ export async function runDoctor(opts: { json: boolean; verbose: boolean }): Prom
       const timing = b.probeMs !== undefined ? ` (${b.probeMs} ms)` : "";
       process.stdout.write(`${mark}${b.backend.padEnd(12)}${b.usable ? b.isolation : b.reason}${timing}\n`);
       if (b.usable) process.stdout.write(`    ${"".padEnd(12)}${b.reason}\n`);
-      if (b.hardeningError) process.stdout.write(`    ${"".padEnd(12)}hardening not measured: ${b.hardeningError}\n`);
+      if (b.hardeningError) process.stdout.write(`    ${"".padEnd(12)}hardening not measured: ${oneLine(b.hardeningError)}\n`);
       if (b.hardening) for (const line of hardeningLines(b.hardening, b.backend)) process.stdout.write(`    ${"".padEnd(12)}${line}\n`);
     }
     process.stdout.write(`\nlimits: ${cgroups.detail}\n`);

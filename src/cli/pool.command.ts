@@ -1,4 +1,5 @@
 // `ironclaw pool warm | stats`: the daemon's pool of ready sandboxes.
+import { oneLine, safeJson } from "../terminal-text.ts";
 import { ask } from "../daemon/daemon-client.ts";
 import type { DaemonMessage } from "../daemon/daemon-protocol.ts";
 import { ExitCode } from "../exit-codes.ts";
@@ -34,12 +35,12 @@ export async function runPoolStats(opts: { json: boolean }): Promise<number> {
 function printStats(stats: Extract<DaemonMessage, { type: "pool.stats" }> | null, json: boolean): number {
   if (!stats) return notRunning(json);
   if (json) {
-    process.stdout.write(`${JSON.stringify(stats)}\n`);
+    process.stdout.write(`${safeJson(stats)}\n`);
     return ExitCode.ok;
   }
   const lines = [`${stats.ready}/${stats.size} slots ready`];
   for (const s of stats.slots) {
-    lines.push(`  ${s.id.padEnd(24)} ${s.state.padEnd(10)} generation ${s.generation}${s.failures ? `, ${s.failures} failures: ${s.lastError}` : ""}`);
+    lines.push(`  ${s.id.padEnd(24)} ${s.state.padEnd(10)} generation ${s.generation}${s.failures ? `, ${s.failures} failures: ${oneLine(s.lastError ?? "")}` : ""}`);
   }
   process.stdout.write(`${lines.join("\n")}\n`);
   return ExitCode.ok;
