@@ -9,13 +9,16 @@ import type { SandboxHandle } from "../machines/vm.machine.ts";
 import type { McpChildren, ToolDecision, ToolResult, WorkspaceChanges } from "../machines/agent-session.machine.ts";
 import { createMcpHub, type McpHub } from "../src/mcp-hub.ts";
 import type { McpServerConfig } from "../src/mcp-config.ts";
-import { actionHash, execCard, filesCard, mcpCard, type DiffCard } from "../src/diff-card.ts";
+import { actionHash, execCard, filesCard, mcpCard, sha256Hex, type DiffCard } from "../src/diff-card.ts";
+import { configFiles, loadSettings } from "../src/settings.ts";
 import { decide, type PolicyAction, type PolicyRule } from "../src/policy.ts";
 import type { AuditLog } from "./audit-log.ts";
 import type { ModelMessage, ModelProvider, ModelTurn, ToolCall, ToolSpec } from "./model-provider.ts";
 import type { Sandbox } from "./sandbox-driver.ts";
 import { execOnVm } from "./vm-job.ts";
-import { applyChanges, collectChanges, copyIntoSandbox, SANDBOX_WORKSPACE, snapshotProject, type WorkspaceSnapshot } from "./workspace.ts";
+import { saveFullDiff } from "./full-diff-file.ts";
+import { collectChanges, copyIntoSandbox, SANDBOX_WORKSPACE, snapshotProject, type SandboxBaseline, type WorkspaceSnapshot } from "./workspace.ts";
+import { applyChanges } from "./workspace-apply.ts";
 
 const asSandbox = (h: SandboxHandle) => h as unknown as Sandbox;
 const OUTPUT_LIMIT = 16 * 1024;
@@ -137,6 +140,8 @@ const resultText = (result: unknown): ToolResult => {
 /** Per session: the project as copied, and the red actions waiting, by the hash a human would approve. */
 interface SessionState {
   snapshot: WorkspaceSnapshot | null;
+  /** How the copy looked inside the sandbox: what collection compares with. */
+  baseline: SandboxBaseline | null;
   waiting: Map<string, () => Promise<unknown>>;
 }
 
@@ -146,7 +151,7 @@ export function agentSessionActors(services: SessionServices) {
   const sessions = new Map<string, SessionState>();
   const state = (id: string): SessionState => {
     let s = sessions.get(id);
-    if (!s) sessions.set(id, (s = { snapshot: null, waiting: new Map() }));
+    if (!s) sessions.set(id, (s = { snapshot: null, baseline: null, waiting: new Map() }));
     return s;
   };
   /** The session's own connections, as a hub over its children. */
@@ -204,6 +209,7 @@ export function agentSessionActors(services: SessionServices) {
       if (copied!.status === "rejected") throw copied!.reason;
       ready.forEach((r, i) => r.status === "rejected" && services.onMcpUnavailable?.(mcp.servers[i]!.name, (r.reason as Error).message));
       state(input.sessionId).snapshot = snapshot;
+      state(input.sessionId).baseline = copied!.value;
       return [...BUILTIN_TOOLS, ...mcpTools(mcp)];
     }),
 
@@ -230,19 +236,34 @@ export function agentSessionActors(services: SessionServices) {
       return describeCall(input.call, hubOf(input.mcp)).run({ sandbox: asSandbox(input.sandbox), vm: input.vm });
     }),
 
-    collectChanges: fromPromise<WorkspaceChanges | null, { sessionId: string; sandbox: SandboxHandle }>(async ({ input }) => {
+    collectChanges: fromPromise<WorkspaceChanges | null, { sessionId: string; sandbox: SandboxHandle }>(async ({ input, signal }) => {
       const s = state(input.sessionId);
-      if (!s.snapshot) throw new Error("the workspace was never copied into the sandbox");
-      const changes = await collectChanges(asSandbox(input.sandbox).channel, s.snapshot);
-      if (!changes.length) return null;
-      const card = filesCard(changes.map((c) => ({ path: c.path, before: c.before?.toString("utf8") ?? null, after: c.after?.toString("utf8") ?? null, baseHash: c.baseHash })));
-      const hash = actionHash({ tool: "apply", args: { paths: changes.map((c) => c.path) }, card });
-      const verdict = decide({ kind: "apply", paths: changes.map((c) => c.path) }, services.rules);
+      if (!s.snapshot || !s.baseline) throw new Error("the workspace was never copied into the sandbox");
+      // Read now, from the project's and the user's config: a project may lower the cap, never raise it.
+      const maxChangeMiB = loadSettings({ cwd: services.projectDir }).workspace.maxChangeMiB;
+      const { changes, skipped } = await collectChanges(asSandbox(input.sandbox).channel, s.snapshot, s.baseline, {
+        maxBytes: maxChangeMiB * 2 ** 20,
+        capSetting: `workspace.maxChangeMiB in ${configFiles(services.projectDir).user} or IRONCLAW_MAX_CHANGE_MIB`,
+        signal,
+      });
+      // Changes that will not be applied still reach a human: the card lists them, with why.
+      if (!changes.length && !skipped.length) return null;
+      const { card, fullDiff } = await filesCard(changes, skipped, { signal });
+      // The file's name is on the card before it is hashed: the approval covers where the full diff is.
+      if (fullDiff !== null) card.fullDiffFile = saveFullDiff(input.sessionId, fullDiff);
+      const paths = changes.map((c) => c.path);
+      // The exact bytes and mode each path gets, beside the card (which shows their hashes too).
+      const files = changes.map((c) => ({ path: c.path, after: c.after && { sha256: sha256Hex(c.after), mode: c.afterMode } }));
+      const hash = actionHash({ tool: "apply", args: { files }, card });
+      const verdict = decide({ kind: "apply", paths }, services.rules);
       if (verdict.decision === "denied") throw new Error(`applying the changes is denied by policy: ${verdict.reason}`);
-      const summary = `apply ${changes.length} changed file(s) to ${services.projectDir}`;
+      const notApplied = skipped.length ? `; ${skipped.length} not applied, listed on the card` : "";
+      const summary = changes.length
+        ? `apply ${changes.length} changed file(s) to ${services.projectDir}${notApplied}`
+        : `nothing to apply to ${services.projectDir}: ${skipped.length} change(s) the sandbox made will not be applied, listed on the card`;
       s.waiting.set(hash, async () => {
-        applyChanges(services.projectDir, changes);
-        return `applied ${changes.length} file(s)`;
+        const report = applyChanges(services.projectDir, changes);
+        return `applied: ${report.written.length} file(s) written, ${report.deleted.length} deleted`;
       });
       services.onApprovalNeeded?.(input.sessionId, { actionHash: hash, card, summary });
       return { count: changes.length, actionHash: hash, card, summary };
