@@ -3,7 +3,7 @@
 // at a real pseudo-terminal and through `ironclaw mcp` — with every escape sequence shown, never
 // obeyed: no cleared screen, no clipboard write, no scroll region hiding the real card, no line
 // that passes for IronClaw's own. The card and the question come after a terminal reset.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -100,6 +100,25 @@ describe.skipIf(!backend)("ironclaw run at a real terminal, with a hostile model
     expect(r.stdout).toMatch(/its changes were not applied \(denied at the terminal\)/);
     expect(existsSync(join(dir, "notes.txt"))).toBe(false);
     expect(records()).toEqual([]);
+  });
+
+  it("a card taller than the terminal goes through the user's pager, then the question is asked", async () => {
+    const dir = exampleProject({});
+    const paged = join(project, "paged.txt");
+    const content = Array.from({ length: 40 }, (_, i) => `line ${i}`).join("\n");
+    const turns = script(dir, [{ toolCalls: [{ name: "write_file", arguments: { path: "long.txt", content } }] }, { text: "Done." }]);
+    const r = await atTerminal([BIN, "run", "write it", "--script", turns, "-b", backend!], {
+      cwd: dir,
+      env: { ...userEnv, IRONCLAW_PAGER: `tee ${paged} > /dev/null` },
+      rows: 12,
+      answers: ["n\n"],
+    });
+    expect(r.stdout).toMatch(/approve apply 1 changed file\(s\)/);
+    const card = readFileSync(paged, "utf8");
+    expect(card).toContain("long.txt");
+    expect(card).toContain("+line 39");
+    expect(r.stdout).not.toContain("+line 39"); // shown by the pager, not written past the screen
+    expect(existsSync(join(dir, "long.txt"))).toBe(false);
   });
 
   it("a red MCP call whose tool name holds escapes is asked about on one line, escaped, after a reset", async () => {
