@@ -12,6 +12,8 @@ export const ExitCode = {
   dataError: 65,
   /** An MCP server could not be reached, or its connection was lost (sysexits' EX_UNAVAILABLE). */
   mcpUnavailable: 69,
+  /** The project's config declares MCP servers the user has not trusted (sysexits' EX_NOPERM): nothing of it was started. */
+  untrusted: 77,
   /** The command ran past --timeout and was killed. */
   timeout: 124,
   /** The sandbox could not be created or failed (backend missing, boot failed, sandbox died). */
@@ -30,4 +32,9 @@ export const ExitCode = {
 
 export class UsageError extends Error {
   override name = "UsageError";
+}
+
+/** The project's MCP servers would be needed, and the user has not trusted them (exit `untrusted`). */
+export class UntrustedError extends Error {
+  override name = "UntrustedError";
 }

@@ -1,15 +1,24 @@
 // The MCP servers IronClaw connects to, in the `mcpServers` shape Claude Desktop, Cursor and
 // others already use: `command`/`args`/`env` for a local (stdio) server, `url`/`headers` for a
-// remote (Streamable HTTP) one. Read from the user's config and the project's (the project's
-// entry wins for the same name), validated with messages that name the file and the key.
-// `${VAR}` in args, env, cwd, url and headers comes from the environment; those values are
-// secrets as far as IronClaw is concerned and are never logged (see describeServer).
+// remote (Streamable HTTP) one, validated with messages that name the file and the key.
+//
+// Two files declare them, and they are not equals. The user's own config is the user's word:
+// its entries may run on the host, be `trusted`, and read any `${VAR}` of the environment. The
+// project's config arrives with a cloned repository, so it is hostile until the user trusts that
+// exact file (src/project-trust.ts): until then its entries are only read, checked and shown —
+// nothing interpolated, nothing started, nothing connected. Even trusted, a project's entry may
+// not set `trusted`, turn `sandbox` off (its local servers run sandboxed), take the name of one
+// of the user's entries, widen the launcher allow-list, or read a host variable the user has not
+// listed in `mcp.allowedVariables`. `${VAR}` values are secrets as far as IronClaw is concerned
+// and are never logged (see describeServer).
 import { resolve } from "node:path";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync, realpathSync } from "node:fs";
 import { Result, Schema } from "effect";
 import { BACKENDS, type BackendName } from "../actors/sandbox-driver.ts";
 import { checkCommand } from "./mcp-command-policy.ts";
-import { configFiles, describeFailure, readConfig, SettingsError, valueAt } from "./settings.ts";
+import { configSha256, isTrusted } from "./project-trust.ts";
+import { configFiles, describeFailure, parseConfig, readConfig, SettingsError, valueAt, type ConfigFile } from "./settings.ts";
+import { oneLine } from "./terminal-text.ts";
 
 const StringMap = Schema.Record(Schema.String, Schema.String);
 const Seconds = Schema.Number.check(Schema.makeFilter((n: number) => (n > 0 && n <= 3600) || "must be between 0 and 3600 seconds"));
@@ -20,7 +29,7 @@ const common = {
   timeoutSecs: Schema.optional(Seconds),
   /** Tools whose calls may be sent again after a reconnect: the server promises repeats are harmless. */
   idempotentTools: Schema.optional(Schema.Array(Schema.String)),
-  /** Believe this server's tool annotations (readOnlyHint …) when they would make a call green. */
+  /** Believe this server's tool annotations (readOnlyHint …) when they would make a call green (the user's config only). */
   trusted: Schema.optional(Schema.Boolean),
   disabled: Schema.optional(Schema.Boolean),
 };
@@ -31,7 +40,7 @@ const StdioEntry = Schema.Struct({
   args: Schema.optional(Schema.Array(Schema.String)),
   env: Schema.optional(StringMap),
   cwd: Schema.optional(Schema.String),
-  /** Run the server inside an IronClaw sandbox, its own files mounted read-only. */
+  /** Run the server inside an IronClaw sandbox, its own files mounted read-only (default: off in the user's config; always on in a project's). */
   sandbox: Schema.optional(Schema.Boolean),
   /** The sandbox's backend (default: the strongest that works here and can show the server its files). */
   sandboxBackend: Schema.optional(Schema.Literals(BACKENDS)),
@@ -89,21 +98,84 @@ export interface HttpServerConfig extends Common {
 export type McpServerConfig = StdioServerConfig | HttpServerConfig;
 
 export interface McpConfig {
+  /** The servers to connect: the user's, then the project's when the user trusts its config. */
   readonly servers: readonly McpServerConfig[];
   /** Launchers allowed beyond the built-in ones (from the user's config only). */
   readonly allowedCommands: readonly string[];
+  /** The user's config file: where trust-free settings belong, named in errors. */
+  readonly userFile: string;
+  /** The project's config file, when there is one: what it declares, and whether it is trusted. */
+  readonly project: ProjectMcpConfig | null;
+}
+
+/** A project's server as its config declares it, checked but not interpolated: what the user is asked to trust. */
+export type ProjectServer =
+  | {
+      readonly name: string;
+      readonly transport: "stdio";
+      readonly command: string;
+      /** As written: a `${VAR}` stays a `${VAR}`. */
+      readonly args: readonly string[];
+      readonly env: Readonly<Record<string, string>>;
+      /** Resolved against the project unless it holds a `${VAR}`. */
+      readonly cwd: string;
+      readonly sandboxBackend?: BackendName;
+      /** Resolved against the project unless they hold a `${VAR}`. */
+      readonly sandboxPaths: readonly string[];
+      /** The host variables it reads (every one listed in the user's mcp.allowedVariables). */
+      readonly variables: readonly string[];
+    }
+  | {
+      readonly name: string;
+      readonly transport: "http";
+      readonly url: string;
+      readonly headers: Readonly<Record<string, string>>;
+      readonly legacySse: boolean;
+      readonly oauth: boolean;
+      readonly variables: readonly string[];
+    };
+
+export interface ProjectMcpConfig {
+  readonly file: string;
+  /** The project directory (as the command was run there). */
+  readonly dir: string;
+  /** SHA-256 (hex) of the file's exact bytes: what trust is given to. */
+  readonly sha256: string;
+  /** Whether the user trusted exactly these bytes for this directory. */
+  readonly trusted: boolean;
+  /** Its servers that are not disabled. */
+  readonly servers: readonly ProjectServer[];
 }
 
 const DEFAULT_TIMEOUT_MS = 60_000;
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const VARIABLE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+const HAS_VARIABLE = new RegExp(VARIABLE.source);
 
 type Decoder<T> = (u: unknown) => Result.Result<T, Error>;
 const decoder = <S extends Schema.Top>(schema: S) => Schema.decodeUnknownResult(schema as never, { onExcessProperty: "error" } as never) as Decoder<S["Type"]>;
 const decodeStdio = decoder(StdioEntry);
 const decodeHttp = decoder(HttpEntry);
 
+/** Either shape; code reads only the keys of the shape it decoded (`local` says which). */
+type Entry = typeof StdioEntry.Type & typeof HttpEntry.Type;
+interface Decoded {
+  readonly name: string;
+  readonly file: string;
+  readonly local: boolean;
+  readonly value: Entry;
+}
+
+/** A refusal naming the file; kept to one line, since the file and its keys may come from a cloned repository. */
+function failIn(file: string) {
+  return (message: string): never => {
+    throw new SettingsError(oneLine(`${file}: ${message}`));
+  };
+}
+
 /** `${VAR}` → the variable's value; a variable that is not set is an error naming the key. */
 function interpolate(value: string, at: string, env: NodeJS.ProcessEnv): string {
-  return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
+  return value.replace(VARIABLE, (_, name: string) => {
     const got = env[name];
     if (got === undefined) throw new Error(`${at}: \${${name}} is not set in the environment`);
     return got;
@@ -113,11 +185,24 @@ function interpolate(value: string, at: string, env: NodeJS.ProcessEnv): string 
 const mapValues = (record: Readonly<Record<string, string>> | undefined, at: string, env: NodeJS.ProcessEnv) =>
   Object.fromEntries(Object.entries(record ?? {}).map(([k, v]) => [k, interpolate(v, `${at}.${k}`, env)]));
 
-function parseEntry(name: string, raw: unknown, file: string, projectDir: string, allowed: readonly string[], env: NodeJS.ProcessEnv): McpServerConfig | null {
+/** Every `${VAR}` the entry would read, with the key it is at. */
+function variablesOf({ local, value }: Decoded): Array<{ at: string; name: string }> {
+  const places: Array<readonly [string, string]> = local
+    ? [
+        ...(value.args ?? []).map((a, i) => [`args[${i}]`, a] as const),
+        ...Object.entries(value.env ?? {}).map(([k, v]) => [`env.${k}`, v] as const),
+        ...(value.cwd !== undefined ? [["cwd", value.cwd] as const] : []),
+        ...(value.sandboxPaths ?? []).map((p, i) => [`sandboxPaths[${i}]`, p] as const),
+      ]
+    : [["url", value.url] as const, ...Object.entries(value.headers ?? {}).map(([k, v]) => [`headers.${k}`, v] as const)];
+  return places.flatMap(([at, text]) => [...text.matchAll(VARIABLE)].map((m) => ({ at, name: m[1]! })));
+}
+
+/** The entry's shape, checked: a server name, either a command or a URL, known keys of the right types. */
+function decodeEntry(name: string, raw: unknown, file: string): Decoded {
   const at = `mcpServers.${name}`;
-  function fail(message: string): never {
-    throw new SettingsError(`${file}: ${message}`);
-  }
+  const fail = failIn(file);
+  if (!NAME.test(name)) fail(`${at}: a server name may hold letters, digits, '.', '_' and '-' only`);
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) fail(`${at}: must be an object with either command (a local server) or url (a remote one)`);
   const entry = raw as Record<string, unknown>;
   if ("command" in entry === "url" in entry) fail(`${at}: needs either command (a local server) or url (a remote one), not ${"command" in entry ? "both" : "neither"}`);
@@ -133,8 +218,36 @@ function parseEntry(name: string, raw: unknown, file: string, projectDir: string
     }
     return fail(`${at}.${path}: ${problem}${got === undefined ? "" : `, got ${JSON.stringify(got)}`}`);
   }
-  // Either shape; the branch below reads only the keys of the shape it decoded.
-  const value = result.success as typeof StdioEntry.Type & typeof HttpEntry.Type;
+  return { name, file, local, value: result.success as Entry };
+}
+
+/** What only the user may say, refused in a project's entry; each refusal names where it belongs. */
+function checkProjectEntry(decoded: Decoded, rules: { userFile: string; userNames: ReadonlySet<string>; allowedVariables: readonly string[] }): void {
+  const { name, file, local, value } = decoded;
+  const at = `mcpServers.${name}`;
+  const fail = failIn(file);
+  if (value.trusted !== undefined) {
+    fail(`${at}.trusted: a project may not set this: whether a server's tool annotations are believed belongs in your own config (${rules.userFile})`);
+  }
+  if (local && value.sandbox === false) {
+    fail(`${at}.sandbox: a project's local servers run sandboxed; to run this one on the host, declare it in your own config (${rules.userFile})`);
+  }
+  if (rules.userNames.has(name)) {
+    fail(`${at}: ${rules.userFile} already declares a server named ${name}, and a project may not replace it; rename one of them`);
+  }
+  for (const { at: key, name: variable } of variablesOf(decoded)) {
+    if (!rules.allowedVariables.includes(variable)) {
+      fail(`${at}.${key}: \${${variable}} is a host variable this project may not read; to allow it, add "${variable}" to mcp.allowedVariables in ${rules.userFile}`);
+    }
+  }
+}
+
+/** The entry as a server to connect, `${VAR}`s filled in; null when it is disabled. */
+function resolveEntry(decoded: Decoded, ctx: { projectDir: string; allowed: readonly string[]; env: NodeJS.ProcessEnv; sandboxByDefault: boolean }): McpServerConfig | null {
+  const { name, file, local, value } = decoded;
+  const { projectDir, env } = ctx;
+  const at = `mcpServers.${name}`;
+  const fail = failIn(file);
   if (value.disabled) return null;
   const base = {
     name,
@@ -145,11 +258,12 @@ function parseEntry(name: string, raw: unknown, file: string, projectDir: string
   };
   try {
     if (local) {
-      const problem = checkCommand(value.command, { projectDir, allowed });
+      const problem = checkCommand(value.command, { projectDir, allowed: ctx.allowed });
       if (problem) fail(`${at}.command: ${problem}`);
       const cwd = value.cwd === undefined ? projectDir : resolve(projectDir, interpolate(value.cwd, `${at}.cwd`, env));
       if (!existsSync(cwd)) fail(`${at}.cwd: ${cwd} does not exist`);
-      if (!value.sandbox && (value.sandboxBackend !== undefined || value.sandboxPaths !== undefined)) {
+      const sandbox = value.sandbox ?? ctx.sandboxByDefault;
+      if (!sandbox && (value.sandboxBackend !== undefined || value.sandboxPaths !== undefined)) {
         fail(`${at}.${value.sandboxBackend !== undefined ? "sandboxBackend" : "sandboxPaths"}: only means something with "sandbox": true`);
       }
       const sandboxPaths = (value.sandboxPaths ?? []).map((p, i) => {
@@ -164,16 +278,16 @@ function parseEntry(name: string, raw: unknown, file: string, projectDir: string
         args: (value.args ?? []).map((a, i) => interpolate(a, `${at}.args[${i}]`, env)),
         env: mapValues(value.env, `${at}.env`, env),
         cwd,
-        sandbox: value.sandbox ?? false,
+        sandbox,
         ...(value.sandboxBackend !== undefined && { sandboxBackend: value.sandboxBackend }),
         ...(sandboxPaths.length > 0 && { sandboxPaths }),
       };
     }
+    const href = interpolate(value.url, `${at}.url`, env);
     let url: URL;
     try {
-      url = new URL(interpolate(value.url, `${at}.url`, env));
-    } catch (err) {
-      if (err instanceof SettingsError) throw err;
+      url = new URL(href);
+    } catch {
       return fail(`${at}.url: not a URL (${JSON.stringify(value.url)})`);
     }
     if (url.protocol !== "http:" && url.protocol !== "https:") fail(`${at}.url: must be http:// or https://, got ${url.protocol}`);
@@ -191,26 +305,101 @@ function parseEntry(name: string, raw: unknown, file: string, projectDir: string
   }
 }
 
-/** The servers configured for a project: the user's file, then the project's (its entries win). */
-export function loadMcpConfig(options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): McpConfig {
+/** A project server for the user to review: paths placed in the project unless a `${VAR}` decides them. */
+function forReview(decoded: Decoded, projectDir: string): ProjectServer {
+  const { name, local, value } = decoded;
+  const place = (p: string) => (HAS_VARIABLE.test(p) ? p : resolve(projectDir, p));
+  const variables = [...new Set(variablesOf(decoded).map((v) => v.name))];
+  if (local) {
+    return {
+      name,
+      transport: "stdio",
+      command: value.command,
+      args: value.args ?? [],
+      env: value.env ?? {},
+      cwd: value.cwd === undefined ? projectDir : place(value.cwd),
+      ...(value.sandboxBackend !== undefined && { sandboxBackend: value.sandboxBackend }),
+      sandboxPaths: (value.sandboxPaths ?? []).map(place),
+      variables,
+    };
+  }
+  return { name, transport: "http", url: value.url, headers: value.headers ?? {}, legacySse: value.type === "sse", oauth: value.oauth !== undefined, variables };
+}
+
+const sameFile = (a: string, b: string) => {
+  try {
+    return realpathSync(a) === realpathSync(b);
+  } catch {
+    return false;
+  }
+};
+
+interface Read {
+  readonly env: NodeJS.ProcessEnv;
+  readonly projectDir: string;
+  readonly userFile: string;
+  readonly user: ConfigFile;
+  readonly allowedCommands: readonly string[];
+  readonly project: ProjectMcpConfig | null;
+  /** The project's entries, checked (disabled ones too: what they say is refused all the same). */
+  readonly projectEntries: readonly Decoded[];
+}
+
+function read(options: { cwd?: string; env?: NodeJS.ProcessEnv; trustStore?: string }): Read {
   const env = options.env ?? process.env;
   const projectDir = resolve(options.cwd ?? process.cwd());
   const files = configFiles(projectDir, env);
   const user = existsSync(files.user) ? readConfig(files.user) : {};
-  const project = existsSync(files.project) ? readConfig(files.project) : {};
-  // The allow-list protects the user from a project's config: a cloned repository cannot widen it.
-  if (project.mcp?.allowedCommands !== undefined) {
-    throw new SettingsError(`${files.project}: mcp.allowedCommands cannot be set by a project; set it in ${files.user}`);
-  }
   const allowedCommands = user.mcp?.allowedCommands ?? [];
-  const byName = new Map<string, McpServerConfig | null>();
-  for (const [file, config] of [[files.user, user], [files.project, project]] as const) {
-    for (const [name, raw] of Object.entries(config.mcpServers ?? {})) {
-      if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new SettingsError(`${file}: mcpServers.${name}: a server name may hold letters, digits, '.', '_' and '-' only`);
-      byName.set(name, parseEntry(name, raw, file, projectDir, allowedCommands, env));
-    }
+  const none = { env, projectDir, userFile: files.user, user, allowedCommands, project: null, projectEntries: [] };
+  if (!existsSync(files.project) || sameFile(files.project, files.user)) return none;
+  // Read once: the bytes hashed are the bytes parsed, whatever happens to the file meanwhile.
+  const bytes = readFileSync(files.project);
+  const config = parseConfig(files.project, bytes.toString("utf8"));
+  const fail = failIn(files.project);
+  // The allow-lists protect the user from a project's config: a cloned repository cannot widen them.
+  for (const key of ["allowedCommands", "allowedVariables"] as const) {
+    if (config.mcp?.[key] !== undefined) fail(`mcp.${key} cannot be set by a project; set it in ${files.user}`);
   }
-  return { servers: [...byName.values()].filter((s): s is McpServerConfig => s !== null), allowedCommands };
+  const rules = { userFile: files.user, userNames: new Set(Object.keys(user.mcpServers ?? {})), allowedVariables: user.mcp?.allowedVariables ?? [] };
+  const projectEntries = Object.entries(config.mcpServers ?? {}).map(([name, raw]) => {
+    const decoded = decodeEntry(name, raw, files.project);
+    checkProjectEntry(decoded, rules);
+    // Static checks only: the command's place on disk, never the environment.
+    if (decoded.local) {
+      const problem = checkCommand(decoded.value.command, { projectDir, allowed: allowedCommands });
+      if (problem) fail(`mcpServers.${name}.command: ${problem}`);
+    }
+    return decoded;
+  });
+  const servers = projectEntries.filter((d) => !d.value.disabled).map((d) => forReview(d, projectDir));
+  const sha256 = configSha256(bytes);
+  const trusted = servers.length > 0 && isTrusted(projectDir, sha256, options.trustStore);
+  return { ...none, project: { file: files.project, dir: projectDir, sha256, trusted, servers }, projectEntries };
+}
+
+/**
+ * The user's servers, and the project's when the user trusts its config; `project` says what
+ * the project declares either way (for the trust prompt). Nothing of an untrusted project's
+ * config is interpolated, started or connected.
+ */
+export function loadMcpConfig(options: { cwd?: string; env?: NodeJS.ProcessEnv; trustStore?: string } = {}): McpConfig {
+  const r = read(options);
+  const ctx = { projectDir: r.projectDir, allowed: r.allowedCommands, env: r.env };
+  const servers = Object.entries(r.user.mcpServers ?? {}).map(([name, raw]) => resolveEntry(decodeEntry(name, raw, r.userFile), { ...ctx, sandboxByDefault: false }));
+  if (r.project?.trusted) servers.push(...r.projectEntries.map((d) => resolveEntry(d, { ...ctx, sandboxByDefault: true })));
+  return { servers: servers.filter((s): s is McpServerConfig => s !== null), allowedCommands: r.allowedCommands, userFile: r.userFile, project: r.project };
+}
+
+/** What the project's config declares, checked and not interpolated, and whether it is trusted; the user's own entries are not read. */
+export function readProjectMcp(options: { cwd?: string; env?: NodeJS.ProcessEnv; trustStore?: string } = {}): { userFile: string; project: ProjectMcpConfig | null } {
+  const r = read(options);
+  return { userFile: r.userFile, project: r.project };
+}
+
+/** Whether calls to the server stay in a sandbox of its own: no network, host paths read-only, its scratch thrown away. */
+export function isConfined(server: McpServerConfig): boolean {
+  return server.transport === "stdio" && server.sandbox;
 }
 
 /** How `mcp list` names a server's transport: a sandboxed stdio server says so. */

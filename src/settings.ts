@@ -98,9 +98,14 @@ export function valueAt(object: unknown, path: string): unknown {
 }
 
 export function readConfig(file: string): ConfigFile {
+  return parseConfig(file, readFileSync(file, "utf8"));
+}
+
+/** A config file's text, validated; `file` names it in errors. */
+export function parseConfig(file: string, text: string): ConfigFile {
   let json: unknown;
   try {
-    json = JSON.parse(readFileSync(file, "utf8"));
+    json = JSON.parse(text);
   } catch (err) {
     throw new SettingsError(`${file}: not valid JSON (${(err as Error).message})`);
   }

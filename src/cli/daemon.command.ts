@@ -13,6 +13,7 @@ import { createLogger } from "../logger.ts";
 import { packageRoot } from "../paths.ts";
 import { loadSettings, SettingsError } from "../settings.ts";
 import { loadMcpConfig } from "../mcp-config.ts";
+import { projectTrustGate } from "./project-trust-gate.ts";
 
 const say = (line: string) => process.stderr.write(`ironclaw: ${line}\n`);
 const print = (json: boolean, value: unknown, text: string) => process.stdout.write(json ? `${JSON.stringify(value)}\n` : `${text}\n`);
@@ -36,7 +37,9 @@ async function until(ok: () => Promise<boolean>, ms: number): Promise<boolean> {
   return ok();
 }
 
-export async function runUp(opts: { backend?: string; foreground: boolean; inspect?: boolean; json: boolean; verbose: boolean }): Promise<number> {
+export async function runUp(opts: { backend?: string; foreground: boolean; inspect?: boolean; json: boolean; verbose: boolean; withoutProjectServers?: boolean }): Promise<number> {
+  // The daemon connects the project's MCP servers: asked about here, at the terminal `up` runs in.
+  const trust = await projectTrustGate({ declined: opts.withoutProjectServers === true });
   const settings = settingsOrUsage();
   if (opts.foreground) {
     const logger = await createLogger({ verbose: opts.verbose });
@@ -55,7 +58,14 @@ export async function runUp(opts: { backend?: string; foreground: boolean; inspe
   }
   mkdirSync(dirname(daemonLogPath()), { recursive: true, mode: 0o700 });
   const log = openSync(daemonLogPath(), "a");
-  const args = [join(packageRoot(), "dist", "ironclaw.mjs"), "up", "--foreground", ...(opts.backend ? ["--backend", opts.backend] : []), ...(opts.inspect ? ["--inspect"] : [])];
+  const args = [
+    join(packageRoot(), "dist", "ironclaw.mjs"),
+    "up",
+    "--foreground",
+    ...(opts.backend ? ["--backend", opts.backend] : []),
+    ...(opts.inspect ? ["--inspect"] : []),
+    ...(trust === "declined" ? ["--without-project-servers"] : []),
+  ];
   const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", log, log], env: process.env });
   closeSync(log);
   let exited: number | null = null;

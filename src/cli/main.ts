@@ -2,7 +2,7 @@
 // `--help` and a fast `exec` do not pay for what they do not use.
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { parseCpus } from "../cpu-limit.ts";
-import { ExitCode, UsageError } from "../exit-codes.ts";
+import { ExitCode, UntrustedError, UsageError } from "../exit-codes.ts";
 import { oneLine } from "../terminal-text.ts";
 import { VERSION } from "../version.ts";
 
@@ -72,6 +72,8 @@ program
   .option("--inspect", "report to the running `ironclaw inspect`, or serve an inspector (its URL is printed)", false)
   .option("--json", "print JSON", false)
   .option("-v, --verbose", "human-readable logs on stderr (with --foreground)", false)
+  // How `up` tells the daemon it starts in the background that the user declined the project's MCP servers.
+  .addOption(new Option("--without-project-servers").hideHelp())
   .action(async (opts) => {
     const { runUp } = await import("./daemon.command.ts");
     process.exitCode = await runUp(opts);
@@ -192,6 +194,19 @@ mcp
     process.exitCode = await runMcpConformanceClient(url, opts);
   });
 
+program
+  .command("trust")
+  .description("review the MCP servers this project's .ironclaw/config.json declares and trust that exact file to start them")
+  .argument("[dir]", "the project (default: this directory)")
+  .option("-y, --yes", "trust without asking (you have reviewed the config)", false)
+  .option("--revoke", "forget the project: its servers ask again before they start", false)
+  .option("--list", "list the trusted projects", false)
+  .option("--json", "print JSON (never asks: with --yes it trusts, without it only reports)", false)
+  .action(async (dir: string | undefined, opts) => {
+    const { runTrust } = await import("./trust.command.ts");
+    process.exitCode = await runTrust(dir, opts);
+  });
+
 const image = program.command("image").description("the micro-VM guest image (kernel, initramfs, read-only root)");
 image
   .command("build")
@@ -266,6 +281,9 @@ try {
   } else if (err instanceof UsageError) {
     process.stderr.write(`ironclaw: ${oneLine(err.message)}\n`);
     process.exitCode = ExitCode.usage;
+  } else if (err instanceof UntrustedError) {
+    process.stderr.write(`ironclaw: ${oneLine(err.message)}\n`);
+    process.exitCode = ExitCode.untrusted;
   } else {
     // An error's message may carry a server's or a sandbox's words: one line, escapes visible.
     process.stderr.write(`ironclaw: ${oneLine((err as Error).message)}\n`);

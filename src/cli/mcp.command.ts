@@ -20,6 +20,7 @@ import { SettingsError } from "../settings.ts";
 import { oneLine, safeJson, visible } from "../terminal-text.ts";
 import { say } from "./cli-io.ts";
 import { elicitAtTerminal } from "./elicit-prompt.ts";
+import { projectTrustGate } from "./project-trust-gate.ts";
 
 const print = (line: string) => process.stdout.write(`${line}\n`);
 // A server's names, descriptions, errors and results are its own words: --json carries them
@@ -110,6 +111,7 @@ const unavailable = (err: unknown): number => {
 const transportWidth = (rows: readonly { transport: string }[]) => Math.max(6, ...rows.map((r) => r.transport.length));
 
 export async function runMcpList(opts: { json: boolean; verbose: boolean; daemon?: boolean }): Promise<number> {
+  await projectTrustGate({ listing: true }); // the project's servers start only once its config is trusted
   const servers = configOrUsage();
   const socket = await daemonFor(opts);
   if (socket) {
@@ -141,6 +143,7 @@ export async function runMcpList(opts: { json: boolean; verbose: boolean; daemon
 }
 
 export async function runMcpTools(name: string, opts: { json: boolean; verbose: boolean; daemon?: boolean }): Promise<number> {
+  await projectTrustGate({ server: name });
   const server = pick(configOrUsage(), name);
   const printTools = (tools: readonly { name: string; description?: unknown }[]) => {
     if (opts.json) printJson({ server: name, tools });
@@ -215,6 +218,7 @@ export async function runMcpCall(name: string, tool: string, opts: { args: strin
     throw new UsageError(`--args must be a JSON object: ${(err as Error).message}`);
   }
   if (typeof args !== "object" || args === null || Array.isArray(args)) throw new UsageError(`--args must be a JSON object, got ${opts.args}`);
+  await projectTrustGate({ server: name });
   const server = pick(configOrUsage(), name);
   const onProgress = (p: { progress: number; total?: number; message?: string }) => {
     if (!opts.json) say(`${tool}: ${p.progress}${p.total !== undefined ? `/${p.total}` : ""}${p.message ? ` ${p.message}` : ""}`);

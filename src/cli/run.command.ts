@@ -27,6 +27,7 @@ import { discardTypeahead, say } from "./cli-io.ts";
 import { showCard } from "./card-pager.ts";
 import { modelTextWriter } from "./model-text.ts";
 import { chooseCpus } from "./cpus-choice.ts";
+import { projectTrustGate } from "./project-trust-gate.ts";
 import { detectCgroups } from "../../actors/cgroup.ts";
 
 export type ApproveMode = "ask" | "deny" | "auto-green";
@@ -70,6 +71,7 @@ export async function runRun(task: string, opts: RunOptions): Promise<number> {
   if (!task.trim()) throw new UsageError('run needs a task: ironclaw run "fix the failing test"');
   const mode = approveMode(opts.approve, Boolean(opts.inspect));
   const cpus = chooseCpus(opts.cpus);
+  await projectTrustGate(); // the project's MCP servers start only once its config is trusted
   let mcp;
   let rules;
   try {

@@ -93,6 +93,7 @@ export async function runDaemon(options: { backend?: string; logger: Logger; set
   process.once("exit", () => lock.release());
   // The MCP servers of the project the daemon was started in; a client elsewhere connects its own.
   const mcpConfig = loadMcpConfig();
+  if (mcpConfig.project?.servers.length && !mcpConfig.project.trusted) logger.warn({ file: mcpConfig.project.file }, "the project's MCP servers are not trusted: not started (ironclaw trust)");
   // Costs little until someone watches: views are built only while an inspector is attached.
   const source = createInspectionSource({ pid: process.pid, command: "daemon", cwd: process.cwd() });
   const inspector = daemonInspector(source, logger);
