@@ -417,6 +417,7 @@ export async function filesCard(
     overBound && `the card shows at most ${plural(limits.maxPatchLines, "line")} and ${plural(Math.round(limits.maxPatchChars / 1024), "KiB", "KiB")} of diff`,
     timedOut && `the card's ${plural(limits.totalTimeMs / 1000, "second")} for diffing ran out`,
     files.some((f) => f.diff.kind === "too-large") && "some files are too large to diff line by line",
+    hidden > 0 && `the card lists at most ${plural(limits.maxNotAppliedShown, "change")} not applied`,
   ].filter((w): w is string => typeof w === "string");
   const summarised = omitted > 0 || hidden > 0;
   const card: DiffCard & { kind: "files" } = {
@@ -425,7 +426,7 @@ export async function filesCard(
     files,
     notApplied: allNotApplied.slice(0, limits.maxNotAppliedShown),
     ...(hidden > 0 && { notAppliedHidden: hidden }),
-    ...(summarised && { summarised: { omitted, why: why.join("; ") || "the card lists at most " + plural(limits.maxNotAppliedShown, "change") + " not applied" } }),
+    ...(summarised && { summarised: { omitted, why: why.join("; ") } }),
   };
   if (!summarised) return { card, fullDiff: null };
   await p.step();
