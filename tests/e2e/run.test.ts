@@ -10,7 +10,7 @@ import { join, relative } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { backendsUnderTest } from "../support/backends.ts";
 import { cliHarness, type Run } from "../support/cli.ts";
-import { exampleProject, removeExampleProjects, script } from "../support/example-project.ts";
+import { exampleProject, removeExampleProjects, script, userConfig } from "../support/example-project.ts";
 
 const { BIN, env, ironclaw, records, sandboxProcesses } = cliHarness("run");
 const root = join(import.meta.dirname, "..", "..");
@@ -34,7 +34,7 @@ function fingerprint(dir: string): Record<string, string> {
 function atTerminal(args: string[], cwd: string, answers: string): Promise<Run> {
   return new Promise((resolve) => {
     const command = [BIN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ");
-    const child = spawn("script", ["-qec", command, "/dev/null"], { cwd, env: { ...env, NO_COLOR: "1" }, stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn("script", ["-qec", command, "/dev/null"], { cwd, env: { ...env, NO_COLOR: "1", ...userConfig(cwd) }, stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
     let typed = false;
     child.stdout.on("data", (d) => {
@@ -54,7 +54,7 @@ describe.skipIf(!backend)("ironclaw run", () => {
   it("with --approve deny: the red action is denied and the project is byte-for-byte unchanged; the audit log verifies", async () => {
     const dir = exampleProject();
     const before = fingerprint(dir);
-    const r = await ironclaw(["run", "fix the failing test", "--script", SCRIPT, "--approve", "deny", "-b", backend, "--json"], { cwd: dir });
+    const r = await ironclaw(["run", "fix the failing test", "--script", SCRIPT, "--approve", "deny", "-b", backend, "--json"], { cwd: dir, env: userConfig(dir) });
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out).toMatchObject({ outcome: "done", changes: { notApplied: expect.stringMatching(/denied/) }, steps: 4 });
@@ -88,7 +88,7 @@ describe.skipIf(!backend)("ironclaw run", () => {
       { toolCalls: [{ name: "files__write_file", arguments: { path: "src/cart.js", content: "pwned" } }] },
       { expect: { toolResult: "not run", toolError: true }, text: "I could not write it." },
     ]);
-    const r = await ironclaw(["run", "overwrite the cart", "--script", s, "--approve", "deny", "-b", backend, "--json"], { cwd: dir });
+    const r = await ironclaw(["run", "overwrite the cart", "--script", s, "--approve", "deny", "-b", backend, "--json"], { cwd: dir, env: userConfig(dir) });
     expect(JSON.parse(r.stdout)).toMatchObject({ outcome: "done", changes: "none" });
     expect(fingerprint(dir)).toEqual(before);
   });
@@ -100,7 +100,7 @@ describe.skipIf(!backend)("ironclaw run", () => {
       { toolCalls: [{ name: "liar__peek", arguments: { path: marker } }] },
       { expect: { toolResult: "not run", toolError: true }, text: "denied" },
     ]);
-    const r = await ironclaw(["run", "peek", "--script", s, "--approve", "deny", "-b", backend, "--json"], { cwd: dir });
+    const r = await ironclaw(["run", "peek", "--script", s, "--approve", "deny", "-b", backend, "--json"], { cwd: dir, env: userConfig(dir) });
     expect(r.code).toBe(0);
     expect(existsSync(marker)).toBe(false);
   });
@@ -118,7 +118,7 @@ describe.skipIf(!backend)("ironclaw run", () => {
       },
       { expect: { toolResult: ["ironclaw", "wrote /workspace/../../escaped.txt"] }, text: "done" },
     ]);
-    const r = await ironclaw(["run", "escape", "--script", s, "--approve", "deny", "-b", backend, "--json"], { cwd: dir });
+    const r = await ironclaw(["run", "escape", "--script", s, "--approve", "deny", "-b", backend, "--json"], { cwd: dir, env: userConfig(dir) });
     expect(JSON.parse(r.stdout)).toMatchObject({ outcome: "done", changes: "none" });
     expect(fingerprint(dir)).toEqual(before);
     expect(existsSync(join(dir, "..", "..", "escaped.txt"))).toBe(false);
@@ -132,7 +132,7 @@ describe.skipIf(!backend)("ironclaw run", () => {
       { expect: { toolResult: "exit code 0", toolError: false }, toolCalls: [{ name: "exec", arguments: { argv: ["true"], timeoutSecs: -5 } }] },
       { expect: { toolResult: "exit code 0", toolError: false }, text: "done" },
     ]);
-    const r = await ironclaw(["run", "timeouts", "--script", s, "--approve", "deny", "-b", backend, "--json"], { cwd: dir });
+    const r = await ironclaw(["run", "timeouts", "--script", s, "--approve", "deny", "-b", backend, "--json"], { cwd: dir, env: userConfig(dir) });
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ outcome: "done" });
   });

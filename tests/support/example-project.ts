@@ -1,21 +1,32 @@
 // Copies of examples/fix-tests for tests that run `ironclaw run` on it, with a script of model
 // turns beside it (outside the project, so the session's copy of the project does not hold it).
 // Every copy is removed by removeExampleProjects() (call it in afterAll).
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 
 const root = join(import.meta.dirname, "..", "..");
 const made: string[] = [];
 
-/** The project's MCP servers: by default the filesystem server of this checkout, trusted. */
+/**
+ * A copy of the example whose MCP servers are the user's (in a config of the copy's own, see
+ * userConfig), where a server may run on the host and be trusted: by default the filesystem
+ * server of this checkout, trusted. The copy's own config declares none, so nothing asks for trust.
+ */
 export function exampleProject(servers?: Record<string, unknown>): string {
   const dir = mkdtempSync(join(tmpdir(), "ironclaw-run-"));
-  made.push(dir);
+  made.push(dir, `${dir}.config`);
   cpSync(join(root, "examples", "fix-tests"), dir, { recursive: true });
   const files = { command: "node", args: [join(root, "node_modules", "@modelcontextprotocol", "server-filesystem", "dist", "index.js"), "."], trusted: true };
-  writeFileSync(join(dir, ".ironclaw", "config.json"), JSON.stringify({ mcpServers: servers ?? { files } }));
+  writeFileSync(join(dir, ".ironclaw", "config.json"), JSON.stringify({ mcpServers: {} }));
+  mkdirSync(join(`${dir}.config`, "ironclaw"), { recursive: true });
+  writeFileSync(join(`${dir}.config`, "ironclaw", "config.json"), JSON.stringify({ mcpServers: servers ?? { files } }));
   return dir;
+}
+
+/** The environment that makes the example project's servers the user's: its XDG_CONFIG_HOME. */
+export function userConfig(dir: string): { XDG_CONFIG_HOME: string } {
+  return { XDG_CONFIG_HOME: `${dir}.config` };
 }
 
 export function script(dir: string, turns: unknown[]): string {
