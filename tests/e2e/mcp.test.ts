@@ -13,7 +13,14 @@ const EVERYTHING = join(import.meta.dirname, "..", "..", "node_modules", "@model
 const project = mkdtempSync(join(tmpdir(), "ironclaw-mcp-project-"));
 const marker = `--ironclaw-e2e-${process.pid}`;
 mkdirSync(join(project, ".ironclaw"));
-const configure = (servers: unknown) => writeFileSync(join(project, ".ironclaw", "config.json"), JSON.stringify({ mcpServers: servers }));
+// The servers are the user's (a config home of the suite's own), so they run on the host; a project's would need trust first.
+const configHome = mkdtempSync(join(tmpdir(), "ironclaw-mcp-config-"));
+env.XDG_CONFIG_HOME = configHome;
+mkdirSync(join(configHome, "ironclaw"));
+const configure = (servers: unknown, scope: "user" | "project" = "user") => {
+  writeFileSync(join(configHome, "ironclaw", "config.json"), JSON.stringify({ mcpServers: scope === "user" ? servers : {} }));
+  writeFileSync(join(project, ".ironclaw", "config.json"), JSON.stringify({ mcpServers: scope === "project" ? servers : {} }));
+};
 const everything = { everything: { command: "node", args: [EVERYTHING, "stdio", marker] } };
 
 const serverPids = () =>
@@ -25,6 +32,7 @@ const serverPids = () =>
 afterAll(async () => {
   await ironclaw(["down"], { cwd: project });
   rmSync(project, { recursive: true, force: true });
+  rmSync(configHome, { recursive: true, force: true });
 });
 
 describe("ironclaw mcp", () => {
@@ -43,7 +51,7 @@ describe("ironclaw mcp", () => {
     [{ command: "node;id" }, /mcpServers\.bad\.command: "node;id" contains shell syntax \(";"\)/],
     [{ command: "sh", args: ["-c", "id"] }, /mcpServers\.bad\.command: "sh" is not an allowed launcher/],
   ])("refuses %j with one line naming the key, exit 2, starting nothing", async (entry, message) => {
-    configure({ bad: entry });
+    configure({ bad: entry }, "project");
     const r = await ironclaw(["mcp", "list"], { cwd: project });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(new RegExp(`^ironclaw: ${project}/\\.ironclaw/config\\.json: ${message.source}`));

@@ -187,6 +187,7 @@ describe.each(backendsUnderTest())("sandboxed MCP servers on the %s backend", (b
       mkdirSync(join(project, ".ironclaw"));
       const entry = { command: "node", args: [PROBE], sandbox: true, sandboxBackend: backend, sandboxPaths: [root] };
       writeFileSync(join(project, ".ironclaw", "config.json"), JSON.stringify({ mcpServers: { probe: entry } }));
+      expect((await ironclaw(["trust", "--yes"], { cwd: project })).code).toBe(0); // a project's servers start once trusted
       const run = ironclaw(["mcp", "call", "probe", "sleep", "--args", '{"ms":60000}'], {
         cwd: project,
         onSpawn: (child) => {
