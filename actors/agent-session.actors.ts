@@ -6,7 +6,7 @@
 import { applyPatch } from "diff";
 import { fromPromise, type AnyActorRef } from "xstate";
 import type { SandboxHandle } from "../machines/vm.machine.ts";
-import type { McpChildren, ToolDecision, ToolResult, WorkspaceChanges } from "../machines/agent-session.machine.ts";
+import type { ApprovalRecord, McpChildren, ToolDecision, ToolResult, WorkspaceChanges } from "../machines/agent-session.machine.ts";
 import { createMcpHub, type McpHub } from "../src/mcp-hub.ts";
 import type { McpServerConfig } from "../src/mcp-config.ts";
 import { actionHash, execCard, filesCard, mcpCard, sha256Hex, type DiffCard } from "../src/diff-card.ts";
@@ -227,9 +227,19 @@ export function agentSessionActors(services: SessionServices) {
         state(input.sessionId).waiting.set(hash, async () => (await run(target)).content);
         services.onApprovalNeeded?.(input.sessionId, { actionHash: hash, card, summary });
       } else {
+        // Recorded before the verdict is returned: if the record cannot be written, this rejects with
+        // the AuditLogError (code EAUDIT) and the session ends without running the call.
         services.audit.append({ session: input.sessionId, action: { tool: input.call.name, args: input.call.arguments }, actionHash: hash, decision: verdict.decision === "green" ? "green" : "denied-by-rule", by: "policy", reason: verdict.reason });
       }
       return { decision: verdict.decision, reason: verdict.reason, actionHash: hash, card, summary };
+    }),
+
+    /** The cliff's answer, to the audit log; an AuditLogError (code EAUDIT) ends the session. */
+    recordApproval: fromPromise<void, ApprovalRecord>(async ({ input: { session, output, summary } }) => {
+      const decision = output.outcome === "done" || output.outcome === "failed" ? "approved" : output.outcome;
+      const reason = output.outcome === "done" ? "approved and applied" : output.outcome === "failed" ? `approved; it failed: ${output.error}` : output.reason;
+      const by = output.by === "owner" ? "user" : output.by;
+      services.audit.append({ session, action: { summary }, actionHash: output.actionHash, decision, by, reason });
     }),
 
     runTool: fromPromise<ToolResult, { sessionId: string; sandbox: SandboxHandle; vm?: AnyActorRef; call: ToolCall; mcp: McpChildren }>(async ({ input }) => {

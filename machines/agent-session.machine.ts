@@ -5,8 +5,12 @@
 // runs out, the session is cancelled, or something fails. Changes to the project come back to
 // the host only at the end, as one diff through the cliff. The session owns its sandbox (a vm
 // child, invoked for the whole of `active`): every way out of `active` first passes `closing`,
-// which stops the vm and waits for its teardown, so no sandbox outlives its session.
+// which stops the vm and waits for its teardown, so no sandbox outlives its session. Every
+// decision goes to the audit log before the session acts on it or goes on (the verdict inside
+// `decide`, each answer at the cliff in `recordApproval`); one that cannot be written ends the
+// session, failed, with code EAUDIT.
 import { and, assign, enqueueActions, fromPromise, setup, type AnyActorRef } from "xstate";
+import type { AuditLogError } from "../actors/audit-log.ts";
 import type { ModelMessage, ModelTurn, ToolCall, ToolSpec } from "../actors/model-provider.ts";
 import { approvalRequestMachine, type ApprovalOutput } from "./approval-request.machine.ts";
 import { notProvided } from "./not-provided.ts";
@@ -62,6 +66,19 @@ export interface WorkspaceChanges {
 
 export type SessionEnd = "done" | "failed" | "cancelled" | "budgetExceeded";
 
+/** An answer at the cliff, for the audit log (recordApproval). */
+export interface ApprovalRecord {
+  readonly session: string;
+  readonly output: ApprovalOutput;
+  readonly summary: string;
+}
+
+/**
+ * The code an actor's error carries when the audit log could not be written (actors/audit-log.ts).
+ * A decision that cannot be recorded must not be acted on: the session ends, failed, on it.
+ */
+export const AUDIT_FAILED: AuditLogError["code"] = "EAUDIT";
+
 /** A failed session reports like every supervised child: `failure.message` says why. */
 export type SessionOutput = SessionSummary &
   (
@@ -110,9 +127,12 @@ interface SessionContext {
   /** Tool calls of the model's last turn not yet answered; the first is the one in hand. */
   pending: readonly ToolCall[];
   decision: ToolDecision | null;
+  /** The cliff's last answer, while the audit log is told of it. */
+  recording: ApprovalRecord | null;
   changes: WorkspaceChanges | null;
   changesOutcome: SessionSummary["changes"];
-  end: { outcome: SessionEnd; reason: string } | null;
+  /** `code`: the failure's, when it has one of its own (else ESESSION). */
+  end: { outcome: SessionEnd; reason: string; code?: string } | null;
 }
 
 /**
@@ -155,6 +175,17 @@ const approvalInput = (context: SessionContext, name: string, action: { actionHa
 });
 
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
+/** `recorded`: the cliff's answer that was being recorded, if any (an approved action has run by then: the record holds its outcome). */
+const auditFailure = (error: unknown, recorded?: ApprovalRecord | null) => {
+  const ran = recorded?.output.outcome === "done" || recorded?.output.outcome === "failed" ? "the approved action had run; " : "";
+  return { outcome: "failed" as const, reason: `the audit log could not be written: ${errorText(error)}; ${ran}nothing more was run`, code: AUDIT_FAILED };
+};
+
+/** How the session ends once the final diff's answer is recorded. */
+function appliedEnd(o: ApprovalOutput): { outcome: SessionEnd; reason: string } {
+  if (o.outcome === "done") return { outcome: "done", reason: "the model is done; its changes were applied" };
+  return { outcome: o.outcome === "failed" ? "failed" : "done", reason: `the model is done; its changes were not applied (${o.outcome === "failed" ? o.error : o.reason})` };
+}
 const toolMessage = (call: ToolCall, result: ToolResult): ModelMessage => ({ role: "tool", toolCallId: call.id, name: call.name, content: result.content, ...(result.isError && { isError: true }) });
 
 export const agentSessionMachine = setup({
@@ -176,6 +207,8 @@ export const agentSessionMachine = setup({
     decide: fromPromise<ToolDecision, { sessionId: string; sandbox: SandboxHandle; vm?: AnyActorRef; call: ToolCall; mcp: McpChildren }>(notProvided("agent-session", "decide")),
     /** Runs a green tool call (red ones run inside their approval request). */
     runTool: fromPromise<ToolResult, { sessionId: string; sandbox: SandboxHandle; vm?: AnyActorRef; call: ToolCall; mcp: McpChildren }>(notProvided("agent-session", "runTool")),
+    /** Writes the cliff's answer to the audit log; rejects (code EAUDIT) when it cannot. */
+    recordApproval: fromPromise<void, ApprovalRecord>(notProvided("agent-session", "recordApproval")),
     /** The project files the sandbox changed, or null when it changed none. */
     collectChanges: fromPromise<WorkspaceChanges | null, { sessionId: string; sandbox: SandboxHandle }>(notProvided("agent-session", "collectChanges")),
   },
@@ -190,16 +223,15 @@ export const agentSessionMachine = setup({
     red: ({ event }) => (event as unknown as { output: ToolDecision }).output.decision === "red",
     wantsTools: ({ event }) => (event as unknown as { output: ModelTurn }).output.toolCalls.length > 0,
     noChanges: ({ event }) => (event as unknown as { output: WorkspaceChanges | null }).output === null,
+    auditFailed: ({ event }) => (event as unknown as { error?: { code?: unknown } }).error?.code === AUDIT_FAILED,
   },
   actions: {
     mcpEnded: assign({
       mcpLive: ({ context, event }) => context.mcpLive.filter((name) => !event.type.endsWith(`.actor.${MCP_PREFIX}${name}`)),
     }),
-    /** Every answer at the cliff goes to the audit log; the wiring provides where. */
-    recordApproval: (_, _params: { session: string; output: ApprovalOutput; summary: string }) => {},
     // The first reason to end is the one that counts: a timer firing while the session closes
     // for another reason does not relabel it.
-    ending: assign({ end: ({ context }, params: { outcome: SessionEnd; reason: string }) => context.end ?? params }),
+    ending: assign({ end: ({ context }, params: { outcome: SessionEnd; reason: string; code?: string }) => context.end ?? params }),
     /** Answers the call in hand and moves on to the next. */
     answer: assign({
       messages: ({ context }, params: ToolResult) => [...context.messages, toolMessage(context.pending[0]!, params)],
@@ -232,6 +264,7 @@ export const agentSessionMachine = setup({
     answer: "",
     pending: [],
     decision: null,
+    recording: null,
     changes: null,
     changesOutcome: "none",
     end: null,
@@ -336,7 +369,11 @@ export const agentSessionMachine = setup({
               { guard: "red", target: "awaitingApproval", actions: assign({ decision: ({ event }) => event.output }) },
               { target: "acting", reenter: true, actions: { type: "answer", params: ({ event }) => ({ content: `denied by policy: ${event.output.reason}`, isError: true }) } },
             ],
-            onError: { target: "acting", reenter: true, actions: { type: "answer", params: ({ event }) => ({ content: `the tool call could not be judged: ${errorText(event.error)}`, isError: true }) } },
+            onError: [
+              // The verdict could not be recorded: a green call must not run, and nothing after it.
+              { guard: "auditFailed", target: "closing", actions: { type: "ending", params: ({ event }) => auditFailure(event.error) } },
+              { target: "acting", reenter: true, actions: { type: "answer", params: ({ event }) => ({ content: `the tool call could not be judged: ${errorText(event.error)}`, isError: true }) } },
+            ],
           },
         },
         running: {
@@ -354,9 +391,9 @@ export const agentSessionMachine = setup({
             src: "approval",
             input: ({ context }) => approvalInput(context, `approval-${context.steps}-${context.pending.length}`, context.decision!),
             onDone: {
-              target: "acting",
+              target: "recordingApproval",
               actions: [
-                { type: "recordApproval", params: ({ context, event }) => ({ session: context.id, output: event.output as ApprovalOutput, summary: context.decision?.summary ?? "" }) },
+                assign({ recording: ({ context, event }) => ({ session: context.id, output: event.output as ApprovalOutput, summary: context.decision?.summary ?? "" }) }),
                 {
                 type: "answer",
                 params: ({ event }) => {
@@ -376,6 +413,16 @@ export const agentSessionMachine = setup({
               target: "closing",
               actions: [toChild("approval"), { type: "ending", params: ({ event }) => ({ outcome: "cancelled" as const, reason: event.reason }) }],
             },
+          },
+        },
+        // Every answer at the cliff is recorded before the session goes on; one that cannot be ends it.
+        recordingApproval: {
+          invoke: {
+            id: "recordApproval",
+            src: "recordApproval",
+            input: ({ context }) => context.recording!,
+            onDone: { target: "acting", actions: assign({ recording: null }) },
+            onError: { target: "closing", actions: { type: "ending", params: ({ context, event }) => auditFailure(event.error, context.recording) } },
           },
         },
         observing: { always: "thinking" },
@@ -401,22 +448,26 @@ export const agentSessionMachine = setup({
                 src: "approval",
                 input: ({ context }) => approvalInput(context, "apply", context.changes!),
                 onDone: {
-                  target: "#session.active.closing",
-                  actions: [
-                    { type: "recordApproval", params: ({ context, event }) => ({ session: context.id, output: event.output as ApprovalOutput, summary: context.changes?.summary ?? "" }) },
-                    assign(({ event }) => {
+                  target: "recording",
+                  actions: assign(({ context, event }) => {
                     const o = event.output as ApprovalOutput;
-                    const changesOutcome: SessionSummary["changes"] =
-                      o.outcome === "done" ? "applied" : { notApplied: o.outcome === "failed" ? o.error : o.reason };
-                    const reason = o.outcome === "done" ? "the model is done; its changes were applied" : `the model is done; its changes were not applied (${o.outcome === "failed" ? o.error : o.reason})`;
-                    return { changesOutcome, end: { outcome: o.outcome === "failed" ? ("failed" as const) : ("done" as const), reason } };
+                    const changesOutcome: SessionSummary["changes"] = o.outcome === "done" ? "applied" : { notApplied: o.outcome === "failed" ? o.error : o.reason };
+                    return { changesOutcome, recording: { session: context.id, output: o, summary: context.changes?.summary ?? "" } };
                   }),
-                  ],
                 },
               },
               on: {
                 APPROVE: { actions: toChild("approval") },
                 DENY: { actions: toChild("approval") },
+              },
+            },
+            recording: {
+              invoke: {
+                id: "recordApproval",
+                src: "recordApproval",
+                input: ({ context }) => context.recording!,
+                onDone: { target: "#session.active.closing", actions: { type: "ending", params: ({ context }) => appliedEnd(context.recording!.output) } },
+                onError: { target: "#session.active.closing", actions: { type: "ending", params: ({ context, event }) => auditFailure(event.error, context.recording) } },
               },
             },
           },
@@ -456,7 +507,7 @@ export const agentSessionMachine = setup({
       changes: context.changesOutcome,
     };
     const outcome = context.end?.outcome ?? "failed";
-    return outcome === "failed" ? { ...summary, outcome, failure: { stage: "session", code: "ESESSION", message: summary.reason } } : { ...summary, outcome };
+    return outcome === "failed" ? { ...summary, outcome, failure: { stage: "session", code: context.end?.code ?? "ESESSION", message: summary.reason } } : { ...summary, outcome };
   },
 });
 

@@ -158,21 +158,13 @@ export function sandboxesHeld(reap: Extract<OrchestratorEmitted, { type: "child.
  * The agent-session machine with its effects: its sandbox a vm like any other, its MCP
  * connections its own, its approval requests running only the action a human approved.
  */
-function sessionMachine(services: SessionServices, actors: ReturnType<typeof agentSessionActors>, drivers: DriverRegistry, store: SandboxStore, mcp: typeof mcpConnectionMachine) {
+function sessionMachine(actors: ReturnType<typeof agentSessionActors>, drivers: DriverRegistry, store: SandboxStore, mcp: typeof mcpConnectionMachine) {
   return agentSessionMachine.provide({
     actors: {
       ...actors,
       sandbox: vmMachine.provide({ actors: vmActors(drivers, store) }),
       approval: approvalRequestMachine.provide({ actors: { execute: actors.execute } }),
       mcp,
-    },
-    actions: {
-      recordApproval: (_, { session, output, summary }) => {
-        const decision = output.outcome === "done" || output.outcome === "failed" ? "approved" : output.outcome;
-        const reason = output.outcome === "done" ? "approved and applied" : output.outcome === "failed" ? `approved; it failed: ${output.error}` : output.reason;
-        const by = output.by === "owner" ? "user" : output.by;
-        services.audit.append({ session, action: { summary }, actionHash: output.actionHash, decision, by, reason });
-      },
     },
   });
 }
@@ -212,7 +204,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       vm: vmMachine.provide({ actors: vmActors(drivers, store) }),
       slot: snapshotSlotMachine.provide({ actors: slotActors(drivers, store) }),
       mcp: mcpMachine,
-      session: options.session && sessionActors ? sessionMachine(options.session, sessionActors, drivers, store, mcpMachine) : agentSessionMachine,
+      session: options.session && sessionActors ? sessionMachine(sessionActors, drivers, store, mcpMachine) : agentSessionMachine,
     },
   });
   // Every state change of every actor goes to the debug log: the lifecycle of each sandbox can

@@ -35,10 +35,14 @@ const model = createMachineTestModel(agentSessionMachine, {
     { type: "xstate.error.actor.think", error: new Error("model") },
     ...(["green", "red", "denied"] as const).map((d) => ({ type: "xstate.done.actor.decide", output: decision(d) })),
     { type: "xstate.error.actor.decide", error: new Error("model") },
+    // The verdict could not be written to the audit log.
+    { type: "xstate.error.actor.decide", error: Object.assign(new Error("audit"), { code: "EAUDIT" }) },
     { type: "xstate.done.actor.runTool", output: { content: "ok", isError: false } },
     { type: "xstate.error.actor.runTool", error: new Error("model") },
     { type: "xstate.done.actor.approval", output: approvalOut("done") },
     { type: "xstate.done.actor.approval", output: approvalOut("denied") },
+    { type: "xstate.done.actor.recordApproval", output: undefined },
+    { type: "xstate.error.actor.recordApproval", error: Object.assign(new Error("audit"), { code: "EAUDIT" }) },
     { type: "xstate.done.actor.collectChanges", output: null },
     { type: "xstate.done.actor.collectChanges", output: changes },
     { type: "xstate.error.actor.collectChanges", error: new Error("model") },
@@ -56,6 +60,7 @@ const describeOutput = (e: AnyEventObject) => {
   if (e.type.endsWith("decide") && o) return `(${(o as ToolDecision).decision})`;
   if (e.type.endsWith("approval") && o) return `(${(o as { outcome: string }).outcome})`;
   if (e.type.endsWith("collectChanges")) return o ? "(changes)" : "(none)";
+  if ((e as { error?: { code?: string } }).error?.code === "EAUDIT") return "(audit)";
   return "";
 };
 const name = (e: AnyEventObject) => `${e.type.replace("xstate.", "").replace(/\.session\.active$/, "")}${describeOutput(e)}`;
@@ -95,11 +100,11 @@ describe("agent-session machine, model-based", () => {
       return async ({ signal }: { signal: AbortSignal }) => {
         const e = q.shift();
         if (!e) return new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }));
-        if (e.type.startsWith("xstate.error")) throw new Error(`stand-in ${type} failed`);
+        if (e.type.startsWith("xstate.error")) throw Object.assign(new Error(`stand-in ${type} failed`), { code: (e as unknown as { error: { code?: string } }).error.code });
         return (e as unknown as { output: unknown }).output;
       };
     };
-    const [prepare, think, decide, runTool, collect] = ["prepare", "think", "decide", "runTool", "collectChanges"].map(queue);
+    const [prepare, think, decide, runTool, collect, record] = ["prepare", "think", "decide", "runTool", "collectChanges", "recordApproval"].map(queue);
     let executed = 0;
     const clock = new SimulatedClock();
     const machine = agentSessionMachine.provide({
@@ -111,6 +116,7 @@ describe("agent-session machine, model-based", () => {
         decide: fromPromise(decide!) as never,
         runTool: fromPromise(runTool!) as never,
         collectChanges: fromPromise(collect!) as never,
+        recordApproval: fromPromise(record!) as never,
       },
     });
     const actor = createActor(machine, { clock, input: INPUT });
@@ -135,6 +141,14 @@ describe("agent-session machine, model-based", () => {
     const output = await done;
     // Every path ends, with its sandbox stopped first (the stand-in ended), and only approved actions ran.
     expect(["done", "failed", "cancelled", "budgetExceeded"]).toContain(output.outcome);
+    // A decision the audit log could not take ends the session, failed, on its code; nothing runs after it.
+    const auditFailed = steps.findIndex((s) => s.event.type.startsWith("xstate.error") && (s.event as { error?: { code?: string } }).error?.code === "EAUDIT");
+    if (auditFailed >= 0) {
+      expect(output).toMatchObject({ outcome: "failed", failure: { code: "EAUDIT", message: expect.stringMatching(/^the audit log could not be written: .*; (the approved action had run; )?nothing more was run$/) } });
+      expect(steps.slice(auditFailed + 1).some((s) => /actor\.(runTool|think|approval|collectChanges)$/.test(s.event.type))).toBe(false);
+      const answer = steps[auditFailed - 1]?.event as { type: string; output?: { outcome: string } };
+      if (answer.type === "xstate.done.actor.approval") expect(output.reason.includes("the approved action had run")).toBe(answer.output!.outcome === "done");
+    }
     expect(actor.getSnapshot().children.sandbox).toBeUndefined();
     const approvals = steps.filter((s) => s.event.type === "xstate.done.actor.approval" && (s.event as unknown as { output: { outcome: string } }).output.outcome === "done").length;
     expect(executed).toBe(approvals);
