@@ -469,7 +469,41 @@ function shellWord(word: string): string {
 }
 
 type Style = Parameters<typeof styleText>[0];
-type Paint = (style: Style, text: string) => string;
+/** A run of a line's text and its style (null: plain). */
+type Piece = readonly [Style | null, string];
+type Line = readonly Piece[];
+
+// A terminal wraps a line wider than itself, and the wrapped rest starts a row of its own: a long
+// name or diff line could so draw a row that reads as IronClaw's. So every line is folded here
+// first, each continuation row starting with ↳, with columns counted pessimistically (any
+// non-ASCII character 2, a tab 8): the terminal never wraps before IronClaw has.
+const CONTINUED = "↳ ";
+const columnsOf = (ch: string) => (ch === "\t" ? 8 : ch < "\x80" ? 1 : 2);
+const columns = (text: string) => [...text].reduce((n, ch) => n + columnsOf(ch), 0);
+
+function fold(line: Line, width: number): Line[] {
+  if (line.reduce((n, [, text]) => n + text.length, 0) * 8 <= width) return [line];
+  const rows: Line[] = [];
+  let row: Piece[] = [];
+  let used = 0;
+  for (const [style, text] of line) {
+    let run = "";
+    for (const ch of text) {
+      if (used + columnsOf(ch) > width && used > CONTINUED.length) {
+        if (run) row.push([style, run]);
+        rows.push(row);
+        row = [["dim", CONTINUED]];
+        run = "";
+        used = CONTINUED.length;
+      }
+      run += ch;
+      used += columnsOf(ch);
+    }
+    if (run) row.push([style, run]);
+  }
+  rows.push(row);
+  return rows;
+}
 
 const octal = (mode: number) => mode.toString(8).padStart(4, "0");
 const size = (n: number) => plural(n, "byte");
@@ -490,89 +524,95 @@ const nameOf = (file: CardFile) => (file.from !== undefined ? `${oneLine(file.fr
 
 // Every line IronClaw writes in the diffs part starts with a character no patch line can start
 // with (a patch line starts with ' ', '+', '-', '@' or '\'), so file content cannot pass for it.
-function renderDiff(file: CardFile, paint: Paint, lines: string[]): void {
+function renderDiff(file: CardFile, lines: Line[]): void {
   const { diff } = file;
   if (diff.kind === "same" || diff.kind === "omitted") return;
   const base = file.baseHash ? `  base sha256 ${file.baseHash.slice(0, 12)}` : "";
-  lines.push("", paint("bold", `── ${file.status} ${nameOf(file)}`) + paint("dim", base));
+  lines.push([], [["bold", `── ${file.status} ${nameOf(file)}`], ["dim", base]]);
   const hashes = () => {
-    if (file.before) lines.push(`sha256 before ${file.before.sha256}`);
-    if (file.after) lines.push(`sha256 after  ${file.after.sha256}`);
+    if (file.before) lines.push([[null, `sha256 before ${file.before.sha256}`]]);
+    if (file.after) lines.push([[null, `sha256 after  ${file.after.sha256}`]]);
   };
   switch (diff.kind) {
     case "binary":
-      lines.push(paint("dim", `binary (not shown as text): ${sizesOf(file)}`));
+      lines.push([["dim", `binary (not shown as text): ${sizesOf(file)}`]]);
       hashes();
       return;
     case "too-large":
-      lines.push(paint("yellow", `too large to diff: ${diff.beforeLines.toLocaleString("en-US")} → ${plural(diff.afterLines, "line")}, ${sizesOf(file)}`));
+      lines.push([["yellow", `too large to diff: ${diff.beforeLines.toLocaleString("en-US")} → ${plural(diff.afterLines, "line")}, ${sizesOf(file)}`]]);
       hashes();
       return;
     case "text":
-      if (diff.whole) lines.push(paint("yellow", "too large to diff line by line: shown as the whole file replaced"));
+      if (diff.whole) lines.push([["yellow", "too large to diff line by line: shown as the whole file replaced"]]);
       for (const line of diff.patch.replace(/\n$/, "").split("\n")) {
-        const shown = visible(line);
-        if (line.startsWith("@@")) lines.push(paint("cyan", shown));
-        else if (line.startsWith("+")) lines.push(paint("green", shown));
-        else if (line.startsWith("-")) lines.push(paint("red", shown));
-        else if (line.startsWith("\\")) lines.push(paint("dim", shown));
-        else lines.push(shown);
+        const style = line.startsWith("@@") ? "cyan" : line.startsWith("+") ? "green" : line.startsWith("-") ? "red" : line.startsWith("\\") ? "dim" : null;
+        lines.push([[style, visible(line)]]);
       }
   }
 }
 
-function renderFiles(card: DiffCard & { kind: "files" }, paint: Paint, lines: string[]): void {
-  if (card.files.length === 0 && card.notApplied.length === 0) lines.push("(no changes)");
+function renderFiles(card: DiffCard & { kind: "files" }, lines: Line[]): void {
+  if (card.files.length === 0 && card.notApplied.length === 0) lines.push([[null, "(no changes)"]]);
   const names = card.files.map(nameOf);
   const column = Math.min(40, Math.max(0, ...names.map((n) => n.length)));
   for (const [i, file] of card.files.entries()) {
-    const flag = file.runsCode?.length ? paint("yellow", "!") : " ";
-    const status = file.runsCode?.length ? paint("yellow", file.status.padEnd(8)) : file.status.padEnd(8);
-    lines.push(`${flag} ${status}  ${names[i]!.padEnd(column)}  ${sizesOf(file)}`);
+    const flagged = Boolean(file.runsCode?.length);
+    lines.push([
+      [flagged ? "yellow" : null, `${flagged ? "!" : " "} ${file.status.padEnd(8)}`],
+      [null, `  ${names[i]!.padEnd(column)}  ${sizesOf(file)}`],
+    ]);
   }
   const flagged = card.files.filter((f) => f.runsCode?.length);
   if (flagged.length > 0) {
-    lines.push("", paint(["bold", "yellow"], "Runs code on this machine (opened, entered, built or installed): check these first"));
-    for (const file of flagged) for (const reason of file.runsCode!) lines.push(paint("yellow", `! ${oneLine(file.path)}: ${oneLine(reason)}`));
+    lines.push([], [[["bold", "yellow"], "Runs code on this machine (opened, entered, built or installed): check these first"]]);
+    for (const file of flagged) for (const reason of file.runsCode!) lines.push([["yellow", `! ${oneLine(file.path)}: ${oneLine(reason)}`]]);
   }
   if (card.notApplied.length > 0 || card.notAppliedHidden) {
-    lines.push("", paint("bold", "Not applied (left in the sandbox):"));
-    for (const s of card.notApplied) lines.push(`- ${oneLine(s.path)} (${oneLine(s.kind)}): ${oneLine(s.why)}`);
-    if (card.notAppliedHidden) lines.push(`- and ${plural(card.notAppliedHidden, "more change")}, listed in the full diff`);
+    lines.push([], [["bold", "Not applied (left in the sandbox):"]]);
+    for (const s of card.notApplied) lines.push([[null, `- ${oneLine(s.path)} (${oneLine(s.kind)}): ${oneLine(s.why)}`]]);
+    if (card.notAppliedHidden) lines.push([[null, `- and ${plural(card.notAppliedHidden, "more change")}, listed in the full diff`]]);
   }
-  for (const file of card.files) renderDiff(file, paint, lines);
+  for (const file of card.files) renderDiff(file, lines);
   if (card.summarised) {
-    lines.push("", paint("yellow", `Summarised: ${plural(card.summarised.omitted, "diff")} not shown (${oneLine(card.summarised.why)})`));
-    if (card.fullDiffFile !== undefined) lines.push(`full diff: ${oneLine(card.fullDiffFile)}`);
+    lines.push([], [["yellow", `Summarised: ${plural(card.summarised.omitted, "diff")} not shown (${oneLine(card.summarised.why)})`]]);
+    if (card.fullDiffFile !== undefined) lines.push([[null, `full diff: ${oneLine(card.fullDiffFile)}`]]);
   }
 }
 
+/**
+ * The card as text: untrusted text escaped (oneLine inside a line, visible for diff and JSON
+ * lines), colour only when asked. With `width` (a terminal's columns) every line is folded to fit
+ * it; without (a pipe, a file), lines are left whole.
+ */
 export function renderCard(card: DiffCard, options: { color: boolean; width?: number }): string {
-  const paint: Paint = (style, text) => (options.color ? styleText(style, text, { validateStream: false }) : text);
-  const width = Math.max(20, options.width ?? 80);
+  const paint = (style: Style | null, text: string) => (options.color && style ? styleText(style, text, { validateStream: false }) : text);
+  // One column spare: some terminals wrap as soon as the last column is written.
+  const width = Math.max(20, options.width ?? 80) - 1;
+  const folded = (line: Line) => (options.width === undefined ? [line] : fold(line, width));
   const title = `── ${oneLine(card.title)} `;
-  const lines = [paint("bold", title + "─".repeat(Math.max(2, width - title.length)))];
-  const field = (name: string, value: string) => lines.push(`${paint("bold", name.padEnd(10))}${value}`);
+  // The rule counts 2 columns a character too (box drawing is wide on some CJK terminals).
+  const lines: Line[] = [[["bold", title + "─".repeat(Math.max(2, Math.floor((width - columns(title)) / 2)))]]];
+  const field = (name: string, ...value: Piece[]) => lines.push([["bold", name.padEnd(10)], ...value]);
 
   switch (card.kind) {
     case "files":
-      renderFiles(card, paint, lines);
+      renderFiles(card, lines);
       break;
     case "exec":
-      field("command", oneLine(card.argv.map(shellWord).join(" ")));
-      field("cwd", oneLine(card.cwd));
-      field("env", card.envNames.length ? `${oneLine(card.envNames.join(", "))} ${paint("dim", "(values not shown)")}` : "(none)");
-      field("network", card.network ? paint("red", "yes: the command may reach the network") : "no");
+      field("command", [null, oneLine(card.argv.map(shellWord).join(" "))]);
+      field("cwd", [null, oneLine(card.cwd)]);
+      field("env", ...(card.envNames.length ? [[null, `${oneLine(card.envNames.join(", "))} `], ["dim", "(values not shown)"]] as const : [[null, "(none)"]] as const));
+      field("network", card.network ? ["red", "yes: the command may reach the network"] : [null, "no"]);
       break;
     case "mcp":
-      field("server", oneLine(card.server));
-      field("tool", oneLine(card.tool));
+      field("server", [null, oneLine(card.server)]);
+      field("tool", [null, oneLine(card.tool)]);
       if (card.annotations) {
-        field("hints", `${Object.entries(card.annotations).map(([k, v]) => `${oneLine(k)}: ${v}`).join(", ")} ${paint("dim", "(as the server says)")}`);
+        field("hints", [null, `${Object.entries(card.annotations).map(([k, v]) => `${oneLine(k)}: ${v}`).join(", ")} `], ["dim", "(as the server says)"]);
       }
-      lines.push(paint("bold", "arguments"));
-      for (const line of card.argumentsJson.split("\n")) lines.push(visible(line));
+      lines.push([["bold", "arguments"]]);
+      for (const line of card.argumentsJson.split("\n")) lines.push([[null, visible(line)]]);
       break;
   }
-  return `${lines.join("\n")}\n`;
+  return `${lines.flatMap((line) => folded(line).map((row) => row.map(([style, text]) => paint(style, text)).join(""))).join("\n")}\n`;
 }

@@ -398,7 +398,8 @@ describe("renderCard", () => {
     const title = "── Write 1 file to the host (1 modified) ";
     expect(renderCard(card, { color: false, width: 60 })).toBe(
       [
-        title + "─".repeat(60 - title.length),
+        // Two columns a box-drawing character: the title's own two, and the rule's.
+        title + "─".repeat(Math.floor((59 - title.length - 2) / 2)),
         "  modified  src/a.ts  8 → 10 bytes",
         "",
         `── modified src/a.ts  base sha256 ${sha256Hex("one\ntwo\n").slice(0, 12)}`,
@@ -426,6 +427,21 @@ describe("renderCard", () => {
     expect(visible("a\u{e0041}b ✓ é")).toBe("a\\u{e0041}b ✓ é");
     const call = renderCard(mcpCard({ server: "s", tool: "t", args: { x: "\u0085\u200b" } }), { color: true });
     expect(call).not.toMatch(/[\u0085\u200b]/);
+  });
+
+  it("folds every line to the terminal's width itself, so a long name or line cannot wrap into a row that reads as IronClaw's", async () => {
+    const forged = "── added .envrc";
+    const pad = (n: number) => "x".repeat(n);
+    const { card } = await filesCard([change(`${pad(30)}${forged}`, null, `${pad(38)}${forged}\n\t\t\t\t${forged}\n`), change("wide.txt", null, `${"界".repeat(30)}\n`)], []);
+    const rows = renderCard(card, { color: false, width: 40 }).replace(/\n$/, "").split("\n");
+    for (const row of rows) expect([...row].reduce((n, ch) => n + (ch === "\t" ? 8 : ch < "\x80" ? 1 : 2), 0), row).toBeLessThanOrEqual(39);
+    expect(rows.filter((r) => r.startsWith("── "))).toEqual([expect.stringMatching(/^── Write/), "── added wide.txt", expect.stringMatching(/^── added xxx/)]);
+    expect(rows.some((r) => r.startsWith("↳ ") && r.includes("envrc"))).toBe(true);
+    // Without a width (a pipe, a file) lines stay whole.
+    expect(renderCard(card, { color: false })).toContain(`+${pad(38)}${forged}\n`);
+    // Colour wraps each row's pieces, never a row break.
+    const coloured = renderCard(card, { color: true, width: 40 }).split("\n");
+    expect(coloured.length).toBe(rows.length + 1);
   });
 
   it("keeps a tool's, server's, command's or cwd's newline from starting a line of its own", () => {
