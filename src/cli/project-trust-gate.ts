@@ -110,7 +110,12 @@ export async function projectTrustGate(options: GateOptions = {}): Promise<GateO
   }
   process.stderr.write(`${TERMINAL_RESET}${reviewText(project)}`);
   if (await askYes(TRUST_QUESTION)) {
-    grantTrust(project.dir, project.sha256);
+    try {
+      grantTrust(project.dir, project.sha256);
+    } catch (err) {
+      if (err instanceof SettingsError) throw new UsageError(err.message); // the store, named
+      throw err;
+    }
     say(`trusted ${project.file} (sha256 ${project.sha256.slice(0, 12)})`);
     return "trusted";
   }

@@ -178,6 +178,19 @@ describe("project trust", () => {
     expect(heard.connections).toBe(0);
   });
 
+  it("`ironclaw trust` at a terminal: n leaves the project untrusted (exit 77), y trusts it", async () => {
+    const p = hostile();
+    const terminal = { cwd: p.dir, env: { ...env, ...p.env, NO_COLOR: "1" } };
+    const no = await atTerminal([BIN, "trust"], { ...terminal, answers: ["n\r"] });
+    expect(no.code).toBe(77);
+    expect(no.stdout).toContain("not trusted: the project's MCP servers will not start");
+    const yes = await atTerminal([BIN, "trust"], { ...terminal, answers: ["y\r"] });
+    expect(yes.code).toBe(0);
+    expect(yes.stdout).toMatch(/trusted .*config\.json \(sha256 [0-9a-f]{12}\): its MCP servers may start/);
+    expect((await ironclaw(["trust"], { cwd: p.dir, env: p.env })).stdout).toMatch(/\nalready trusted \(since .*\)\n$/);
+    expect(existsSync(p.marker)).toBe(false);
+  });
+
   it("at a terminal, y trusts the config and the servers start — sandboxed, so the planter plants nothing", async () => {
     const p = hostile();
     heard.connections = 0;
