@@ -235,7 +235,8 @@ export function readSavedHead(log: string, anchorDir: string, key: Buffer | null
 /** Replaces the saved head atomically: a reader sees the old head or the new one, whole. */
 function saveHead(anchorDir: string, head: Omit<SavedHead, "mac">, key: Buffer): void {
   const file = auditHeadPath(head.file, anchorDir);
-  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  // Another user able to write here could put back an old head (MAC'd, so valid): ours alone.
+  ensurePrivateDir(dirname(file), "set XDG_CONFIG_HOME to a directory of your own");
   const tmp = tempName(file);
   writeNew(tmp, Buffer.from(`${JSON.stringify({ ...head, mac: hmac(key, headText(head)) })}\n`));
   try {
@@ -501,11 +502,12 @@ const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
  * Checks every record's own hash, that it follows the one before it (`prev`, `seq`), its mac
  * (when the key is here), that the file ends with a whole line, and the log against its saved
  * head: it must reach the head's record, with the head's hash there, and carry no more unkeyed
- * records than the head says. `records` counts the records verified before a problem.
- * `headRequired`: the log IronClaw writes to, which has a saved head once it holds a keyed record.
- * A key file that is not one throws an AuditLogError naming it.
+ * records than the head says. `records` counts the records verified before a problem. No saved
+ * head (a copy of the log, or a config dir other than the one it was written with) is a note, not
+ * a problem: whoever can delete the head can read the key beside it, so requiring it would only
+ * fail honest set-ups. A key file that is not one throws an AuditLogError naming it.
  */
-export function verifyAuditLog(file: string, options: { anchorDir?: string; headRequired?: boolean } = {}): AuditVerification {
+export function verifyAuditLog(file: string, options: { anchorDir?: string } = {}): AuditVerification {
   const anchorDir = options.anchorDir ?? auditAnchorDir();
   const key = readAuditKey(anchorDir);
   // The head before the log: the log is written first, so it is never behind a head read earlier.
@@ -555,9 +557,6 @@ export function verifyAuditLog(file: string, options: { anchorDir?: string; head
     return broken(null, existsSync(file) ? `the log is empty but ${says}: it was emptied or replaced` : `the log is missing but ${says}: it was deleted or moved`);
   }
   const keyed = records - unkeyed;
-  if (!head && keyed > 0 && options.headRequired) {
-    return broken(null, `the log holds keyed records but no saved head (${headFile}): the head was deleted, so records removed from the end would not show`);
-  }
   const notes: string[] = [];
   if (unkeyed > 0) notes.push(`${plural(unkeyed, "record")} at the start carry no mac (written before the key existed)`);
   if (keyed > 0 && !key) notes.push(`no key at ${auditKeyPath(anchorDir)} (another user's or machine's log?): the chain was checked, the macs were not`);

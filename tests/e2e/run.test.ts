@@ -61,8 +61,10 @@ describe.skipIf(!backend)("ironclaw run", () => {
     expect(out.approvals).toEqual([{ summary: expect.stringMatching(/^apply 1 changed file/), answer: "denied" }]);
     expect(fingerprint(dir)).toEqual(before);
     expect(records()).toEqual([]); // the sandbox is gone
-    const verify = await ironclaw(["audit", "verify", "--json"]);
+    // Under the run's own config dir: the audit key and the log's head are there.
+    const verify = await ironclaw(["audit", "verify", "--json"], { env: userConfig(dir) });
     expect(verify.code).toBe(0);
+    expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true, macs: "verified", notes: [] });
     const log = readFileSync(join(env.IRONCLAW_STATE_DIR, "audit.jsonl"), "utf8");
     expect(log).toMatch(/"decision":"denied","by":"non-interactive"/);
   });
