@@ -14,8 +14,7 @@ export function runAuditVerify(file: string | undefined, opts: { json: boolean }
   if (existsSync(path) && !statSync(path).isFile()) throw new UsageError(`${path} is not a file`);
   let result: ReturnType<typeof verifyAuditLog>;
   try {
-    // The log IronClaw writes to must have its head once it holds keyed records; a copy elsewhere has none.
-    result = verifyAuditLog(path, { headRequired: path === resolve(auditLogPath()) });
+    result = verifyAuditLog(path);
   } catch (err) {
     if (err instanceof AuditLogError) throw new UsageError(err.message);
     throw new UsageError(`cannot read ${path}: ${(err as Error).message}`);
