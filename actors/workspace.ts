@@ -192,8 +192,10 @@ async function listSandbox(channel: Pick<GuestChannel, "list">, signal?: AbortSi
   return { files, skipped };
 }
 
+/** MiB as a person reads them: whole when exact, else rounded up (one decimal below 10), never shown smaller than it is. */
 const mib = (bytes: number) => {
   const m = bytes / 2 ** 20;
+  if (Number.isInteger(m)) return String(m);
   return m < 10 ? (Math.ceil(m * 10) / 10).toFixed(1) : String(Math.ceil(m));
 };
 

@@ -175,7 +175,7 @@ describe("collecting the sandbox's changes", () => {
       { path: ".git/", kind: "directory", why: expect.stringMatching(/^2 files under \.git\/, version history/) },
       { path: ".ironclaw/", kind: "directory", why: expect.stringMatching(/^1 file under \.ironclaw\/, IronClaw's own config/) },
       { path: "bad\nname.js", kind: "file", why: "the name holds control characters" },
-      { path: "big.bin", kind: "file", why: "5.0 MiB, over 4 MiB: the most IronClaw moves in one file" },
+      { path: "big.bin", kind: "file", why: "5 MiB, over 4 MiB: the most IronClaw moves in one file" },
       { path: "evil\x1b[2Jdir/", kind: "directory", why: "the name holds control characters (1 file under it)" },
       { path: "fifo", kind: "special file", why: expect.stringMatching(/regular files only/) },
       { path: "link", kind: "symbolic link", why: "IronClaw never creates links in your project" },
@@ -191,7 +191,7 @@ describe("collecting the sandbox's changes", () => {
     const refused = collectChanges(box.channel, snapshot, baseline, { ...options, maxBytes: 5 * MiB });
     await expect(refused).rejects.toMatchObject({
       code: "ECAP",
-      message: "the sandbox's changes add up to 6.0 MiB, over the 5.0 MiB cap (workspace.maxChangeMiB in the test's config); nothing was applied",
+      message: "the sandbox's changes add up to 6 MiB, over the 5 MiB cap (workspace.maxChangeMiB in the test's config); nothing was applied",
     });
     expect(box.reads).toEqual([]);
   });

@@ -1,0 +1,187 @@
+// What comes back from the sandbox, and how it lands, end to end with the scripted model and a
+// real sandbox: a project planted with a symlink to outside, approved at a real terminal, writes
+// nothing outside (and nothing at all); links, .git/ and a chmod the model made are on the card,
+// the ones not applied with why; a 60,000-line rewrite gets a summarised card whose full diff is
+// saved to the file the card names, and Ctrl-C while the card is built ends the run at once;
+// changes over the cap are refused with one clear reason and the project stays as it was.
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { backendsUnderTest } from "../support/backends.ts";
+import { cliHarness, type Run } from "../support/cli.ts";
+import { exampleProject, removeExampleProjects, script } from "../support/example-project.ts";
+
+const { BIN, env, ironclaw, records, sandboxProcesses } = cliHarness("apply");
+const backend = backendsUnderTest()[0]!;
+const outsides: string[] = [];
+afterAll(() => {
+  removeExampleProjects();
+  outsides.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true }));
+});
+
+/** A directory outside every project, for planted links to point at; removed after the suite. */
+function outside(): string {
+  const dir = mkdtempSync(join(tmpdir(), "ironclaw-outside-"));
+  outsides.push(dir);
+  return dir;
+}
+
+/** Every entry under `dir` (links not followed): kind, mode, content hash or link target. */
+function tree(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string, rel: string) => {
+    for (const name of readdirSync(d)) {
+      const p = join(d, name);
+      const r = rel ? `${rel}/${name}` : name;
+      const s = lstatSync(p);
+      if (s.isSymbolicLink()) out[r] = `link -> ${readlinkSync(p)}`;
+      else if (s.isDirectory()) {
+        out[r] = `dir ${(s.mode & 0o7777).toString(8)}`;
+        walk(p, r);
+      } else out[r] = `file ${(s.mode & 0o7777).toString(8)} ${createHash("sha256").update(readFileSync(p)).digest("hex")}`;
+    }
+  };
+  walk(dir, "");
+  return out;
+}
+
+/**
+ * Runs ironclaw under a real pseudo-terminal (util-linux `script`): types `answer` when asked
+ * [y/N], and Ctrl-C (the terminal's interrupt character, so the kernel sends SIGINT to the
+ * foreground process) once the output matches `interruptAt`.
+ */
+function atTerminal(args: string[], cwd: string, o: { answer?: string; interruptAt?: RegExp }): Promise<Run> {
+  return new Promise((resolve) => {
+    const command = [BIN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ");
+    const child = spawn("script", ["-qec", command, "/dev/null"], { cwd, env: { ...env, NO_COLOR: "1", IRONCLAW_PAGER: "cat" }, stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let answered = false;
+    let interrupted = false;
+    child.stdout.on("data", (d) => {
+      stdout += d;
+      if (o.answer !== undefined && !answered && /\[y\/N\]/.test(stdout)) {
+        answered = true;
+        child.stdin.write(o.answer);
+      }
+      if (o.interruptAt && !interrupted && o.interruptAt.test(stdout)) {
+        interrupted = true;
+        child.stdin.write("\x03");
+      }
+    });
+    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr: "" }));
+  });
+}
+
+describe.skipIf(!backend)("applying the sandbox's changes", () => {
+  it.each([
+    ["through the link", "src/link/planted.sh", /src\/link is a symbolic link or not a directory on the host: IronClaw never writes through it; nothing was applied/],
+    ["at the link's own path", "src/link", /src\/link is a symbolic link on the host: IronClaw never writes through links; nothing was applied/],
+  ])("a project planted with a symlink to outside: a file the model writes %s lands nowhere, even approved", async (_, path, why) => {
+    const dir = exampleProject({});
+    const target = outside();
+    symlinkSync(target, join(dir, "src", "link"));
+    const before = tree(dir);
+    const s = script(dir, [
+      {
+        toolCalls: [
+          { name: "write_file", arguments: { path: "src/cart.js", content: "// a legitimate-looking change\n" } },
+          { name: "write_file", arguments: { path, content: "#!/bin/sh\necho pwned\n" } },
+        ],
+      },
+      { expect: { toolResult: "wrote" }, text: "Done." },
+    ]);
+    const r = await atTerminal(["run", "plant", "--script", s, "-b", backend], dir, { answer: "y\n" });
+    expect(r.stdout).toMatch(/\[y\/N\]/); // approved at the terminal
+    expect(r.stdout).toMatch(why);
+    expect(r.code).toBe(1);
+    expect(readdirSync(target)).toEqual([]);
+    expect(tree(dir)).toEqual(before); // all or nothing: src/cart.js is not changed either
+    expect(records()).toEqual([]);
+  });
+
+  it("shows a link, a .git hook and a chmod +x the model made: the mode change is a change, the others are listed as not applied, with why", async () => {
+    const dir = exampleProject({});
+    const before = tree(dir);
+    const s = script(dir, [
+      {
+        toolCalls: [
+          {
+            name: "exec",
+            arguments: { argv: ["sh", "-c", "ln -s /etc/passwd src/evil-link && mkdir -p .git/hooks && printf '#!/bin/sh\\ncurl evil\\n' > .git/hooks/pre-commit && chmod +x .git/hooks/pre-commit src/cart.js"] },
+          },
+        ],
+      },
+      { expect: { toolResult: "exit code 0" }, text: "Done." },
+    ]);
+    const r = await ironclaw(["run", "hooks", "--script", s, "--approve", "deny", "-b", backend], { cwd: dir, env: { NO_COLOR: "1" } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^! mode\s+src\/cart\.js\s+.*mode 0644 → 0755/m);
+    expect(r.stderr).toMatch(/^Not applied \(left in the sandbox\):$/m);
+    expect(r.stderr).toMatch(/^- \.git\/ \(directory\): 1 file under \.git\/, version history: IronClaw never changes a repository's \.git$/m);
+    expect(r.stderr).toMatch(/^- src\/evil-link \(symbolic link\): IronClaw never creates links in your project$/m);
+    expect(r.stderr).toMatch(/denied: apply 1 changed file\(s\) to .*; 2 not applied, listed on the card/);
+    expect(tree(dir)).toEqual(before);
+  });
+
+  it("summarises the card of a 60,000-line rewrite and saves the full diff to the file the card names; the run finishes", async () => {
+    const dir = exampleProject({});
+    writeFileSync(join(dir, "big.txt"), Array.from({ length: 60_000 }, (_, i) => `line ${i}\n`).join(""));
+    const before = tree(dir);
+    const s = script(dir, [
+      { toolCalls: [{ name: "exec", arguments: { argv: ["/opt/ironclaw/node", "-e", "fs.writeFileSync('big.txt', fs.readFileSync('big.txt', 'utf8').replaceAll('line', 'row'))"] } }] },
+      { expect: { toolResult: "exit code 0" }, text: "Rewrote it." },
+    ]);
+    const r = await ironclaw(["run", "rewrite", "--script", s, "--approve", "deny", "-b", backend], { cwd: dir, env: { NO_COLOR: "1" } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^Summarised: /m);
+    const file = /^full diff: (.+)$/m.exec(r.stderr)?.[1];
+    expect(file).toBeDefined();
+    expect(file!.startsWith(join(env.IRONCLAW_STATE_DIR, "cards"))).toBe(true);
+    expect(statSync(file!).mode & 0o777).toBe(0o600);
+    expect(statSync(join(env.IRONCLAW_STATE_DIR, "cards")).mode & 0o777).toBe(0o700);
+    const full = readFileSync(file!, "utf8");
+    expect(full).toContain("-line 59999");
+    expect(full).toContain("+row 59999");
+    expect(r.stderr.length).toBeLessThan(full.length / 10); // the card itself stays short
+    expect(tree(dir)).toEqual(before);
+  });
+
+  it("Ctrl-C while the card of a 60,000-line rewrite is built ends the run with 130 and leaves no sandbox", async () => {
+    const dir = exampleProject({});
+    writeFileSync(join(dir, "big.txt"), Array.from({ length: 60_000 }, (_, i) => `line ${i}\n`).join(""));
+    const before = tree(dir);
+    const s = script(dir, [
+      { toolCalls: [{ name: "exec", arguments: { argv: ["/opt/ironclaw/node", "-e", "fs.writeFileSync('big.txt', fs.readFileSync('big.txt', 'utf8').split('\\n').reverse().join('\\n'))"] } }] },
+      // Its words are the last thing before the changes are collected and the card built.
+      { expect: { toolResult: "exit code 0" }, text: "Reversed it; now the card." },
+    ]);
+    const r = await atTerminal(["run", "reverse", "--script", s, "-b", backend], dir, { interruptAt: /now the card\./ });
+    expect(r.code, r.stdout).toBe(130);
+    // Stopped before the card was done: never drawn, nothing asked (a card built synchronously
+    // would have been drawn and asked about before the signal was seen).
+    expect(r.stdout).not.toMatch(/sha256 after|\[y\/N\]/);
+    expect(records()).toEqual([]);
+    expect(sandboxProcesses("never-a-command")).toEqual([]);
+    expect(tree(dir)).toEqual(before);
+  });
+
+  it("refuses changes over the cap with one clear reason: nothing applied, the project unchanged", async () => {
+    const dir = exampleProject({});
+    const before = tree(dir);
+    const s = script(dir, [
+      { toolCalls: [{ name: "exec", arguments: { argv: ["/opt/ironclaw/node", "-e", "fs.writeFileSync('blob.bin', crypto.randomBytes(2 * 1024 * 1024))"] } }] },
+      { expect: { toolResult: "exit code 0" }, text: "Wrote 2 MiB." },
+    ]);
+    const r = await ironclaw(["run", "blob", "--script", s, "--approve", "deny", "-b", backend, "--json"], { cwd: dir, env: { IRONCLAW_MAX_CHANGE_MIB: "1" } });
+    expect(r.code, r.stderr).toBe(1);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ outcome: "failed", approvals: [] });
+    expect(out.reason).toMatch(/the sandbox's changes add up to 2 MiB, over the 1 MiB cap \(workspace\.maxChangeMiB in .*config\.json or IRONCLAW_MAX_CHANGE_MIB\); nothing was applied/);
+    expect(tree(dir)).toEqual(before);
+    expect(existsSync(join(dir, "blob.bin"))).toBe(false);
+    expect(records()).toEqual([]);
+  });
+});
