@@ -582,13 +582,15 @@ function renderFiles(card: DiffCard & { kind: "files" }, lines: Line[]): void {
 /**
  * The card as text: untrusted text escaped (oneLine inside a line, visible for diff and JSON
  * lines), colour only when asked. With `width` (a terminal's columns) every line is folded to fit
- * it; without (a pipe, a file), lines are left whole.
+ * it; without (a pipe, a file, a terminal of 0 columns), lines are left whole.
  */
 export function renderCard(card: DiffCard, options: { color: boolean; width?: number }): string {
   const paint = (style: Style | null, text: string) => (options.color && style ? styleText(style, text, { validateStream: false }) : text);
   // One column spare: some terminals wrap as soon as the last column is written.
-  const width = Math.max(20, options.width ?? 80) - 1;
-  const folded = (line: Line) => (options.width === undefined ? [line] : fold(line, width));
+  // A terminal that reports 0 columns (a pty nobody sized) has no width we could fold to.
+  const known = options.width !== undefined && options.width > 0;
+  const width = Math.max(20, known ? options.width! : 80) - 1;
+  const folded = (line: Line) => (known ? fold(line, width) : [line]);
   const title = `── ${oneLine(card.title)} `;
   // The rule counts 2 columns a character too (box drawing is wide on some CJK terminals).
   const lines: Line[] = [[["bold", title + "─".repeat(Math.max(2, Math.floor((width - columns(title)) / 2)))]]];

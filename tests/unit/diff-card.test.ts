@@ -439,6 +439,7 @@ describe("renderCard", () => {
     expect(rows.some((r) => r.startsWith("↳ ") && r.includes("envrc"))).toBe(true);
     // Without a width (a pipe, a file) lines stay whole.
     expect(renderCard(card, { color: false })).toContain(`+${pad(38)}${forged}\n`);
+    expect(renderCard(card, { color: false, width: 0 })).toContain(`+${pad(38)}${forged}\n`);
     // Colour wraps each row's pieces, never a row break.
     const coloured = renderCard(card, { color: true, width: 40 }).split("\n");
     expect(coloured.length).toBe(rows.length + 1);
