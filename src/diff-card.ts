@@ -1,7 +1,8 @@
 // What a human sees at the approval cliff, and the hash an approval binds to. A card is plain
 // JSON-serialisable data (the terminal renders it here; the web inspector shows the same data),
-// and actionHash covers the card itself: the patch and the base hashes it applies to, so an
-// answer given for one diff can never approve another.
+// and actionHash covers the card itself: every patch, the base hashes it applies to and the
+// SHA-256 of the exact bytes of both sides of every file, so an answer given for one change can
+// never approve another, even one that renders the same.
 import { createHash } from "node:crypto";
 import { isUtf8 } from "node:buffer";
 import { styleText } from "node:util";
