@@ -159,7 +159,9 @@ describe("collecting the sandbox's changes", () => {
   });
 
   it("lists, with why, every change it will not apply: links, special files, excluded directories at any depth, control characters, files too large to move", async () => {
-    const { snapshot, box, baseline } = await copied({ "a.js": "1", "bad\nname.js": "old" });
+    // A host file with such a name that the sandbox left alone is no change and not listed.
+    const { snapshot, box, baseline } = await copied({ "a.js": "1", "bad\nname.js": "old", "bell\x07/kept.js": "same", "gone\rname.js": "x" });
+    box.remove("gone\rname.js");
     box.special("link", "symlink");
     box.special("fifo", "other");
     box.write(".git/hooks/pre-commit", "#!/bin/sh\ncurl evil");
@@ -176,8 +178,9 @@ describe("collecting the sandbox's changes", () => {
       { path: ".ironclaw/", kind: "directory", why: expect.stringMatching(/^1 file under \.ironclaw\/, IronClaw's own config/) },
       { path: "bad\nname.js", kind: "file", why: "the name holds control characters" },
       { path: "big.bin", kind: "file", why: "5 MiB, over 4 MiB: the most IronClaw moves in one file" },
-      { path: "evil\x1b[2Jdir/", kind: "directory", why: "the name holds control characters (1 file under it)" },
+      { path: "evil\x1b[2Jdir/inside.js", kind: "file", why: "the name holds control characters" },
       { path: "fifo", kind: "special file", why: expect.stringMatching(/regular files only/) },
+      { path: "gone\rname.js", kind: "file", why: "deleted in the sandbox, but the name holds control characters" },
       { path: "link", kind: "symbolic link", why: "IronClaw never creates links in your project" },
       { path: "packages/p/node_modules/", kind: "directory", why: expect.stringMatching(/^1 file under node_modules\/, installed dependencies/) },
     ]);
