@@ -12,7 +12,7 @@
 // back what was there. Temporary files and directories this apply made are removed on every
 // way out that does not keep them.
 import { randomBytes } from "node:crypto";
-import { closeSync, constants, fchmodSync, fstatSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readSync, renameSync, rmdirSync, unlinkSync, writeSync, type Stats } from "node:fs";
+import { closeSync, constants, fchmodSync, fstatSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readSync, renameSync, rmdirSync, statSync, unlinkSync, writeSync, type Stats } from "node:fs";
 import { refusedName } from "../src/diff-card.ts";
 import { oneLine } from "../src/terminal-text.ts";
 import { sha256, WORKSPACE_EXCLUDES, WorkspaceError, type WorkspaceChange } from "./workspace.ts";
@@ -61,6 +61,12 @@ class ProjectDirs {
       this.fds.set("", openSync(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
     } catch (err) {
       throw new WorkspaceError("ELINK", `cannot open the project ${oneLine(root)} as a directory (${errnoOf(err)}); ${NOTHING}`);
+    }
+    try {
+      statSync(`/proc/self/fd/${this.fds.get("")}`);
+    } catch {
+      this.close();
+      throw new WorkspaceError("EAPPLY", `IronClaw applies changes through /proc/self/fd, and /proc is not mounted here; ${NOTHING}`);
     }
   }
 
