@@ -12,7 +12,7 @@ import { readDaemonRecord } from "../daemon/daemon.ts";
 import type { ClientMessage, DaemonMessage } from "../daemon/daemon-protocol.ts";
 import { ExitCode, UsageError } from "../exit-codes.ts";
 import { createLogger, logFile, type Logger } from "../logger.ts";
-import { describeServer, loadMcpConfig, transportLabel, type HttpServerConfig, type McpServerConfig } from "../mcp-config.ts";
+import { describeServer, loadMcpConfig, readProjectMcp, transportLabel, type HttpServerConfig, type McpServerConfig } from "../mcp-config.ts";
 import { McpError } from "../mcp-hub.ts";
 import { guardProcess } from "../process-guard.ts";
 import { createRuntime, type Runtime } from "../runtime.ts";
@@ -111,8 +111,19 @@ const unavailable = (err: unknown): number => {
 const transportWidth = (rows: readonly { transport: string }[]) => Math.max(6, ...rows.map((r) => r.transport.length));
 
 export async function runMcpList(opts: { json: boolean; verbose: boolean; daemon?: boolean }): Promise<number> {
-  await projectTrustGate({ listing: true }); // the project's servers start only once its config is trusted
+  // The project's servers start only once its config is trusted; left out, they are still listed.
+  const gate = await projectTrustGate({ listing: true });
   const servers = configOrUsage();
+  const untrusted =
+    gate === "declined"
+      ? (readProjectMcp().project?.servers ?? []).map((s) => ({
+          name: s.name,
+          transport: s.transport === "stdio" ? "stdio/sandbox" : "http",
+          state: "untrusted",
+          tools: 0,
+          error: "not started: this project's config is not trusted (review it with `ironclaw trust`)",
+        }))
+      : [];
   const socket = await daemonFor(opts);
   if (socket) {
     // The daemon's connections as they are now (ready, reconnecting …), without waiting.
@@ -122,12 +133,12 @@ export async function runMcpList(opts: { json: boolean; verbose: boolean; daemon
     else for (const r of reply.servers) print(`${oneLine(r.name).padEnd(20)} ${r.transport.padEnd(transportWidth(reply.servers))} ${r.state.padEnd(12)} ${oneLine(r.lastError ?? `${r.tools} tools`)}`);
     return ExitCode.ok;
   }
-  if (!servers.length) {
+  if (!servers.length && !untrusted.length) {
     if (opts.json) printJson({ servers: [] });
     else print("no MCP servers configured (add them under mcpServers in .ironclaw/config.json or ~/.config/ironclaw/config.json)");
     return ExitCode.ok;
   }
-  const rows = await withServers(servers, opts, async (runtime) => {
+  const started = !servers.length ? [] : await withServers(servers, opts, async (runtime) => {
     const settled = await Promise.allSettled(servers.map((s) => runtime.mcp.ready(s.name, s.timeoutMs)));
     return servers.map((s, i) => {
       const r = settled[i]!;
@@ -137,8 +148,9 @@ export async function runMcpList(opts: { json: boolean; verbose: boolean; daemon
         : { ...described, state: "failed", tools: 0, error: (r.reason as Error).message };
     });
   });
+  const rows = [...started, ...untrusted];
   if (opts.json) printJson({ path: "in-process", servers: rows });
-  else for (const r of rows) print(`${oneLine(r.name).padEnd(20)} ${r.transport.padEnd(transportWidth(rows))} ${r.state.padEnd(7)} ${oneLine(r.error ?? `${r.tools} tools`)}`);
+  else for (const r of rows) print(`${oneLine(r.name).padEnd(20)} ${r.transport.padEnd(transportWidth(rows))} ${r.state.padEnd(9)} ${oneLine(r.error ?? `${r.tools} tools`)}`);
   return ExitCode.ok;
 }
 

@@ -12,7 +12,7 @@ import { readProjectMcp, type ProjectMcpConfig, type ProjectServer } from "../mc
 import { grantTrust } from "../project-trust.ts";
 import { SettingsError } from "../settings.ts";
 import { oneLine, TERMINAL_RESET } from "../terminal-text.ts";
-import { say } from "./cli-io.ts";
+import { discardTypeahead, say } from "./cli-io.ts";
 
 export const TRUST_QUESTION = "Trust this project's MCP servers? [y/N] ";
 
@@ -60,6 +60,7 @@ export function reviewText(project: ProjectMcpConfig): string {
 
 /** Asks a yes/no question on the terminal; anything but y or yes, or the end of input, is no. Ctrl-C exits 130. */
 export async function askYes(question: string): Promise<boolean> {
+  await discardTypeahead(); // a key pressed before the question was shown answers nothing
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   // Nothing has started yet: Ctrl-C at the question ends the command there.
   rl.once("SIGINT", () => {

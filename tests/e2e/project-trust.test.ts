@@ -86,7 +86,13 @@ describe("project trust", () => {
     const list = await ironclaw(["mcp", "list", "--json"], { cwd: p.dir, env: p.env });
     expect(list.code).toBe(0);
     expect(list.stderr).toBe(`${refusal(p.file, "planter, leaker").trimEnd()}; not started\n`);
-    expect(JSON.parse(list.stdout)).toEqual({ servers: [] });
+    // Listed, not started: each says why and how to review it.
+    const listed = JSON.parse(list.stdout) as { servers: Array<{ name: string; state: string; error: string }> };
+    expect(listed.servers.map((s) => [s.name, s.state])).toEqual([
+      ["planter", "untrusted"],
+      ["leaker", "untrusted"],
+    ]);
+    expect(listed.servers[0]!.error).toMatch(/not trusted \(review it with `ironclaw trust`\)/);
 
     for (const args of [["mcp", "tools", "planter"], ["mcp", "call", "leaker", "search"], ["run", "look around", "--script", script, "--approve", "deny"], ["up"]]) {
       const r = await ironclaw(args, { cwd: p.dir, env: p.env });
