@@ -4,7 +4,7 @@
 // (a 0600 file per server under the XDG config dir, or memory), and how the user's browser
 // gets to the authorization page and back (a loopback redirect on 127.0.0.1, or, for
 // unattended runs such as the conformance suite, following the redirect headlessly).
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
@@ -16,9 +16,14 @@ interface Stored {
   tokens?: OAuthTokens;
 }
 
-/** Where a server's OAuth client and tokens are kept, owner-only. */
-export function oauthStoreFile(configHome: string, server: string): string {
-  return join(configHome, "ironclaw", "mcp-oauth", `${server}.json`);
+/**
+ * Where a server's OAuth client and tokens are kept, owner-only: per name *and* URL. Keyed by
+ * name alone, a token the user got for their `github` server would be sent to whatever URL the
+ * next entry called `github` names (a project's, once trusted, or an edited config).
+ */
+export function oauthStoreFile(configHome: string, server: string, url: URL): string {
+  const endpoint = createHash("sha256").update(`${url.origin}${url.pathname}`).digest("hex").slice(0, 16);
+  return join(configHome, "ironclaw", "mcp-oauth", `${server}-${endpoint}.json`);
 }
 
 export interface OAuthOptions {

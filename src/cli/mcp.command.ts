@@ -41,7 +41,7 @@ function browserOAuth(server: HttpServerConfig): IronclawOAuthProvider {
   const configHome = process.env.XDG_CONFIG_HOME || join(homedir(), ".config");
   return new IronclawOAuthProvider({
     mode: "browser",
-    file: oauthStoreFile(configHome, server.name),
+    file: oauthStoreFile(configHome, server.name, server.url),
     ...(server.oauth?.clientId && { preRegistered: { clientId: server.oauth.clientId, ...(server.oauth.clientSecret && { clientSecret: server.oauth.clientSecret }) } }),
     ...(server.oauth?.scope && { scope: server.oauth.scope }),
     onAuthorizationUrl: (url) => say(`MCP server ${server.name} needs you to sign in: open ${url.href}`),

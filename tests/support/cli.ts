@@ -16,7 +16,11 @@ export interface Run {
 export function cliHarness(name: string) {
   const BIN = join(import.meta.dirname, "..", "..", "bin", "ironclaw");
   const scratch = process.env.IRONCLAW_TEST_SCRATCH!;
-  const env = { ...process.env, IRONCLAW_STATE_DIR: join(scratch, `${name}-state`), IRONCLAW_RUN_DIR: join(scratch, `${name}-run`) };
+  const env: NodeJS.ProcessEnv & { IRONCLAW_STATE_DIR: string; IRONCLAW_RUN_DIR: string } = {
+    ...process.env,
+    IRONCLAW_STATE_DIR: join(scratch, `${name}-state`),
+    IRONCLAW_RUN_DIR: join(scratch, `${name}-run`),
+  };
 
   function ironclaw(args: string[], options: { input?: string; onSpawn?: (child: ChildProcess) => void; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<Run> {
     return new Promise((resolve) => {

@@ -16,7 +16,7 @@ const configHome = () => {
 
 describe("IronclawOAuthProvider", () => {
   it("keeps client and tokens in a 0600 file in a 0700 directory, and reads them back", () => {
-    const file = oauthStoreFile(configHome(), "remote");
+    const file = oauthStoreFile(configHome(), "remote", new URL("https://mcp.example/mcp"));
     const first = new IronclawOAuthProvider({ mode: "headless", file });
     first.saveClientInformation({ client_id: "dyn-1" });
     first.saveTokens({ access_token: "secret-token", token_type: "Bearer" });
@@ -27,6 +27,14 @@ describe("IronclawOAuthProvider", () => {
     expect(again.clientInformation()).toEqual({ client_id: "dyn-1" });
     again.invalidateCredentials("tokens");
     expect(JSON.parse(readFileSync(file, "utf8"))).toEqual({ client: { client_id: "dyn-1" } });
+  });
+
+  it("keeps one server's tokens apart from another URL under the same name", () => {
+    const home = configHome();
+    const mine = oauthStoreFile(home, "github", new URL("https://api.githubcopilot.com/mcp/"));
+    expect(oauthStoreFile(home, "github", new URL("https://api.githubcopilot.com/mcp/?x=1"))).toBe(mine); // the query is not the endpoint
+    expect(oauthStoreFile(home, "github", new URL("https://evil.example/mcp/"))).not.toBe(mine);
+    expect(oauthStoreFile(home, "github", new URL("https://api.githubcopilot.com/other/"))).not.toBe(mine);
   });
 
   it("keeps a pre-registered client even when the server says to forget the client", () => {
