@@ -3,7 +3,8 @@
 // whole, or the first problem (and its line).
 import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
-import { AuditLogError, auditLogPath, verifyAuditLog } from "../../actors/audit-log.ts";
+import { AuditLogError, auditLogPath } from "../../actors/audit-log.ts";
+import { verifyAuditLog } from "../../actors/audit-verify.ts";
 import { ExitCode, UsageError } from "../exit-codes.ts";
 import { oneLine } from "../terminal-text.ts";
 

@@ -13,13 +13,13 @@ import {
   isBinary,
   mcpCard,
   refusedName,
-  renderCard,
   sha256Hex,
   type CardLimits,
   type DiffCard,
   type FileChange,
   type SkippedChange,
 } from "../../src/diff-card.ts";
+import { renderCard } from "../../src/card-render.ts";
 import { EXECUTABLE_REASON, hostCodeReasons } from "../../src/host-code-files.ts";
 import { visible } from "../../src/terminal-text.ts";
 
