@@ -33,6 +33,14 @@ export const HOST_CODE_FILES: readonly HostCodeRule[] = [
   { globs: ["**/.idea/**"], reason: "JetBrains IDEs run its run configurations, tools and startup tasks when the project is opened" },
   { globs: ["**/.devcontainer/**", "**/.devcontainer.json"], reason: "dev containers build and run its commands when the folder is opened in one" },
   { globs: ["**/.zed/**", "**/.helix/**"], reason: "the editor runs tasks and language servers it names when the folder is opened" },
+  { globs: ["**/.storybook/**"], reason: "Storybook runs its config as code when it starts" },
+
+  // AI coding agents: their hooks and the MCP servers they start run on the host
+  { globs: ["**/.claude/**"], reason: "Claude Code runs the hooks and MCP servers its settings name" },
+  { globs: ["**/.mcp.json"], reason: "AI agents (Claude Code and others) start the MCP servers it names, as commands on this machine" },
+  { globs: ["**/.cursor/**"], reason: "Cursor runs the MCP servers and hooks it names" },
+  { globs: ["**/.gemini/**"], reason: "Gemini CLI runs the MCP servers and tools its settings name" },
+  { globs: ["**/.ironclaw/**"], reason: "IronClaw's project config: it names MCP servers to start (the workspace never applies it; listed in case)" },
 
   // Continuous integration: runs on push, often with the repository's secrets
   { globs: [".github/workflows/**", ".github/actions/**", "**/action.yml", "**/action.yaml"], reason: "GitHub Actions runs it on push, with the repository's secrets" },
@@ -60,11 +68,19 @@ export const HOST_CODE_FILES: readonly HostCodeRule[] = [
   { globs: ["**/noxfile.py"], reason: "nox runs it" },
   { globs: ["**/sitecustomize.py", "**/usercustomize.py", "**/*.pth"], reason: "Python runs it at startup when it is on the path" },
   { globs: ["**/.venv/**", "**/venv/bin/**"], reason: "a virtual environment: its scripts run when it is activated or its tools are used" },
+  { globs: ["**/.pylintrc", "**/pylintrc"], reason: "pylint runs its init-hook as Python" },
 
   // JVM
   { globs: ["**/build.gradle", "**/build.gradle.kts", "**/settings.gradle", "**/settings.gradle.kts", "**/gradle.properties", "**/gradlew", "**/gradlew.bat", "**/gradle/wrapper/**", "**/init.gradle"], reason: "Gradle runs it when the project is built or opened in an IDE" },
   { globs: ["**/pom.xml", "**/.mvn/**", "**/mvnw", "**/mvnw.cmd"], reason: "Maven runs the plugins it names when the project is built or opened in an IDE" },
   { globs: ["**/build.sbt", "**/project/*.sbt", "**/project/*.scala"], reason: "sbt runs it when the project is built or opened in an IDE" },
+
+  // .NET, Apple, Elixir, R
+  { globs: ["**/*.csproj", "**/*.fsproj", "**/*.vbproj", "**/Directory.Build.props", "**/Directory.Build.targets"], reason: "MSBuild runs the tasks and targets it names when the project is built or opened in an IDE" },
+  { globs: ["**/Package.swift"], reason: "SwiftPM runs it as Swift, and the plugins it names, when the package is resolved or built (Xcode does so when it is opened)" },
+  { globs: ["**/Podfile"], reason: "CocoaPods runs it as Ruby on pod install" },
+  { globs: ["**/mix.exs"], reason: "mix runs it as Elixir" },
+  { globs: ["**/.Rprofile"], reason: "R runs it at startup in the directory" },
 
   // Rust, Go, C and others
   { globs: ["**/Cargo.toml"], reason: "cargo builds and runs what it names (build scripts, proc macros)" },
@@ -78,6 +94,10 @@ export const HOST_CODE_FILES: readonly HostCodeRule[] = [
   { globs: ["**/configure", "**/configure.ac", "**/autogen.sh", "**/bootstrap.sh"], reason: "run to configure the build" },
   { globs: ["**/BUILD", "**/BUILD.bazel", "**/WORKSPACE", "**/WORKSPACE.bazel", "**/MODULE.bazel", "**/*.bzl", "**/.bazelrc"], reason: "Bazel runs its rules and the commands they name" },
   { globs: ["**/justfile", "**/.justfile"], reason: "just runs its recipes" },
+  { globs: ["**/gulpfile.*", "**/Gruntfile.*"], reason: "gulp and grunt run it as code" },
+  { globs: ["**/Vagrantfile"], reason: "vagrant runs it as Ruby" },
+  { globs: ["**/Tiltfile"], reason: "tilt runs it and the commands it names" },
+  { globs: ["**/devbox.json", "**/pixi.toml"], reason: "devbox and pixi install what it names and run its init hooks and tasks" },
   { globs: ["**/Taskfile.yml", "**/Taskfile.yaml", "**/Taskfile.dist.yml", "**/Taskfile.dist.yaml"], reason: "task runs its commands" },
   { globs: ["**/Gemfile", "**/*.gemspec"], reason: "bundler runs it as Ruby" },
   { globs: ["**/Rakefile", "**/*.rake"], reason: "rake runs it" },
