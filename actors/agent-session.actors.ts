@@ -19,6 +19,7 @@ import { execOnVm } from "./vm-job.ts";
 import { saveFullDiff } from "./full-diff-file.ts";
 import { collectChanges, copyIntoSandbox, SANDBOX_WORKSPACE, snapshotProject, type SandboxBaseline, type WorkspaceSnapshot } from "./workspace.ts";
 import { applyChanges } from "./workspace-apply.ts";
+import { approvalAuditAction } from "./approval-audit-action.ts";
 
 const asSandbox = (h: SandboxHandle) => h as unknown as Sandbox;
 const OUTPUT_LIMIT = 16 * 1024;
@@ -235,11 +236,11 @@ export function agentSessionActors(services: SessionServices) {
     }),
 
     /** The cliff's answer, to the audit log; an AuditLogError (code EAUDIT) ends the session. */
-    recordApproval: fromPromise<void, ApprovalRecord>(async ({ input: { session, output, summary } }) => {
+    recordApproval: fromPromise<void, ApprovalRecord>(async ({ input: { session, output, summary, subject } }) => {
       const decision = output.outcome === "done" || output.outcome === "failed" ? "approved" : output.outcome;
       const reason = output.outcome === "done" ? "approved and applied" : output.outcome === "failed" ? `approved; it failed: ${output.error}` : output.reason;
       const by = output.by === "owner" ? "user" : output.by;
-      services.audit.append({ session, action: { summary }, actionHash: output.actionHash, decision, by, reason });
+      services.audit.append({ session, action: approvalAuditAction(summary, subject), actionHash: output.actionHash, decision, by, reason });
     }),
 
     runTool: fromPromise<ToolResult, { sessionId: string; sandbox: SandboxHandle; vm?: AnyActorRef; call: ToolCall; mcp: McpChildren }>(async ({ input }) => {

@@ -66,11 +66,15 @@ export interface WorkspaceChanges {
 
 export type SessionEnd = "done" | "failed" | "cancelled" | "budgetExceeded";
 
-/** An answer at the cliff, for the audit log (recordApproval). */
+/** What an answer at the cliff was about: a red tool call, or the session's changes (with their card). */
+export type ApprovalSubject = { readonly kind: "tool"; readonly call: ToolCall } | { readonly kind: "apply"; readonly card: unknown };
+
+/** An answer at the cliff, for the audit log (recordApproval), with what it was about. */
 export interface ApprovalRecord {
   readonly session: string;
   readonly output: ApprovalOutput;
   readonly summary: string;
+  readonly subject: ApprovalSubject;
 }
 
 /**
@@ -393,7 +397,15 @@ export const agentSessionMachine = setup({
             onDone: {
               target: "recordingApproval",
               actions: [
-                assign({ recording: ({ context, event }) => ({ session: context.id, output: event.output as ApprovalOutput, summary: context.decision?.summary ?? "" }) }),
+                // Before `answer` moves on from the call in hand: the record names it.
+                assign({
+                  recording: ({ context, event }) => ({
+                    session: context.id,
+                    output: event.output as ApprovalOutput,
+                    summary: context.decision?.summary ?? "",
+                    subject: { kind: "tool" as const, call: context.pending[0]! },
+                  }),
+                }),
                 {
                 type: "answer",
                 params: ({ event }) => {
@@ -452,7 +464,7 @@ export const agentSessionMachine = setup({
                   actions: assign(({ context, event }) => {
                     const o = event.output as ApprovalOutput;
                     const changesOutcome: SessionSummary["changes"] = o.outcome === "done" ? "applied" : { notApplied: o.outcome === "failed" ? o.error : o.reason };
-                    return { changesOutcome, recording: { session: context.id, output: o, summary: context.changes?.summary ?? "" } };
+                    return { changesOutcome, recording: { session: context.id, output: o, summary: context.changes?.summary ?? "", subject: { kind: "apply" as const, card: context.changes?.card } } };
                   }),
                 },
               },

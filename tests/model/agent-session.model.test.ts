@@ -7,7 +7,7 @@
 import { describe, expect, it } from "vitest";
 import { assign, createActor, fromPromise, setup, SimulatedClock, type AnyEventObject, type SnapshotFrom } from "xstate";
 import type { ModelTurn } from "../../actors/model-provider.ts";
-import { agentSessionMachine, type SessionOutput, type ToolDecision } from "../../machines/agent-session.machine.ts";
+import { agentSessionMachine, type ApprovalRecord, type SessionOutput, type ToolDecision } from "../../machines/agent-session.machine.ts";
 import { approvalRequestMachine } from "../../machines/approval-request.machine.ts";
 import { modelCoverage, recordCoverage } from "../support/model-coverage.ts";
 import { createMachineTestModel, stateTrail, transitionPaths } from "../support/test-model.ts";
@@ -106,6 +106,7 @@ describe("agent-session machine, model-based", () => {
     };
     const [prepare, think, decide, runTool, collect, record] = ["prepare", "think", "decide", "runTool", "collectChanges", "recordApproval"].map(queue);
     let executed = 0;
+    const recorded: ApprovalRecord[] = [];
     const clock = new SimulatedClock();
     const machine = agentSessionMachine.provide({
       actors: {
@@ -116,7 +117,7 @@ describe("agent-session machine, model-based", () => {
         decide: fromPromise(decide!) as never,
         runTool: fromPromise(runTool!) as never,
         collectChanges: fromPromise(collect!) as never,
-        recordApproval: fromPromise(record!) as never,
+        recordApproval: fromPromise<unknown, ApprovalRecord>(({ input, signal }) => (recorded.push(input), record!({ signal }))) as never,
       },
     });
     const actor = createActor(machine, { clock, input: INPUT });
@@ -152,6 +153,11 @@ describe("agent-session machine, model-based", () => {
     expect(actor.getSnapshot().children.sandbox).toBeUndefined();
     const approvals = steps.filter((s) => s.event.type === "xstate.done.actor.approval" && (s.event as unknown as { output: { outcome: string } }).output.outcome === "done").length;
     expect(executed).toBe(approvals);
+    // Each answer goes to the audit log with what it was about: the red call in hand, or the changes' card.
+    for (const r of recorded) {
+      if (r.subject.kind === "tool") expect(r).toMatchObject({ summary: "exec true", subject: { call } });
+      else expect(r).toMatchObject({ summary: changes.summary, subject: { card: changes.card } });
+    }
     // Every tool call the model made was answered before the model was asked again.
     const msgs = actor.getSnapshot().context.messages;
     msgs.forEach((m, n) => {
