@@ -53,13 +53,17 @@ function fold(line: Line, width: number): Line[] {
 const octal = (mode: number) => mode.toString(8).padStart(4, "0");
 const size = (n: number) => plural(n, "byte");
 
+// The mode is shown when it changes, when a new file is executable, and whenever it is not one of
+// the two usual ones (0644, 0755): apply writes it as the sandbox set it.
+const usualMode = (mode: number) => mode === 0o644 || mode === 0o755;
+
 function sizesOf(file: CardFile): string {
   const { before, after } = file;
   const sizes = before && after && file.status === "modified" ? `${before.size.toLocaleString("en-US")} → ${size(after.size)}` : size((after ?? before)!.size);
   const modes =
     before && after && before.mode !== null && after.mode !== null && before.mode !== after.mode
       ? `, mode ${octal(before.mode)} → ${octal(after.mode)}`
-      : !before && after?.mode != null && executable(after.mode)
+      : after?.mode != null && (!usualMode(after.mode) || (!before && executable(after.mode)))
         ? `, mode ${octal(after.mode)}`
         : "";
   return sizes + modes;

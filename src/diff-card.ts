@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { isUtf8 } from "node:buffer";
 import { formatPatch, OMIT_HEADERS, structuredPatch } from "diff";
-import { EXECUTABLE_REASON, hostCodeReasons } from "./host-code-files.ts";
+import { EXECUTABLE_REASON, hostCodeReasons, WRITABLE_REASON } from "./host-code-files.ts";
 import { renderCard } from "./card-render.ts";
 import { hasControlCharacters, oneLine } from "./terminal-text.ts";
 
@@ -321,6 +321,7 @@ function titleOf(files: readonly CardFile[], notApplied: number): string {
 }
 
 const executable = (mode: number | null) => mode !== null && (mode & 0o111) !== 0;
+const othersMayWrite = (mode: number | null) => mode !== null && (mode & 0o022) !== 0;
 
 /**
  * The card for writing a session's changes back to the host. Every file gets a summary line
@@ -372,6 +373,7 @@ export async function filesCard(
       const status: FileStatus = e.from ? "renamed" : !e.before ? "added" : !e.after ? "deleted" : e.before.sha256 === e.after.sha256 && e.before.mode !== e.after.mode ? "mode" : "modified";
       const reasons = new Set([...hostCodeReasons(e.change.path), ...(e.from ? hostCodeReasons(e.from.path) : [])]);
       if (e.after && executable(e.after.mode) && !executable(e.before?.mode ?? null)) reasons.add(EXECUTABLE_REASON);
+      if (e.after && othersMayWrite(e.after.mode) && !othersMayWrite(e.before?.mode ?? null)) reasons.add(WRITABLE_REASON);
       return { ...e, status, runsCode: [...reasons] };
     });
   const ordered = [...described.filter((e) => e.runsCode.length > 0), ...described.filter((e) => e.runsCode.length === 0)];

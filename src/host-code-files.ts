@@ -113,6 +113,7 @@ export const HOST_CODE_FILES: readonly HostCodeRule[] = [
 ];
 
 export const EXECUTABLE_REASON = "the change makes it executable: it can be run as a program";
+export const WRITABLE_REASON = "the change makes it writable by other users of this machine (group or world): any of them could change what it runs";
 
 const matchers = HOST_CODE_FILES.map((rule) => ({ test: picomatch([...rule.globs], { dot: true, nocase: true }), reason: rule.reason }));
 

@@ -20,7 +20,7 @@ import {
   type SkippedChange,
 } from "../../src/diff-card.ts";
 import { renderCard } from "../../src/card-render.ts";
-import { EXECUTABLE_REASON, hostCodeReasons } from "../../src/host-code-files.ts";
+import { EXECUTABLE_REASON, hostCodeReasons, WRITABLE_REASON } from "../../src/host-code-files.ts";
 import { visible } from "../../src/terminal-text.ts";
 
 const ESC = "\x1b";
@@ -142,6 +142,25 @@ describe("filesCard", () => {
     expect(text.indexOf("── added .envrc")).toBeGreaterThan(text.indexOf("Runs code on this machine"));
     const coloured = renderCard(card, { color: true });
     expect(coloured).toContain(`${ESC}[33m! .envrc: direnv runs it when you enter the directory${ESC}[39m`);
+  });
+
+  it("shows a mode that is not 0644 or 0755, and flags one that lets other users write the file", async () => {
+    const { card, text } = await build([
+      change("Makefile", null, "all:\n\techo hi\n", { after: 0o666 }),
+      change("notes.txt", "a\n", "b\n", { before: 0o600, after: 0o600 }),
+      change("shared.txt", "a\n", "b\n", { before: 0o664, after: 0o664 }),
+      change("plain.txt", "a\n", "b\n"),
+      change("open.txt", null, "x\n", { after: 0o620 }),
+    ]);
+    expect(text).toContain("! added     Makefile    14 bytes, mode 0666\n");
+    expect(text).toContain("! added     open.txt    2 bytes, mode 0620\n");
+    expect(text).toContain("  modified  notes.txt   2 → 2 bytes, mode 0600\n");
+    expect(text).toContain("  modified  plain.txt   2 → 2 bytes\n");
+    expect(card.files.find((f) => f.path === "Makefile")!.runsCode).toEqual([hostCodeReasons("Makefile")[0], WRITABLE_REASON]);
+    expect(card.files.find((f) => f.path === "open.txt")!.runsCode).toEqual([WRITABLE_REASON]);
+    // Already group-writable on the host: the change does not make it so.
+    expect(card.files.find((f) => f.path === "shared.txt")!.runsCode).toBeUndefined();
+    expect(text).toContain(`! Makefile: ${WRITABLE_REASON}\n`);
   });
 
   it("knows the usual host-code files, case-insensitively and in any directory, and leaves harmless ones alone", () => {
