@@ -1,8 +1,10 @@
 // `ironclaw audit verify` as a user runs it: a whole log passes (exit 0), a tampered one names
 // the first problem (exit 65), with and without --json, for the default log and a named file.
 // Records cut from the end of a real run's log are found by the head kept in the user's config
-// dir; and a run whose audit log cannot be written fails, saying so, and runs nothing more.
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+// dir; a run's record of an answer at the cliff says what was decided on (each file applied, by
+// the hash of its bytes; a red tool call's arguments); and a run whose audit log cannot be
+// written fails, saying so, and runs nothing more.
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -11,8 +13,9 @@ import { sha256Hex } from "../../src/diff-card.ts";
 import { backendsUnderTest } from "../support/backends.ts";
 import { cliHarness } from "../support/cli.ts";
 import { exampleProject, removeExampleProjects, script, userConfig } from "../support/example-project.ts";
+import { atTerminal } from "../support/pty.ts";
 
-const { env, ironclaw } = cliHarness("audit");
+const { BIN, env, ironclaw } = cliHarness("audit");
 const defaultLog = join(env.IRONCLAW_STATE_DIR, "audit.jsonl");
 const dir = mkdtempSync(join(tmpdir(), "ironclaw-audit-e2e-"));
 // This file's own config dir: the audit key and the heads live there, never in the real user's.
@@ -136,6 +139,64 @@ describe.skipIf(!backend)("the audit log of a real run", () => {
     expect(next.code).toBe(1);
     expect(JSON.parse(next.stdout)).toMatchObject({ outcome: "failed", failure: { code: "EAUDIT", message: expect.stringMatching(new RegExp(`^the audit log could not be written: ${log.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} ends at record ${lines.length - 1} but its head`)) } });
     expect(readFileSync(log, "utf8").trimEnd().split("\n")).toHaveLength(lines.length - 1);
+  });
+
+  const records = (state: string) =>
+    readFileSync(join(state, "audit.jsonl"), "utf8")
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+  /** The example's src/cart.js as the scripted model fixes it. */
+  const fixedCart = () =>
+    readFileSync(join(import.meta.dirname, "..", "..", "examples", "fix-tests", "src", "cart.js"), "utf8")
+      .replace("  // Bug: the discount is added instead of taken off.\n", "")
+      .replace("sum + (sum", "sum - (sum");
+
+  it("an approved apply is recorded with each file written: its path, status and the SHA-256, size and mode of the bytes now in the project", async () => {
+    const project = exampleProject();
+    const own = { ...env, NO_COLOR: "1", ...userConfig(project), IRONCLAW_STATE_DIR: join(dir, "approve-state") };
+    const r = await atTerminal([BIN, "run", "fix the failing test", "--script", SCRIPT, "-b", backend!], { cwd: project, env: own, answers: ["y\n"] });
+    expect(r.code, r.stdout).toBe(0);
+    const written = readFileSync(join(project, "src", "cart.js"));
+    expect(written.toString()).toBe(fixedCart());
+    const record = records(own.IRONCLAW_STATE_DIR).at(-1);
+    expect(record).toMatchObject({ decision: "approved", by: "user", reason: "approved and applied" });
+    expect(record.action).toEqual({
+      kind: "apply",
+      summary: `apply 1 changed file(s) to ${project}`,
+      files: [{ path: "src/cart.js", status: "modified", after: { sha256: sha256Hex(written), size: written.length, mode: statSync(join(project, "src", "cart.js")).mode & 0o777 } }],
+      notApplied: [],
+    });
+    expect(await verify([], own)).toMatchObject({ code: 0 });
+  });
+
+  it("a denied apply is recorded with the files it would have written; the project keeps its own bytes", async () => {
+    const project = exampleProject();
+    const before = readFileSync(join(project, "src", "cart.js"), "utf8");
+    const own = { ...userConfig(project), IRONCLAW_STATE_DIR: join(dir, "deny-state") };
+    const r = await ironclaw(["run", "fix the failing test", "--script", SCRIPT, "--approve", "deny", "-b", backend!, "--json"], { cwd: project, env: own });
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(join(project, "src", "cart.js"), "utf8")).toBe(before);
+    const record = records(own.IRONCLAW_STATE_DIR).at(-1);
+    expect(record).toMatchObject({ decision: "denied", by: "non-interactive" });
+    const fixed = Buffer.from(fixedCart());
+    expect(record.action).toEqual({
+      kind: "apply",
+      summary: `apply 1 changed file(s) to ${project}`,
+      files: [{ path: "src/cart.js", status: "modified", after: { sha256: sha256Hex(fixed), size: fixed.length, mode: statSync(join(project, "src", "cart.js")).mode & 0o777 } }],
+      notApplied: [],
+    });
+  });
+
+  it("a red tool call is recorded with the tool and its arguments", async () => {
+    const project = exampleProject({});
+    const args = { to: "someone", body: "two\nlines \u001b[2J" };
+    const s = script(project, [{ toolCalls: [{ name: "nowhere__send", arguments: args }] }, { text: "done" }]);
+    const own = { ...userConfig(project), IRONCLAW_STATE_DIR: join(dir, "tool-state") };
+    const r = await ironclaw(["run", "send it", "--script", s, "--approve", "deny", "-b", backend!, "--json"], { cwd: project, env: own });
+    expect(r.code, r.stderr).toBe(0);
+    const denied = records(own.IRONCLAW_STATE_DIR).filter((x) => x.decision === "denied");
+    expect(denied).toEqual([expect.objectContaining({ by: "non-interactive", action: { tool: "nowhere__send", args, summary: expect.stringMatching(/^nowhere__send /) } })]);
   });
 
   /** A state dir whose audit log cannot be written, whoever runs (root included): the log's path is a directory. */
