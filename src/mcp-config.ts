@@ -11,13 +11,15 @@
 // of the user's entries, widen the launcher allow-list, or read a host variable the user has not
 // listed in `mcp.allowedVariables`. `${VAR}` values are secrets as far as IronClaw is concerned
 // and are never logged (see describeServer).
-import { resolve } from "node:path";
-import { existsSync, readFileSync, realpathSync } from "node:fs";
+import { isAbsolute, join, relative, resolve, sep } from "node:path";
+import { existsSync, lstatSync, realpathSync } from "node:fs";
 import { Result, Schema } from "effect";
+import { ensurePrivateDir } from "../actors/private-dir.ts";
 import { BACKENDS, type BackendName } from "../actors/sandbox-driver.ts";
 import { checkCommand } from "./mcp-command-policy.ts";
+import { stateDir } from "./paths.ts";
 import { configSha256, isTrusted } from "./project-trust.ts";
-import { configFiles, describeFailure, parseConfig, readConfig, SettingsError, valueAt, type ConfigFile } from "./settings.ts";
+import { configFiles, describeFailure, parseConfig, readConfig, readConfigBytes, SettingsError, valueAt, type ConfigFile } from "./settings.ts";
 import { oneLine } from "./terminal-text.ts";
 
 const StringMap = Schema.Record(Schema.String, Schema.String);
@@ -242,8 +244,46 @@ function checkProjectEntry(decoded: Decoded, rules: { userFile: string; userName
   }
 }
 
+/**
+ * The symbolic link a path inside the project goes through, if any. The repository decides where
+ * such a link leads (and can change it later without changing the config): shown to a sandbox,
+ * `./docs -> /home` would hand the user's files to a server the user was told reads the project.
+ */
+function linkInProject(projectDir: string, path: string): string | null {
+  const rel = relative(projectDir, path);
+  if (rel === "" || rel.startsWith("..") || isAbsolute(rel)) return null;
+  let at = projectDir;
+  for (const part of rel.split(sep)) {
+    at = join(at, part);
+    try {
+      if (lstatSync(at).isSymbolicLink()) return at;
+    } catch {
+      return null; // absent: said so where the path is resolved
+    }
+  }
+  return null;
+}
+
+/** Refuses a project entry's path that leads through a link in the project, naming the key. */
+function refuseProjectLink(fail: (m: string) => never, at: string, projectDir: string, userFile: string, path: string): void {
+  const link = linkInProject(projectDir, path);
+  if (link) {
+    fail(`${at}: ${path} leads through ${link}, a symbolic link in the project, to wherever the repository points it; a project's sandbox is shown real directories only (to share that target, name it in your own config, ${userFile})`);
+  }
+}
+
+/** Where a host server with no `cwd` starts: an empty directory of IronClaw's own, never the project. */
+export function neutralCwd(): string {
+  const dir = join(stateDir(), "mcp-cwd");
+  ensurePrivateDir(dir, "set IRONCLAW_STATE_DIR to a directory of your own");
+  return dir;
+}
+
 /** The entry as a server to connect, `${VAR}`s filled in; null when it is disabled. */
-function resolveEntry(decoded: Decoded, ctx: { projectDir: string; allowed: readonly string[]; env: NodeJS.ProcessEnv; sandboxByDefault: boolean }): McpServerConfig | null {
+function resolveEntry(
+  decoded: Decoded,
+  ctx: { projectDir: string; allowed: readonly string[]; env: NodeJS.ProcessEnv; sandboxByDefault: boolean; /** A project's entry: the user's file, named in refusals. */ userFile?: string },
+): McpServerConfig | null {
   const { name, file, local, value } = decoded;
   const { projectDir, env } = ctx;
   const at = `mcpServers.${name}`;
@@ -260,15 +300,22 @@ function resolveEntry(decoded: Decoded, ctx: { projectDir: string; allowed: read
     if (local) {
       const problem = checkCommand(value.command, { projectDir, allowed: ctx.allowed });
       if (problem) fail(`${at}.command: ${problem}`);
-      const cwd = value.cwd === undefined ? projectDir : resolve(projectDir, interpolate(value.cwd, `${at}.cwd`, env));
-      if (!existsSync(cwd)) fail(`${at}.cwd: ${cwd} does not exist`);
       const sandbox = value.sandbox ?? ctx.sandboxByDefault;
+      // A server on the host started in the project would run the project's code: `python3 -m x`
+      // imports ./x.py first, npx prefers ./node_modules/.bin and reads ./.npmrc (a registry),
+      // uvx reads ./uv.toml, cargo ./.cargo/config.toml. A cloned repository is hostile, so the
+      // user's host servers start in an empty directory of IronClaw's unless the entry names a
+      // cwd; a sandboxed one starts in the project, which it sees read-only.
+      const cwd = value.cwd !== undefined ? resolve(projectDir, interpolate(value.cwd, `${at}.cwd`, env)) : sandbox ? projectDir : neutralCwd();
+      if (!existsSync(cwd)) fail(`${at}.cwd: ${cwd} does not exist`);
+      if (ctx.userFile !== undefined) refuseProjectLink(fail, `${at}.cwd`, projectDir, ctx.userFile, cwd);
       if (!sandbox && (value.sandboxBackend !== undefined || value.sandboxPaths !== undefined)) {
         fail(`${at}.${value.sandboxBackend !== undefined ? "sandboxBackend" : "sandboxPaths"}: only means something with "sandbox": true`);
       }
       const sandboxPaths = (value.sandboxPaths ?? []).map((p, i) => {
         const path = resolve(projectDir, interpolate(p, `${at}.sandboxPaths[${i}]`, env));
         if (!existsSync(path)) fail(`${at}.sandboxPaths[${i}]: ${path} does not exist`);
+        if (ctx.userFile !== undefined) refuseProjectLink(fail, `${at}.sandboxPaths[${i}]`, projectDir, ctx.userFile, path);
         return path;
       });
       return {
@@ -354,7 +401,7 @@ function read(options: { cwd?: string; env?: NodeJS.ProcessEnv; trustStore?: str
   const none = { env, projectDir, userFile: files.user, user, allowedCommands, project: null, projectEntries: [] };
   if (!existsSync(files.project) || sameFile(files.project, files.user)) return none;
   // Read once: the bytes hashed are the bytes parsed, whatever happens to the file meanwhile.
-  const bytes = readFileSync(files.project);
+  const bytes = readConfigBytes(files.project);
   const config = parseConfig(files.project, bytes.toString("utf8"));
   const fail = failIn(files.project);
   // The allow-lists protect the user from a project's config: a cloned repository cannot widen them.
@@ -365,10 +412,14 @@ function read(options: { cwd?: string; env?: NodeJS.ProcessEnv; trustStore?: str
   const projectEntries = Object.entries(config.mcpServers ?? {}).map(([name, raw]) => {
     const decoded = decodeEntry(name, raw, files.project);
     checkProjectEntry(decoded, rules);
-    // Static checks only: the command's place on disk, never the environment.
+    // Static checks only: the command's place on disk and the project's links, never the environment.
     if (decoded.local) {
       const problem = checkCommand(decoded.value.command, { projectDir, allowed: allowedCommands });
       if (problem) fail(`mcpServers.${name}.command: ${problem}`);
+      const paths: Array<readonly [string, string | undefined]> = [["cwd", decoded.value.cwd], ...(decoded.value.sandboxPaths ?? []).map((p, i) => [`sandboxPaths[${i}]`, p] as const)];
+      for (const [key, raw] of paths) {
+        if (raw !== undefined && !HAS_VARIABLE.test(raw)) refuseProjectLink(fail, `mcpServers.${name}.${key}`, projectDir, files.user, resolve(projectDir, raw));
+      }
     }
     return decoded;
   });
@@ -387,7 +438,7 @@ export function loadMcpConfig(options: { cwd?: string; env?: NodeJS.ProcessEnv; 
   const r = read(options);
   const ctx = { projectDir: r.projectDir, allowed: r.allowedCommands, env: r.env };
   const servers = Object.entries(r.user.mcpServers ?? {}).map(([name, raw]) => resolveEntry(decodeEntry(name, raw, r.userFile), { ...ctx, sandboxByDefault: false }));
-  if (r.project?.trusted) servers.push(...r.projectEntries.map((d) => resolveEntry(d, { ...ctx, sandboxByDefault: true })));
+  if (r.project?.trusted) servers.push(...r.projectEntries.map((d) => resolveEntry(d, { ...ctx, sandboxByDefault: true, userFile: r.userFile })));
   return { servers: servers.filter((s): s is McpServerConfig => s !== null), allowedCommands: r.allowedCommands, userFile: r.userFile, project: r.project };
 }
 

@@ -1,7 +1,7 @@
 // IronClaw's settings: defaults, then the user's config file, then the project's, then the
 // environment. Every source is validated with one Effect Schema; a value out of range is
 // refused with a message naming the file and key (or variable) to fix — never clamped.
-import { existsSync, readFileSync } from "node:fs";
+import { closeSync, constants, existsSync, fstatSync, openSync, readSync } from "node:fs";
 import { homedir } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { Result, Schema } from "effect";
@@ -97,8 +97,40 @@ export function valueAt(object: unknown, path: string): unknown {
   return path.split(".").reduce<unknown>((o, k) => (o && typeof o === "object" ? (o as Record<string, unknown>)[k] : undefined), object);
 }
 
+/** More than any config needs; a bigger "config" is an attack on the reader (a link to /dev/zero). */
+const MAX_CONFIG_BYTES = 1 << 20;
+
+/**
+ * A config file's exact bytes: a regular file of at most 1 MiB, or a one-line error. A project's
+ * config arrives with a cloned repository: as a FIFO it would hang every command run in the
+ * project, as a link to /dev/zero exhaust memory. Opened non-blocking, checked, then read.
+ */
+export function readConfigBytes(file: string): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (err) {
+    throw new SettingsError(`${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new SettingsError(`${file}: not a regular file; a config file must be one`);
+    if (st.size > MAX_CONFIG_BYTES) throw new SettingsError(`${file}: ${st.size} bytes, more than a config file may hold (${MAX_CONFIG_BYTES})`);
+    const bytes = Buffer.alloc(st.size);
+    let read = 0;
+    while (read < bytes.length) {
+      const n = readSync(fd, bytes, read, bytes.length - read, read);
+      if (n === 0) break;
+      read += n;
+    }
+    return bytes.subarray(0, read);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export function readConfig(file: string): ConfigFile {
-  return parseConfig(file, readFileSync(file, "utf8"));
+  return parseConfig(file, readConfigBytes(file).toString("utf8"));
 }
 
 /** A config file's text, validated; `file` names it in errors. */
@@ -163,6 +195,15 @@ export function loadSettings(options: { cwd?: string; env?: NodeJS.ProcessEnv } 
     const cpus = config.sandbox?.cpus;
     if (file === files.project && cpus !== undefined && cpus > sandbox.cpus) {
       throw new SettingsError(`${file}: sandbox.cpus cannot be raised by a project (above ${sandbox.cpus}); set it in ${files.user} or IRONCLAW_CPUS`);
+    }
+    // The pool keeps warm sandboxes (memory, CPU) on the user's machine: a project may ask for fewer
+    // or for less frequent refreshes, never for more.
+    if (file === files.project && config.pool?.size !== undefined && config.pool.size > pool.size) {
+      throw new SettingsError(`${file}: pool.size cannot be raised by a project (above ${pool.size}); set it in ${files.user} or IRONCLAW_POOL_SIZE`);
+    }
+    const refresh = config.pool?.snapshotRefreshSecs;
+    if (file === files.project && refresh !== undefined && refresh < pool.snapshotRefreshSecs) {
+      throw new SettingsError(`${file}: pool.snapshotRefreshSecs cannot be shortened by a project (below ${pool.snapshotRefreshSecs}); set it in ${files.user} or IRONCLAW_SNAPSHOT_REFRESH_SECS`);
     }
     // So may the size of what comes back for approval: a project may ask for less, never more.
     const maxChange = config.workspace?.maxChangeMiB;

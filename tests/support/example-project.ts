@@ -17,7 +17,8 @@ export function exampleProject(servers?: Record<string, unknown>): string {
   const dir = mkdtempSync(join(tmpdir(), "ironclaw-run-"));
   made.push(dir, `${dir}.config`);
   cpSync(join(root, "examples", "fix-tests"), dir, { recursive: true });
-  const files = { command: "node", args: [join(root, "node_modules", "@modelcontextprotocol", "server-filesystem", "dist", "index.js"), "."], trusted: true };
+  // A host server starts in an empty directory unless told otherwise: this one serves the copy.
+  const files = { command: "node", args: [join(root, "node_modules", "@modelcontextprotocol", "server-filesystem", "dist", "index.js"), "."], cwd: dir, trusted: true };
   writeFileSync(join(dir, ".ironclaw", "config.json"), JSON.stringify({ mcpServers: {} }));
   mkdirSync(join(`${dir}.config`, "ironclaw"), { recursive: true });
   writeFileSync(join(`${dir}.config`, "ironclaw", "config.json"), JSON.stringify({ mcpServers: servers ?? { files } }));

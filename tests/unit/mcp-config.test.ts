@@ -3,11 +3,11 @@
 // fix. The user's entries are the user's word; a project's are read and shown, never started or
 // interpolated, until the user trusts that exact file, and even then may not say what only the
 // user may (trusted, sandbox off, another's name, an unlisted variable, a wider allow-list).
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { describeServer, isConfined, loadMcpConfig, readProjectMcp } from "../../src/mcp-config.ts";
+import { describeServer, isConfined, loadMcpConfig, neutralCwd, readProjectMcp, type StdioServerConfig } from "../../src/mcp-config.ts";
 import { configSha256, grantTrust } from "../../src/project-trust.ts";
 
 const roots: string[] = [];
@@ -47,11 +47,23 @@ describe("mcpServers config", () => {
     const { servers, project } = loadMcpConfig(where);
     expect(project).toBeNull();
     expect(servers.map((s) => s.name)).toEqual(["everything", "remote"]);
-    expect(servers[0]).toMatchObject({ transport: "stdio", command: "node", args: ["server.js"], env: { TOKEN: "s3cret" }, timeoutMs: 5000, cwd: where.cwd, sandbox: false, trusted: true });
+    expect(servers[0]).toMatchObject({ transport: "stdio", command: "node", args: ["server.js"], env: { TOKEN: "s3cret" }, timeoutMs: 5000, cwd: neutralCwd(), sandbox: false, trusted: true });
     expect(servers[1]).toMatchObject({ transport: "http", legacySse: false, timeoutMs: 60_000, headers: { Authorization: "Bearer s3cret" } });
     expect(isConfined(servers[0]!)).toBe(false);
     // What logs and `mcp list` show never holds a value that may be a secret.
     expect(JSON.stringify(servers.map(describeServer))).not.toContain("s3cret");
+  });
+
+  it("starts the user's host servers in an empty directory of IronClaw's, never in the project (whose code they would run); a sandboxed one, or one with a cwd, where asked", () => {
+    const where = place({ user: { mcpServers: { time: { command: "python3", args: ["-m", "mcp_server_time"] }, boxed: { command: "node", args: ["s.js"], sandbox: true }, here: { command: "node", args: ["s.js"], cwd: "." } } } });
+    const servers = loadMcpConfig(where).servers as StdioServerConfig[];
+    const cwdOf = (name: string) => servers.find((s) => s.name === name)!.cwd;
+    expect(cwdOf("time")).toBe(neutralCwd());
+    expect(cwdOf("time")).not.toBe(where.cwd);
+    expect(readdirSync(cwdOf("time"))).toEqual([]); // nothing there to import, run or read
+    expect(statSync(cwdOf("time")).mode & 0o777).toBe(0o700);
+    expect(cwdOf("boxed")).toBe(where.cwd);
+    expect(cwdOf("here")).toBe(where.cwd);
   });
 
   it("refuses a variable that is not set, naming the key", () => {
@@ -172,6 +184,26 @@ describe("a project's servers", () => {
     expect(() => loadMcpConfig(trusted({ user, project: { mcpServers: servers } }))).toThrow(message);
     const off = Object.fromEntries(Object.entries(servers).map(([k, v]) => [k, { ...v, disabled: true }]));
     expect(() => loadMcpConfig(place({ user, project: { mcpServers: off } }))).toThrow(message);
+  });
+
+  it("may not show their sandbox a path through a symbolic link in the project (the repository decides, and can change, where it leads)", () => {
+    const outside = join(mkdtempSync(join(tmpdir(), "ironclaw-link-target-")));
+    roots.push(outside);
+    for (const [key, entry] of [
+      ["sandboxPaths[0]", { command: "node", args: ["s.js"], sandboxPaths: ["./docs"] }],
+      ["cwd", { command: "node", args: ["s.js"], cwd: "docs/sub/.." }],
+    ] as const) {
+      const where = place({ project: { mcpServers: { files: entry } } });
+      symlinkSync(outside, join(where.cwd, "docs"));
+      expect(() => readProjectMcp(where)).toThrow(new RegExp(`mcpServers\\.files\\.${key.replace(/[[\]]/g, "\\$&")}: .* leads through ${join(where.cwd, "docs")}, a symbolic link in the project`));
+    }
+    // Trusted while docs was a real directory, then turned into a link (a pull): refused at the next start, the config unchanged.
+    const where = trusted({ project: { mcpServers: { files: { command: "node", args: ["s.js"], sandboxPaths: ["docs"] } } } });
+    mkdirSync(join(where.cwd, "docs"));
+    expect(loadMcpConfig(where).servers.map((s) => s.name)).toEqual(["files"]);
+    rmSync(join(where.cwd, "docs"), { recursive: true });
+    symlinkSync(outside, join(where.cwd, "docs"));
+    expect(() => loadMcpConfig(where)).toThrow(/a symbolic link in the project/);
   });
 
   it("may say sandbox: true, and are sandboxed without it", () => {

@@ -1,6 +1,7 @@
 // Settings from defaults, the user's and the project's config files, and the environment:
 // precedence, and a refusal (never a silent clamp) that names what to fix.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -28,8 +29,8 @@ describe("settings", () => {
   });
 
   it("lets the project file win over the user's, and the environment over both", () => {
-    const { cwd, env } = place({ user: { pool: { size: 3, snapshotRefreshSecs: 120 } }, project: { pool: { size: 7 } } });
-    expect(loadSettings({ cwd, env }).pool).toMatchObject({ size: 7, snapshotRefreshSecs: 120 });
+    const { cwd, env } = place({ user: { pool: { size: 7, snapshotRefreshSecs: 120 } }, project: { pool: { size: 3 } } });
+    expect(loadSettings({ cwd, env }).pool).toMatchObject({ size: 3, snapshotRefreshSecs: 120 });
     expect(loadSettings({ cwd, env: { ...env, IRONCLAW_POOL_SIZE: "2", IRONCLAW_SNAPSHOT_PATH: "/srv/snap" } }).pool).toEqual({
       size: 2,
       snapshotRefreshSecs: 120,
@@ -95,5 +96,20 @@ describe("settings", () => {
     expect(loadSettings(place({ user: { workspace: { maxChangeMiB: 256 } }, project: { workspace: { maxChangeMiB: 8 } } })).workspace.maxChangeMiB).toBe(8);
     expect(() => loadSettings(place({ project: { workspace: { maxChangeMiB: 1024 } } }))).toThrow(/workspace.maxChangeMiB cannot be raised by a project \(above 64\)/);
     expect(() => loadSettings(place({ user: { workspace: { maxChangeMiB: 0 } } }))).toThrow(/workspace.maxChangeMiB: Expected a value between 1 and 4096/);
+  });
+
+  it("reads a config only as a regular file of at most 1 MiB: a link to /dev/zero or a FIFO (a hostile clone's) is one line, not a hang or an exhausted heap", () => {
+    for (const make of [(f: string) => symlinkSync("/dev/zero", f), (f: string) => execFileSync("mkfifo", [f]), (f: string) => writeFileSync(f, `{"pool":{}${" ".repeat(1 << 20)}}`)]) {
+      const where = place({});
+      const file = join(where.cwd, ".ironclaw", "config.json");
+      make(file);
+      expect(() => loadSettings(where)).toThrow(/config\.json: (not a regular file; a config file must be one|\d+ bytes, more than a config file may hold \(1048576\))$/);
+    }
+  });
+
+  it("lets a project ask for a smaller pool refreshed less often, never a bigger or busier one", () => {
+    expect(() => loadSettings(place({ project: { pool: { size: 20 } } }))).toThrow(/pool.size cannot be raised by a project \(above 5\)/);
+    expect(() => loadSettings(place({ project: { pool: { snapshotRefreshSecs: 60 } } }))).toThrow(/pool.snapshotRefreshSecs cannot be shortened by a project \(below 3600\)/);
+    expect(loadSettings(place({ project: { pool: { size: 2, snapshotRefreshSecs: 7200 } } })).pool).toMatchObject({ size: 2, snapshotRefreshSecs: 7200 });
   });
 });
