@@ -4,7 +4,7 @@
 // (its full diff, when one was saved, is deleted after 7 days). For an apply: every file's path,
 // status and the SHA-256, size and mode of the bytes written (the card's `after` side), and the
 // changes not applied; for a red tool call: the tool and its arguments. Bounded, since the record
-// is one line of the log: past the caps the rest are counted, and the action hash still covers them.
+// is one line of the log: past the caps the rest are counted (the action hash covers every file).
 import { canonicalJson, sha256Hex, type CardFile, type DiffCard, type FileSide, type SkippedChange } from "../src/diff-card.ts";
 import type { ApprovalSubject } from "../machines/agent-session.machine.ts";
 
