@@ -6,7 +6,7 @@ import { resolve } from "node:path";
 import { AuditLogError, auditLogPath } from "../../actors/audit-log.ts";
 import { verifyAuditLog } from "../../actors/audit-verify.ts";
 import { ExitCode, UsageError } from "../exit-codes.ts";
-import { oneLine } from "../terminal-text.ts";
+import { oneLine, safeJson } from "../terminal-text.ts";
 
 export function runAuditVerify(file: string | undefined, opts: { json: boolean }): number {
   const path = file === undefined ? auditLogPath() : resolve(file);
@@ -22,7 +22,7 @@ export function runAuditVerify(file: string | undefined, opts: { json: boolean }
   }
   // A problem or note can quote the head's own text (the path it names): never raw on a terminal.
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify({ file: path, ...result })}\n`);
+    process.stdout.write(`${safeJson({ file: path, ...result })}\n`);
   } else if (result.ok) {
     const empty = existsSync(path) ? "" : ` (no log yet at ${path})`;
     process.stdout.write(`audit log OK: ${result.records} record${result.records === 1 ? "" : "s"}${empty}\n${result.notes.map((n) => `note: ${oneLine(n)}\n`).join("")}`);

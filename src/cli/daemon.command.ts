@@ -1,4 +1,5 @@
 // `ironclaw up | down | status`: the daemon's life from the command line.
+import { oneLine, safeJson } from "../terminal-text.ts";
 import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -15,8 +16,8 @@ import { loadSettings, SettingsError } from "../settings.ts";
 import { loadMcpConfig } from "../mcp-config.ts";
 import { projectTrustGate } from "./project-trust-gate.ts";
 
-const say = (line: string) => process.stderr.write(`ironclaw: ${line}\n`);
-const print = (json: boolean, value: unknown, text: string) => process.stdout.write(json ? `${JSON.stringify(value)}\n` : `${text}\n`);
+const say = (line: string) => process.stderr.write(`ironclaw: ${oneLine(line)}\n`);
+const print = (json: boolean, value: unknown, text: string) => process.stdout.write(json ? `${safeJson(value)}\n` : `${text}\n`);
 
 function settingsOrUsage() {
   try {

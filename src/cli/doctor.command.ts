@@ -1,6 +1,6 @@
 // `ironclaw doctor`: which sandbox backends work on this machine, found by booting a real
 // sandbox with each, and for those that do not, why.
-import { oneLine } from "../terminal-text.ts";
+import { oneLine, safeJson } from "../terminal-text.ts";
 import { detectCgroups } from "../../actors/cgroup.ts";
 import { hasParentDeathSignal } from "../../actors/host-process.ts";
 import { measureHardening } from "../../actors/hardening-probe.ts";
@@ -58,13 +58,13 @@ export async function runDoctor(opts: { json: boolean; verbose: boolean }): Prom
     reapedLeftovers: reaped.map((r) => r.id),
   };
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    process.stdout.write(`${safeJson(report, 2)}\n`);
   } else {
     for (const b of backends) {
       const mark = b.usable ? "ok  " : "no  ";
       const timing = b.probeMs !== undefined ? ` (${b.probeMs} ms)` : "";
-      process.stdout.write(`${mark}${b.backend.padEnd(12)}${b.usable ? b.isolation : b.reason}${timing}\n`);
-      if (b.usable) process.stdout.write(`    ${"".padEnd(12)}${b.reason}\n`);
+      process.stdout.write(`${mark}${b.backend.padEnd(12)}${oneLine((b.usable ? b.isolation : b.reason) ?? "")}${timing}\n`);
+      if (b.usable) process.stdout.write(`    ${"".padEnd(12)}${oneLine(b.reason)}\n`);
       if (b.hardeningError) process.stdout.write(`    ${"".padEnd(12)}hardening not measured: ${oneLine(b.hardeningError)}\n`);
       if (b.hardening) for (const line of hardeningLines(b.hardening, b.backend)) process.stdout.write(`    ${"".padEnd(12)}${line}\n`);
     }

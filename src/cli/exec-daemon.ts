@@ -1,6 +1,7 @@
 // `ironclaw exec` through a running daemon: the daemon leases a ready sandbox from its pool
 // (or boots one) and streams the run back. Ctrl-C closes the connection, which makes the
 // daemon tear the sandbox down; the exit code means the same as on the in-process path.
+import { safeJson } from "../terminal-text.ts";
 import type { Socket } from "node:net";
 import { GUEST_ENV } from "../../guest-agent/guest-protocol.ts";
 import { request } from "../daemon/daemon-client.ts";
@@ -78,7 +79,7 @@ export async function execViaDaemon(socket: Socket, command: string[], opts: Exe
   });
   if (notice) say(notice);
   if (opts.json && outcome) {
-    process.stdout.write(`${JSON.stringify(resultJson({ path: "daemon", backend, limits, outcome, exitCode, message, started, stdout, stderr }))}\n`);
+    process.stdout.write(`${safeJson(resultJson({ path: "daemon", backend, limits, outcome, exitCode, message, started, stdout, stderr }))}\n`);
   } else if (message) {
     say(message);
   }

@@ -1,6 +1,7 @@
 // `ironclaw exec` without a daemon: the sandbox is a child of an orchestrator in this process,
 // so Ctrl-C, SIGTERM and crashes all take the same road out: orchestrator shutdown → vm STOP →
 // teardown.
+import { safeJson } from "../terminal-text.ts";
 import { GUEST_ENV } from "../../guest-agent/guest-protocol.ts";
 import { detectCgroups } from "../../actors/cgroup.ts";
 import { selectBackend } from "../backend-select.ts";
@@ -101,7 +102,7 @@ export async function execInProcess(command: string[], opts: ExecOptions): Promi
   if (opts.json) {
     const limits = cgroups.usable ? cgroups.detail : `none: ${cgroups.detail}`;
     const result = resultJson({ path: "in-process", backend: driver.backend, limits, outcome, exitCode, message, started, stdout, stderr });
-    process.stdout.write(`${JSON.stringify(result)}\n`);
+    process.stdout.write(`${safeJson(result)}\n`);
   } else if (message) {
     say(message);
   }

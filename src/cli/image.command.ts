@@ -1,4 +1,5 @@
 // `ironclaw image build | ls | rm`: the micro-VM guest image in its versioned cache.
+import { oneLine, safeJson } from "../terminal-text.ts";
 import { buildImage, findImage, imagesDir, ImageBuildError, listImages, removeImage } from "../../actors/guest-image.ts";
 import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -26,7 +27,7 @@ export async function runImageBuild(opts: { force: boolean; json: boolean }): Pr
     });
     if (progress) process.stderr.write("\r\x1b[2K");
     const reused = existing !== null && !opts.force;
-    if (opts.json) process.stdout.write(`${JSON.stringify({ ...image, reused, seconds: Math.round((performance.now() - started) / 100) / 10 })}\n`);
+    if (opts.json) process.stdout.write(`${safeJson({ ...image, reused, seconds: Math.round((performance.now() - started) / 100) / 10 })}\n`);
     else process.stdout.write(`${reused ? "up to date" : "built"}: ${image.id} (guest kernel ${image.kernelRelease}, ${mib(image.bytes)}) in ${image.dir}\n`);
     const older = listImages().filter((i) => i.id !== image.id);
     if (older.length && !opts.json) {
@@ -37,7 +38,7 @@ export async function runImageBuild(opts: { force: boolean; json: boolean }): Pr
   } catch (err) {
     if (progress) process.stderr.write("\n");
     if (err instanceof ImageBuildError) {
-      process.stderr.write(`ironclaw: ${err.message}\n`);
+      process.stderr.write(`ironclaw: ${oneLine(err.message)}\n`);
       return ExitCode.sandboxFailure;
     }
     throw err;
@@ -48,7 +49,7 @@ export function runImageLs(opts: { json: boolean }): number {
   const images = listImages();
   const current = findImage(inputs())?.id ?? null;
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify({ dir: imagesDir(), current, images })}\n`);
+    process.stdout.write(`${safeJson({ dir: imagesDir(), current, images })}\n`);
     return ExitCode.ok;
   }
   if (!images.length) process.stdout.write(`no guest images in ${imagesDir()} (build one with \`ironclaw image build\`)\n`);
@@ -78,7 +79,7 @@ export function runImagePrune(opts: { json: boolean }): number {
   const stale = listImages().filter((i) => i.id !== current);
   for (const i of stale) removeImageAndSnapshots(i.id);
   const freed = stale.reduce((sum, i) => sum + i.bytes, 0);
-  if (opts.json) process.stdout.write(`${JSON.stringify({ removed: stale.map((i) => i.id), kept: current, freedBytes: freed })}\n`);
+  if (opts.json) process.stdout.write(`${safeJson({ removed: stale.map((i) => i.id), kept: current, freedBytes: freed })}\n`);
   else process.stdout.write(stale.length ? `removed ${stale.length} image(s), ${mib(freed)} freed${current ? `; kept ${current}` : ""}\n` : "nothing to prune\n");
   return ExitCode.ok;
 }
@@ -87,7 +88,7 @@ export function runImageRm(ids: string[], opts: { all: boolean; json: boolean })
   const targets = opts.all ? listImages().map((i) => i.id) : ids;
   if (!targets.length) throw new UsageError("image rm needs an image id (see `ironclaw image ls`) or --all");
   const missing = targets.filter((id) => !removeImageAndSnapshots(id));
-  if (opts.json) process.stdout.write(`${JSON.stringify({ removed: targets.filter((t) => !missing.includes(t)), missing })}\n`);
+  if (opts.json) process.stdout.write(`${safeJson({ removed: targets.filter((t) => !missing.includes(t)), missing })}\n`);
   else for (const id of missing) process.stderr.write(`ironclaw: no image ${id} (see \`ironclaw image ls\`)\n`);
   return missing.length ? ExitCode.usage : ExitCode.ok;
 }

@@ -1,6 +1,7 @@
 // `ironclaw inspect`: the live statechart inspector as a process of its own, on loopback with
 // a token in its URL. The daemon reports to it at once; `run`, `exec` and `up` with --inspect
 // report to it while they run. If one is already running, this prints its URL instead.
+import { safeJson } from "../terminal-text.ts";
 import { ask } from "../daemon/daemon-client.ts";
 import { ExitCode, UsageError } from "../exit-codes.ts";
 import { createInspectorHub } from "../inspector/inspector-hub.ts";
@@ -9,7 +10,7 @@ import { InspectorServerError, startInspectorServer } from "../inspector/inspect
 import { say } from "./cli-io.ts";
 
 export async function runInspect(opts: { port?: number; json: boolean }): Promise<number> {
-  const print = (value: Record<string, unknown>, text: string) => process.stdout.write(opts.json ? `${JSON.stringify(value)}\n` : `${text}\n`);
+  const print = (value: Record<string, unknown>, text: string) => process.stdout.write(opts.json ? `${safeJson(value)}\n` : `${text}\n`);
   const running = readInspectorRecord();
   if (running) {
     if (opts.port !== undefined && opts.port !== running.port) {

@@ -13,7 +13,7 @@ export async function runPoolWarm(opts: { backend?: string; size?: number; json:
   const answer = await ask({ type: "pool.warm", ...(opts.backend && { backend: opts.backend }), ...(opts.size !== undefined && { size: opts.size }) });
   if (!answer) return notRunning(opts.json);
   if (answer.type === "error") {
-    process.stderr.write(`ironclaw: ${answer.message}\n`);
+    process.stderr.write(`ironclaw: ${oneLine(answer.message)}\n`);
     return ExitCode.usage;
   }
   // Warming happens in the background; with --wait, return once every slot is ready (or failing).

@@ -7,7 +7,7 @@ import { ExitCode, UsageError } from "../exit-codes.ts";
 import { readProjectMcp, type ProjectMcpConfig } from "../mcp-config.ts";
 import { configSha256, grantTrust, listTrusted, revokeTrust, trustOf } from "../project-trust.ts";
 import { configFiles, SettingsError } from "../settings.ts";
-import { oneLine } from "../terminal-text.ts";
+import { oneLine, safeJson } from "../terminal-text.ts";
 import { askYes, interactive, reviewText, TRUST_QUESTION } from "./project-trust-gate.ts";
 
 export interface TrustOptions {
@@ -37,7 +37,7 @@ function standing(dir: string, sha256: string): "current" | "changed" | "gone" {
 
 function list(json: boolean): number {
   const projects = settingsOrUsage(() => listTrusted()).map((p) => ({ ...p, config: standing(p.dir, p.sha256) }));
-  if (json) print(JSON.stringify({ projects }));
+  if (json) print(safeJson({ projects }));
   else if (!projects.length) print("no trusted projects");
   else {
     const note = { current: "", changed: "  (config changed since: asks again)", gone: "  (no config there now)" };
@@ -48,14 +48,14 @@ function list(json: boolean): number {
 
 function revoke(dir: string, json: boolean): number {
   const revoked = settingsOrUsage(() => revokeTrust(dir));
-  if (json) print(JSON.stringify({ dir, revoked }));
+  if (json) print(safeJson({ dir, revoked }));
   else print(oneLine(revoked ? `forgot ${dir}: its MCP servers ask again before they start` : `${dir} was not trusted`));
   return ExitCode.ok;
 }
 
 function grant(project: ProjectMcpConfig, json: boolean): number {
   const entry = settingsOrUsage(() => grantTrust(project.dir, project.sha256));
-  if (json) print(JSON.stringify({ file: project.file, dir: entry.dir, sha256: entry.sha256, trusted: true, trustedAt: entry.trustedAt }));
+  if (json) print(safeJson({ file: project.file, dir: entry.dir, sha256: entry.sha256, trusted: true, trustedAt: entry.trustedAt }));
   else print(oneLine(`trusted ${project.file} (sha256 ${project.sha256.slice(0, 12)}): its MCP servers may start; a change to it asks again`));
   return ExitCode.ok;
 }
@@ -73,18 +73,18 @@ export async function runTrust(dirArg: string | undefined, opts: TrustOptions): 
   const { project } = settingsOrUsage(() => readProjectMcp({ cwd: dir }));
   if (!project || project.servers.length === 0) {
     const file = project?.file ?? configFiles(dir).project;
-    if (opts.json) print(JSON.stringify({ file, servers: [], trusted: false }));
+    if (opts.json) print(safeJson({ file, servers: [], trusted: false }));
     else print(oneLine(`${file} declares no MCP servers: nothing to trust`));
     return ExitCode.ok;
   }
   if (opts.json && !opts.yes) {
-    print(JSON.stringify({ file: project.file, dir: project.dir, sha256: project.sha256, trusted: project.trusted, servers: project.servers }));
+    print(safeJson({ file: project.file, dir: project.dir, sha256: project.sha256, trusted: project.trusted, servers: project.servers }));
     return project.trusted ? ExitCode.ok : ExitCode.untrusted;
   }
   if (!opts.json) process.stdout.write(reviewText(project));
   if (project.trusted) {
     const since = settingsOrUsage(() => trustOf(dir))?.trustedAt;
-    if (opts.json) print(JSON.stringify({ file: project.file, dir: project.dir, sha256: project.sha256, trusted: true, trustedAt: since }));
+    if (opts.json) print(safeJson({ file: project.file, dir: project.dir, sha256: project.sha256, trusted: true, trustedAt: since }));
     else print(`already trusted${since ? ` (since ${since})` : ""}`);
     return ExitCode.ok;
   }
