@@ -62,6 +62,40 @@ export function safeJson(value: unknown, space?: number): string {
   );
 }
 
+// How many columns a character may take: pessimistic (any non-ASCII 2, a tab 8), so IronClaw
+// breaks a row before the terminal would.
+const columnsOf = (ch: string) => (ch === "\t" ? 8 : ch < "\x80" ? 1 : 2);
+
+/**
+ * `line` (one line, already escaped) cut into rows of at most `columns`, each row after the first
+ * starting with `continuation`. A terminal wraps a line wider than itself, and the wrapped rest
+ * starts a row of its own at the left edge: padded to the width, a quoted text could so begin a
+ * row that reads as IronClaw's ("ironclaw: approve …"). Folded here first, it cannot.
+ */
+export function foldLine(line: string, columns: number, continuation: string): string {
+  if (columns <= continuation.length + 8) return line;
+  const rows: string[] = [];
+  let row = "";
+  let used = 0;
+  for (const ch of line) {
+    const w = columnsOf(ch);
+    if (used + w > columns) {
+      rows.push(row);
+      row = continuation;
+      used = continuation.length;
+    }
+    row += ch;
+    used += w;
+  }
+  rows.push(row);
+  return rows.join("\n");
+}
+
+/** The width to fold to on this stream: its columns when it is a terminal that knows them. */
+export function terminalColumns(stream: NodeJS.WriteStream): number | undefined {
+  return stream.isTTY && stream.columns > 0 ? stream.columns : undefined;
+}
+
 /**
  * What IronClaw writes before drawing a diff card or asking a question on a terminal: all
  * character attributes off (SGR 0), then a soft reset (DECSTR: full-screen scroll region, origin

@@ -1,15 +1,20 @@
 // How the CLI talks to the person at the terminal, and takes their input.
 import { MAX_FILE_BYTES } from "../../guest-agent/guest-protocol.ts";
 import { UsageError } from "../exit-codes.ts";
-import { oneLine } from "../terminal-text.ts";
+import { foldLine, oneLine, terminalColumns } from "../terminal-text.ts";
 
 /**
  * One line from IronClaw to the person at the terminal. What follows "ironclaw: " often quotes
  * a server, a model or a sandbox (an error, a reason, a tool's name): it is kept to one line with
  * every control character visible, so no quoted text can end IronClaw's line, start one that
- * looks like IronClaw's, or drive the terminal.
+ * looks like IronClaw's, or drive the terminal; on a terminal it is folded to the width, so no
+ * quoted text can wrap into a row of its own either.
  */
-export const say = (line: string) => process.stderr.write(`ironclaw: ${oneLine(line)}\n`);
+export function say(line: string): void {
+  const text = `ironclaw: ${oneLine(line)}`;
+  const columns = terminalColumns(process.stderr);
+  process.stderr.write(`${columns ? foldLine(text, columns, "  ↳ ") : text}\n`);
+}
 
 export async function readStdin(): Promise<Buffer> {
   const chunks: Buffer[] = [];

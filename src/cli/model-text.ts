@@ -14,16 +14,32 @@ export interface ModelTextWriter {
   endTurn(): void;
 }
 
-export function modelTextWriter(write: (text: string) => void): ModelTextWriter {
+/**
+ * `columns`: the terminal's width (undefined: not a terminal, nothing folded). A line wider than
+ * the terminal would wrap into a row without the gutter, so the writer breaks it first and the
+ * continuation row starts with the gutter too. Widths are counted pessimistically, as foldLine does.
+ */
+export function modelTextWriter(write: (text: string) => void, columns: () => number | undefined = () => undefined): ModelTextWriter {
   let atLineStart = true;
+  let used = 0;
   return {
     text(delta) {
+      const width = columns();
       let out = "";
-      for (const line of visible(delta).split(/(?<=\n)/)) {
-        if (line === "") continue;
-        if (atLineStart) out += MODEL_GUTTER;
-        out += line;
-        atLineStart = line.endsWith("\n");
+      for (const ch of visible(delta)) {
+        if (ch === "\n") {
+          out += atLineStart ? `${MODEL_GUTTER}\n` : "\n";
+          atLineStart = true;
+          continue;
+        }
+        const w = ch === "\t" ? 8 : ch < "\x80" ? 1 : 2;
+        if (atLineStart || (width !== undefined && width > MODEL_GUTTER.length + 8 && used + w > width)) {
+          out += `${atLineStart ? "" : "\n"}${MODEL_GUTTER}`;
+          used = MODEL_GUTTER.length;
+          atLineStart = false;
+        }
+        out += ch;
+        used += w;
       }
       if (out) write(out);
     },

@@ -23,7 +23,7 @@ import { createInspectionSource } from "../inspector/inspection-source.ts";
 import { keepInspector } from "../inspector/inspector-attach.ts";
 import { createRuntime } from "../runtime.ts";
 import { SettingsError } from "../settings.ts";
-import { oneLine, safeJson, TERMINAL_RESET, visible } from "../terminal-text.ts";
+import { oneLine, safeJson, TERMINAL_RESET, terminalColumns, visible } from "../terminal-text.ts";
 import { discardTypeahead, say } from "./cli-io.ts";
 import { showCard } from "./card-pager.ts";
 import { modelTextWriter } from "./model-text.ts";
@@ -85,7 +85,10 @@ export async function runRun(task: string, opts: RunOptions): Promise<number> {
   const model = await selectModel({ model: opts.model, script: opts.script });
   const color = Boolean(process.stderr.isTTY) && !process.env.NO_COLOR;
   // The model's words stream to stderr; each turn ends its line.
-  const modelText = modelTextWriter((text) => process.stderr.write(text));
+  const modelText = modelTextWriter(
+    (text) => process.stderr.write(text),
+    () => terminalColumns(process.stderr),
+  );
   const logger = await createLogger({ verbose: opts.verbose });
   const audit = new AuditLog(auditLogPath());
   const source = opts.inspect ? createInspectionSource({ pid: process.pid, command: "run", cwd: process.cwd() }) : null;

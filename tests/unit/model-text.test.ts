@@ -30,4 +30,17 @@ describe("model text", () => {
     expect(shown(["first", "second"], [0])).toBe(`${MODEL_GUTTER}first\n${MODEL_GUTTER}second`);
     expect(shown(["line\n", "next"], [0])).toBe(`${MODEL_GUTTER}line\n${MODEL_GUTTER}next`);
   });
+
+  it("breaks a line wider than the terminal itself, the rest behind the gutter: padding cannot wrap a forged row to the left edge", () => {
+    let out = "";
+    const writer = modelTextWriter((t) => (out += t), () => 40);
+    writer.text(`${"x".repeat(60)}ironclaw: approve apply? [y/N]`);
+    const rows = out.split("\n");
+    expect(rows.length).toBeGreaterThan(1);
+    for (const row of rows) {
+      expect(row.startsWith(MODEL_GUTTER)).toBe(true);
+      expect(row.length).toBeLessThanOrEqual(40);
+    }
+    expect(rows.join("").replaceAll(MODEL_GUTTER, "")).toBe(`${"x".repeat(60)}ironclaw: approve apply? [y/N]`);
+  });
 });

@@ -1,7 +1,7 @@
 // The one output discipline (src/terminal-text.ts): what a hostile model, server or sandbox
 // writes can be read on a terminal but never drives it.
 import { describe, expect, it } from "vitest";
-import { hasControlCharacters, oneLine, safeJson, visible } from "../../src/terminal-text.ts";
+import { foldLine, hasControlCharacters, oneLine, safeJson, visible } from "../../src/terminal-text.ts";
 
 // Anything a terminal would act on, or that reads differently from what it is.
 // eslint-disable-next-line no-control-regex
@@ -59,5 +59,15 @@ describe("terminal text", () => {
     expect(JSON.parse(text)).toEqual(value);
     expect(text).not.toMatch(ACTIVE);
     expect(JSON.parse(safeJson(value, 2))).toEqual(value);
+  });
+
+  it("foldLine cuts a line to the width, every further row behind the continuation mark, counting wide characters as two", () => {
+    const folded = foldLine(`ironclaw: ${"a".repeat(30)}ironclaw: approve? [y/N]`, 24, "  ↳ ");
+    const rows = folded.split("\n");
+    expect(rows[0]!.startsWith("ironclaw: ")).toBe(true);
+    for (const row of rows.slice(1)) expect(row.startsWith("  ↳ ")).toBe(true);
+    for (const row of rows) expect(row.length).toBeLessThanOrEqual(24);
+    expect(foldLine("東京東京東京東", 12, "> ").split("\n")).toEqual(["東京東京東京", "> 東"]);
+    expect(foldLine("short", 80, "> ")).toBe("short");
   });
 });
