@@ -3,7 +3,7 @@
 // terminal's width. Presentation only — the card's data and its action hash are decided in
 // diff-card.ts; the web inspector draws the same data with its own code (src/inspector/ui/card.ts).
 import { styleText } from "node:util";
-import type { CardFile, DiffCard } from "./diff-card.ts";
+import type { CardFile, DiffCard, FileChange, SkippedChange } from "./diff-card.ts";
 import { oneLine, visible } from "./terminal-text.ts";
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n.toLocaleString("en-US")} ${n === 1 ? one : many}`;
@@ -73,15 +73,21 @@ const nameOf = (file: CardFile) => (file.from !== undefined ? `${oneLine(file.fr
 
 // Every line IronClaw writes in the diffs part starts with a character no patch line can start
 // with (a patch line starts with ' ', '+', '-', '@' or '\'), so file content cannot pass for it.
+function diffHeader(file: CardFile, lines: Line[]): void {
+  const base = file.baseHash ? `  base sha256 ${file.baseHash.slice(0, 12)}` : "";
+  lines.push([], [["bold", `── ${file.status} ${nameOf(file)}`], ["dim", base]]);
+}
+
+function hashLines(file: CardFile, lines: Line[]): void {
+  if (file.before) lines.push([[null, `sha256 before ${file.before.sha256}`]]);
+  if (file.after) lines.push([[null, `sha256 after  ${file.after.sha256}`]]);
+}
+
 function renderDiff(file: CardFile, lines: Line[]): void {
   const { diff } = file;
   if (diff.kind === "same" || diff.kind === "omitted") return;
-  const base = file.baseHash ? `  base sha256 ${file.baseHash.slice(0, 12)}` : "";
-  lines.push([], [["bold", `── ${file.status} ${nameOf(file)}`], ["dim", base]]);
-  const hashes = () => {
-    if (file.before) lines.push([[null, `sha256 before ${file.before.sha256}`]]);
-    if (file.after) lines.push([[null, `sha256 after  ${file.after.sha256}`]]);
-  };
+  diffHeader(file, lines);
+  const hashes = () => hashLines(file, lines);
   switch (diff.kind) {
     case "binary":
       lines.push([["dim", `binary (not shown as text): ${sizesOf(file)}`]]);
@@ -92,7 +98,6 @@ function renderDiff(file: CardFile, lines: Line[]): void {
       hashes();
       return;
     case "text":
-      if (diff.whole) lines.push([["yellow", "too large to diff line by line: shown as the whole file replaced"]]);
       for (const line of diff.patch.replace(/\n$/, "").split("\n")) {
         const style = line.startsWith("@@") ? "cyan" : line.startsWith("+") ? "green" : line.startsWith("-") ? "red" : line.startsWith("\\") ? "dim" : null;
         lines.push([[style, visible(line)]]);
@@ -126,6 +131,107 @@ function renderFiles(card: DiffCard & { kind: "files" }, lines: Line[]): void {
     lines.push([], [["yellow", `Summarised: ${plural(card.summarised.omitted, "diff")} not shown (${oneLine(card.summarised.why)})`]]);
     if (card.fullDiffFile !== undefined) lines.push([[null, `full diff: ${oneLine(card.fullDiffFile)}`]]);
   }
+}
+
+// ── the full diff ─────────────────────────────────────────────────────────────────────────
+
+/** A file's section of the full diff: its card entry with the diff to show; with `whole`, the change to show as its whole content replaced. */
+export interface FullDiffFile {
+  readonly file: CardFile;
+  readonly whole?: Pick<FileChange, "before" | "after">;
+}
+
+const plain = (lines: Line[]) => lines.map((line) => line.map(([, text]) => text).join("")).join("\n") + "\n";
+
+function countLines(text: string): number {
+  let n = 0;
+  for (let at = text.indexOf("\n"); at !== -1; at = text.indexOf("\n", at + 1)) n++;
+  return n;
+}
+
+/** The whole of `before` replaced by the whole of `after`, as one hunk: linear, for a file the card had no time to diff. */
+function replacementPatch(before: string, after: string): string {
+  const side = (text: string, sign: string) => {
+    if (text === "") return { lines: [] as string[], count: 0 };
+    const parts = text.split("\n");
+    const complete = parts.at(-1) === "";
+    if (complete) parts.pop();
+    const lines = parts.map((line) => sign + line);
+    if (!complete) lines.push("\\ No newline at end of file");
+    return { lines, count: parts.length };
+  };
+  const old = side(before, "-");
+  const now = side(after, "+");
+  const range = (count: number) => (count === 0 ? "0,0" : `1,${count}`);
+  return `@@ -${range(old.count)} +${range(now.count)} @@\n${[...old.lines, ...now.lines].join("\n")}\n`;
+}
+
+// Patch text is escaped and counted in pieces of about this size, with a yield between.
+const PIECE = 1 << 20;
+
+/** `head`, then `patch` escaped piece by piece (yielding between); null as soon as it would not fit in `room`. */
+async function escapedWithin(head: string, patch: string, room: { chars: number; lines: number }, step: () => Promise<void>) {
+  const pieces = [head];
+  let chars = head.length;
+  let lines = countLines(head);
+  for (let at = 0; at < patch.length && chars <= room.chars && lines <= room.lines; ) {
+    const end = at + PIECE >= patch.length ? patch.length : patch.indexOf("\n", at + PIECE) + 1 || patch.length;
+    const piece = visible(patch.slice(at, end));
+    pieces.push(piece);
+    chars += piece.length;
+    lines += countLines(piece);
+    at = end;
+    await step();
+  }
+  return chars <= room.chars && lines <= room.lines ? { pieces, chars, lines } : null;
+}
+
+/**
+ * The full diff of a summarised card, as plain text (no colour, no folding, the card's escapes):
+ * the card's summary, flags and every change not applied, then each file's diff. Built file by
+ * file and piece by piece, yielding (`step`, which throws once the build is aborted) between; and
+ * bounded: a file whose diff would take the diffs past `maxChars` or `maxLines` is shown by its
+ * sizes and SHA-256 instead, and a note at the end says how many were left out.
+ */
+export async function renderFullDiff(
+  card: { title: string; files: readonly FullDiffFile[]; notApplied: SkippedChange[] },
+  bounds: { maxChars: number; maxLines: number },
+  step: () => Promise<void>,
+): Promise<string> {
+  const summary = card.files.map(({ file }) => ({ ...file, diff: { kind: "omitted" } as const }));
+  const out = [renderCard({ kind: "files", title: card.title, files: summary, notApplied: card.notApplied }, { color: false })];
+  const used = { chars: 0, lines: 0 };
+  let leftOut = 0;
+  for (const { file, whole } of card.files) {
+    await step();
+    const section: Line[] = [];
+    if (!whole && file.diff.kind !== "text") {
+      renderDiff(file, section);
+      if (section.length > 0) out.push(plain(section));
+      continue;
+    }
+    diffHeader(file, section);
+    if (whole) section.push([[null, "not diffed (the card's time ran out): shown as the whole file replaced"]]);
+    const room = { chars: bounds.maxChars - used.chars, lines: bounds.maxLines - used.lines };
+    const wholeSize = (whole?.before?.length ?? 0) + (whole?.after?.length ?? 0);
+    const patch = !whole ? (file.diff.kind === "text" ? file.diff.patch : "") : wholeSize <= room.chars ? replacementPatch(whole.before?.toString("utf8") ?? "", whole.after?.toString("utf8") ?? "") : null;
+    const shown = patch === null ? null : await escapedWithin(plain(section), patch, room, step);
+    if (shown) {
+      out.push(...shown.pieces);
+      used.chars += shown.chars;
+      used.lines += shown.lines;
+      continue;
+    }
+    leftOut++;
+    section.length = 0;
+    diffHeader(file, section);
+    section.push([["yellow", `left out (the full diff is full): ${sizesOf(file)}`]]);
+    hashLines(file, section);
+    out.push(plain(section));
+  }
+  const cap = `${plural(Math.round(bounds.maxChars / 1024), "KiB", "KiB")} and ${plural(bounds.maxLines, "line")}`;
+  if (leftOut > 0) out.push(`\nLeft out: ${plural(leftOut, "diff")}, shown above by sizes and SHA-256 only: the full diff's diffs stop at ${cap}.\n`);
+  return out.join("");
 }
 
 /**

@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { isUtf8 } from "node:buffer";
 import { formatPatch, OMIT_HEADERS, structuredPatch } from "diff";
 import { EXECUTABLE_REASON, hostCodeReasons, WRITABLE_REASON } from "./host-code-files.ts";
-import { renderCard } from "./card-render.ts";
+import { renderFullDiff, type FullDiffFile } from "./card-render.ts";
 import { hasControlCharacters, oneLine } from "./terminal-text.ts";
 
 // The input (issue 12): exact bytes and modes of both sides, plus the changes that will not be
@@ -43,6 +43,11 @@ export interface CardLimits {
   readonly maxPatchLines: number;
   /** A side larger than this (bytes) is not diffed: "too large to diff". */
   readonly maxFileBytes: number;
+  /**
+   * A side with more lines than this is not diffed either: the diff library splits its input into
+   * lines before its own limits apply, in one synchronous call (about a second per 100,000 lines).
+   */
+  readonly maxDiffLines: number;
   /** The diff library's maxEditLength per file (lines added plus removed it searches for). */
   readonly maxEditLength: number;
   /** The diff library's timeout per file, in milliseconds. */
@@ -51,6 +56,9 @@ export interface CardLimits {
   readonly totalTimeMs: number;
   /** Not-applied entries the card lists one by one; the rest are counted and in the full diff. */
   readonly maxNotAppliedShown: number;
+  /** The full diff's diffs, in all (UTF-16 code units, and lines); past them a file is shown by size and SHA-256. */
+  readonly maxFullDiffChars: number;
+  readonly maxFullDiffLines: number;
 }
 
 export interface FilesCardResult {
@@ -75,11 +83,11 @@ export interface FileSide {
  * What the card shows of a file's content:
  * text: hunks only (no file headers): every line starts with ' ', '+', '-', '@' or '\\';
  * same: renamed or mode: the bytes did not change; binary: not valid UTF-8, or holds NUL;
- * too-large: the diff library gave up (or a side is over maxFileBytes); omitted: past the card's
+ * too-large: the diff library gave up (or a side is over maxFileBytes or maxDiffLines); omitted: past the card's
  * bounds (the full diff has it).
  */
 export type FileDiff =
-  | { readonly kind: "text"; readonly patch: string; /** the diff library gave up: the whole file shown replaced (full diff only) */ readonly whole?: true }
+  | { readonly kind: "text"; readonly patch: string }
   | { readonly kind: "same" }
   | { readonly kind: "binary" }
   | { readonly kind: "too-large"; readonly beforeLines: number; readonly afterLines: number }
@@ -192,10 +200,13 @@ export const DEFAULT_CARD_LIMITS: CardLimits = {
   maxPatchChars: 1 << 20,
   maxPatchLines: 20_000,
   maxFileBytes: 16 << 20,
+  maxDiffLines: 50_000,
   maxEditLength: 5_000,
   fileTimeoutMs: 1_000,
   totalTimeMs: 5_000,
   maxNotAppliedShown: 500,
+  maxFullDiffChars: 16 << 20,
+  maxFullDiffLines: 500_000,
 };
 
 const CONTROL_CHARACTERS = "the name holds control characters";
@@ -264,50 +275,28 @@ async function lineCount(content: Buffer | null, p: Pace): Promise<number> {
   return content.at(-1) === 10 ? lines : lines + 1;
 }
 
-/** The whole of `before` replaced by the whole of `after`, as one hunk: linear, for when a minimal diff is too costly. */
-function replacementPatch(before: string, after: string): string {
-  const side = (text: string, sign: string) => {
-    if (text === "") return { lines: [] as string[], count: 0 };
-    const parts = text.split("\n");
-    const complete = parts.at(-1) === "";
-    if (complete) parts.pop();
-    const lines = parts.map((line) => sign + line);
-    if (!complete) lines.push("\\ No newline at end of file");
-    return { lines, count: parts.length };
-  };
-  const old = side(before, "-");
-  const now = side(after, "+");
-  const range = (count: number) => (count === 0 ? "0,0" : `1,${count}`);
-  return `@@ -${range(old.count)} +${range(now.count)} @@\n${[...old.lines, ...now.lines].join("\n")}\n`;
-}
-
-/** A file's diff for the card and for the full diff (they differ only when the diff library gave up). */
-async function diffOf(change: FileChange, status: FileStatus, limits: CardLimits, p: Pace): Promise<{ card: FileDiff; full: FileDiff }> {
+/**
+ * A file's diff for the card, and for the full diff: the same, or "whole" when the card's time ran
+ * out before it was diffed (the full diff then shows the whole file replaced, which costs only its
+ * length). A file the diff library gave up on, or over maxFileBytes or maxDiffLines, is shown by
+ * its line counts, sizes and hashes in both.
+ */
+async function diffOf(change: FileChange, status: FileStatus, limits: CardLimits, p: Pace): Promise<{ card: FileDiff; full: FileDiff | "whole" }> {
   const before = change.before ?? Buffer.alloc(0);
   const after = change.after ?? Buffer.alloc(0);
   if (status === "renamed" || status === "mode" || before.equals(after)) return { card: { kind: "same" }, full: { kind: "same" } };
   if (isBinary(before) || isBinary(after)) return { card: { kind: "binary" }, full: { kind: "binary" } };
-  if (before.length > limits.maxFileBytes || after.length > limits.maxFileBytes) {
-    const tooLarge: FileDiff = { kind: "too-large", beforeLines: await lineCount(change.before, p), afterLines: await lineCount(change.after, p) };
-    return { card: tooLarge, full: tooLarge };
-  }
-  const oldText = before.toString("utf8");
-  const newText = after.toString("utf8");
+  const tooLarge: FileDiff = { kind: "too-large", beforeLines: await lineCount(change.before, p), afterLines: await lineCount(change.after, p) };
+  const tooMany = Math.max(tooLarge.beforeLines, tooLarge.afterLines) > limits.maxDiffLines;
+  if (before.length > limits.maxFileBytes || after.length > limits.maxFileBytes || tooMany) return { card: tooLarge, full: tooLarge };
   await p.step();
   const left = p.deadline - Date.now();
-  // Past the card's time budget no minimal diff is searched for: the full diff shows the
-  // whole file replaced, which costs only its length.
-  const hunks =
-    left > 0
-      ? structuredPatch("", "", oldText, newText, undefined, undefined, { context: 3, maxEditLength: limits.maxEditLength, timeout: Math.min(limits.fileTimeoutMs, left) })
-      : undefined;
+  if (left <= 0) return { card: { kind: "omitted" }, full: "whole" };
+  const options = { context: 3, maxEditLength: limits.maxEditLength, timeout: Math.min(limits.fileTimeoutMs, left) };
+  const hunks = structuredPatch("", "", before.toString("utf8"), after.toString("utf8"), undefined, undefined, options);
   await p.step();
-  if (hunks) {
-    const patch: FileDiff = { kind: "text", patch: formatPatch(hunks, OMIT_HEADERS) };
-    return { card: patch, full: patch };
-  }
-  const full: FileDiff = { kind: "text", patch: replacementPatch(oldText, newText), whole: true };
-  return { card: left > 0 ? { kind: "too-large", beforeLines: await lineCount(change.before, p), afterLines: await lineCount(change.after, p) } : { kind: "omitted" }, full };
+  const patch: FileDiff = hunks ? { kind: "text", patch: formatPatch(hunks, OMIT_HEADERS) } : tooLarge;
+  return { card: patch, full: patch };
 }
 
 const STATUSES: readonly FileStatus[] = ["added", "modified", "deleted", "renamed", "mode"];
@@ -379,7 +368,7 @@ export async function filesCard(
   const ordered = [...described.filter((e) => e.runsCode.length > 0), ...described.filter((e) => e.runsCode.length === 0)];
 
   const files: CardFile[] = [];
-  const fullFiles: CardFile[] = [];
+  const fullFiles: FullDiffFile[] = [];
   let chars = 0;
   let lines = 0;
   let omitted = 0;
@@ -402,7 +391,7 @@ export async function filesCard(
         lines += count;
       }
     }
-    if (shown.kind === "omitted" || (shown.kind === "too-large" && full.kind === "text")) omitted++;
+    if (shown.kind === "omitted") omitted++;
     const base: Omit<CardFile, "diff"> = {
       path: e.change.path,
       status: e.status,
@@ -413,7 +402,7 @@ export async function filesCard(
       ...(e.runsCode.length > 0 && { runsCode: e.runsCode }),
     };
     files.push({ ...base, diff: shown });
-    fullFiles.push({ ...base, diff: full });
+    fullFiles.push(full === "whole" ? { file: { ...base, diff: { kind: "omitted" } }, whole: e.change } : { file: { ...base, diff: full } });
   }
 
   const allNotApplied = [...notApplied.values()].sort((a, b) => byPath(a, b) || (a.why < b.why ? -1 : a.why > b.why ? 1 : 0));
@@ -435,8 +424,7 @@ export async function filesCard(
     ...(summarised && { summarised: { omitted, why: why.join("; ") } }),
   };
   if (!summarised) return { card, fullDiff: null };
-  await p.step();
-  const fullDiff = renderCard({ kind: "files", title, files: fullFiles, notApplied: allNotApplied }, { color: false });
+  const fullDiff = await renderFullDiff({ title, files: fullFiles, notApplied: allNotApplied }, { maxChars: limits.maxFullDiffChars, maxLines: limits.maxFullDiffLines }, p.step);
   return { card, fullDiff };
 }
 

@@ -237,22 +237,66 @@ describe("filesCard", () => {
 describe("filesCard bounds", () => {
   const rewrite = () => change("big.txt", lines(60_000, (i) => `line ${i}`), lines(60_000, (i) => `LINE ${i}`));
 
-  it("summarises a 60,000-line rewrite: the file is too large to diff on the card, and the full diff holds it", async () => {
+  it("shows a file with more lines than maxDiffLines as too large to diff, by line counts, sizes and hashes, and needs no full diff for it", async () => {
     const { card, fullDiff, text } = await build([rewrite(), change("small.txt", "a\n", "b\n")]);
     const big = card.files.find((f) => f.path === "big.txt")!;
     expect(big.diff).toEqual({ kind: "too-large", beforeLines: 60_000, afterLines: 60_000 });
-    expect(card.summarised).toEqual({ omitted: 1, why: "some files are too large to diff line by line" });
     expect(card.files.find((f) => f.path === "small.txt")!.diff).toEqual({ kind: "text", patch: "@@ -1,1 +1,1 @@\n-a\n+b\n" });
     expect(text).toContain(`too large to diff: 60,000 → 60,000 lines, 648,890 → 648,890 bytes\nsha256 before ${big.before!.sha256}\nsha256 after  ${big.after!.sha256}\n`);
-    expect(text).toContain("Summarised: 1 diff not shown (some files are too large to diff line by line)\n");
     expect(text.length).toBeLessThan(2_000);
-    // The full diff: every line of both sides, and the card's summary.
-    expect(fullDiff).toContain("too large to diff line by line: shown as the whole file replaced\n@@ -1,60000 +1,60000 @@\n-line 0\n");
-    expect(fullDiff).toContain("\n+LINE 59999\n");
-    expect(fullDiff).toContain("  modified  small.txt");
+    // The full diff would show it the same way: the card is complete as it is.
+    expect(card.summarised).toBeUndefined();
+    expect(fullDiff).toBeNull();
+  });
+
+  it("shows a file the diff library gives up on by sizes and hashes in the full diff too, never as its whole content", async () => {
+    const rewritten = change("big.txt", lines(2_000, (i) => `line ${i}`), lines(2_000, (i) => `LINE ${i}`));
+    const { card, fullDiff, text } = await build([rewritten, change("a.txt", null, lines(5, (i) => `a${i}`))], [], { maxEditLength: 100, maxPatchLines: 2 });
+    const big = card.files.find((f) => f.path === "big.txt")!;
+    expect(big.diff).toEqual({ kind: "too-large", beforeLines: 2_000, afterLines: 2_000 });
+    expect(card.summarised).toEqual({ omitted: 1, why: "the card shows at most 2 lines and 1,024 KiB of diff; some files are too large to diff line by line" });
+    expect(text).toContain("Summarised: 1 diff not shown (the card shows at most 2 lines and 1,024 KiB of diff; some files are too large to diff line by line)\n");
+    expect(fullDiff).toContain(`── modified big.txt  base sha256 ${big.baseHash!.slice(0, 12)}\ntoo large to diff: 2,000 → 2,000 lines, 18,890 → 18,890 bytes\nsha256 before ${big.before!.sha256}\nsha256 after  ${big.after!.sha256}\n`);
+    expect(fullDiff).not.toContain("line 0");
+    expect(fullDiff).toContain("── added a.txt\n@@ -0,0 +1,5 @@\n+a0\n");
+    expect(fullDiff).toContain("  modified  big.txt");
     expect(fullDiff).not.toContain("Summarised");
     // The caller saves it and names the file on the card.
     expect(renderCard({ ...card, fullDiffFile: "/state/diff-1.txt" }, { color: false })).toMatch(/\nfull diff: \/state\/diff-1\.txt\n$/);
+  });
+
+  it("builds a card for four added 4 MiB files of 2 million lines each, small, with the full diff bounded", async () => {
+    const huge = "a\n".repeat(2_000_000);
+    const changes = ["1", "2", "3", "4"].map((n) => change(`big${n}.txt`, null, huge));
+    const { card, fullDiff, text } = await build(changes);
+    expect(card.files.map((f) => f.diff)).toEqual(Array(4).fill({ kind: "too-large", beforeLines: 0, afterLines: 2_000_000 }));
+    expect(fullDiff).toBeNull();
+    expect(text.length).toBeLessThan(3_000);
+    // With a file left out of the card (its time spent), the full diff is made, and stays small.
+    const timedOut = await build([...changes, change("small.txt", null, "x\n")], [], { totalTimeMs: 0 });
+    expect(timedOut.card.summarised?.omitted).toBe(1);
+    expect(timedOut.fullDiff!.length).toBeLessThan(5_000);
+    expect(timedOut.fullDiff).toContain(`too large to diff: 0 → 2,000,000 lines, 4,000,000 bytes\nsha256 after  ${sha256Hex(huge)}\n`);
+    expect(timedOut.fullDiff).toContain("── added small.txt\nnot diffed (the card's time ran out): shown as the whole file replaced\n@@ -0,0 +1,1 @@\n+x\n");
+  });
+
+  it("caps the full diff's diffs: past maxFullDiffChars or maxFullDiffLines a file is shown by sizes and hashes, and a note says how many were left out", async () => {
+    const changes = ["a", "b", "c", "d"].map((n) => change(`${n}.txt`, null, lines(100, (i) => `${n}${i} ${"x".repeat(20)}`)));
+    const bySize = await build(changes, [], { totalTimeMs: 0, maxFullDiffChars: 6_000 });
+    const full = bySize.fullDiff!;
+    expect(full).toContain("+b99 ");
+    expect(full).not.toContain("+c0 ");
+    const c = bySize.card.files.find((f) => f.path === "c.txt")!;
+    expect(full).toContain(`── added c.txt\nleft out (the full diff is full): 2,490 bytes\nsha256 after  ${c.after!.sha256}\n`);
+    expect(full).toMatch(/\nLeft out: 2 diffs, shown above by sizes and SHA-256 only: the full diff's diffs stop at 6 KiB and 500,000 lines\.\n$/);
+    expect(full.length).toBeLessThan(6_000 + 2_000);
+    const byLines = await build(changes, [], { totalTimeMs: 0, maxFullDiffLines: 250 });
+    expect(byLines.fullDiff).toContain("+b99 ");
+    expect(byLines.fullDiff).toContain("Left out: 2 diffs");
+    // Diffs the card left out for its own bounds are capped alike.
+    const overCard = await build(changes, [], { maxPatchLines: 10, maxFullDiffLines: 150 });
+    expect(overCard.fullDiff).toContain("+a99 ");
+    expect(overCard.fullDiff).toContain("Left out: 3 diffs");
   });
 
   it("stops showing diffs past the card's line and size bounds, keeps every summary line, and puts the rest in the full diff", async () => {
@@ -289,6 +333,32 @@ describe("filesCard bounds", () => {
     expect(card.notAppliedHidden).toBe(3);
     expect(text).toContain("- and 3 more changes, listed in the full diff\n");
     expect(fullDiff).toContain("- .git/objects/4 (file): .git/ is never written back\n");
+  });
+
+  it("yields while building the full diff, inside a big file too, and rejects with an AbortError when aborted there", async () => {
+    // How many turns of the event loop a build takes, counted by a chain of setImmediate; with
+    // abortAt, the build's signal is aborted at that turn.
+    const turnsOf = async (changes: FileChange[], abortAt = Infinity) => {
+      const controller = new AbortController();
+      let turns = 0;
+      let done = false;
+      const tick = () => {
+        if (done) return;
+        if (++turns === abortAt) controller.abort();
+        setImmediate(tick);
+      };
+      setImmediate(tick);
+      try {
+        await filesCard(changes, [], { signal: controller.signal, limits: { totalTimeMs: 0 } });
+      } finally {
+        done = true;
+      }
+      return turns;
+    };
+    // The card's time is spent, so both cards take the same turns until the full diff: there the
+    // 3 MiB file is written in pieces, with a yield between.
+    const small = await turnsOf([change("a.txt", null, lines(3, (i) => `${i}`.repeat(99)))]);
+    await expect(turnsOf([change("a.txt", null, lines(30_000, (i) => `${i}`.padEnd(99, "x")))], small + 1)).rejects.toMatchObject({ name: "AbortError" });
   });
 
   it("yields while building, and rejects with an AbortError as soon as its signal aborts", async () => {
