@@ -247,7 +247,7 @@ image
 const audit = program.command("audit").description("the audit log of every decision on an agent's action (docs/approvals.md)");
 audit
   .command("verify")
-  .description("check the audit log's hash chain: exit 0 when whole, 65 naming the first broken line")
+  .description("check the audit log's chain, its keyed macs and its saved head: exit 0 when whole, 65 naming what is broken (a line, or records missing from the end)")
   .argument("[file]", "the log to check (default: $XDG_STATE_HOME/ironclaw/audit.jsonl)")
   .option("--json", "print JSON", false)
   .action(async (file: string | undefined, opts) => {
