@@ -17,7 +17,7 @@ interface FileSide {
   mode: number | null;
 }
 type FileDiff =
-  | { kind: "text"; patch: string; whole?: true }
+  | { kind: "text"; patch: string }
   | { kind: "same" }
   | { kind: "binary" }
   | { kind: "too-large"; beforeLines: number; afterLines: number }
@@ -53,7 +53,7 @@ function isDiff(v: unknown): boolean {
   if (!isRecord(v)) return false;
   switch (v.kind) {
     case "text":
-      return isString(v.patch) && (v.whole === undefined || v.whole === true);
+      return isString(v.patch);
     case "too-large":
       return isNumber(v.beforeLines) && isNumber(v.afterLines);
     case "same":
@@ -120,6 +120,9 @@ function patchLine(line: string): HTMLElement {
 const count = (n: number, one: string) => `${n.toLocaleString("en-US")} ${one}${n === 1 ? "" : "s"}`;
 const octal = (mode: number) => mode.toString(8).padStart(4, "0");
 const executable = (mode: number | null) => mode !== null && (mode & 0o111) !== 0;
+// As the terminal's card does (src/card-render.ts): a mode is shown when it changes, when a new
+// file is executable, and whenever it is not one of the two usual ones.
+const usualMode = (mode: number) => mode === 0o644 || mode === 0o755;
 
 function sizesOf(file: CardFile): string {
   const { before, after } = file;
@@ -127,7 +130,7 @@ function sizesOf(file: CardFile): string {
   const modes =
     before && after && before.mode !== null && after.mode !== null && before.mode !== after.mode
       ? `, mode ${octal(before.mode)} → ${octal(after.mode)}`
-      : !before && after && after.mode !== null && executable(after.mode)
+      : after && after.mode !== null && (!usualMode(after.mode) || (!before && executable(after.mode)))
         ? `, mode ${octal(after.mode)}`
         : "";
   return sizes + modes;
@@ -173,7 +176,6 @@ function fileDiff(file: CardFile): HTMLElement | null {
       diff.kind === "text" ? h("span", { class: "file-stat" }, h("span", { class: "n-add" }, `+${added}`), " ", h("span", { class: "n-del" }, `−${removed}`)) : null,
       file.baseHash ? h("span", { class: "file-base", title: `base sha256 ${file.baseHash}` }, `base ${file.baseHash.slice(0, 12)}`) : null,
     ),
-    diff.kind === "text" && diff.whole ? h("div", { class: "file-note warn" }, "too large to diff line by line: shown as the whole file replaced") : null,
     body,
   );
 }
