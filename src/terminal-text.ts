@@ -1,4 +1,4 @@
-// The one output discipline: text that did not come from the user or from IronClaw itself — a
+// The one output discipline (the inspector's page shows the same escapes, from the same regexes): text that did not come from the user or from IronClaw itself — a
 // model's words, an MCP server's names, descriptions, results and questions, file names, bytes a
 // sandbox sent back — reaches the terminal only through these functions. A terminal obeys what it
 // is sent: an escape sequence can clear the screen, draw a fake diff card, shrink the scroll region
@@ -13,11 +13,12 @@
 // paragraph separators, word joiners and invisible operators, the BOM, interlinear annotation
 // marks, and the Unicode tag characters (invisible, and used to smuggle text to models).
 // eslint-disable-next-line no-control-regex
-const INVISIBLE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb\u{e0000}-\u{e007f}]/gu;
+export const INVISIBLE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb\u{e0000}-\u{e007f}]/gu;
 // eslint-disable-next-line no-control-regex
-const INVISIBLE_OR_BREAK = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb\u{e0000}-\u{e007f}]/gu;
+export const INVISIBLE_OR_BREAK = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb\u{e0000}-\u{e007f}]/gu;
 
-function escape(c: string): string {
+/** One invisible or control character as the escape that names it (`\x1b`, `\r`, `\u202e`). */
+export function escapeCharacter(c: string): string {
   const code = c.codePointAt(0)!;
   if (c === "\r") return "\\r";
   if (c === "\n") return "\\n";
@@ -32,7 +33,7 @@ function escape(c: string): string {
  * result, a diff line).
  */
 export function visible(text: string): string {
-  return text.replace(INVISIBLE, escape);
+  return text.replace(INVISIBLE, escapeCharacter);
 }
 
 /**
@@ -41,7 +42,7 @@ export function visible(text: string): string {
  * can neither end IronClaw's line nor begin one that looks like IronClaw's.
  */
 export function oneLine(text: string): string {
-  return text.replace(INVISIBLE_OR_BREAK, escape);
+  return text.replace(INVISIBLE_OR_BREAK, escapeCharacter);
 }
 
 /** Whether `text` holds a character `oneLine` would escape (a file name that must not be written). */
@@ -92,8 +93,8 @@ export function foldLine(line: string, columns: number, continuation: string): s
 }
 
 /** The width to fold to on this stream: its columns when it is a terminal that knows them. */
-export function terminalColumns(stream: NodeJS.WriteStream): number | undefined {
-  return stream.isTTY && stream.columns > 0 ? stream.columns : undefined;
+export function terminalColumns(stream: { readonly isTTY?: boolean; readonly columns?: number }): number | undefined {
+  return stream.isTTY && stream.columns !== undefined && stream.columns > 0 ? stream.columns : undefined;
 }
 
 /**

@@ -2,6 +2,7 @@
 // can import. A `state` message replaces the whole model (a reconnecting tab must never show an
 // actor the hub has forgotten); every other message changes one thing in place.
 import type { ActorView, LogEntry, ProcessInfo, UiMessage } from "../inspector-protocol.ts";
+import { escapeCharacter, INVISIBLE, INVISIBLE_OR_BREAK } from "../../terminal-text.ts";
 
 /** Per actor: older entries are dropped so a chatty actor cannot grow the page without bound. */
 export const LOG_CAP = 1000;
@@ -200,22 +201,8 @@ export function timeOfDay(at: number): string {
 }
 
 // Control characters, bidirectional overrides, zero-width and tag characters could make text read
-// differently from what it is (Trojan Source): the approver sees each as an escape, as in the
-// terminal (src/terminal-text.ts visible and oneLine, which this mirrors).
-// eslint-disable-next-line no-control-regex
-const INVISIBLE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb\u{e0000}-\u{e007f}]/gu;
-// eslint-disable-next-line no-control-regex
-const INVISIBLE_OR_BREAK = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb\u{e0000}-\u{e007f}]/gu;
-
-export function escapeInvisible(c: string): string {
-  const code = c.codePointAt(0)!;
-  if (c === "\r") return "\\r";
-  if (c === "\n") return "\\n";
-  if (c === "\t") return "\\t";
-  if (code < 0x100) return `\\x${code.toString(16).padStart(2, "0")}`;
-  return code < 0x10000 ? `\\u${code.toString(16).padStart(4, "0")}` : `\\u{${code.toString(16)}}`;
-}
-
+// differently from what it is (Trojan Source): the approver sees each as an escape, exactly as the
+// terminal shows it (src/terminal-text.ts, whose characters and escapes these are).
 /**
  * `text` cut into plain runs and invisible characters (each shown as its escape); with `breaks`,
  * newlines and tabs are escaped too (text inside a line: a name, a tool, a reason).
@@ -225,7 +212,7 @@ export function splitInvisible(text: string, options: { breaks?: boolean } = {})
   let last = 0;
   for (const m of text.matchAll(options.breaks ? INVISIBLE_OR_BREAK : INVISIBLE)) {
     if (m.index > last) parts.push({ text: text.slice(last, m.index), escaped: false });
-    parts.push({ text: escapeInvisible(m[0]), escaped: true });
+    parts.push({ text: escapeCharacter(m[0]), escaped: true });
     last = m.index + m[0].length;
   }
   if (last < text.length) parts.push({ text: text.slice(last), escaped: false });
