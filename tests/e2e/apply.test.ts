@@ -5,14 +5,14 @@
 // saved to the file the card names, and Ctrl-C while the card is built ends the run at once;
 // changes over the cap are refused with one clear reason and the project stays as it was.
 import { spawn } from "node:child_process";
-import { createHash } from "node:crypto";
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { backendsUnderTest } from "../support/backends.ts";
 import { cliHarness, type Run } from "../support/cli.ts";
 import { exampleProject, removeExampleProjects, script } from "../support/example-project.ts";
+import { tree } from "../support/file-tree.ts";
 
 const { BIN, env, ironclaw, records, sandboxProcesses } = cliHarness("apply");
 const backend = backendsUnderTest()[0]!;
@@ -27,25 +27,6 @@ function outside(): string {
   const dir = mkdtempSync(join(tmpdir(), "ironclaw-outside-"));
   outsides.push(dir);
   return dir;
-}
-
-/** Every entry under `dir` (links not followed): kind, mode, content hash or link target. */
-function tree(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string, rel: string) => {
-    for (const name of readdirSync(d)) {
-      const p = join(d, name);
-      const r = rel ? `${rel}/${name}` : name;
-      const s = lstatSync(p);
-      if (s.isSymbolicLink()) out[r] = `link -> ${readlinkSync(p)}`;
-      else if (s.isDirectory()) {
-        out[r] = `dir ${(s.mode & 0o7777).toString(8)}`;
-        walk(p, r);
-      } else out[r] = `file ${(s.mode & 0o7777).toString(8)} ${createHash("sha256").update(readFileSync(p)).digest("hex")}`;
-    }
-  };
-  walk(dir, "");
-  return out;
 }
 
 /**

@@ -5,7 +5,7 @@
 // may be written outside the project, and a refused or failed apply leaves it byte for byte as
 // it was.
 import { createHash } from "node:crypto";
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -13,6 +13,7 @@ import type { FileEntry } from "../../guest-agent/guest-protocol.ts";
 import { GuestError } from "../../actors/guest-channel.ts";
 import { collectChanges, copyIntoSandbox, snapshotProject, type WorkspaceChange } from "../../actors/workspace.ts";
 import { applyChanges } from "../../actors/workspace-apply.ts";
+import { tree } from "../support/file-tree.ts";
 
 const roots: string[] = [];
 afterEach(() => roots.splice(0).forEach((r) => rmSync(r, { recursive: true, force: true })));
@@ -34,26 +35,6 @@ const change = (path: string, before: string | null, after: string | null, modes
   afterMode: after === null ? null : (modes.after ?? modes.before ?? 0o644),
   baseHash: before === null ? null : hash(before),
 });
-
-/** Every entry under `dir`: kind, mode, content hash or link target — what "byte for byte unchanged" compares. */
-function tree(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string, rel: string) => {
-    for (const name of readdirSync(d)) {
-      const p = join(d, name);
-      const r = rel ? `${rel}/${name}` : name;
-      const s = lstatSync(p);
-      const mode = (s.mode & 0o7777).toString(8);
-      if (s.isSymbolicLink()) out[r] = `link -> ${readlinkSync(p)}`;
-      else if (s.isDirectory()) {
-        out[r] = `dir ${mode}`;
-        walk(p, r);
-      } else out[r] = `file ${mode} ${hash(readFileSync(p))}`;
-    }
-  };
-  walk(dir, "");
-  return out;
-}
 
 // ── a sandbox as the guest channel shows it ─────────────────────────────────────────────
 
