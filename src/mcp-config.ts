@@ -237,6 +237,12 @@ function checkProjectEntry(decoded: Decoded, rules: { userFile: string; userName
   if (rules.userNames.has(name)) {
     fail(`${at}: ${rules.userFile} already declares a server named ${name}, and a project may not replace it; rename one of them`);
   }
+  // Where a project's server runs and what its sandbox sees are shown as paths at review: a
+  // `${HOME}/.ssh` would show as text, not as the place it is.
+  const paths: Array<readonly [string, string | undefined]> = local ? [["cwd", value.cwd], ...(value.sandboxPaths ?? []).map((p, i) => [`sandboxPaths[${i}]`, p] as const)] : [];
+  for (const [key, path] of paths) {
+    if (path !== undefined && HAS_VARIABLE.test(path)) fail(`${at}.${key}: a project's paths may not hold \${VAR}s (the review shows where a server runs and what it sees); write the path itself`);
+  }
   for (const { at: key, name: variable } of variablesOf(decoded)) {
     if (!rules.allowedVariables.includes(variable)) {
       fail(`${at}.${key}: \${${variable}} is a host variable this project may not read; to allow it, add "${variable}" to mcp.allowedVariables in ${rules.userFile}`);
@@ -282,7 +288,9 @@ export function neutralCwd(): string {
 /** The entry as a server to connect, `${VAR}`s filled in; null when it is disabled. */
 function resolveEntry(
   decoded: Decoded,
-  ctx: { projectDir: string; allowed: readonly string[]; env: NodeJS.ProcessEnv; sandboxByDefault: boolean; /** A project's entry: the user's file, named in refusals. */ userFile?: string },
+  // userFile: named in refusals. A link in the project is refused for the user's entries too: their
+  // relative paths land in whatever project IronClaw runs in, and its links are the repository's.
+  ctx: { projectDir: string; allowed: readonly string[]; env: NodeJS.ProcessEnv; sandboxByDefault: boolean; userFile: string },
 ): McpServerConfig | null {
   const { name, file, local, value } = decoded;
   const { projectDir, env } = ctx;
@@ -308,14 +316,14 @@ function resolveEntry(
       // cwd; a sandboxed one starts in the project, which it sees read-only.
       const cwd = value.cwd !== undefined ? resolve(projectDir, interpolate(value.cwd, `${at}.cwd`, env)) : sandbox ? projectDir : neutralCwd();
       if (!existsSync(cwd)) fail(`${at}.cwd: ${cwd} does not exist`);
-      if (ctx.userFile !== undefined) refuseProjectLink(fail, `${at}.cwd`, projectDir, ctx.userFile, cwd);
+      refuseProjectLink(fail, `${at}.cwd`, projectDir, ctx.userFile, cwd);
       if (!sandbox && (value.sandboxBackend !== undefined || value.sandboxPaths !== undefined)) {
         fail(`${at}.${value.sandboxBackend !== undefined ? "sandboxBackend" : "sandboxPaths"}: only means something with "sandbox": true`);
       }
       const sandboxPaths = (value.sandboxPaths ?? []).map((p, i) => {
         const path = resolve(projectDir, interpolate(p, `${at}.sandboxPaths[${i}]`, env));
         if (!existsSync(path)) fail(`${at}.sandboxPaths[${i}]: ${path} does not exist`);
-        if (ctx.userFile !== undefined) refuseProjectLink(fail, `${at}.sandboxPaths[${i}]`, projectDir, ctx.userFile, path);
+        refuseProjectLink(fail, `${at}.sandboxPaths[${i}]`, projectDir, ctx.userFile, path);
         return path;
       });
       return {
@@ -437,7 +445,7 @@ function read(options: { cwd?: string; env?: NodeJS.ProcessEnv; trustStore?: str
 export function loadMcpConfig(options: { cwd?: string; env?: NodeJS.ProcessEnv; trustStore?: string } = {}): McpConfig {
   const r = read(options);
   const ctx = { projectDir: r.projectDir, allowed: r.allowedCommands, env: r.env };
-  const servers = Object.entries(r.user.mcpServers ?? {}).map(([name, raw]) => resolveEntry(decodeEntry(name, raw, r.userFile), { ...ctx, sandboxByDefault: false }));
+  const servers = Object.entries(r.user.mcpServers ?? {}).map(([name, raw]) => resolveEntry(decodeEntry(name, raw, r.userFile), { ...ctx, sandboxByDefault: false, userFile: r.userFile }));
   if (r.project?.trusted) servers.push(...r.projectEntries.map((d) => resolveEntry(d, { ...ctx, sandboxByDefault: true, userFile: r.userFile })));
   return { servers: servers.filter((s): s is McpServerConfig => s !== null), allowedCommands: r.allowedCommands, userFile: r.userFile, project: r.project };
 }

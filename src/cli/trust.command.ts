@@ -1,12 +1,12 @@
 // `ironclaw trust [DIR]`: review the MCP servers a project's config declares and trust that exact
 // file to start them (`--yes` without asking), `--revoke` the trust, or `--list` the trusted
 // projects. The store and what trust means: src/project-trust.ts; the review: the gate's.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { ExitCode, UsageError } from "../exit-codes.ts";
 import { readProjectMcp, type ProjectMcpConfig } from "../mcp-config.ts";
 import { configSha256, grantTrust, listTrusted, revokeTrust, trustOf } from "../project-trust.ts";
-import { configFiles, SettingsError } from "../settings.ts";
+import { configFiles, readConfigBytes, SettingsError } from "../settings.ts";
 import { oneLine, safeJson } from "../terminal-text.ts";
 import { askYes, interactive, reviewText, TRUST_QUESTION } from "./project-trust-gate.ts";
 
@@ -32,7 +32,11 @@ function settingsOrUsage<T>(read: () => T): T {
 function standing(dir: string, sha256: string): "current" | "changed" | "gone" {
   const file = configFiles(dir).project;
   if (!existsSync(file)) return "gone";
-  return configSha256(readFileSync(file)) === sha256 ? "current" : "changed";
+  try {
+    return configSha256(readConfigBytes(file)) === sha256 ? "current" : "changed";
+  } catch {
+    return "changed"; // no longer a regular file of a config's size
+  }
 }
 
 function list(json: boolean): number {

@@ -206,6 +206,23 @@ describe("a project's servers", () => {
     expect(() => loadMcpConfig(where)).toThrow(/a symbolic link in the project/);
   });
 
+  it("may not place a path with a ${VAR} (the review shows paths, not text that becomes one)", () => {
+    for (const entry of [{ command: "node", args: ["s.js"], sandboxPaths: ["${HOME}/.ssh"] }, { command: "node", args: ["s.js"], cwd: "${HOME}" }]) {
+      const where = place({ user: { mcp: { allowedVariables: ["HOME"] } }, project: { mcpServers: { files: entry } } });
+      expect(() => readProjectMcp(where)).toThrow(/mcpServers\.files\.(sandboxPaths\[0\]|cwd): a project's paths may not hold \$\{VAR\}s/);
+    }
+  });
+
+  it("cannot lead the user's own entries through its links either: their relative paths land in the project", () => {
+    const outside = mkdtempSync(join(tmpdir(), "ironclaw-link-target-"));
+    roots.push(outside);
+    for (const entry of [{ command: "node", args: ["s.js"], sandbox: true, sandboxPaths: ["docs"] }, { command: "python3", args: ["-m", "tool"], cwd: "docs" }]) {
+      const where = place({ user: { mcpServers: { mine: entry } } });
+      symlinkSync(outside, join(where.cwd, "docs"));
+      expect(() => loadMcpConfig(where)).toThrow(/mcpServers\.mine\.(sandboxPaths\[0\]|cwd): .* a symbolic link in the project/);
+    }
+  });
+
   it("may say sandbox: true, and are sandboxed without it", () => {
     const where = trusted({ project: { mcpServers: { a: { command: "node", sandbox: true }, b: { command: "node" } } } });
     expect(loadMcpConfig(where).servers.map((s) => s.transport === "stdio" && s.sandbox)).toEqual([true, true]);
