@@ -20,9 +20,14 @@ import { GuestError, type GuestChannel } from "./guest-channel.ts";
 export const SANDBOX_WORKSPACE = "/workspace";
 
 /** Never copied, never applied: history, installed dependencies and IronClaw's own config are not the task's to change. */
-export const WORKSPACE_EXCLUDES = [".git", "node_modules", ".ironclaw"];
+export const WORKSPACE_EXCLUDES = [".git", ".hg", ".svn", ".bzr", ".jj", "node_modules", ".ironclaw"];
+const VCS_WHY = "version control: its config and hooks run on any command there, and IronClaw never changes it";
 const EXCLUDED_WHY: Record<string, string> = {
   ".git": "version history: IronClaw never changes a repository's .git",
+  ".hg": VCS_WHY,
+  ".svn": VCS_WHY,
+  ".bzr": VCS_WHY,
+  ".jj": VCS_WHY,
   node_modules: "installed dependencies: IronClaw never applies them (install them on the host)",
   ".ironclaw": "IronClaw's own config: a task never changes it",
 };

@@ -51,6 +51,10 @@ export const HOST_CODE_FILES: readonly HostCodeRule[] = [
   { globs: ["**/.gitattributes"], reason: "git runs the filter and diff drivers it names on checkout, add and diff" },
   { globs: ["**/.gitmodules"], reason: "git fetches the submodules it names, from the URLs it gives, on clone and update" },
   { globs: ["**/.gitconfig", "**/.githooks/**"], reason: "git runs the hooks and commands it configures when the repository's config includes it" },
+  // A directory holding HEAD and config is a git repository to git (a bare one, or one whose
+  // .git/ is elsewhere): `git status` there, or a shell prompt showing it, runs what its config
+  // names (core.fsmonitor, core.hooksPath). Flagged wherever they appear.
+  { globs: ["**/HEAD", "**/config"], reason: "git reads a directory holding HEAD and config as a repository, and runs the commands its config names (core.fsmonitor, hooks) on any git command there" },
   { globs: ["**/.pre-commit-config.yaml", "**/.pre-commit-hooks.yaml"], reason: "pre-commit runs its hooks on every commit" },
   { globs: ["**/.husky/**", "**/lefthook.yml", "**/lefthook.yaml", "**/.lefthook.yml", "**/.lefthook.yaml", "**/.lintstagedrc*", "**/lint-staged.config.*", "**/.simple-git-hooks.*"], reason: "git hook managers run it on commit and push" },
 
@@ -96,6 +100,21 @@ export const HOST_CODE_FILES: readonly HostCodeRule[] = [
   { globs: ["**/justfile", "**/.justfile"], reason: "just runs its recipes" },
   { globs: ["**/gulpfile.*", "**/Gruntfile.*"], reason: "gulp and grunt run it as code" },
   { globs: ["**/Vagrantfile"], reason: "vagrant runs it as Ruby" },
+  { globs: ["**/uv.toml"], reason: "uv and uvx read it: it can name the package index and what runs" },
+  { globs: ["**/.pnp.cjs", "**/.pnp.loader.mjs"], reason: "Yarn Plug'n'Play: node loads it to resolve every import" },
+  { globs: ["**/.irbrc", "**/.pryrc"], reason: "irb and pry run it as Ruby at startup" },
+  { globs: ["**/.rubocop.yml"], reason: "RuboCop loads the Ruby files its require names" },
+  { globs: ["**/.lfsconfig"], reason: "git lfs reads it: it names the server large files are fetched from" },
+  { globs: ["**/*.tf", "**/*.tf.json", "**/.terraformrc", "**/terraform.rc"], reason: "terraform runs the providers and provisioners it names" },
+  { globs: ["**/.gitpod.yml"], reason: "Gitpod runs its tasks when a workspace starts" },
+  { globs: ["**/NuGet.config", "**/nuget.config", "**/*.sln", "**/*.targets", "**/*.props"], reason: "MSBuild and NuGet read it: it can name the package source and tasks to run" },
+  { globs: ["**/flake.lock"], reason: "nix fetches exactly what it names and evaluates it" },
+  { globs: ["**/.bundle/config"], reason: "bundler reads it: it can name the gem source and build flags" },
+  { globs: ["**/Procfile"], reason: "foreman, heroku local and the like run the commands it lists" },
+  {
+    globs: ["**/CLAUDE.md", "**/AGENTS.md", "**/.cursorrules", "**/.github/copilot-instructions.md", "**/.codex/**", "**/.roo/**", "**/.continue/**", "**/.windsurfrules", "**/GEMINI.md"],
+    reason: "AI coding agents follow it as instructions (and some run what it names) when they work in the folder",
+  },
   { globs: ["**/Tiltfile"], reason: "tilt runs it and the commands it names" },
   { globs: ["**/devbox.json", "**/pixi.toml"], reason: "devbox and pixi install what it names and run its init hooks and tasks" },
   { globs: ["**/Taskfile.yml", "**/Taskfile.yaml", "**/Taskfile.dist.yml", "**/Taskfile.dist.yaml"], reason: "task runs its commands" },

