@@ -7,8 +7,8 @@
 // cannot draw a question that looks like IronClaw's own (an "ironclaw: token" prompt).
 import { createInterface } from "node:readline/promises";
 import type { ElicitRequest, ElicitResult } from "@modelcontextprotocol/sdk/types.js";
-import { oneLine, TERMINAL_RESET } from "../terminal-text.ts";
-import { say } from "./cli-io.ts";
+import { foldLine, oneLine, TERMINAL_RESET, terminalColumns } from "../terminal-text.ts";
+import { discardTypeahead, say } from "./cli-io.ts";
 
 type Field = { type?: string; title?: string; description?: string; default?: unknown; enum?: unknown[]; oneOf?: Array<{ const: unknown; title?: string }> };
 
@@ -33,10 +33,14 @@ export async function elicitAtTerminal(server: string, params: ElicitRequest["pa
     say(`MCP server ${server} asked for input (${JSON.stringify(params.message)}); declined: ${process.stdin.isTTY ? "it asks for a URL visit, not supported yet" : "not an interactive terminal"}`);
     return { action: "decline" };
   }
+  await discardTypeahead(); // an Enter pressed before the question was shown answers nothing
   const rl = createInterface({ input: process.stdin, output: process.stderr });
+  rl.on("SIGINT", () => process.kill(process.pid, "SIGINT"));
+  const columns = terminalColumns(process.stderr);
+  const fold = (line: string) => (columns ? foldLine(line, columns, "  ↳ ") : line);
   try {
     const from = `[${oneLine(server)}]`;
-    process.stderr.write(`${TERMINAL_RESET}\nironclaw: MCP server ${oneLine(server)} asks for input; its message, quoted: ${oneLine(JSON.stringify(params.message))}\n`);
+    process.stderr.write(`${TERMINAL_RESET}\n${fold(`ironclaw: MCP server ${oneLine(server)} asks for input; its message, quoted: ${oneLine(JSON.stringify(params.message))}`)}\n`);
     const properties = (params.requestedSchema.properties ?? {}) as Record<string, Field>;
     const required = new Set((params.requestedSchema.required as string[] | undefined) ?? []);
     const content: Record<string, unknown> = {};
@@ -45,7 +49,7 @@ export async function elicitAtTerminal(server: string, params: ElicitRequest["pa
       const hint = [choices && `one of ${choices.join(", ")}`, field.default !== undefined && `default ${JSON.stringify(field.default)}`].filter(Boolean).join("; ");
       const label = oneLine(`${field.title ?? name}${required.has(name) ? " *" : ""}${hint ? ` (${hint})` : ""}`);
       for (;;) {
-        const answer = (await rl.question(`  ${from} ${label}: `)).trim();
+        const answer = (await rl.question(fold(`  ${from} ${label}: `))).trim();
         if (answer === "") {
           if (required.has(name) && field.default === undefined) {
             process.stderr.write("    required\n");

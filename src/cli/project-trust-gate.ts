@@ -11,7 +11,7 @@ import { ExitCode, UntrustedError, UsageError } from "../exit-codes.ts";
 import { readProjectMcp, type ProjectMcpConfig, type ProjectServer } from "../mcp-config.ts";
 import { grantTrust } from "../project-trust.ts";
 import { SettingsError } from "../settings.ts";
-import { oneLine, TERMINAL_RESET } from "../terminal-text.ts";
+import { foldLine, oneLine, TERMINAL_RESET, terminalColumns } from "../terminal-text.ts";
 import { discardTypeahead, say } from "./cli-io.ts";
 
 export const TRUST_QUESTION = "Trust this project's MCP servers? [y/N] ";
@@ -55,7 +55,9 @@ export function reviewText(project: ProjectMcpConfig): string {
     "A sandboxed server's tool calls run without asking: it cannot change anything outside its sandbox, but reads what it sees for the model.",
     "Any change to the file asks again.",
   ];
-  return lines.map((l) => `${oneLine(l)}\n`).join("");
+  // Folded to the terminal's width, so no line of the repository's text wraps into a row of its own.
+  const columns = terminalColumns(process.stderr);
+  return lines.map((l) => `${columns ? foldLine(oneLine(l), columns, "      ↳ ") : oneLine(l)}\n`).join("");
 }
 
 /** Asks a yes/no question on the terminal; anything but y or yes, or the end of input, is no. Ctrl-C exits 130. */

@@ -23,7 +23,7 @@ import { createInspectionSource } from "../inspector/inspection-source.ts";
 import { keepInspector } from "../inspector/inspector-attach.ts";
 import { createRuntime } from "../runtime.ts";
 import { SettingsError } from "../settings.ts";
-import { oneLine, safeJson, TERMINAL_RESET, terminalColumns, visible } from "../terminal-text.ts";
+import { foldLine, oneLine, safeJson, TERMINAL_RESET, terminalColumns, visible } from "../terminal-text.ts";
 import { discardTypeahead, say } from "./cli-io.ts";
 import { showCard } from "./card-pager.ts";
 import { modelTextWriter } from "./model-text.ts";
@@ -188,7 +188,15 @@ export async function runRun(task: string, opts: RunOptions): Promise<number> {
   } else {
     process.stderr.write("\n");
     say(`session ${result.outcome}: ${result.reason} (${result.steps} steps, ${result.tokens} tokens)`);
-    if (result.answer) process.stdout.write(`${visible(result.answer.trim())}\n`);
+    if (result.answer) {
+      // The model's last words: behind its gutter on a terminal (after IronClaw's last line, they
+      // must not read as IronClaw's); exact, escapes visible, in a pipe.
+      if (process.stdout.isTTY) {
+        const answer = modelTextWriter((text) => process.stdout.write(text), () => terminalColumns(process.stdout));
+        answer.text(result.answer.trim());
+        answer.endTurn();
+      } else process.stdout.write(`${visible(result.answer.trim())}\n`);
+    }
   }
   return EXIT[result.outcome];
 }
@@ -258,9 +266,13 @@ function watchApprovals(
       await shown;
       if (answered.signal.aborted) return; // answered in the inspector while the card was paged
       const rl = createInterface({ input: process.stdin, output: process.stderr });
+      // Ctrl-C at the question is Ctrl-C: readline would only pause; the guard shuts down in order.
+      rl.on("SIGINT", () => process.kill(process.pid, "SIGINT"));
       try {
         const reset = process.stderr.isTTY ? TERMINAL_RESET : "";
-        const answer = (await rl.question(`${reset}ironclaw: approve ${oneLine(summary)}? [y/N] `, { signal: answered.signal })).trim().toLowerCase();
+        const question = `ironclaw: approve ${oneLine(summary)}? [y/N] `;
+        const columns = terminalColumns(process.stderr);
+        const answer = (await rl.question(`${reset}${columns ? foldLine(question, columns, "  ↳ ") : question}`, { signal: answered.signal })).trim().toLowerCase();
         const yes = answer === "y" || answer === "yes";
         session.send(yes ? { type: "APPROVE", actionHash } : { type: "DENY", reason: "denied at the terminal" });
       } catch (err) {

@@ -1,8 +1,9 @@
 // What comes back from the sandbox, and how it lands, end to end with the scripted model and a
 // real sandbox: a project planted with a symlink to outside, approved at a real terminal, writes
 // nothing outside (and nothing at all); links, .git/ and a chmod the model made are on the card,
-// the ones not applied with why; a 60,000-line rewrite gets a summarised card whose full diff is
-// saved to the file the card names, and Ctrl-C while the card is built ends the run at once;
+// the ones not applied with why; large rewrites get a summarised card whose full diff is saved to
+// the file the card names (a 60,000-line file shown by sizes and hashes), and Ctrl-C while the
+// card is built ends the run at once;
 // changes over the cap are refused with one clear reason and the project stays as it was.
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
@@ -107,39 +108,48 @@ describe.skipIf(!backend)("applying the sandbox's changes", () => {
     expect(tree(dir)).toEqual(before);
   });
 
-  it("summarises the card of a 60,000-line rewrite and saves the full diff to the file the card names; the run finishes", async () => {
+  /** Ten files of 2,400 lines each (diffable one by one; 48,000 patch lines together, over the card's bound) and one of 60,000 (too large to diff). */
+  function bigProject(): string {
     const dir = exampleProject({});
-    writeFileSync(join(dir, "big.txt"), Array.from({ length: 60_000 }, (_, i) => `line ${i}\n`).join(""));
+    for (let i = 0; i < 10; i++) writeFileSync(join(dir, `big${i}.txt`), Array.from({ length: 2_400 }, (_, n) => `line ${n}\n`).join(""));
+    writeFileSync(join(dir, "huge.txt"), Array.from({ length: 60_000 }, (_, n) => `line ${n}\n`).join(""));
+    return dir;
+  }
+  const REWRITE_ALL = "for (const f of fs.readdirSync('.').filter((f) => /^(big\\d|huge)/.test(f))) fs.writeFileSync(f, fs.readFileSync(f, 'utf8').replaceAll('line', 'row'))";
+
+  it("summarises the card of large rewrites (a 60,000-line file by its sizes and hashes) and saves the full diff to the file the card names; the run finishes", async () => {
+    const dir = bigProject();
     const before = tree(dir);
     const s = script(dir, [
-      { toolCalls: [{ name: "exec", arguments: { argv: ["/opt/ironclaw/node", "-e", "fs.writeFileSync('big.txt', fs.readFileSync('big.txt', 'utf8').replaceAll('line', 'row'))"] } }] },
-      { expect: { toolResult: "exit code 0" }, text: "Rewrote it." },
+      { toolCalls: [{ name: "exec", arguments: { argv: ["/opt/ironclaw/node", "-e", REWRITE_ALL] } }] },
+      { expect: { toolResult: "exit code 0" }, text: "Rewrote them." },
     ]);
     const r = await ironclaw(["run", "rewrite", "--script", s, "--approve", "deny", "-b", backend], { cwd: dir, env: { NO_COLOR: "1" } });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/^Summarised: /m);
+    expect(r.stderr).toMatch(/too large to diff: 60,000 → 60,000 lines/);
     const file = /^full diff: (.+)$/m.exec(r.stderr)?.[1];
     expect(file).toBeDefined();
     expect(file!.startsWith(join(env.IRONCLAW_STATE_DIR, "cards"))).toBe(true);
     expect(statSync(file!).mode & 0o777).toBe(0o600);
     expect(statSync(join(env.IRONCLAW_STATE_DIR, "cards")).mode & 0o777).toBe(0o700);
     const full = readFileSync(file!, "utf8");
-    expect(full).toContain("-line 59999");
-    expect(full).toContain("+row 59999");
+    for (let i = 0; i < 10; i++) expect(full).toContain(`big${i}.txt`);
+    expect(full).toContain("-line 2399");
+    expect(full).toContain("+row 2399");
     expect(r.stderr.length).toBeLessThan(full.length / 10); // the card itself stays short
     expect(tree(dir)).toEqual(before);
   });
 
-  it("Ctrl-C while the card of a 60,000-line rewrite is built ends the run with 130 and leaves no sandbox", async () => {
-    const dir = exampleProject({});
-    writeFileSync(join(dir, "big.txt"), Array.from({ length: 60_000 }, (_, i) => `line ${i}\n`).join(""));
+  it("Ctrl-C once the model is done, while its large changes are collected and their card built, ends the run with 130 and leaves no sandbox", async () => {
+    const dir = bigProject();
     const before = tree(dir);
     const s = script(dir, [
-      { toolCalls: [{ name: "exec", arguments: { argv: ["/opt/ironclaw/node", "-e", "fs.writeFileSync('big.txt', fs.readFileSync('big.txt', 'utf8').split('\\n').reverse().join('\\n'))"] } }] },
+      { toolCalls: [{ name: "exec", arguments: { argv: ["/opt/ironclaw/node", "-e", REWRITE_ALL] } }] },
       // Its words are the last thing before the changes are collected and the card built.
-      { expect: { toolResult: "exit code 0" }, text: "Reversed it; now the card." },
+      { expect: { toolResult: "exit code 0" }, text: "Rewrote them; now the card." },
     ]);
-    const r = await atTerminal(["run", "reverse", "--script", s, "-b", backend], dir, { interruptAt: /now the card\./ });
+    const r = await atTerminal(["run", "rewrite", "--script", s, "-b", backend], dir, { interruptAt: /now the card\./ });
     expect(r.code, r.stdout).toBe(130);
     // Stopped before the card was done: never drawn, nothing asked (a card built synchronously
     // would have been drawn and asked about before the signal was seen).

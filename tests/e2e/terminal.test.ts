@@ -121,6 +121,15 @@ describe.skipIf(!backend)("ironclaw run at a real terminal, with a hostile model
     expect(existsSync(join(dir, "long.txt"))).toBe(false);
   });
 
+  it("Ctrl-C at the approval question ends the run (130) and leaves no sandbox: readline alone would only pause", async () => {
+    const dir = exampleProject({});
+    const turns = script(dir, [{ toolCalls: [{ name: "write_file", arguments: { path: "notes.txt", content: "x\n" } }] }, { text: "Done." }]);
+    const r = await atTerminal([BIN, "run", "write it", "--script", turns, "-b", backend!], { cwd: dir, env: userEnv, answers: ["\x03"] });
+    expect(r.code, r.stdout).toBe(130);
+    expect(existsSync(join(dir, "notes.txt"))).toBe(false);
+    expect(records()).toEqual([]);
+  });
+
   it("a red MCP call whose tool name holds escapes is asked about on one line, escaped, after a reset", async () => {
     const dir = exampleProject({});
     const turns = script(dir, [{ toolCalls: [{ name: `hostile__wipe${CLEAR}`, arguments: { target: "\u202etxt.exe" } }] }, { text: "Done." }]);
