@@ -3,14 +3,14 @@
 // byte-for-byte unchanged; approved (answered at a real pseudo-terminal), exactly the approved
 // diff lands. And the adversarial cases: writes to host files without approval, a server that
 // calls a writing tool read-only, a model that never stops.
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { backendsUnderTest } from "../support/backends.ts";
-import { cliHarness, type Run } from "../support/cli.ts";
+import { cliHarness } from "../support/cli.ts";
 import { exampleProject, removeExampleProjects, script, userConfig } from "../support/example-project.ts";
+import { atTerminal } from "../support/pty.ts";
 
 const { BIN, env, ironclaw, records, sandboxProcesses } = cliHarness("run");
 const root = join(import.meta.dirname, "..", "..");
@@ -28,24 +28,6 @@ function fingerprint(dir: string): Record<string, string> {
   };
   walk(dir);
   return out;
-}
-
-/** Runs ironclaw under a real pseudo-terminal (util-linux `script`), typing `answers` when asked. */
-function atTerminal(args: string[], cwd: string, answers: string): Promise<Run> {
-  return new Promise((resolve) => {
-    const command = [BIN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ");
-    const child = spawn("script", ["-qec", command, "/dev/null"], { cwd, env: { ...env, NO_COLOR: "1", ...userConfig(cwd) }, stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let typed = false;
-    child.stdout.on("data", (d) => {
-      stdout += d;
-      if (!typed && /\[y\/N\]/.test(stdout)) {
-        typed = true;
-        child.stdin.write(answers);
-      }
-    });
-    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr: "" }));
-  });
 }
 
 const SCRIPT = join(root, "examples", "fix-tests.script.yaml");
@@ -72,7 +54,7 @@ describe.skipIf(!backend)("ironclaw run", () => {
   it("approved at the terminal: exactly the approved diff is applied", async () => {
     const dir = exampleProject();
     const before = fingerprint(dir);
-    const r = await atTerminal(["run", "fix the failing test", "--script", SCRIPT, "-b", backend], dir, "y\n");
+    const r = await atTerminal([BIN, "run", "fix the failing test", "--script", SCRIPT, "-b", backend], { cwd: dir, env: { ...env, NO_COLOR: "1", ...userConfig(dir) }, answers: ["y\n"] });
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/- {2}return Math\.round\(sum \+ \(sum \* discountPercent\) \/ 100\);/); // the card was shown
     const after = fingerprint(dir);
