@@ -178,6 +178,10 @@ const approvalInput = (context: SessionContext, name: string, action: { actionHa
   interactive: context.interactive,
 });
 
+/** What the model is told when its reply was cut off at its output limit (nothing of it was run). */
+export const TRUNCATED_NOTE =
+  "Your last reply was cut off at your output token limit, so none of its tool calls were run and the task is not treated as done. Continue from where you were, in shorter steps.";
+
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 /** `recorded`: the cliff's answer that was being recorded, if any (an approved action has run by then: the record holds its outcome). */
 const auditFailure = (error: unknown, recorded?: ApprovalRecord | null) => {
@@ -225,6 +229,7 @@ export const agentSessionMachine = setup({
     overBudget: ({ context }) => context.steps >= context.budgets.maxSteps || context.tokens >= context.budgets.maxTokens,
     green: ({ event }) => (event as unknown as { output: ToolDecision }).output.decision === "green",
     red: ({ event }) => (event as unknown as { output: ToolDecision }).output.decision === "red",
+    truncated: ({ event }) => (event as unknown as { output: ModelTurn }).output.stop === "max_tokens",
     wantsTools: ({ event }) => (event as unknown as { output: ModelTurn }).output.toolCalls.length > 0,
     noChanges: ({ event }) => (event as unknown as { output: WorkspaceChanges | null }).output === null,
     auditFailed: ({ event }) => (event as unknown as { error?: { code?: unknown } }).error?.code === AUDIT_FAILED,
@@ -338,6 +343,18 @@ export const agentSessionMachine = setup({
             src: "think",
             input: ({ context }) => ({ sessionId: context.id, messages: context.messages, tools: context.tools }),
             onDone: [
+              {
+                // Cut off at the model's output limit: neither its tool calls (their arguments may
+                // be cut too) nor "done" (its work may be half-finished) can be taken at its word.
+                // Nothing of the turn runs; the model is told and goes on, within its budgets.
+                guard: "truncated",
+                target: "observing",
+                actions: assign(({ context, event }) => ({
+                  steps: context.steps + 1,
+                  tokens: context.tokens + event.output.usage.inputTokens + event.output.usage.outputTokens,
+                  messages: [...context.messages, { role: "assistant" as const, content: event.output.text || "(cut off)" }, { role: "user" as const, content: TRUNCATED_NOTE }],
+                })),
+              },
               {
                 guard: "wantsTools",
                 target: "acting",

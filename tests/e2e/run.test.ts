@@ -140,6 +140,23 @@ describe.skipIf(!backend)("ironclaw run", () => {
     expect(records()).toEqual([]);
   });
 
+  it("a reply cut off at the model's output limit is not taken as done, and its cut tool calls do not run: the model is told and goes on", async () => {
+    const dir = exampleProject({});
+    const s = script(dir, [
+      { toolCalls: [{ name: "write_file", arguments: { path: "notes.txt", content: "kept\n" } }] },
+      // Cut mid-turn: its tool call (maybe cut too) must not run, and the run must not end here.
+      { text: "Writing the las", toolCalls: [{ name: "write_file", arguments: { path: "cut.txt", content: "half" } }], stop: "max_tokens" },
+      { expect: { user: "cut off at your output token limit" }, text: "Done, in shorter steps." },
+    ]);
+    const r = await ironclaw(["run", "write notes", "--script", s, "--approve", "deny", "-b", backend, "--json"], { cwd: dir, env: userConfig(dir) });
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ outcome: "done", steps: 3, answer: "Done, in shorter steps." });
+    // Only the whole turn's change reached the cliff.
+    expect(out.approvals).toEqual([{ summary: expect.stringMatching(/^apply 1 changed file\(s\)/), answer: "denied" }]);
+    expect(existsSync(join(dir, "cut.txt"))).toBe(false);
+  });
+
   it("stops a model that never stops at its step budget, and leaves no sandbox", async () => {
     const dir = exampleProject({});
     const loop = Array.from({ length: 10 }, () => ({ toolCalls: [{ name: "exec", arguments: { argv: ["true"] } }] }));

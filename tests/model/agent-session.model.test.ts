@@ -32,6 +32,8 @@ const model = createMachineTestModel(agentSessionMachine, {
     { type: "xstate.error.actor.prepare", error: new Error("model") },
     { type: "xstate.done.actor.think", output: turn(true) },
     { type: "xstate.done.actor.think", output: turn(false) },
+    // Cut off at the model's output limit, mid tool call: nothing of it may run or count as done.
+    { type: "xstate.done.actor.think", output: { ...turn(true), stop: "max_tokens" } },
     { type: "xstate.error.actor.think", error: new Error("model") },
     ...(["green", "red", "denied"] as const).map((d) => ({ type: "xstate.done.actor.decide", output: decision(d) })),
     { type: "xstate.error.actor.decide", error: new Error("model") },
@@ -56,7 +58,7 @@ const model = createMachineTestModel(agentSessionMachine, {
 const key = (s: Snap) => JSON.stringify([s.value, s.context.sandbox !== null, s.context.end?.outcome ?? null]);
 const describeOutput = (e: AnyEventObject) => {
   const o = (e as { output?: unknown }).output;
-  if (e.type.endsWith("think") && o) return (o as ModelTurn).toolCalls.length ? "(tools)" : "(end)";
+  if (e.type.endsWith("think") && o) return (o as ModelTurn).stop === "max_tokens" ? "(cut)" : (o as ModelTurn).toolCalls.length ? "(tools)" : "(end)";
   if (e.type.endsWith("decide") && o) return `(${(o as ToolDecision).decision})`;
   if (e.type.endsWith("approval") && o) return `(${(o as { outcome: string }).outcome})`;
   if (e.type.endsWith("collectChanges")) return o ? "(changes)" : "(none)";
@@ -149,6 +151,12 @@ describe("agent-session machine, model-based", () => {
       expect(steps.slice(auditFailed + 1).some((s) => /actor\.(runTool|think|approval|collectChanges)$/.test(s.event.type))).toBe(false);
       const answer = steps[auditFailed - 1]?.event as { type: string; output?: { outcome: string } };
       if (answer.type === "xstate.done.actor.approval") expect(output.reason.includes("the approved action had run")).toBe(answer.output!.outcome === "done");
+    }
+    // A reply cut off at the model's output limit: neither its tool calls nor "done" are taken; the model thinks again.
+    for (const s of steps) {
+      if (s.event.type === "xstate.done.actor.think" && (s.event as unknown as { output: ModelTurn }).output.stop === "max_tokens") {
+        expect(s.state.matches({ active: "acting" }) || s.state.matches({ active: "applying" })).toBe(false);
+      }
     }
     expect(actor.getSnapshot().children.sandbox).toBeUndefined();
     const approvals = steps.filter((s) => s.event.type === "xstate.done.actor.approval" && (s.event as unknown as { output: { outcome: string } }).output.outcome === "done").length;
