@@ -101,7 +101,12 @@ async function runBuiltin(target: ToolTarget, call: ToolCall): Promise<ToolResul
       let stderr = "";
       const exit = await execOnVm(
         target.vm,
-        { argv: argv as string[], cwd: typeof a.cwd === "string" ? inWorkspace(a.cwd) : SANDBOX_WORKSPACE, timeoutMs: execTimeoutSecs(a.timeoutSecs) * 1000, outputCapBytes: 1 << 20 },
+        {
+          argv: argv as string[],
+          cwd: typeof a.cwd === "string" ? inWorkspace(a.cwd) : SANDBOX_WORKSPACE,
+          timeoutMs: execTimeoutSecs(a.timeoutSecs) * 1000,
+          outputCapBytes: 1 << 20,
+        },
         (stream, data) => (stream === "stdout" ? (stdout += data.toString("utf8")) : (stderr += data.toString("utf8"))),
       );
       const status = exit.timedOut ? "timed out" : exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
@@ -134,7 +139,7 @@ async function runBuiltin(target: ToolTarget, call: ToolCall): Promise<ToolResul
 
 const resultText = (result: unknown): ToolResult => {
   const r = result as { content?: Array<{ type: string; text?: string }>; isError?: boolean; structuredContent?: unknown };
-  const text = (r.content ?? []).map((c) => (c.type === "text" ? c.text ?? "" : `[${c.type}]`)).join("\n") || JSON.stringify(r.structuredContent ?? r);
+  const text = (r.content ?? []).map((c) => (c.type === "text" ? (c.text ?? "") : `[${c.type}]`)).join("\n") || JSON.stringify(r.structuredContent ?? r);
   return { content: clip(text), isError: r.isError === true };
 };
 
@@ -157,7 +162,10 @@ export function agentSessionActors(services: SessionServices) {
   };
   /** The session's own connections, as a hub over its children. */
   const hubOf = (children: McpChildren): McpHub =>
-    createMcpHub({ lookup: (name) => (children[name] as never) ?? null, start: () => {} }, services.mcpServers.filter((s) => children[s.name]));
+    createMcpHub(
+      { lookup: (name) => (children[name] as never) ?? null, start: () => {} },
+      services.mcpServers.filter((s) => children[s.name]),
+    );
   const mcpTools = (mcp: McpHub): ToolSpec[] =>
     mcp.servers.flatMap((server) => {
       const st = mcp.state(server.name);
@@ -178,7 +186,15 @@ export function agentSessionActors(services: SessionServices) {
       const known = config !== undefined;
       const annotations = known ? (mcp.state(server).tools.find((t) => t.name === tool)?.annotations as PolicyActionAnnotations | undefined) : undefined;
       return {
-        action: { kind: "mcp", server, tool, args: call.arguments, ...(annotations && { annotations }), trusted: config?.trusted ?? false, confined: config?.transport === "stdio" && config.sandbox },
+        action: {
+          kind: "mcp",
+          server,
+          tool,
+          args: call.arguments,
+          ...(annotations && { annotations }),
+          trusted: config?.trusted ?? false,
+          confined: config?.transport === "stdio" && config.sandbox,
+        },
         card: mcpCard({ server, tool, args: call.arguments, ...(annotations && { annotations: annotations as Record<string, boolean | undefined> }) }),
         run: async () => {
           if (!known) throw new Error(`no MCP server ${server} in this session`);
@@ -203,10 +219,7 @@ export function agentSessionActors(services: SessionServices) {
       const snapshot = snapshotProject(services.projectDir);
       const mcp = hubOf(input.mcp);
       // Copying and connecting go on together; a server that does not come up offers no tools.
-      const [copied, ...ready] = await Promise.allSettled([
-        copyIntoSandbox(asSandbox(input.sandbox).channel, snapshot),
-        ...mcp.servers.map((s) => mcp.ready(s.name, s.timeoutMs)),
-      ]);
+      const [copied, ...ready] = await Promise.allSettled([copyIntoSandbox(asSandbox(input.sandbox).channel, snapshot), ...mcp.servers.map((s) => mcp.ready(s.name, s.timeoutMs))]);
       if (copied!.status === "rejected") throw copied!.reason;
       ready.forEach((r, i) => r.status === "rejected" && services.onMcpUnavailable?.(mcp.servers[i]!.name, (r.reason as Error).message));
       state(input.sessionId).snapshot = snapshot;
@@ -215,7 +228,10 @@ export function agentSessionActors(services: SessionServices) {
     }),
 
     think: fromPromise<ModelTurn, { sessionId: string; messages: readonly ModelMessage[]; tools: readonly ToolSpec[] }>(({ input, signal }) =>
-      services.model.complete({ messages: input.messages, tools: input.tools }, { signal, ...(services.onText && { onText: (d: string) => services.onText!(input.sessionId, d) }) }),
+      services.model.complete(
+        { messages: input.messages, tools: input.tools },
+        { signal, ...(services.onText && { onText: (d: string) => services.onText!(input.sessionId, d) }) },
+      ),
     ),
 
     decide: fromPromise<ToolDecision, { sessionId: string; sandbox: SandboxHandle; vm?: AnyActorRef; call: ToolCall; mcp: McpChildren }>(async ({ input }) => {
@@ -230,7 +246,14 @@ export function agentSessionActors(services: SessionServices) {
       } else {
         // Recorded before the verdict is returned: if the record cannot be written, this rejects with
         // the AuditLogError (code EAUDIT) and the session ends without running the call.
-        services.audit.append({ session: input.sessionId, action: { tool: input.call.name, args: input.call.arguments }, actionHash: hash, decision: verdict.decision === "green" ? "green" : "denied-by-rule", by: "policy", reason: verdict.reason });
+        services.audit.append({
+          session: input.sessionId,
+          action: { tool: input.call.name, args: input.call.arguments },
+          actionHash: hash,
+          decision: verdict.decision === "green" ? "green" : "denied-by-rule",
+          by: "policy",
+          reason: verdict.reason,
+        });
       }
       return { decision: verdict.decision, reason: verdict.reason, actionHash: hash, card, summary };
     }),
@@ -297,4 +320,3 @@ export function agentSessionActors(services: SessionServices) {
     },
   };
 }
-

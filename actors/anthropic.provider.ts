@@ -88,7 +88,9 @@ export class AnthropicProvider implements ModelProvider {
       messages: toAnthropic(request.messages),
       stream: true,
       ...(system && { system }),
-      ...(request.tools.length > 0 && { tools: request.tools.map((t): Tool => ({ name: t.name, description: t.description, input_schema: { type: "object", ...t.inputSchema } })) }),
+      ...(request.tools.length > 0 && {
+        tools: request.tools.map((t): Tool => ({ name: t.name, description: t.description, input_schema: { type: "object", ...t.inputSchema } })),
+      }),
     };
     const stream = await this.#client.messages.create(body, signal ? { signal } : {});
     let text = "";
@@ -116,7 +118,10 @@ export class AnthropicProvider implements ModelProvider {
         case "message_delta":
           stop = event.delta.stop_reason;
           // message_delta's counts are cumulative; input_tokens is there only in newer answers.
-          usage = { inputTokens: event.usage.input_tokens === null || event.usage.input_tokens === undefined ? usage.inputTokens : inputTokens(event.usage), outputTokens: event.usage.output_tokens };
+          usage = {
+            inputTokens: event.usage.input_tokens === null || event.usage.input_tokens === undefined ? usage.inputTokens : inputTokens(event.usage),
+            outputTokens: event.usage.output_tokens,
+          };
           break;
         case "message_stop":
           finished = true;
@@ -167,11 +172,14 @@ export class AnthropicProvider implements ModelProvider {
       const what = oneLine(err.apiMessage ?? err.message);
       const said = err.status === undefined ? `${err.type ?? "error"}: ${what}` : `${err.status} ${err.type ?? ""}: ${what}`.replace(" :", ":");
       // An `event: error` inside the stream: the request was fine, the answer failed.
-      if (err.status === undefined) return new ModelError(err.type === "overloaded_error" ? "overloaded" : "server", `${this.name}: the answer failed mid-stream (${said}); try again`);
+      if (err.status === undefined)
+        return new ModelError(err.type === "overloaded_error" ? "overloaded" : "server", `${this.name}: the answer failed mid-stream (${said}); try again`);
       if (err instanceof Anthropic.AuthenticationError) return new ModelError("auth", `${this.name}: ${at} refused the API key (${said}); set ANTHROPIC_API_KEY to a valid key`);
-      if (err instanceof Anthropic.PermissionDeniedError) return new ModelError("permission", `${this.name}: the API key may not do this (${said}); check the key's workspace and model access`);
+      if (err instanceof Anthropic.PermissionDeniedError)
+        return new ModelError("permission", `${this.name}: the API key may not do this (${said}); check the key's workspace and model access`);
       if (err instanceof Anthropic.NotFoundError) return new ModelError("not_found", `${this.name}: no model "${this.#model}" at ${at} (${said}); check the model name`);
-      if (err instanceof Anthropic.RateLimitError) return new ModelError("rate_limited", `${this.name}: ${retried(`rate limited (${said})`)}; wait, or check the organization's limits`);
+      if (err instanceof Anthropic.RateLimitError)
+        return new ModelError("rate_limited", `${this.name}: ${retried(`rate limited (${said})`)}; wait, or check the organization's limits`);
       if (err.status === 529) return new ModelError("overloaded", `${this.name}: ${retried(`the API is overloaded (${said})`)}; try again later`);
       if (err.status >= 500) return new ModelError("server", `${this.name}: ${retried(`${at} failed (${said})`)}; try again later`);
       return new ModelError("bad_request", `${this.name}: ${at} refused the request (${said})`);
@@ -230,4 +238,3 @@ function toAnthropic(messages: readonly ModelMessage[]): MessageParam[] {
   }
   return out;
 }
-

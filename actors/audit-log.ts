@@ -128,7 +128,10 @@ export function readAuditKey(anchorDir: string): Buffer | null {
     // Whoever can read the key can forge records, whoever can write it can swap it.
     if (stat.mode & 0o077) throw new AuditLogError("key", `${file} is open to other users (mode ${(stat.mode & 0o777).toString(8).padStart(4, "0")}): run chmod 600 ${file}`);
     if (stat.size !== KEY_BYTES) {
-      throw new AuditLogError("key", `${file} holds ${stat.size} bytes, not ${KEY_BYTES}: it is not an audit key; restore it from a backup (or move it aside: records signed with it will then not verify)`);
+      throw new AuditLogError(
+        "key",
+        `${file} holds ${stat.size} bytes, not ${KEY_BYTES}: it is not an audit key; restore it from a backup (or move it aside: records signed with it will then not verify)`,
+      );
     }
     const key = Buffer.alloc(KEY_BYTES);
     readSync(fd, key, 0, KEY_BYTES, 0);
@@ -378,7 +381,10 @@ export class AuditLog {
         const parsed = parseRecord(line);
         // Chaining onto a broken tail would hide where it broke: refuse, and say how to look.
         if (!complete || typeof parsed === "string") {
-          throw new AuditLogError("log", `${this.file}: the last record is ${complete ? `unreadable (${parsed})` : "cut short"}; run \`ironclaw audit verify\` and move the file aside to start a new log`);
+          throw new AuditLogError(
+            "log",
+            `${this.file}: the last record is ${complete ? `unreadable (${parsed})` : "cut short"}; run \`ironclaw audit verify\` and move the file aside to start a new log`,
+          );
         }
         last = parsed;
       }

@@ -62,9 +62,13 @@ export function verifyAuditLog(file: string, options: { anchorDir?: string } = {
     }
     if (record.seq !== records + 1) return broken(line, `seq is ${record.seq}, expected ${records + 1}`);
     if (record.mac === undefined) {
-      if (unkeyed < records) return broken(line, "the record carries no mac but records before it do: its mac was removed (only records written before the key existed may lack one)");
+      if (unkeyed < records)
+        return broken(line, "the record carries no mac but records before it do: its mac was removed (only records written before the key existed may lack one)");
       if (head && record.seq > head.unkeyed) {
-        return broken(line, `the record carries no mac but the log's head says only its first ${plural(head.unkeyed, "record")} were written before the key existed: its mac was removed`);
+        return broken(
+          line,
+          `the record carries no mac but the log's head says only its first ${plural(head.unkeyed, "record")} were written before the key existed: its mac was removed`,
+        );
       }
       unkeyed++;
     } else if (key && !macMatches(key, record.hash, record.mac)) {
@@ -86,7 +90,8 @@ export function verifyAuditLog(file: string, options: { anchorDir?: string } = {
   const notes: string[] = [];
   if (unkeyed > 0) notes.push(`${plural(unkeyed, "record")} at the start carry no mac (written before the key existed)`);
   if (keyed > 0 && !key) notes.push(`no key at ${auditKeyPath(anchorDir)} (another user's or machine's log?): the chain was checked, the macs were not`);
-  if (head && records > head.records) notes.push(`${plural(records - head.records, "record")} after the saved head (appended after it was last saved: a write stopped between the log and its head)`);
+  if (head && records > head.records)
+    notes.push(`${plural(records - head.records, "record")} after the saved head (appended after it was last saved: a write stopped between the log and its head)`);
   if (!head && records > 0) notes.push(`no saved head for this file (${headFile}): records removed from its end would not show`);
   return {
     ok: true,

@@ -32,7 +32,6 @@ export function findBwrap(): string | null {
 /** open(2)'s O_PATH on Linux (same value on x86_64 and arm64); Node has no constant for it. */
 const O_PATH = 0o10000000;
 
-
 /**
  * fds from 3 on, in this order: with ids of its own, bubblewrap's info pipe and its
  * user-namespace gate; then the seccomp program; then one per bind.
@@ -81,14 +80,13 @@ export function bubblewrapLaunch(bwrap: string, env: DriverEnv, record: SandboxR
       case "bind":
         if (generated.has(entry.source)) return ["--perms", "0644", "--ro-bind-data", dataFd(entry.source), entry.target];
         // bubblewrap makes a mount point's missing parents 0700, as the agent's uid: open them to commands.
-        return ids
-          ? [...openParents(entry.target, made), "--ro-bind-fd", bindFd(entry.source), entry.target]
-          : ["--ro-bind", entry.source, entry.target];
+        return ids ? [...openParents(entry.target, made), "--ro-bind-fd", bindFd(entry.source), entry.target] : ["--ro-bind", entry.source, entry.target];
       case "symlink":
         return ["--symlink", entry.linkTo, entry.target];
       case "proc":
         return [
-          "--proc", entry.target,
+          "--proc",
+          entry.target,
           ...PROC_READ_ONLY.filter((c) => existsSync(c.path)).flatMap((c) => ["--ro-bind", c.path, c.path]),
           ...PROC_MASKED.filter((c) => existsSync(c.path)).flatMap((c) => ["--ro-bind", "/dev/null", c.path]),
         ];
@@ -104,12 +102,18 @@ export function bubblewrapLaunch(bwrap: string, env: DriverEnv, record: SandboxR
   try {
     const identity = ids
       ? [
-          "--userns-block-fd", String(USERNS_FD),
-          "--info-fd", String(INFO_FD),
-          "--uid", String(AGENT_ID),
-          "--gid", String(AGENT_ID),
+          "--userns-block-fd",
+          String(USERNS_FD),
+          "--info-fd",
+          String(INFO_FD),
+          "--uid",
+          String(AGENT_ID),
+          "--gid",
+          String(AGENT_ID),
           ...AGENT_CAPS.flatMap((c) => ["--cap-add", c]),
-          "--setenv", "IRONCLAW_EXEC_AS", "0:0",
+          "--setenv",
+          "IRONCLAW_EXEC_AS",
+          "0:0",
         ]
       : ["--uid", "0", "--gid", "0", "--cap-drop", "ALL"];
     const argv = [
@@ -120,11 +124,14 @@ export function bubblewrapLaunch(bwrap: string, env: DriverEnv, record: SandboxR
       "--new-session",
       "--clearenv",
       ...Object.entries(GUEST_ENV).flatMap(([k, v]) => ["--setenv", k, v]),
-      "--hostname", "ironclaw",
-      "--seccomp", seccompFd,
+      "--hostname",
+      "ironclaw",
+      "--seccomp",
+      seccompFd,
       ...identity,
       ...sandboxView(ids ? sharedRuntime(env) : env, record).flatMap(viewArgs),
-      "--chdir", "/",
+      "--chdir",
+      "/",
       "--",
       GUEST_NODE,
       GUEST_AGENT,
@@ -226,9 +233,7 @@ function launchOrExplain(make: () => BubblewrapLaunch): BubblewrapLaunch {
 }
 
 function isolationLine(record: SandboxRecord): string {
-  const who = record.ids
-    ? `host uids ${record.ids.uidBase}–${record.ids.uidBase + BLOCK_SIZE - 1}, agent apart from commands`
-    : `host uid ${process.getuid?.() ?? "?"} (yours)`;
+  const who = record.ids ? `host uids ${record.ids.uidBase}–${record.ids.uidBase + BLOCK_SIZE - 1}, agent apart from commands` : `host uid ${process.getuid?.() ?? "?"} (yours)`;
   return `namespace (bubblewrap): user, pid, net, ipc, uts, cgroup and mount namespaces; ${who}; commands without capabilities; /proc hardened; no network; ${limitsInForce(record)}`;
 }
 

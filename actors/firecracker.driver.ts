@@ -54,8 +54,15 @@ const GUEST_CID = 3;
  * probing devices Firecracker does not have.
  */
 const BOOT_ARGS = [
-  "console=ttyS0", "reboot=k", "panic=1", "pci=off", "quiet",
-  "i8042.noaux", "i8042.nomux", "i8042.nopnp", "i8042.dumbkbd",
+  "console=ttyS0",
+  "reboot=k",
+  "panic=1",
+  "pci=off",
+  "quiet",
+  "i8042.noaux",
+  "i8042.nomux",
+  "i8042.nopnp",
+  "i8042.dumbkbd",
   `IRONCLAW_VSOCK_PORT=${AGENT_VSOCK_PORT}`,
 ].join(" ");
 /**
@@ -157,8 +164,21 @@ function vmmFor(record: SandboxRecord, firecracker: string, jail: JailerConfig |
   const root = join(base, basename(firecracker), id, "root");
   return {
     argv: [
-      ...wrap, jail.jailer, "--id", id, "--exec-file", firecracker, "--uid", String(jail.uid), "--gid", String(jail.gid),
-      "--chroot-base-dir", base, "--", "--api-sock", "/api.sock",
+      ...wrap,
+      jail.jailer,
+      "--id",
+      id,
+      "--exec-file",
+      firecracker,
+      "--uid",
+      String(jail.uid),
+      "--gid",
+      String(jail.gid),
+      "--chroot-base-dir",
+      base,
+      "--",
+      "--api-sock",
+      "/api.sock",
     ],
     jail,
     root,
@@ -456,7 +476,11 @@ export class FirecrackerDriver implements SandboxDriver {
     const no = (reason: string, version?: string): ProbeResult => ({ backend: this.backend, usable: false, reason, ...(version && { version }) });
     const fc = this.env.firecracker();
     if (!fc) {
-      return no(process.env.IRONCLAW_FIRECRACKER ? `IRONCLAW_FIRECRACKER=${process.env.IRONCLAW_FIRECRACKER} is not an executable file` : "Firecracker is not installed (no `firecracker` on PATH; see docs/backends.md)");
+      return no(
+        process.env.IRONCLAW_FIRECRACKER
+          ? `IRONCLAW_FIRECRACKER=${process.env.IRONCLAW_FIRECRACKER} is not an executable file`
+          : "Firecracker is not installed (no `firecracker` on PATH; see docs/backends.md)",
+      );
     }
     const version = (await run(fc, ["--version"]).catch(() => ({ stdout: "firecracker (version unknown)" }))).stdout.split("\n")[0]!.trim();
     if (!existsSync("/dev/kvm")) return no("Firecracker needs KVM and /dev/kvm is missing (no hardware virtualisation, or the kvm module is not loaded)", version);

@@ -107,9 +107,7 @@ export class GuestChannel {
         if (!greeted) {
           if (msg.type !== "hello") return this.close(new GuestError("EPROTO", `guest spoke before saying hello (${msg.type})`));
           if (msg.protocol !== PROTOCOL_VERSION) {
-            return this.close(
-              new GuestError("EPROTO", `guest agent speaks protocol ${msg.protocol}, this host speaks ${PROTOCOL_VERSION}: rebuild the guest image`),
-            );
+            return this.close(new GuestError("EPROTO", `guest agent speaks protocol ${msg.protocol}, this host speaks ${PROTOCOL_VERSION}: rebuild the guest image`));
           }
           greeted = true;
           gotHello!(msg);

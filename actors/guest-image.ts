@@ -101,7 +101,10 @@ async function hashFiles(files: string[]): Promise<string> {
   const hash = createHash("sha256");
   for (const file of files) {
     await new Promise<void>((resolve, reject) => {
-      createReadStream(file).on("data", (d) => hash.update(d)).on("end", resolve).on("error", reject);
+      createReadStream(file)
+        .on("data", (d) => hash.update(d))
+        .on("end", resolve)
+        .on("error", reject);
     });
   }
   return hash.digest("hex");

@@ -37,7 +37,10 @@ function runscFeatures(runsc: string): Promise<RunscFeatures> {
     const [{ stdout: version }, { stdout: flags }] = await Promise.all([
       run(runsc, ["--version"]),
       // `runsc flags` prints to stderr.
-      run(runsc, ["flags"]).then((r) => ({ stdout: r.stdout + r.stderr }), (e: { stderr?: string }) => ({ stdout: e.stderr ?? "" })),
+      run(runsc, ["flags"]).then(
+        (r) => ({ stdout: r.stdout + r.stderr }),
+        (e: { stderr?: string }) => ({ stdout: e.stderr ?? "" }),
+      ),
     ]);
     return {
       version: version.split("\n")[0]!.trim(),

@@ -73,7 +73,13 @@ export async function measureHardening(driver: SandboxDriver, limits: SandboxLim
     const chunks: Buffer[] = [];
     await sandbox.channel.exec({ argv: ["/bin/sh", "-c", SCRIPT], timeoutMs: 20_000 }, (_stream, data) => chunks.push(data), signal);
     // Read while it still runs: the ids of the processes that hold the sandbox.
-    const hostUids = [...new Set(sandboxPids(record).map(realUid).filter((u) => u !== null))].sort((a, b) => a - b);
+    const hostUids = [
+      ...new Set(
+        sandboxPids(record)
+          .map(realUid)
+          .filter((u) => u !== null),
+      ),
+    ].sort((a, b) => a - b);
     const facts = parseFacts(Buffer.concat(chunks).toString("utf8"));
     const map = /^0 (\d+) \d+$/.exec(facts.uidmap);
     return {

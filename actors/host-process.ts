@@ -72,9 +72,7 @@ export interface SandboxSpawnOptions {
 export function spawnSandboxProcess(argv: readonly string[], options: SandboxSpawnOptions): ChildProcess {
   // A fresh, empty session keyring: the caller's keys (root's, often) are not the sandbox's to possess.
   const keyring = hasFreshKeyring() ? [KEYCTL, "session", "-"] : [];
-  const identity = options.runAs
-    ? [SETPRIV, `--reuid=${options.runAs.uid}`, `--regid=${options.runAs.gid}`, "--clear-groups", "--pdeathsig", "KILL", "--"]
-    : [];
+  const identity = options.runAs ? [SETPRIV, `--reuid=${options.runAs.uid}`, `--regid=${options.runAs.gid}`, "--clear-groups", "--pdeathsig", "KILL", "--"] : [];
   const mask = options.umask === undefined ? "" : `umask ${options.umask.toString(8).padStart(3, "0")}; `;
   const inner = ["/bin/sh", "-c", mask + JOIN_THEN_EXEC, "sh", ...options.cgroupProcs, "--", ...identity, ...keyring, ...argv];
   const full = hasParentDeathSignal() ? [SETPRIV, "--pdeathsig", "KILL", "--", ...inner] : inner;

@@ -31,10 +31,26 @@ export function kvmProbeArgv(
 ): string[] {
   const emulator = [
     qemu,
-    "-M", `microvm,accel=${accel}`, "-cpu", accel === "kvm" ? "host" : "max", "-m", "128",
-    "-nodefaults", "-no-user-config", "-nographic", "-no-reboot", "-nic", "none",
-    "-kernel", JAIL_IMAGE.kernel, "-initrd", JAIL_IMAGE.initrd,
-    "-append", ["console=ttyS0", "panic=-1", "rdinit=/bin/true", ...(accel === "tcg" ? kernelTuning() : [])].join(" "), "-serial", "stdio",
+    "-M",
+    `microvm,accel=${accel}`,
+    "-cpu",
+    accel === "kvm" ? "host" : "max",
+    "-m",
+    "128",
+    "-nodefaults",
+    "-no-user-config",
+    "-nographic",
+    "-no-reboot",
+    "-nic",
+    "none",
+    "-kernel",
+    JAIL_IMAGE.kernel,
+    "-initrd",
+    JAIL_IMAGE.initrd,
+    "-append",
+    ["console=ttyS0", "panic=-1", "rdinit=/bin/true", ...(accel === "tcg" ? kernelTuning() : [])].join(" "),
+    "-serial",
+    "stdio",
   ];
   return jailArgv({ bwrap, image: { kernel: image.kernel, initrd: image.initrd }, vmDir: null, kvm: accel === "kvm", ids }, emulator);
 }

@@ -89,7 +89,12 @@ export function mcpConnectionActors(servers: ReadonlyMap<string, McpServerConfig
         );
         const program = Effect.gen(function* () {
           // The session that dropped may still hold a process or a socket.
-          if (input.session) yield* Effect.promise(() => asSession(input.session!).close().catch(() => {}));
+          if (input.session)
+            yield* Effect.promise(() =>
+              asSession(input.session!)
+                .close()
+                .catch(() => {}),
+            );
           return yield* Effect.retry(once, {
             schedule: reconnectSchedule(input.policy),
             times: Math.max(0, input.policy.maxAttempts - 1),
@@ -138,19 +143,19 @@ export function mcpConnectionActors(servers: ReadonlyMap<string, McpServerConfig
             }),
         }),
       ).then(
-          (result) => send({ type: "CALL.RESULT", callId: call.callId, result }),
-          (err: Error & { code?: unknown }) => {
-            const timedOut = /timed out/i.test(err.message);
-            send({
-              type: "CALL.FAILED",
-              callId: call.callId,
-              code: timedOut ? "ETIMEDOUT" : typeof err.code === "number" ? `MCP${err.code}` : "EFAILED",
-              message: timedOut
-                ? `${call.tool} on MCP server ${server.name} did not answer within ${call.timeoutMs ?? server.timeoutMs} ms`
-                : `${call.tool} on MCP server ${server.name} failed: ${err.message}`,
-            });
-          },
-        );
+        (result) => send({ type: "CALL.RESULT", callId: call.callId, result }),
+        (err: Error & { code?: unknown }) => {
+          const timedOut = /timed out/i.test(err.message);
+          send({
+            type: "CALL.FAILED",
+            callId: call.callId,
+            code: timedOut ? "ETIMEDOUT" : typeof err.code === "number" ? `MCP${err.code}` : "EFAILED",
+            message: timedOut
+              ? `${call.tool} on MCP server ${server.name} did not answer within ${call.timeoutMs ?? server.timeoutMs} ms`
+              : `${call.tool} on MCP server ${server.name} failed: ${err.message}`,
+          });
+        },
+      );
       // Stopping this actor (CANCEL, STOP, a dropped transport) cancels the request: the SDK
       // sends notifications/cancelled for an aborted request.
       return () => abort.abort("cancelled by IronClaw");

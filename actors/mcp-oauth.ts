@@ -134,7 +134,9 @@ export class IronclawOAuthProvider implements OAuthClientProvider {
       if (url.searchParams.get("state") !== this.expectedState) return void res.writeHead(400, { "content-type": "text/plain" }).end("state mismatch\n");
       const error = url.searchParams.get("error");
       const got = url.searchParams.get("code");
-      res.writeHead(got && !error ? 200 : 400, { "content-type": "text/plain" }).end(got && !error ? "IronClaw is authorized. You can close this tab.\n" : `Authorization failed: ${error ?? "no code"}\n`);
+      res
+        .writeHead(got && !error ? 200 : 400, { "content-type": "text/plain" })
+        .end(got && !error ? "IronClaw is authorized. You can close this tab.\n" : `Authorization failed: ${error ?? "no code"}\n`);
       if (got && !error) deliver(got);
       else fail(new Error(`OAuth authorization failed: ${error ?? "the redirect carried no code"}`));
     });

@@ -27,16 +27,7 @@ import type { StdioServerConfig } from "../src/mcp-config.ts";
 import type { InteractiveExec } from "./guest-channel.ts";
 import { McpConnectError } from "./mcp-connect-error.ts";
 import { resolveCommand } from "./mcp-stdio.transport.ts";
-import {
-  type BackendName,
-  destroySandbox,
-  type HostMount,
-  type Sandbox,
-  type SandboxDriver,
-  SandboxError,
-  type SandboxLimits,
-  type SandboxRecord,
-} from "./sandbox-driver.ts";
+import { type BackendName, destroySandbox, type HostMount, type Sandbox, type SandboxDriver, SandboxError, type SandboxLimits, type SandboxRecord } from "./sandbox-driver.ts";
 import { GUEST_NODE, hostMountProblem, seenByEverySandbox } from "./sandbox-view.ts";
 
 /** How the transport gets a driver: the one asked for, else the strongest that can mount host paths. */
@@ -87,7 +78,10 @@ export function planSandboxedServer(server: StdioServerConfig): SandboxedServerP
   } else {
     const found = resolveCommand(server.command, GUEST_ENV.PATH);
     if (!found || !seenByEverySandbox(found)) {
-      fail("ENOENT", `command not found in the sandbox: ${server.command} (a sandboxed server sees the host's /usr, its cwd and its sandboxPaths; install the server in the project and run it with node)`);
+      fail(
+        "ENOENT",
+        `command not found in the sandbox: ${server.command} (a sandboxed server sees the host's /usr, its cwd and its sandboxPaths; install the server in the project and run it with node)`,
+      );
     }
     program = found!;
   }

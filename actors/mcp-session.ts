@@ -153,14 +153,22 @@ export async function openSession(server: McpServerConfig, hooks: SessionHooks, 
       const { primary, fallback } = httpTransports(server, provider);
       try {
         // A failed initialize closes its transport: each authorization round gets a new one.
-        await authorized(provider, () => transport!, () => connect((transport = primary())));
+        await authorized(
+          provider,
+          () => transport!,
+          () => connect((transport = primary())),
+        );
       } catch (err) {
         // A server that only speaks the 2024-11-05 HTTP+SSE transport answers the POST with a 4xx.
         const status = err instanceof StreamableHTTPError ? err.code : undefined;
         if (server.legacySse || status === undefined || status < 400 || status >= 500 || status === 401 || status === 403) throw err;
         await client.close().catch(() => {});
         client = newClient(server, hooks);
-        await authorized(provider, () => transport!, () => connect((transport = fallback())));
+        await authorized(
+          provider,
+          () => transport!,
+          () => connect((transport = fallback())),
+        );
       }
     }
   } catch (err) {

@@ -103,7 +103,9 @@ export class OpenAIProvider implements ModelProvider {
       messages: request.messages.map(toOpenAI),
       stream: true,
       ...(this.#streamUsage && { stream_options: { include_usage: true } }),
-      ...(request.tools.length > 0 && { tools: request.tools.map((t): ChatCompletionTool => ({ type: "function", function: { name: t.name, description: t.description, parameters: { ...t.inputSchema } } })) }),
+      ...(request.tools.length > 0 && {
+        tools: request.tools.map((t): ChatCompletionTool => ({ type: "function", function: { name: t.name, description: t.description, parameters: { ...t.inputSchema } } })),
+      }),
       // OpenAI's newer models refuse max_tokens; most other servers know only max_tokens.
       ...(request.maxTokens !== undefined && (this.#official ? { max_completion_tokens: request.maxTokens } : { max_tokens: request.maxTokens })),
     };
@@ -156,7 +158,10 @@ export class OpenAIProvider implements ModelProvider {
       const cause = cutOff
         ? `the model ran out of tokens (${maxTokens ?? "the server's limit"}) in the middle of it; raise the token limit`
         : `${parsed.message}; the model may not handle tool calling well — try another model`;
-      throw new ModelError("bad_tool_arguments", `${this.name}: the arguments of the call to ${call.name} are not a JSON object (${excerpt(call.arguments.replace(/\s+/g, " "))}): ${cause}`);
+      throw new ModelError(
+        "bad_tool_arguments",
+        `${this.name}: the arguments of the call to ${call.name} are not a JSON object (${excerpt(call.arguments.replace(/\s+/g, " "))}): ${cause}`,
+      );
     }
     // Ids are how tool results find their call; a server that sends none gets a stable one.
     return { id: call.id || `call_${index}`, name: call.name, arguments: parsed };
@@ -171,7 +176,10 @@ export class OpenAIProvider implements ModelProvider {
     const at = this.#baseURL;
     const retried = (what: string) => (this.#client.maxRetries > 0 ? `${what} (after ${this.#client.maxRetries} ${this.#client.maxRetries === 1 ? "retry" : "retries"})` : what);
     if (err instanceof OpenAI.APIConnectionTimeoutError) {
-      return new ModelError("timeout", `${this.name}: ${retried(`no answer from ${at} within ${duration(this.#client.timeout)}`)}; check that the server is up and the model loaded`);
+      return new ModelError(
+        "timeout",
+        `${this.name}: ${retried(`no answer from ${at} within ${duration(this.#client.timeout)}`)}; check that the server is up and the model loaded`,
+      );
     }
     if (err instanceof OpenAI.APIConnectionError) {
       const code = causeCode(err);
@@ -181,9 +189,15 @@ export class OpenAIProvider implements ModelProvider {
     if (err instanceof OpenAI.APIError && err.status !== undefined) {
       const said = `${err.status}: ${oneLine(apiMessage(err))}`;
       if (err instanceof OpenAI.AuthenticationError) return new ModelError("auth", `${this.name}: ${at} refused the API key (${said}); set ${this.#apiKeyEnv} to a valid key`);
-      if (err instanceof OpenAI.PermissionDeniedError) return new ModelError("permission", `${this.name}: the API key may not use this (${said}); check the key's project and model access`);
-      if (err instanceof OpenAI.NotFoundError) return new ModelError("not_found", `${this.name}: ${at} has no model "${this.#model}" (${said}); check the model name${this.name.startsWith("ollama:") ? ` (or: ollama pull ${this.#model})` : ""} and that the URL ends in /v1`);
-      if (err instanceof OpenAI.RateLimitError) return new ModelError("rate_limited", `${this.name}: ${retried(`rate limited or out of quota (${said})`)}; wait, or check the account's limits`);
+      if (err instanceof OpenAI.PermissionDeniedError)
+        return new ModelError("permission", `${this.name}: the API key may not use this (${said}); check the key's project and model access`);
+      if (err instanceof OpenAI.NotFoundError)
+        return new ModelError(
+          "not_found",
+          `${this.name}: ${at} has no model "${this.#model}" (${said}); check the model name${this.name.startsWith("ollama:") ? ` (or: ollama pull ${this.#model})` : ""} and that the URL ends in /v1`,
+        );
+      if (err instanceof OpenAI.RateLimitError)
+        return new ModelError("rate_limited", `${this.name}: ${retried(`rate limited or out of quota (${said})`)}; wait, or check the account's limits`);
       if (err.status >= 500) return new ModelError("server", `${this.name}: ${retried(`${at} failed (${said})`)}; try again later`);
       return new ModelError("bad_request", `${this.name}: ${at} refused the request (${said})`);
     }
@@ -230,11 +244,12 @@ function parseArguments(raw: string): Record<string, unknown> | Error {
   } catch (err) {
     return err as Error;
   }
-  return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : new Error(`got ${Array.isArray(value) ? "an array" : typeof value}`);
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : new Error(`got ${Array.isArray(value) ? "an array" : typeof value}`);
 }
 
 function apiMessage(err: InstanceType<typeof OpenAI.APIError>): string {
   const body = err.error as { message?: unknown } | undefined;
   return typeof body?.message === "string" ? body.message : err.message;
 }
-

@@ -8,25 +8,11 @@ import { dirname, join } from "node:path";
 import type { Duplex } from "node:stream";
 import { cgroupDirs, createCgroup, destroyCgroup, detectCgroups, killCgroupSync, type CgroupSet } from "./cgroup.ts";
 import { GuestChannel, GuestError } from "./guest-channel.ts";
-import {
-  KEYRING_NOTICE,
-  killProcessGroup,
-  killProcessGroupSync,
-  processStartTime,
-  type SandboxSpawnOptions,
-  spawnSandboxProcess,
-  waitForExit,
-} from "./host-process.ts";
+import { KEYRING_NOTICE, killProcessGroup, killProcessGroupSync, processStartTime, type SandboxSpawnOptions, spawnSandboxProcess, waitForExit } from "./host-process.ts";
 import type { ChildProcess } from "node:child_process";
 import { acquireIdBlock, ensureIdLockDir, ID_LOCK_DIR, type IdRange, releaseIdBlock } from "./sandbox-ids.ts";
 import { readableByAnyone } from "./shared-runtime.ts";
-import {
-  type Sandbox,
-  SandboxError,
-  type SandboxExit,
-  type SandboxRecord,
-  type SandboxSpec,
-} from "./sandbox-driver.ts";
+import { type Sandbox, SandboxError, type SandboxExit, type SandboxRecord, type SandboxSpec } from "./sandbox-driver.ts";
 import type { SandboxStore } from "./sandbox-store.ts";
 import { GENERATED_ETC } from "./sandbox-view.ts";
 import { ensurePrivateDir } from "./private-dir.ts";
@@ -67,7 +53,10 @@ export async function provisionProcessSandbox(
   // Under ids of its own the sandbox reads host paths as a stranger would: say so now, not as a crash inside.
   for (const m of idRange ? (spec.mounts ?? []) : []) {
     if (!readableByAnyone(m.source)) {
-      throw new SandboxError("EBACKEND", `${m.source} is closed to other users, and a sandbox reads host files under ids of its own: open it (chmod o+rX, and o+x on its parents) or move it`);
+      throw new SandboxError(
+        "EBACKEND",
+        `${m.source} is closed to other users, and a sandbox reads host files under ids of its own: open it (chmod o+rX, and o+x on its parents) or move it`,
+      );
     }
   }
   // Taken before the record is written: a crash in between leaves a lock that names a sandbox
@@ -141,7 +130,10 @@ function reachableParent(runDir: string): string {
   for (let dir = SEARCH_ONLY_PARENT; dir !== "/"; dir = dirname(dir)) {
     const st = lstatSync(dir);
     if (!st.isDirectory() || st.uid !== 0 || st.mode & 0o022) {
-      throw new SandboxError("EBACKEND", `${dir} must be a directory owned by root that only root can write: remove it, or set IRONCLAW_RUN_DIR under directories others may traverse`);
+      throw new SandboxError(
+        "EBACKEND",
+        `${dir} must be a directory owned by root that only root can write: remove it, or set IRONCLAW_RUN_DIR under directories others may traverse`,
+      );
     }
   }
   return SEARCH_ONLY_PARENT;
@@ -172,12 +164,7 @@ export interface BootOptions {
   readonly started?: (child: ChildProcess) => Promise<void>;
 }
 
-export async function bootProcessSandbox(
-  env: DriverEnv,
-  record: SandboxRecord,
-  options: BootOptions,
-  signal?: AbortSignal,
-): Promise<Sandbox> {
+export async function bootProcessSandbox(env: DriverEnv, record: SandboxRecord, options: BootOptions, signal?: AbortSignal): Promise<Sandbox> {
   signal?.throwIfAborted(); // teardown may already have removed the record: start nothing
   const procs = record.cgroup?.dirs.map((d) => join(d, "cgroup.procs")) ?? [];
   const child = spawnSandboxProcess(options.argv, { cgroupProcs: procs, ...options.spawn });
@@ -202,10 +189,7 @@ export async function bootProcessSandbox(
   let channel: GuestChannel | undefined;
   try {
     const exitedEarly = exited.then((e) => {
-      throw new SandboxError(
-        "EBOOT",
-        `sandbox exited before its guest agent started (${e.signal ?? `exit ${e.code}`})${diagnostics() ? `: ${lastLine(diagnostics())}` : ""}`,
-      );
+      throw new SandboxError("EBOOT", `sandbox exited before its guest agent started (${e.signal ?? `exit ${e.code}`})${diagnostics() ? `: ${lastLine(diagnostics())}` : ""}`);
     });
     exitedEarly.catch(() => {});
     if (options.started) await Promise.race([options.started(child), exitedEarly]);

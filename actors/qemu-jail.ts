@@ -119,30 +119,52 @@ export function jailArgv(jail: QemuJail, emulator: readonly string[]): string[] 
         "--no-new-privs",
         // Set after the ids change (the kernel clears it when they do): bubblewrap dies with
         // IronClaw, its reaper with it, and with the reaper QEMU's whole pid namespace.
-        "--pdeathsig", "KILL",
+        "--pdeathsig",
+        "KILL",
         "--",
       ]
     : [];
   return [
-    "/bin/sh", "-c", OPEN_THEN_EXEC, "sh", jail.snapshot ?? "",
+    "/bin/sh",
+    "-c",
+    OPEN_THEN_EXEC,
+    "sh",
+    jail.snapshot ?? "",
     ...drop,
     jail.bwrap,
-    "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+    "--unshare-user",
+    "--unshare-pid",
+    "--unshare-net",
+    "--unshare-ipc",
+    "--unshare-uts",
+    "--unshare-cgroup-try",
     "--die-with-parent",
     "--clearenv",
-    "--ro-bind", "/usr", "/usr",
+    "--ro-bind",
+    "/usr",
+    "/usr",
     ...usrLinks(),
-    "--dev", "/dev",
+    "--dev",
+    "/dev",
     ...(jail.kvm ? ["--dev-bind", KVM_DEVICE, KVM_DEVICE] : []),
     // bubblewrap makes mount points under the umask (077): QEMU must be able to pass this one.
-    "--perms", "0755", "--dir", "/image",
-    "--ro-bind", jail.image.kernel, JAIL_IMAGE.kernel,
-    "--ro-bind", jail.image.initrd, JAIL_IMAGE.initrd,
+    "--perms",
+    "0755",
+    "--dir",
+    "/image",
+    "--ro-bind",
+    jail.image.kernel,
+    JAIL_IMAGE.kernel,
+    "--ro-bind",
+    jail.image.initrd,
+    JAIL_IMAGE.initrd,
     ...(jail.image.rootfs ? ["--ro-bind", jail.image.rootfs, JAIL_IMAGE.rootfs] : []),
     ...(jail.vmDir ? ["--bind", jail.vmDir, JAIL_VM_DIR] : []),
     // Nothing else in the jail is writable: the root and its mount points are QEMU's to read only.
-    "--remount-ro", "/",
-    "--chdir", "/",
+    "--remount-ro",
+    "/",
+    "--chdir",
+    "/",
     "--",
     ...emulator,
     ...QEMU_SANDBOX,
@@ -164,7 +186,10 @@ function ensureRootOnlyDir(dir: string): void {
   for (let at = dir; ; at = dirname(at)) {
     const stat = lstatSync(at);
     if (!stat.isDirectory() || stat.uid !== 0 || (stat.mode & 0o022 && !(stat.mode & 0o1000))) {
-      throw new SandboxError("EBACKEND", `${at} must be a directory owned by root that only root can write: remove it, so that IronClaw can stage its guest image under ${STAGED_IMAGES}`);
+      throw new SandboxError(
+        "EBACKEND",
+        `${at} must be a directory owned by root that only root can write: remove it, so that IronClaw can stage its guest image under ${STAGED_IMAGES}`,
+      );
     }
     if (at === "/") return;
   }

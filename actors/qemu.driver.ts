@@ -6,7 +6,23 @@
 // jailed (actors/qemu-jail.ts): under the sandbox's own unprivileged host ids, bubblewrap
 // included, in namespaces of its own, with its seccomp sandbox on.
 import { execFile } from "node:child_process";
-import { chownSync, closeSync, constants, createWriteStream, existsSync, fstatSync, lchownSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync } from "node:fs";
+import {
+  chownSync,
+  closeSync,
+  constants,
+  createWriteStream,
+  existsSync,
+  fstatSync,
+  lchownSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+} from "node:fs";
 import { once } from "node:events";
 import { connect, createServer, type Socket } from "node:net";
 import { dirname, join } from "node:path";
@@ -71,23 +87,41 @@ export function qemuArgv(qemu: string, image: GuestImage, workDir: string, memor
   const append = ["console=ttyS0", "quiet", "panic=-1", ...kernelTuning()].join(" ");
   return [
     qemu,
-    "-M", `microvm,accel=${accel}`,
-    "-cpu", accel === "kvm" ? "host" : "max",
-    "-m", String(memoryMiB),
-    "-smp", "1",
-    "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
+    "-M",
+    `microvm,accel=${accel}`,
+    "-cpu",
+    accel === "kvm" ? "host" : "max",
+    "-m",
+    String(memoryMiB),
+    "-smp",
+    "1",
+    "-nodefaults",
+    "-no-user-config",
+    "-nographic",
+    "-no-reboot",
     // No network device; -nodefaults already leaves it out, this says so where it can be checked.
-    "-nic", "none",
-    "-kernel", image.kernel,
-    "-initrd", image.initrd,
-    "-append", append,
-    "-serial", `file:${join(workDir, "console.log")}`,
-    "-drive", `id=root,file=${image.rootfs},if=none,format=raw,readonly=on`,
-    "-device", "virtio-blk-device,drive=root",
-    "-device", "virtio-serial-device,max_ports=2",
-    "-chardev", `socket,id=agent,path=${join(workDir, "agent.sock")},server=on,wait=off`,
-    "-device", `virtserialport,chardev=agent,name=${AGENT_PORT},nr=1`,
-    "-qmp", `unix:${join(workDir, "qmp.sock")},server=on,wait=off`,
+    "-nic",
+    "none",
+    "-kernel",
+    image.kernel,
+    "-initrd",
+    image.initrd,
+    "-append",
+    append,
+    "-serial",
+    `file:${join(workDir, "console.log")}`,
+    "-drive",
+    `id=root,file=${image.rootfs},if=none,format=raw,readonly=on`,
+    "-device",
+    "virtio-blk-device,drive=root",
+    "-device",
+    "virtio-serial-device,max_ports=2",
+    "-chardev",
+    `socket,id=agent,path=${join(workDir, "agent.sock")},server=on,wait=off`,
+    "-device",
+    `virtserialport,chardev=agent,name=${AGENT_PORT},nr=1`,
+    "-qmp",
+    `unix:${join(workDir, "qmp.sock")},server=on,wait=off`,
   ];
 }
 

@@ -123,7 +123,10 @@ export class ScriptedProvider implements ModelProvider {
     const index = this.#next;
     const turn = this.#script.turns[index];
     if (!turn) {
-      throw new ModelError("script_exhausted", `${this.#source}: the model was asked for turn ${index + 1}, and the script has only ${this.#script.turns.length}; add turns, or end the last one without tool calls`);
+      throw new ModelError(
+        "script_exhausted",
+        `${this.#source}: the model was asked for turn ${index + 1}, and the script has only ${this.#script.turns.length}; add turns, or end the last one without tool calls`,
+      );
     }
     this.#check(index, turn, request);
     this.#next++;
@@ -157,11 +160,13 @@ export class ScriptedProvider implements ModelProvider {
       const results = resultsSinceLastTurn(messages);
       if (results.length === 0) fail("expected tool results, and the model has not been given any since its last turn");
       for (const s of all(expect.toolResult ?? [])) {
-        if (!results.some((r) => r.content.includes(s))) fail(`toolResult: expected a tool result containing ${show(s)}, got ${results.map((r) => `${r.name}: ${show(r.content)}`).join("; ")}`);
+        if (!results.some((r) => r.content.includes(s)))
+          fail(`toolResult: expected a tool result containing ${show(s)}, got ${results.map((r) => `${r.name}: ${show(r.content)}`).join("; ")}`);
       }
       const failed = results.filter((r) => r.isError);
       if (expect.toolError === true && failed.length === 0) fail(`toolError: expected a failed tool call, and ${results.map((r) => r.name).join(", ")} succeeded`);
-      if (expect.toolError === false && failed.length > 0) fail(`toolError: expected no failed tool call, and ${failed.map((r) => `${r.name} failed: ${show(r.content)}`).join("; ")}`);
+      if (expect.toolError === false && failed.length > 0)
+        fail(`toolError: expected no failed tool call, and ${failed.map((r) => `${r.name} failed: ${show(r.content)}`).join("; ")}`);
     }
     for (const name of expect.tools ?? []) {
       if (!request.tools.some((t) => t.name === name)) fail(`tools: expected the tool ${name} on offer, got ${request.tools.map((t) => t.name).join(", ") || "no tools"}`);

@@ -84,12 +84,7 @@ function compile(arch: SeccompArch): Instruction[] {
   checkPolicy();
   const table: SyscallTable = SYSCALL_NUMBERS[arch];
   const horizon = Math.max(...Object.values(table));
-  const program: Instruction[] = [
-    load(OFFSET_ARCH),
-    jump(BPF_JMP_JEQ_K, AUDIT_ARCH[arch], 1, 0),
-    ret(SECCOMP_RET_KILL_PROCESS),
-    load(OFFSET_NR),
-  ];
+  const program: Instruction[] = [load(OFFSET_ARCH), jump(BPF_JMP_JEQ_K, AUDIT_ARCH[arch], 1, 0), ret(SECCOMP_RET_KILL_PROCESS), load(OFFSET_NR)];
   // x32 calls share the x86_64 arch value and carry this bit in nr.
   if (arch === "x64") program.push(jump(BPF_JMP_JSET_K, X32_SYSCALL_BIT, 0, 1), refuse("EPERM"));
   program.push(jump(BPF_JMP_JGT_K, horizon, 0, 1), refuse("ENOSYS"));

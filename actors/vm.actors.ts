@@ -2,14 +2,7 @@
 // a SandboxDriver. Cancellation is XState's: stopping an invoked actor aborts its signal (or
 // runs its callback cleanup), which kills the process being booted or the job being run.
 import { fromCallback, fromPromise, type EventObject } from "xstate";
-import type {
-  ExecJob,
-  RecordHandle,
-  SandboxHandle,
-  TeardownReport,
-  VmEvent,
-  VmLimits,
-} from "../machines/vm.machine.ts";
+import type { ExecJob, RecordHandle, SandboxHandle, TeardownReport, VmEvent, VmLimits } from "../machines/vm.machine.ts";
 import { oomKilled, pidsExhausted } from "./cgroup.ts";
 import { GuestError } from "./guest-channel.ts";
 import type { BackendName, Sandbox, SandboxDriver, SandboxRecord } from "./sandbox-driver.ts";
@@ -102,23 +95,19 @@ export function vmActors(drivers: DriverRegistry, store: SandboxStore) {
       await sandbox.exited;
     }),
 
-    teardown: fromPromise<TeardownReport, { id: string; record: RecordHandle | null; sandbox: SandboxHandle | null }>(
-      async ({ input }) => {
-        // The store holds the newest record (boot adds the pid); fall back to what the machine saw.
-        const record =
-          store.read(input.id) ??
-          (input.sandbox ? asSandbox(input.sandbox).record : input.record ? asRecord(input.record) : undefined);
-        if (!record) return { oomKilled: false, pidsExhausted: false };
-        // Read the limits' counters before the cgroup is removed: they explain a sandbox that died.
-        const report = {
-          oomKilled: record.cgroup ? await oomKilled(record.cgroup) : false,
-          pidsExhausted: record.cgroup ? await pidsExhausted(record.cgroup) : false,
-        };
-        const driver = driverFor(drivers, record.backend);
-        if (input.sandbox) await destroySandbox(driver, asSandbox(input.sandbox), record);
-        else await driver.destroy(record);
-        return report;
-      },
-    ),
+    teardown: fromPromise<TeardownReport, { id: string; record: RecordHandle | null; sandbox: SandboxHandle | null }>(async ({ input }) => {
+      // The store holds the newest record (boot adds the pid); fall back to what the machine saw.
+      const record = store.read(input.id) ?? (input.sandbox ? asSandbox(input.sandbox).record : input.record ? asRecord(input.record) : undefined);
+      if (!record) return { oomKilled: false, pidsExhausted: false };
+      // Read the limits' counters before the cgroup is removed: they explain a sandbox that died.
+      const report = {
+        oomKilled: record.cgroup ? await oomKilled(record.cgroup) : false,
+        pidsExhausted: record.cgroup ? await pidsExhausted(record.cgroup) : false,
+      };
+      const driver = driverFor(drivers, record.backend);
+      if (input.sandbox) await destroySandbox(driver, asSandbox(input.sandbox), record);
+      else await driver.destroy(record);
+      return report;
+    }),
   };
 }

@@ -12,7 +12,24 @@
 // back what was there. Temporary files and directories this apply made are removed on every
 // way out that does not keep them.
 import { randomBytes } from "node:crypto";
-import { closeSync, constants, fchmodSync, fstatSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readSync, renameSync, rmdirSync, statSync, unlinkSync, writeSync, type Stats } from "node:fs";
+import {
+  closeSync,
+  constants,
+  fchmodSync,
+  fstatSync,
+  fsyncSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmdirSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+  type Stats,
+} from "node:fs";
 import { refusedName } from "../src/diff-card.ts";
 import { oneLine } from "../src/terminal-text.ts";
 import { sha256, WORKSPACE_EXCLUDES, WorkspaceError, type WorkspaceChange } from "./workspace.ts";
@@ -207,7 +224,7 @@ function writeTemporary(staged: Staged, after: Buffer, mode: number): void {
   const fd = openSync(at(staged.dir, tmp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
   staged.tmp = tmp;
   try {
-    for (let done = 0; done < after.length; ) done += writeSync(fd, after, done, after.length - done);
+    for (let done = 0; done < after.length;) done += writeSync(fd, after, done, after.length - done);
     fchmodSync(fd, mode & PERMISSION_BITS);
     fsyncSync(fd);
   } finally {
@@ -301,10 +318,17 @@ export function applyChanges(root: string, changes: readonly WorkspaceChange[], 
         place(s);
         options.onPlaced?.(s.change.path);
       } catch (err) {
-        const stuck = staged.filter((x) => x.placed || x.aside !== null).reverse().map(undo).filter((p) => p !== null);
+        const stuck = staged
+          .filter((x) => x.placed || x.aside !== null)
+          .reverse()
+          .map(undo)
+          .filter((p) => p !== null);
         const why = err instanceof WorkspaceError ? err.message : `${errnoOf(err)}: ${oneLine((err as Error).message)}`;
         if (stuck.length) {
-          throw new WorkspaceError("EAPPLY", `writing ${oneLine(s.change.path)} failed (${why}), and putting back what was written failed for ${stuck.join(", ")}: the project is partly changed`);
+          throw new WorkspaceError(
+            "EAPPLY",
+            `writing ${oneLine(s.change.path)} failed (${why}), and putting back what was written failed for ${stuck.join(", ")}: the project is partly changed`,
+          );
         }
         throw new WorkspaceError("EAPPLY", `writing ${oneLine(s.change.path)} failed (${why}); what was written was put back: ${NOTHING}`);
       }

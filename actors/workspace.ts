@@ -96,9 +96,14 @@ export function snapshotProject(root: string): WorkspaceSnapshot {
       if (entry.isDirectory()) walk(path);
       else if (entry.isFile()) {
         const content = readFileSync(path);
-        if (content.length > MAX_FILE_BYTES) throw new WorkspaceError("ECAP", `${relative(root, path)} is larger than ${MAX_FILE_BYTES} bytes: IronClaw copies only smaller files into the sandbox`);
+        if (content.length > MAX_FILE_BYTES)
+          throw new WorkspaceError("ECAP", `${relative(root, path)} is larger than ${MAX_FILE_BYTES} bytes: IronClaw copies only smaller files into the sandbox`);
         total += content.length;
-        if (total > MAX_WORKSPACE_BYTES) throw new WorkspaceError("ECAP", `the project is larger than ${MAX_WORKSPACE_BYTES >> 20} MiB (excluding ${WORKSPACE_EXCLUDES.join(", ")}): run IronClaw on a smaller directory`);
+        if (total > MAX_WORKSPACE_BYTES)
+          throw new WorkspaceError(
+            "ECAP",
+            `the project is larger than ${MAX_WORKSPACE_BYTES >> 20} MiB (excluding ${WORKSPACE_EXCLUDES.join(", ")}): run IronClaw on a smaller directory`,
+          );
         files.set(relative(root, path).split(sep).join("/"), { content, hash: sha256(content), mode: lstatSync(path).mode & PERMISSION_BITS });
       }
       // Symlinks and special files are not copied: a link could point the sandbox's writes anywhere on apply.
@@ -160,7 +165,11 @@ async function listSandbox(channel: Pick<GuestChannel, "list">, signal?: AbortSi
     }
     for (const entry of entries) {
       const problem = impossibleName(entry.name);
-      if (problem) throw new WorkspaceError("ENAME", `the sandbox listed ${problem} (${oneLine(JSON.stringify(entry.name))}) in ${oneLine(dir || SANDBOX_WORKSPACE)}: its listing cannot be trusted; nothing was applied`);
+      if (problem)
+        throw new WorkspaceError(
+          "ENAME",
+          `the sandbox listed ${problem} (${oneLine(JSON.stringify(entry.name))}) in ${oneLine(dir || SANDBOX_WORKSPACE)}: its listing cannot be trusted; nothing was applied`,
+        );
     }
     return entries;
   };
@@ -179,7 +188,11 @@ async function listSandbox(channel: Pick<GuestChannel, "list">, signal?: AbortSi
       const path = dir ? `${dir}/${entry.name}` : entry.name;
       if (WORKSPACE_EXCLUDES.includes(entry.name)) {
         const what = entry.kind === "directory" ? `${counted(await count(path))} under ${entry.name}/` : entry.name;
-        skipped.push({ path: entry.kind === "directory" ? `${path}/` : path, kind: entry.kind === "directory" ? "directory" : "file", why: `${what}, ${EXCLUDED_WHY[entry.name]}` });
+        skipped.push({
+          path: entry.kind === "directory" ? `${path}/` : path,
+          kind: entry.kind === "directory" ? "directory" : "file",
+          why: `${what}, ${EXCLUDED_WHY[entry.name]}`,
+        });
       } else if (entry.kind === "symlink") {
         skipped.push({ path, kind: "symbolic link", why: "IronClaw never creates links in your project" });
       } else if (entry.kind === "other") {
@@ -225,7 +238,12 @@ export interface CollectOptions {
  * files that could have changed add up to more than `maxBytes`; host memory holds at most that
  * much of the sandbox's bytes (and one frame).
  */
-export async function collectChanges(channel: Pick<GuestChannel, "list" | "readFile">, snapshot: WorkspaceSnapshot, baseline: SandboxBaseline, options: CollectOptions): Promise<CollectedChanges> {
+export async function collectChanges(
+  channel: Pick<GuestChannel, "list" | "readFile">,
+  snapshot: WorkspaceSnapshot,
+  baseline: SandboxBaseline,
+  options: CollectOptions,
+): Promise<CollectedChanges> {
   const { signal } = options;
   const listing = await listSandbox(channel, signal);
   const skipped = [...listing.skipped];
@@ -254,10 +272,7 @@ export async function collectChanges(channel: Pick<GuestChannel, "list" | "readF
     toRead.push(file);
   }
   if (total > options.maxBytes) {
-    throw new WorkspaceError(
-      "ECAP",
-      `the sandbox's changes add up to ${mib(total)} MiB, over the ${mib(options.maxBytes)} MiB cap (${options.capSetting}); nothing was applied`,
-    );
+    throw new WorkspaceError("ECAP", `the sandbox's changes add up to ${mib(total)} MiB, over the ${mib(options.maxBytes)} MiB cap (${options.capSetting}); nothing was applied`);
   }
   let read = 0;
   for (const file of toRead) {

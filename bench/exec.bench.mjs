@@ -76,8 +76,24 @@ async function compare(name, ours, raw) {
 
 const results = [];
 if (bwrap) {
-  const raw = [bwrap, "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/lib", "/lib", "--symlink", "usr/bin", "/bin",
-    "--unshare-all", "--die-with-parent", "/usr/bin/true"];
+  const raw = [
+    bwrap,
+    "--ro-bind",
+    "/usr",
+    "/usr",
+    "--symlink",
+    "usr/lib64",
+    "/lib64",
+    "--symlink",
+    "usr/lib",
+    "/lib",
+    "--symlink",
+    "usr/bin",
+    "/bin",
+    "--unshare-all",
+    "--die-with-parent",
+    "/usr/bin/true",
+  ];
   results.push(await compare("namespace", [BIN, "exec", "--backend", "namespace", "--", "true"], raw));
 }
 if (runsc) {
@@ -99,17 +115,65 @@ if (bwrap && process.getuid?.() === 0) {
   const filter = join(dir, "seccomp.bpf");
   writeFileSync(filter, seccompProgram());
   const view = ["--symlink", "usr/lib64", "/lib64", "--symlink", "usr/lib", "/lib", "--symlink", "usr/bin", "/bin", "--proc", "/proc", "--dev", "/dev"];
-  const plain = [bwrap, "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--uid", "0", "--gid", "0",
-    "--ro-bind", "/usr", "/usr", ...view, "/usr/bin/true"];
+  const plain = [
+    bwrap,
+    "--unshare-all",
+    "--unshare-user",
+    "--die-with-parent",
+    "--new-session",
+    "--cap-drop",
+    "ALL",
+    "--uid",
+    "0",
+    "--gid",
+    "0",
+    "--ro-bind",
+    "/usr",
+    "/usr",
+    ...view,
+    "/usr/bin/true",
+  ];
   const covers = [
     ...PROC_READ_ONLY.filter((c) => existsSync(c.path)).flatMap((c) => ["--ro-bind", c.path, c.path]),
     ...PROC_MASKED.filter((c) => existsSync(c.path)).flatMap((c) => ["--ro-bind", "/dev/null", c.path]),
   ];
   // fd 3: the filter, fd 4: /usr by descriptor, both opened by the shell as IronClaw opens them.
-  const hardenedBwrap = [bwrap, "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--uid", "0", "--gid", "0",
-    "--seccomp", "3", "--ro-bind-fd", "4", "/usr", ...view, ...covers, "/usr/bin/true"];
-  const hardened = ["/bin/sh", "-c", 'exec 3<"$0" 4</usr; exec "$@"', filter, "/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-    "--pdeathsig", "KILL", "--", ...(existsSync("/usr/bin/keyctl") ? ["/usr/bin/keyctl", "session", "-"] : []), ...hardenedBwrap];
+  const hardenedBwrap = [
+    bwrap,
+    "--unshare-all",
+    "--unshare-user",
+    "--die-with-parent",
+    "--new-session",
+    "--cap-drop",
+    "ALL",
+    "--uid",
+    "0",
+    "--gid",
+    "0",
+    "--seccomp",
+    "3",
+    "--ro-bind-fd",
+    "4",
+    "/usr",
+    ...view,
+    ...covers,
+    "/usr/bin/true",
+  ];
+  const hardened = [
+    "/bin/sh",
+    "-c",
+    'exec 3<"$0" 4</usr; exec "$@"',
+    filter,
+    "/usr/bin/setpriv",
+    "--reuid=65534",
+    "--regid=65534",
+    "--clear-groups",
+    "--pdeathsig",
+    "KILL",
+    "--",
+    ...(existsSync("/usr/bin/keyctl") ? ["/usr/bin/keyctl", "session", "-"] : []),
+    ...hardenedBwrap,
+  ];
   const r = await compare("namespace hardening", hardened, ["/bin/sh", "-c", 'exec "$@"', "sh", ...plain]);
   rmSync(dir, { recursive: true, force: true });
   hardening = { hardenedMedianMs: r.ironclawMedianMs, plainMedianMs: r.rawMedianMs, ratio: r.ratio, addedMs: round(r.ironclawMedianMs - r.rawMedianMs) };

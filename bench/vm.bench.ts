@@ -30,12 +30,32 @@ if (!image || !qemu) {
 function rawBoot(): Promise<number> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(qemu!, [
-      "-M", `microvm,accel=${accelerator}`, "-cpu", accelerator === "kvm" ? "host" : "max", "-m", "512", "-smp", "1", "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
-      "-kernel", image!.kernel, "-initrd", image!.initrd,
-      "-append", ["console=ttyS0", "panic=-1", "rdinit=/bin/true", ...kernelTuning()].join(" "),
-      "-serial", "stdio",
-    ], { stdio: ["ignore", "pipe", "ignore"] });
+    const child = spawn(
+      qemu!,
+      [
+        "-M",
+        `microvm,accel=${accelerator}`,
+        "-cpu",
+        accelerator === "kvm" ? "host" : "max",
+        "-m",
+        "512",
+        "-smp",
+        "1",
+        "-nodefaults",
+        "-no-user-config",
+        "-nographic",
+        "-no-reboot",
+        "-kernel",
+        image!.kernel,
+        "-initrd",
+        image!.initrd,
+        "-append",
+        ["console=ttyS0", "panic=-1", "rdinit=/bin/true", ...kernelTuning()].join(" "),
+        "-serial",
+        "stdio",
+      ],
+      { stdio: ["ignore", "pipe", "ignore"] },
+    );
     let out = "";
     child.stdout.on("data", (d) => {
       out += d;

@@ -114,7 +114,12 @@ const OWN_DIRS: readonly (readonly [string, { chown: boolean; mode?: number }])[
 
 /** execvp's search, done here so that a missing command still reads as one (setpriv would exit 127). */
 function resolveCommand(file: string, path: string, cwd: string): string | { code: "ENOENT" | "EACCES" } {
-  const candidates = file.includes("/") ? [file.startsWith("/") ? file : `${cwd}/${file}`] : path.split(":").filter(Boolean).map((dir) => `${dir}/${file}`);
+  const candidates = file.includes("/")
+    ? [file.startsWith("/") ? file : `${cwd}/${file}`]
+    : path
+        .split(":")
+        .filter(Boolean)
+        .map((dir) => `${dir}/${file}`);
   let denied = false;
   for (const candidate of candidates) {
     let s: Stats;
@@ -130,7 +135,12 @@ function resolveCommand(file: string, path: string, cwd: string): string | { cod
 }
 
 /** How to start a command: as is, or through setpriv with the command's ids and no capabilities at all. */
-function commandLaunch(file: string, args: readonly string[], env: Readonly<Record<string, string>>, cwd: string): { file: string; args: string[] } | { code: "ENOENT" | "EACCES" } {
+function commandLaunch(
+  file: string,
+  args: readonly string[],
+  env: Readonly<Record<string, string>>,
+  cwd: string,
+): { file: string; args: string[] } | { code: "ENOENT" | "EACCES" } {
   if (!commandIds) return { file, args: [...args] };
   // glibc's execvp, which setpriv uses, searches "/bin:/usr/bin" when PATH is unset.
   const resolved = resolveCommand(file, env.PATH ?? "/bin:/usr/bin", cwd);
@@ -159,7 +169,8 @@ function exec(req: ExecRequest): void {
 
   const [file, ...args] = req.argv;
   const launch = commandLaunch(file!, args, req.env ?? GUEST_ENV, cwd);
-  if ("code" in launch) return errorReply(req.id, launch.code, launch.code === "ENOENT" ? `command not found in the sandbox: ${file}` : `permission denied running ${file} in the sandbox`);
+  if ("code" in launch)
+    return errorReply(req.id, launch.code, launch.code === "ENOENT" ? `command not found in the sandbox: ${file}` : `permission denied running ${file} in the sandbox`);
   const child = spawn(launch.file, launch.args, {
     cwd,
     env: req.env ?? GUEST_ENV,
@@ -214,9 +225,11 @@ function exec(req: ExecRequest): void {
   child.on("error", (err: NodeJS.ErrnoException) => {
     const code = err.code ?? "EIO";
     const what =
-      code === "ENOENT" ? `command not found in the sandbox: ${file}` :
-      code === "EACCES" ? `permission denied running ${file} in the sandbox` :
-      `cannot run ${file} in the sandbox: ${err.message}`;
+      code === "ENOENT"
+        ? `command not found in the sandbox: ${file}`
+        : code === "EACCES"
+          ? `permission denied running ${file} in the sandbox`
+          : `cannot run ${file} in the sandbox: ${err.message}`;
     finish({ type: "error", id: req.id, code, message: what });
   });
   child.on("exit", (code, signal) => {

@@ -5,9 +5,7 @@ import { MAX_FRAME_BYTES } from "./guest-protocol.ts";
 
 const HEADER_BYTES = 4;
 
-export type Frame =
-  | { readonly ok: true; readonly json: unknown }
-  | { readonly ok: false; readonly fatal: boolean; readonly error: string };
+export type Frame = { readonly ok: true; readonly json: unknown } | { readonly ok: false; readonly fatal: boolean; readonly error: string };
 
 export function encodeFrame(message: unknown): Buffer {
   const body = Buffer.from(JSON.stringify(message), "utf8");

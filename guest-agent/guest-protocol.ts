@@ -86,17 +86,7 @@ export const ResumeRequest = Schema.Struct({
   entropy: Base64,
 });
 
-export const HostMessage = Schema.Union([
-  ExecRequest,
-  StdinRequest,
-  CancelRequest,
-  ReadFileRequest,
-  WriteFileRequest,
-  ListRequest,
-  StatRequest,
-  ShutdownRequest,
-  ResumeRequest,
-]);
+export const HostMessage = Schema.Union([ExecRequest, StdinRequest, CancelRequest, ReadFileRequest, WriteFileRequest, ListRequest, StatRequest, ShutdownRequest, ResumeRequest]);
 export type HostMessage = typeof HostMessage.Type;
 export type ExecRequest = typeof ExecRequest.Type;
 export type StdinRequest = typeof StdinRequest.Type;
@@ -157,9 +147,7 @@ export function schemaDecoder<S extends Schema.Codec<unknown, unknown>>(schema: 
   const decode = Schema.decodeUnknownResult(schema as never) as (u: unknown) => Result.Result<S["Type"], Error>;
   return (json: unknown): Decoded<S["Type"]> => {
     const result = decode(json);
-    return Result.isSuccess(result)
-      ? { ok: true, value: result.success }
-      : { ok: false, error: result.failure.message.replace(/\s+/g, " ") };
+    return Result.isSuccess(result) ? { ok: true, value: result.success } : { ok: false, error: result.failure.message.replace(/\s+/g, " ") };
   };
 }
 

@@ -155,7 +155,11 @@ const MCP_PREFIX = "mcp.";
 
 function mcpChildren(self: { getSnapshot(): unknown }): McpChildren {
   const children = (self.getSnapshot() as { children?: Record<string, AnyActorRef> } | undefined)?.children ?? {};
-  return Object.fromEntries(Object.entries(children).filter(([id]) => id.startsWith(MCP_PREFIX)).map(([id, ref]) => [id.slice(MCP_PREFIX.length), ref]));
+  return Object.fromEntries(
+    Object.entries(children)
+      .filter(([id]) => id.startsWith(MCP_PREFIX))
+      .map(([id, ref]) => [id.slice(MCP_PREFIX.length), ref]),
+  );
 }
 
 /** The session's vm child: commands go to it, so its chart says when the sandbox is busy. */
@@ -194,7 +198,13 @@ function appliedEnd(o: ApprovalOutput): { outcome: SessionEnd; reason: string } 
   if (o.outcome === "done") return { outcome: "done", reason: "the model is done; its changes were applied" };
   return { outcome: o.outcome === "failed" ? "failed" : "done", reason: `the model is done; its changes were not applied (${o.outcome === "failed" ? o.error : o.reason})` };
 }
-const toolMessage = (call: ToolCall, result: ToolResult): ModelMessage => ({ role: "tool", toolCallId: call.id, name: call.name, content: result.content, ...(result.isError && { isError: true }) });
+const toolMessage = (call: ToolCall, result: ToolResult): ModelMessage => ({
+  role: "tool",
+  toolCallId: call.id,
+  name: call.name,
+  content: result.content,
+  ...(result.isError && { isError: true }),
+});
 
 export const agentSessionMachine = setup({
   types: {
@@ -299,18 +309,32 @@ export const agentSessionMachine = setup({
         onSnapshot: {
           // Once closing, the sandbox was told to stop: a vm never becomes ready after that.
           guard: and(["sandboxReady", ({ context }) => context.end === null]),
-          actions: assign({ sandbox: ({ context, event }) => context.sandbox ?? ((event.snapshot.context as { sandbox: SandboxHandle | null }).sandbox) }),
+          actions: assign({ sandbox: ({ context, event }) => context.sandbox ?? (event.snapshot.context as { sandbox: SandboxHandle | null }).sandbox }),
         },
         // The sandbox ended by itself (it died, or never came up): nothing more can run.
         onDone: {
           target: "draining",
           actions: assign({
             end: ({ context, event }) =>
-              context.end ?? { outcome: "failed" as const, reason: `the session's sandbox ended: ${(event.output as VmOutput).outcome === "failed" ? (event.output as Extract<VmOutput, { outcome: "failed" }>).failure.message : "it stopped"}` },
+              context.end ?? {
+                outcome: "failed" as const,
+                reason: `the session's sandbox ended: ${(event.output as VmOutput).outcome === "failed" ? (event.output as Extract<VmOutput, { outcome: "failed" }>).failure.message : "it stopped"}`,
+              },
           }),
         },
       },
-      after: { wallTime: { target: ".closing", actions: { type: "ending", params: ({ context }) => ({ outcome: "budgetExceeded" as const, reason: `the session ran past its wall-time budget of ${Math.round(context.budgets.maxWallMs / 1000)} s` }) } } },
+      after: {
+        wallTime: {
+          target: ".closing",
+          actions: {
+            type: "ending",
+            params: ({ context }) => ({
+              outcome: "budgetExceeded" as const,
+              reason: `the session ran past its wall-time budget of ${Math.round(context.budgets.maxWallMs / 1000)} s`,
+            }),
+          },
+        },
+      },
       on: {
         CANCEL: { target: ".closing", actions: { type: "ending", params: ({ event }) => ({ outcome: "cancelled" as const, reason: event.reason }) } },
         STOP: { target: ".closing", actions: { type: "ending", params: { outcome: "cancelled" as const, reason: "IronClaw is shutting down" } } },
@@ -327,7 +351,10 @@ export const agentSessionMachine = setup({
                 src: "prepare",
                 input: ({ context, self }) => ({ sessionId: context.id, sandbox: context.sandbox!, mcp: mcpChildren(self) }),
                 onDone: { target: "#session.active.thinking", actions: assign({ tools: ({ event }) => event.output }) },
-                onError: { target: "#session.active.closing", actions: { type: "ending", params: ({ event }) => ({ outcome: "failed" as const, reason: `preparing the workspace failed: ${errorText(event.error)}` }) } },
+                onError: {
+                  target: "#session.active.closing",
+                  actions: { type: "ending", params: ({ event }) => ({ outcome: "failed" as const, reason: `preparing the workspace failed: ${errorText(event.error)}` }) },
+                },
               },
             },
           },
@@ -336,7 +363,14 @@ export const agentSessionMachine = setup({
           always: {
             guard: "overBudget",
             target: "closing",
-            actions: { type: "ending", params: ({ context }) => ({ outcome: "budgetExceeded" as const, reason: context.steps >= context.budgets.maxSteps ? `the model used its ${context.budgets.maxSteps} steps` : `the session used its ${context.budgets.maxTokens} tokens` }) },
+            actions: {
+              type: "ending",
+              params: ({ context }) => ({
+                outcome: "budgetExceeded" as const,
+                reason:
+                  context.steps >= context.budgets.maxSteps ? `the model used its ${context.budgets.maxSteps} steps` : `the session used its ${context.budgets.maxTokens} tokens`,
+              }),
+            },
           },
           invoke: {
             id: "think",
@@ -376,7 +410,10 @@ export const agentSessionMachine = setup({
                 })),
               },
             ],
-            onError: { target: "closing", actions: { type: "ending", params: ({ event }) => ({ outcome: "failed" as const, reason: `the model failed: ${errorText(event.error)}` }) } },
+            onError: {
+              target: "closing",
+              actions: { type: "ending", params: ({ event }) => ({ outcome: "failed" as const, reason: `the model failed: ${errorText(event.error)}` }) },
+            },
           },
         },
         acting: {
@@ -393,7 +430,11 @@ export const agentSessionMachine = setup({
             onError: [
               // The verdict could not be recorded: a green call must not run, and nothing after it.
               { guard: "auditFailed", target: "closing", actions: { type: "ending", params: ({ event }) => auditFailure(event.error) } },
-              { target: "acting", reenter: true, actions: { type: "answer", params: ({ event }) => ({ content: `the tool call could not be judged: ${errorText(event.error)}`, isError: true }) } },
+              {
+                target: "acting",
+                reenter: true,
+                actions: { type: "answer", params: ({ event }) => ({ content: `the tool call could not be judged: ${errorText(event.error)}`, isError: true }) },
+              },
             ],
           },
         },
@@ -424,13 +465,13 @@ export const agentSessionMachine = setup({
                   }),
                 }),
                 {
-                type: "answer",
-                params: ({ event }) => {
-                  const o = event.output as ApprovalOutput;
-                  if (o.outcome === "done") return { content: typeof o.result === "string" ? o.result : JSON.stringify(o.result), isError: false };
-                  if (o.outcome === "failed") return { content: `approved, but it failed: ${o.error}`, isError: true };
-                  return { content: `not run: ${o.reason}`, isError: true };
-                },
+                  type: "answer",
+                  params: ({ event }) => {
+                    const o = event.output as ApprovalOutput;
+                    if (o.outcome === "done") return { content: typeof o.result === "string" ? o.result : JSON.stringify(o.result), isError: false };
+                    if (o.outcome === "failed") return { content: `approved, but it failed: ${o.error}`, isError: true };
+                    return { content: `not run: ${o.reason}`, isError: true };
+                  },
                 },
               ],
             },
@@ -465,10 +506,17 @@ export const agentSessionMachine = setup({
                 src: "collectChanges",
                 input: ({ context }) => ({ sessionId: context.id, sandbox: context.sandbox! }),
                 onDone: [
-                  { guard: "noChanges", target: "#session.active.closing", actions: { type: "ending", params: { outcome: "done" as const, reason: "the model is done; it changed no files" } } },
+                  {
+                    guard: "noChanges",
+                    target: "#session.active.closing",
+                    actions: { type: "ending", params: { outcome: "done" as const, reason: "the model is done; it changed no files" } },
+                  },
                   { target: "asking", actions: assign({ changes: ({ event }) => event.output }) },
                 ],
-                onError: { target: "#session.active.closing", actions: { type: "ending", params: ({ event }) => ({ outcome: "failed" as const, reason: `collecting the changes failed: ${errorText(event.error)}` }) } },
+                onError: {
+                  target: "#session.active.closing",
+                  actions: { type: "ending", params: ({ event }) => ({ outcome: "failed" as const, reason: `collecting the changes failed: ${errorText(event.error)}` }) },
+                },
               },
             },
             asking: {
@@ -481,7 +529,10 @@ export const agentSessionMachine = setup({
                   actions: assign(({ context, event }) => {
                     const o = event.output as ApprovalOutput;
                     const changesOutcome: SessionSummary["changes"] = o.outcome === "done" ? "applied" : { notApplied: o.outcome === "failed" ? o.error : o.reason };
-                    return { changesOutcome, recording: { session: context.id, output: o, summary: context.changes?.summary ?? "", subject: { kind: "apply" as const, card: context.changes?.card } } };
+                    return {
+                      changesOutcome,
+                      recording: { session: context.id, output: o, summary: context.changes?.summary ?? "", subject: { kind: "apply" as const, card: context.changes?.card } },
+                    };
                   }),
                 },
               },

@@ -62,9 +62,7 @@ export interface McpFailure {
   readonly permanent: boolean;
 }
 
-export type McpConnectionOutput =
-  | { readonly outcome: "normal"; readonly id: string }
-  | { readonly outcome: "failed"; readonly id: string; readonly failure: McpFailure };
+export type McpConnectionOutput = { readonly outcome: "normal"; readonly id: string } | { readonly outcome: "failed"; readonly id: string; readonly failure: McpFailure };
 
 export type McpConnectionEvent =
   | { type: "CALL"; call: McpCall }
@@ -371,8 +369,7 @@ export const mcpConnectionMachine = setup({
       }),
     },
   },
-  output: ({ context }) =>
-    context.failure ? { outcome: "failed", id: context.id, failure: context.failure } : { outcome: "normal", id: context.id },
+  output: ({ context }) => (context.failure ? { outcome: "failed", id: context.id, failure: context.failure } : { outcome: "normal", id: context.id }),
 });
 
 export type McpConnectionMachine = typeof mcpConnectionMachine;

@@ -5,14 +5,7 @@
 // exponential backoff decide what happens next. Timers are XState's own (`after`, delayed
 // raise), so tests drive them with a simulated clock.
 import { assign, emit, enqueueActions, setup, type AnyActorRef } from "xstate";
-import {
-  backoffDelay,
-  DEFAULT_SUPERVISION,
-  exceedsIntensity,
-  type RestartPolicy,
-  shouldRestart,
-  type SupervisionPolicy,
-} from "./supervision.ts";
+import { backoffDelay, DEFAULT_SUPERVISION, exceedsIntensity, type RestartPolicy, shouldRestart, type SupervisionPolicy } from "./supervision.ts";
 import { snapshotSlotMachine, type SlotInput } from "./snapshot-slot.machine.ts";
 import { vmMachine, type VmInput, type VmOutput } from "./vm.machine.ts";
 import { mcpConnectionMachine, type McpConnectionInput, type McpConnectionOutput } from "./mcp-connection.machine.ts";
@@ -232,9 +225,7 @@ export const orchestratorMachine = setup({
             enqueue.assign({
               children: ({ spawn }) =>
                 context.children.map((c) =>
-                  c === entry
-                    ? { ...c, generation, ref: spawn(c.src, { id: actorId, input: { ...c.input, id: incarnationId(c.input.id, generation) } } as never) }
-                    : c,
+                  c === entry ? { ...c, generation, ref: spawn(c.src, { id: actorId, input: { ...c.input, id: incarnationId(c.input.id, generation) } } as never) } : c,
                 ),
             });
             enqueue.emit({ type: "child.started", id: entry.id, generation });
@@ -242,8 +233,7 @@ export const orchestratorMachine = setup({
         },
         FORGET: {
           actions: assign({
-            children: ({ context, event }) =>
-              context.children.map((c) => (c.id === event.id ? { ...c, recent: Math.max(0, c.recent - 1) } : c)),
+            children: ({ context, event }) => context.children.map((c) => (c.id === event.id ? { ...c, recent: Math.max(0, c.recent - 1) } : c)),
           }),
         },
         "xstate.done.actor.*": { actions: "supervise" },

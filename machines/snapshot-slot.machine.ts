@@ -21,14 +21,10 @@ export interface SlotInput {
   readonly random?: () => number;
 }
 
-export type SlotEvent =
-  | { type: "LEASE"; leaseId: string }
-  | { type: "STOP" }
-  | { type: "SANDBOX.EXITED"; code: number | null; signal: string | null };
+export type SlotEvent = { type: "LEASE"; leaseId: string } | { type: "STOP" } | { type: "SANDBOX.EXITED"; code: number | null; signal: string | null };
 
 export type SlotEmitted =
-  | { type: "slot.leased"; slotId: string; leaseId: string; sandbox: SandboxHandle }
-  | { type: "slot.failed"; slotId: string; message: string; attempt: number };
+  { type: "slot.leased"; slotId: string; leaseId: string; sandbox: SandboxHandle } | { type: "slot.failed"; slotId: string; message: string; attempt: number };
 
 interface SlotContext {
   readonly id: string;

@@ -89,9 +89,7 @@ export type VmEvent =
   | { type: "SANDBOX.EXITED"; code: number | null; signal: string | null };
 
 export type VmEmitted =
-  | { type: "exec.output"; stream: "stdout" | "stderr"; data: string }
-  | { type: "exec.exit"; result: ExecResult }
-  | { type: "exec.error"; code: string; message: string };
+  { type: "exec.output"; stream: "stdout" | "stderr"; data: string } | { type: "exec.exit"; result: ExecResult } | { type: "exec.error"; code: string; message: string };
 
 interface VmContext {
   readonly id: string;
@@ -130,9 +128,7 @@ export const vmMachine = setup({
     /** Runs one job; sends EXEC.OUTPUT*, then EXEC.EXITED or EXEC.FAILED. Stopping it cancels the job. */
     execute: fromCallback<EventObject, { sandbox: SandboxHandle; job: ExecJob }>(notProvided("vm", "execute")),
     shutdown: fromPromise<void, { sandbox: SandboxHandle }>(notProvided("vm", "shutdown")),
-    teardown: fromPromise<TeardownReport, { id: string; record: RecordHandle | null; sandbox: SandboxHandle | null }>(
-      notProvided("vm", "teardown"),
-    ),
+    teardown: fromPromise<TeardownReport, { id: string; record: RecordHandle | null; sandbox: SandboxHandle | null }>(notProvided("vm", "teardown")),
   },
   delays: {
     provisionTimeout: ({ context }) => context.timeouts.provisionMs,
@@ -220,8 +216,7 @@ export const vmMachine = setup({
     },
     // The sandbox is up: watch it for as long as it is, in ready and busy alike.
     running: {
-      invoke: { id: "watch",
-        src: "watch", input: ({ context }) => ({ sandbox: context.sandbox! }) },
+      invoke: { id: "watch", src: "watch", input: ({ context }) => ({ sandbox: context.sandbox! }) },
       on: {
         "SANDBOX.EXITED": {
           target: "teardown",
@@ -242,8 +237,7 @@ export const vmMachine = setup({
           on: { EXEC: { target: "busy", actions: assign({ job: ({ event }) => event.job }) } },
         },
         busy: {
-          invoke: { id: "execute",
-        src: "execute", input: ({ context }) => ({ sandbox: context.sandbox!, job: context.job! }) },
+          invoke: { id: "execute", src: "execute", input: ({ context }) => ({ sandbox: context.sandbox!, job: context.job! }) },
           on: {
             "EXEC.OUTPUT": { actions: emit(({ event }) => ({ type: "exec.output" as const, stream: event.stream, data: event.data })) },
             "EXEC.EXITED": {
@@ -282,7 +276,7 @@ export const vmMachine = setup({
         stopping: {
           invoke: {
             id: "shutdown",
-        src: "shutdown",
+            src: "shutdown",
             input: ({ context }) => ({ sandbox: context.sandbox! }),
             onDone: "#vm.teardown",
             onError: "#vm.teardown",
@@ -315,8 +309,7 @@ export const vmMachine = setup({
           target: "failed",
           actions: {
             type: "fail",
-            params: ({ context }) =>
-              context.failure ?? { stage: "teardown" as const, code: "ETIMEDOUT", message: `teardown took longer than ${context.timeouts.teardownMs} ms` },
+            params: ({ context }) => context.failure ?? { stage: "teardown" as const, code: "ETIMEDOUT", message: `teardown took longer than ${context.timeouts.teardownMs} ms` },
           },
         },
       },

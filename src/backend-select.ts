@@ -18,7 +18,6 @@ import { imageInputs } from "./runtime.ts";
 export const PREFERENCE: readonly BackendName[] = BACKENDS;
 const CACHE_TTL_MS = 24 * 60 * 60 * 1000;
 
-
 function mtime(path: string | null): number {
   try {
     return path ? statSync(path).mtimeMs : 0;

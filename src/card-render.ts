@@ -75,7 +75,13 @@ const nameOf = (file: CardFile) => (file.from !== undefined ? `${oneLine(file.fr
 // with (a patch line starts with ' ', '+', '-', '@' or '\'), so file content cannot pass for it.
 function diffHeader(file: CardFile, lines: Line[]): void {
   const base = file.baseHash ? `  base sha256 ${file.baseHash.slice(0, 12)}` : "";
-  lines.push([], [["bold", `── ${file.status} ${nameOf(file)}`], ["dim", base]]);
+  lines.push(
+    [],
+    [
+      ["bold", `── ${file.status} ${nameOf(file)}`],
+      ["dim", base],
+    ],
+  );
 }
 
 function hashLines(file: CardFile, lines: Line[]): void {
@@ -174,7 +180,7 @@ async function escapedWithin(head: string, patch: string, room: { chars: number;
   const pieces = [head];
   let chars = head.length;
   let lines = countLines(head);
-  for (let at = 0; at < patch.length && chars <= room.chars && lines <= room.lines; ) {
+  for (let at = 0; at < patch.length && chars <= room.chars && lines <= room.lines;) {
     const end = at + PIECE >= patch.length ? patch.length : patch.indexOf("\n", at + PIECE) + 1 || patch.length;
     const piece = visible(patch.slice(at, end));
     pieces.push(piece);
@@ -214,7 +220,13 @@ export async function renderFullDiff(
     if (whole) section.push([[null, "not diffed (the card's time ran out): shown as the whole file replaced"]]);
     const room = { chars: bounds.maxChars - used.chars, lines: bounds.maxLines - used.lines };
     const wholeSize = (whole?.before?.length ?? 0) + (whole?.after?.length ?? 0);
-    const patch = !whole ? (file.diff.kind === "text" ? file.diff.patch : "") : wholeSize <= room.chars ? replacementPatch(whole.before?.toString("utf8") ?? "", whole.after?.toString("utf8") ?? "") : null;
+    const patch = !whole
+      ? file.diff.kind === "text"
+        ? file.diff.patch
+        : ""
+      : wholeSize <= room.chars
+        ? replacementPatch(whole.before?.toString("utf8") ?? "", whole.after?.toString("utf8") ?? "")
+        : null;
     const shown = patch === null ? null : await escapedWithin(plain(section), patch, room, step);
     if (shown) {
       out.push(...shown.pieces);
@@ -258,14 +270,31 @@ export function renderCard(card: DiffCard, options: { color: boolean; width?: nu
     case "exec":
       field("command", [null, oneLine(card.argv.map(shellWord).join(" "))]);
       field("cwd", [null, oneLine(card.cwd)]);
-      field("env", ...(card.envNames.length ? [[null, `${oneLine(card.envNames.join(", "))} `], ["dim", "(values not shown)"]] as const : [[null, "(none)"]] as const));
+      field(
+        "env",
+        ...(card.envNames.length
+          ? ([
+              [null, `${oneLine(card.envNames.join(", "))} `],
+              ["dim", "(values not shown)"],
+            ] as const)
+          : ([[null, "(none)"]] as const)),
+      );
       field("network", card.network ? ["red", "yes: the command may reach the network"] : [null, "no"]);
       break;
     case "mcp":
       field("server", [null, oneLine(card.server)]);
       field("tool", [null, oneLine(card.tool)]);
       if (card.annotations) {
-        field("hints", [null, `${Object.entries(card.annotations).map(([k, v]) => `${oneLine(k)}: ${v}`).join(", ")} `], ["dim", "(as the server says)"]);
+        field(
+          "hints",
+          [
+            null,
+            `${Object.entries(card.annotations)
+              .map(([k, v]) => `${oneLine(k)}: ${v}`)
+              .join(", ")} `,
+          ],
+          ["dim", "(as the server says)"],
+        );
       }
       lines.push([["bold", "arguments"]]);
       for (const line of card.argumentsJson.split("\n")) lines.push([[null, visible(line)]]);

@@ -334,7 +334,12 @@ export async function filesCard(
 
   // Sides first (hashes are what the card binds), then renames: a deletion and an addition of
   // the same non-empty bytes.
-  interface Entry { change: FileChange; before: FileSide | null; after: FileSide | null; from?: FileChange }
+  interface Entry {
+    change: FileChange;
+    before: FileSide | null;
+    after: FileSide | null;
+    from?: FileChange;
+  }
   const entries: Entry[] = [];
   for (const change of [...changes].sort(byPath)) {
     if (change.before === null && change.after === null) throw new TypeError(`${oneLine(change.path)}: a change needs before or after content (both are null)`);
@@ -359,7 +364,15 @@ export async function filesCard(
   const described = entries
     .filter((e) => !renamedAway.has(e))
     .map((e) => {
-      const status: FileStatus = e.from ? "renamed" : !e.before ? "added" : !e.after ? "deleted" : e.before.sha256 === e.after.sha256 && e.before.mode !== e.after.mode ? "mode" : "modified";
+      const status: FileStatus = e.from
+        ? "renamed"
+        : !e.before
+          ? "added"
+          : !e.after
+            ? "deleted"
+            : e.before.sha256 === e.after.sha256 && e.before.mode !== e.after.mode
+              ? "mode"
+              : "modified";
       const reasons = new Set([...hostCodeReasons(e.change.path), ...(e.from ? hostCodeReasons(e.from.path) : [])]);
       if (e.after && executable(e.after.mode) && !executable(e.before?.mode ?? null)) reasons.add(EXECUTABLE_REASON);
       if (e.after && othersMayWrite(e.after.mode) && !othersMayWrite(e.before?.mode ?? null)) reasons.add(WRITABLE_REASON);

@@ -21,10 +21,25 @@ export const HOST_CODE_FILES: readonly HostCodeRule[] = [
   { globs: ["**/.envrc"], reason: "direnv runs it when you enter the directory" },
   { globs: ["**/.env", "**/.env.*"], reason: "tools load its variables into the programs they start (NODE_OPTIONS, LD_PRELOAD and the like run code)" },
   {
-    globs: ["**/.bashrc", "**/.bash_profile", "**/.bash_login", "**/.bash_logout", "**/.profile", "**/.zshrc", "**/.zshenv", "**/.zprofile", "**/.zlogin", "**/.config/fish/**", "**/.inputrc"],
+    globs: [
+      "**/.bashrc",
+      "**/.bash_profile",
+      "**/.bash_login",
+      "**/.bash_logout",
+      "**/.profile",
+      "**/.zshrc",
+      "**/.zshenv",
+      "**/.zprofile",
+      "**/.zlogin",
+      "**/.config/fish/**",
+      "**/.inputrc",
+    ],
     reason: "a shell runs it when it starts in a home directory, or when it is sourced",
   },
-  { globs: ["**/.tool-versions", "**/.mise.toml", "**/mise.toml", "**/.mise/**", "**/.config/mise/**", "**/mise/config.toml", "**/.rtx.toml"], reason: "mise and asdf install and run the tools it names, and mise runs its hooks when you enter the directory" },
+  {
+    globs: ["**/.tool-versions", "**/.mise.toml", "**/mise.toml", "**/.mise/**", "**/.config/mise/**", "**/mise/config.toml", "**/.rtx.toml"],
+    reason: "mise and asdf install and run the tools it names, and mise runs its hooks when you enter the directory",
+  },
   { globs: ["**/shell.nix", "**/default.nix", "**/flake.nix", "**/devenv.nix"], reason: "nix-shell, nix develop and direnv evaluate it and run its shell hooks" },
   { globs: ["**/.exrc", "**/.nvimrc", "**/.nvim.lua", "**/.vimrc"], reason: "Vim and Neovim run it when started in the folder with 'exrc' on" },
 
@@ -45,7 +60,10 @@ export const HOST_CODE_FILES: readonly HostCodeRule[] = [
   // Continuous integration: runs on push, often with the repository's secrets
   { globs: [".github/workflows/**", ".github/actions/**", "**/action.yml", "**/action.yaml"], reason: "GitHub Actions runs it on push, with the repository's secrets" },
   { globs: [".gitlab-ci.yml", ".gitlab/**"], reason: "GitLab CI runs it on push, with the project's secrets" },
-  { globs: [".circleci/**", ".travis.yml", "azure-pipelines.yml", "bitbucket-pipelines.yml", "Jenkinsfile", ".buildkite/**", ".drone.yml", ".woodpecker/**", ".woodpecker.yml"], reason: "CI runs it on push, with the project's secrets" },
+  {
+    globs: [".circleci/**", ".travis.yml", "azure-pipelines.yml", "bitbucket-pipelines.yml", "Jenkinsfile", ".buildkite/**", ".drone.yml", ".woodpecker/**", ".woodpecker.yml"],
+    reason: "CI runs it on push, with the project's secrets",
+  },
 
   // git
   { globs: ["**/.gitattributes"], reason: "git runs the filter and diff drivers it names on checkout, add and diff" },
@@ -54,15 +72,47 @@ export const HOST_CODE_FILES: readonly HostCodeRule[] = [
   // A directory holding HEAD and config is a git repository to git (a bare one, or one whose
   // .git/ is elsewhere): `git status` there, or a shell prompt showing it, runs what its config
   // names (core.fsmonitor, core.hooksPath). Flagged wherever they appear.
-  { globs: ["**/HEAD", "**/config"], reason: "git reads a directory holding HEAD and config as a repository, and runs the commands its config names (core.fsmonitor, hooks) on any git command there" },
+  {
+    globs: ["**/HEAD", "**/config"],
+    reason: "git reads a directory holding HEAD and config as a repository, and runs the commands its config names (core.fsmonitor, hooks) on any git command there",
+  },
   { globs: ["**/.pre-commit-config.yaml", "**/.pre-commit-hooks.yaml"], reason: "pre-commit runs its hooks on every commit" },
-  { globs: ["**/.husky/**", "**/lefthook.yml", "**/lefthook.yaml", "**/.lefthook.yml", "**/.lefthook.yaml", "**/.lintstagedrc*", "**/lint-staged.config.*", "**/.simple-git-hooks.*"], reason: "git hook managers run it on commit and push" },
+  {
+    globs: [
+      "**/.husky/**",
+      "**/lefthook.yml",
+      "**/lefthook.yaml",
+      "**/.lefthook.yml",
+      "**/.lefthook.yaml",
+      "**/.lintstagedrc*",
+      "**/lint-staged.config.*",
+      "**/.simple-git-hooks.*",
+    ],
+    reason: "git hook managers run it on commit and push",
+  },
 
   // JavaScript and TypeScript
   { globs: ["**/package.json"], reason: "npm, yarn and pnpm run its scripts (install hooks run on every install)" },
-  { globs: ["**/.npmrc", "**/.yarnrc", "**/.yarnrc.yml", "**/.yarn/**", "**/.pnpmfile.cjs", "**/.pnpmfile.mjs", "**/pnpm-workspace.yaml", "**/bunfig.toml"], reason: "the package manager reads it: it can name the registry, the shell and code to run on install" },
+  {
+    globs: ["**/.npmrc", "**/.yarnrc", "**/.yarnrc.yml", "**/.yarn/**", "**/.pnpmfile.cjs", "**/.pnpmfile.mjs", "**/pnpm-workspace.yaml", "**/bunfig.toml"],
+    reason: "the package manager reads it: it can name the registry, the shell and code to run on install",
+  },
   { globs: ["**/deno.json", "**/deno.jsonc"], reason: "deno runs its tasks" },
-  { globs: ["**/*.config.js", "**/*.config.cjs", "**/*.config.mjs", "**/*.config.ts", "**/*.config.cts", "**/*.config.mts", "**/.*rc.js", "**/.*rc.cjs", "**/.*rc.mjs", "**/.*rc.ts"], reason: "build, test and lint tools (and editors' lint plugins) run it as code when they start" },
+  {
+    globs: [
+      "**/*.config.js",
+      "**/*.config.cjs",
+      "**/*.config.mjs",
+      "**/*.config.ts",
+      "**/*.config.cts",
+      "**/*.config.mts",
+      "**/.*rc.js",
+      "**/.*rc.cjs",
+      "**/.*rc.mjs",
+      "**/.*rc.ts",
+    ],
+    reason: "build, test and lint tools (and editors' lint plugins) run it as code when they start",
+  },
 
   // Python
   { globs: ["**/setup.py"], reason: "pip runs it when the package is installed or built" },
@@ -75,12 +125,28 @@ export const HOST_CODE_FILES: readonly HostCodeRule[] = [
   { globs: ["**/.pylintrc", "**/pylintrc"], reason: "pylint runs its init-hook as Python" },
 
   // JVM
-  { globs: ["**/build.gradle", "**/build.gradle.kts", "**/settings.gradle", "**/settings.gradle.kts", "**/gradle.properties", "**/gradlew", "**/gradlew.bat", "**/gradle/wrapper/**", "**/init.gradle"], reason: "Gradle runs it when the project is built or opened in an IDE" },
+  {
+    globs: [
+      "**/build.gradle",
+      "**/build.gradle.kts",
+      "**/settings.gradle",
+      "**/settings.gradle.kts",
+      "**/gradle.properties",
+      "**/gradlew",
+      "**/gradlew.bat",
+      "**/gradle/wrapper/**",
+      "**/init.gradle",
+    ],
+    reason: "Gradle runs it when the project is built or opened in an IDE",
+  },
   { globs: ["**/pom.xml", "**/.mvn/**", "**/mvnw", "**/mvnw.cmd"], reason: "Maven runs the plugins it names when the project is built or opened in an IDE" },
   { globs: ["**/build.sbt", "**/project/*.sbt", "**/project/*.scala"], reason: "sbt runs it when the project is built or opened in an IDE" },
 
   // .NET, Apple, Elixir, R
-  { globs: ["**/*.csproj", "**/*.fsproj", "**/*.vbproj", "**/Directory.Build.props", "**/Directory.Build.targets"], reason: "MSBuild runs the tasks and targets it names when the project is built or opened in an IDE" },
+  {
+    globs: ["**/*.csproj", "**/*.fsproj", "**/*.vbproj", "**/Directory.Build.props", "**/Directory.Build.targets"],
+    reason: "MSBuild runs the tasks and targets it names when the project is built or opened in an IDE",
+  },
   { globs: ["**/Package.swift"], reason: "SwiftPM runs it as Swift, and the plugins it names, when the package is resolved or built (Xcode does so when it is opened)" },
   { globs: ["**/Podfile"], reason: "CocoaPods runs it as Ruby on pod install" },
   { globs: ["**/mix.exs"], reason: "mix runs it as Elixir" },
@@ -93,10 +159,16 @@ export const HOST_CODE_FILES: readonly HostCodeRule[] = [
   { globs: ["**/rust-toolchain", "**/rust-toolchain.toml"], reason: "rustup installs and runs the toolchain it names" },
   { globs: ["**/go.mod", "**/go.work"], reason: "go downloads and runs the toolchain it names" },
   { globs: ["**/Makefile", "**/makefile", "**/GNUmakefile", "**/*.mk"], reason: "make runs its recipes" },
-  { globs: ["**/CMakeLists.txt", "**/*.cmake", "**/CMakePresets.json", "**/CMakeUserPresets.json"], reason: "CMake runs it when configuring (IDEs do so when the folder is opened)" },
+  {
+    globs: ["**/CMakeLists.txt", "**/*.cmake", "**/CMakePresets.json", "**/CMakeUserPresets.json"],
+    reason: "CMake runs it when configuring (IDEs do so when the folder is opened)",
+  },
   { globs: ["**/meson.build", "**/meson_options.txt", "**/meson.options"], reason: "Meson runs it when configuring" },
   { globs: ["**/configure", "**/configure.ac", "**/autogen.sh", "**/bootstrap.sh"], reason: "run to configure the build" },
-  { globs: ["**/BUILD", "**/BUILD.bazel", "**/WORKSPACE", "**/WORKSPACE.bazel", "**/MODULE.bazel", "**/*.bzl", "**/.bazelrc"], reason: "Bazel runs its rules and the commands they name" },
+  {
+    globs: ["**/BUILD", "**/BUILD.bazel", "**/WORKSPACE", "**/WORKSPACE.bazel", "**/MODULE.bazel", "**/*.bzl", "**/.bazelrc"],
+    reason: "Bazel runs its rules and the commands they name",
+  },
   { globs: ["**/justfile", "**/.justfile"], reason: "just runs its recipes" },
   { globs: ["**/gulpfile.*", "**/Gruntfile.*"], reason: "gulp and grunt run it as code" },
   { globs: ["**/Vagrantfile"], reason: "vagrant runs it as Ruby" },
@@ -112,7 +184,17 @@ export const HOST_CODE_FILES: readonly HostCodeRule[] = [
   { globs: ["**/.bundle/config"], reason: "bundler reads it: it can name the gem source and build flags" },
   { globs: ["**/Procfile"], reason: "foreman, heroku local and the like run the commands it lists" },
   {
-    globs: ["**/CLAUDE.md", "**/AGENTS.md", "**/.cursorrules", "**/.github/copilot-instructions.md", "**/.codex/**", "**/.roo/**", "**/.continue/**", "**/.windsurfrules", "**/GEMINI.md"],
+    globs: [
+      "**/CLAUDE.md",
+      "**/AGENTS.md",
+      "**/.cursorrules",
+      "**/.github/copilot-instructions.md",
+      "**/.codex/**",
+      "**/.roo/**",
+      "**/.continue/**",
+      "**/.windsurfrules",
+      "**/GEMINI.md",
+    ],
     reason: "AI coding agents follow it as instructions (and some run what it names) when they work in the folder",
   },
   { globs: ["**/Tiltfile"], reason: "tilt runs it and the commands it names" },
@@ -122,11 +204,30 @@ export const HOST_CODE_FILES: readonly HostCodeRule[] = [
   { globs: ["**/Rakefile", "**/*.rake"], reason: "rake runs it" },
   { globs: ["**/composer.json"], reason: "composer runs its scripts (some on every install)" },
   { globs: ["**/Dockerfile", "**/Dockerfile.*", "**/*.dockerfile", "**/Containerfile"], reason: "docker runs its commands when the image is built" },
-  { globs: ["**/docker-compose*.yml", "**/docker-compose*.yaml", "**/compose.yml", "**/compose.yaml", "**/compose.*.yml", "**/compose.*.yaml"], reason: "docker compose starts what it names, with the mounts and privileges it sets" },
+  {
+    globs: ["**/docker-compose*.yml", "**/docker-compose*.yaml", "**/compose.yml", "**/compose.yaml", "**/compose.*.yml", "**/compose.*.yaml"],
+    reason: "docker compose starts what it names, with the mounts and privileges it sets",
+  },
 
   // Lock files: the next install fetches exactly what they name, and runs its install scripts
   {
-    globs: ["**/package-lock.json", "**/npm-shrinkwrap.json", "**/yarn.lock", "**/pnpm-lock.yaml", "**/bun.lock", "**/bun.lockb", "**/Cargo.lock", "**/poetry.lock", "**/uv.lock", "**/Pipfile.lock", "**/Gemfile.lock", "**/composer.lock", "**/go.sum", "**/requirements*.txt", "**/Pipfile"],
+    globs: [
+      "**/package-lock.json",
+      "**/npm-shrinkwrap.json",
+      "**/yarn.lock",
+      "**/pnpm-lock.yaml",
+      "**/bun.lock",
+      "**/bun.lockb",
+      "**/Cargo.lock",
+      "**/poetry.lock",
+      "**/uv.lock",
+      "**/Pipfile.lock",
+      "**/Gemfile.lock",
+      "**/composer.lock",
+      "**/go.sum",
+      "**/requirements*.txt",
+      "**/Pipfile",
+    ],
     reason: "the next install fetches exactly the packages it names, from where it says, and runs their install code",
   },
 ];

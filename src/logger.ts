@@ -28,6 +28,9 @@ export async function createLogger(options: { verbose: boolean }): Promise<Logge
   const stderr = pretty({ destination: terminal, sync: true, colorize: false, ignore: "pid,hostname" });
   return pino(
     { level: "debug", base: { pid: process.pid } },
-    pino.multistream([{ stream: file, level: "debug" }, { stream: stderr, level: "debug" }]),
+    pino.multistream([
+      { stream: file, level: "debug" },
+      { stream: stderr, level: "debug" },
+    ]),
   );
 }

@@ -241,7 +241,8 @@ function checkProjectEntry(decoded: Decoded, rules: { userFile: string; userName
   // `${HOME}/.ssh` would show as text, not as the place it is.
   const paths: Array<readonly [string, string | undefined]> = local ? [["cwd", value.cwd], ...(value.sandboxPaths ?? []).map((p, i) => [`sandboxPaths[${i}]`, p] as const)] : [];
   for (const [key, path] of paths) {
-    if (path !== undefined && HAS_VARIABLE.test(path)) fail(`${at}.${key}: a project's paths may not hold \${VAR}s (the review shows where a server runs and what it sees); write the path itself`);
+    if (path !== undefined && HAS_VARIABLE.test(path))
+      fail(`${at}.${key}: a project's paths may not hold \${VAR}s (the review shows where a server runs and what it sees); write the path itself`);
   }
   for (const { at: key, name: variable } of variablesOf(decoded)) {
     if (!rules.allowedVariables.includes(variable)) {
@@ -274,7 +275,9 @@ function linkInProject(projectDir: string, path: string): string | null {
 function refuseProjectLink(fail: (m: string) => never, at: string, projectDir: string, userFile: string, path: string): void {
   const link = linkInProject(projectDir, path);
   if (link) {
-    fail(`${at}: ${path} leads through ${link}, a symbolic link in the project, to wherever the repository points it; a project's sandbox is shown real directories only (to share that target, name it in your own config, ${userFile})`);
+    fail(
+      `${at}: ${path} leads through ${link}, a symbolic link in the project, to wherever the repository points it; a project's sandbox is shown real directories only (to share that target, name it in your own config, ${userFile})`,
+    );
   }
 }
 
@@ -424,7 +427,10 @@ function read(options: { cwd?: string; env?: NodeJS.ProcessEnv; trustStore?: str
     if (decoded.local) {
       const problem = checkCommand(decoded.value.command, { projectDir, allowed: allowedCommands });
       if (problem) fail(`mcpServers.${name}.command: ${problem}`);
-      const paths: Array<readonly [string, string | undefined]> = [["cwd", decoded.value.cwd], ...(decoded.value.sandboxPaths ?? []).map((p, i) => [`sandboxPaths[${i}]`, p] as const)];
+      const paths: Array<readonly [string, string | undefined]> = [
+        ["cwd", decoded.value.cwd],
+        ...(decoded.value.sandboxPaths ?? []).map((p, i) => [`sandboxPaths[${i}]`, p] as const),
+      ];
       for (const [key, raw] of paths) {
         if (raw !== undefined && !HAS_VARIABLE.test(raw)) refuseProjectLink(fail, `mcpServers.${name}.${key}`, projectDir, files.user, resolve(projectDir, raw));
       }
@@ -445,7 +451,9 @@ function read(options: { cwd?: string; env?: NodeJS.ProcessEnv; trustStore?: str
 export function loadMcpConfig(options: { cwd?: string; env?: NodeJS.ProcessEnv; trustStore?: string } = {}): McpConfig {
   const r = read(options);
   const ctx = { projectDir: r.projectDir, allowed: r.allowedCommands, env: r.env };
-  const servers = Object.entries(r.user.mcpServers ?? {}).map(([name, raw]) => resolveEntry(decodeEntry(name, raw, r.userFile), { ...ctx, sandboxByDefault: false, userFile: r.userFile }));
+  const servers = Object.entries(r.user.mcpServers ?? {}).map(([name, raw]) =>
+    resolveEntry(decodeEntry(name, raw, r.userFile), { ...ctx, sandboxByDefault: false, userFile: r.userFile }),
+  );
   if (r.project?.trusted) servers.push(...r.projectEntries.map((d) => resolveEntry(d, { ...ctx, sandboxByDefault: true, userFile: r.userFile })));
   return { servers: servers.filter((s): s is McpServerConfig => s !== null), allowedCommands: r.allowedCommands, userFile: r.userFile, project: r.project };
 }
@@ -482,4 +490,3 @@ export function describeServer(server: McpServerConfig): Record<string, unknown>
       }
     : { name: server.name, transport: server.legacySse ? "sse" : "http", url: `${server.url.origin}${server.url.pathname}`, headers: Object.keys(server.headers) };
 }
-

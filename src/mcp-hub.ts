@@ -46,7 +46,7 @@ export interface McpHub {
   call(name: string, tool: string, args: Readonly<Record<string, unknown>>, options?: CallOptions): Promise<unknown>;
 }
 
-const stateName = (value: unknown): string => (typeof value === "string" ? value : Object.keys(value as object)[0] ?? "?");
+const stateName = (value: unknown): string => (typeof value === "string" ? value : (Object.keys(value as object)[0] ?? "?"));
 
 /**
  * Where a hub finds its connection actors: the orchestrator's children (the runtime's and the
@@ -152,10 +152,28 @@ export function createMcpHub(connections: McpConnections, servers: readonly McpS
           options.signal?.removeEventListener("abort", cancel);
           f();
         };
-        const mine = <T extends { callId: string }>(f: (e: T) => void) => (e: T) => e.callId === callId && f(e);
-        subs.push(ref.on("call.result", mine((e: Extract<McpConnectionEmitted, { type: "call.result" }>) => finish(() => resolve(e.result)))));
-        subs.push(ref.on("call.failed", mine((e: Extract<McpConnectionEmitted, { type: "call.failed" }>) => finish(() => reject(new McpError(e.code, e.message))))));
-        subs.push(ref.on("call.progress", mine((e: Extract<McpConnectionEmitted, { type: "call.progress" }>) => options.onProgress?.(e))));
+        const mine =
+          <T extends { callId: string }>(f: (e: T) => void) =>
+          (e: T) =>
+            e.callId === callId && f(e);
+        subs.push(
+          ref.on(
+            "call.result",
+            mine((e: Extract<McpConnectionEmitted, { type: "call.result" }>) => finish(() => resolve(e.result))),
+          ),
+        );
+        subs.push(
+          ref.on(
+            "call.failed",
+            mine((e: Extract<McpConnectionEmitted, { type: "call.failed" }>) => finish(() => reject(new McpError(e.code, e.message)))),
+          ),
+        );
+        subs.push(
+          ref.on(
+            "call.progress",
+            mine((e: Extract<McpConnectionEmitted, { type: "call.progress" }>) => options.onProgress?.(e)),
+          ),
+        );
         const cancel = () => ref.send({ type: "CANCEL", callId });
         options.signal?.addEventListener("abort", cancel, { once: true });
         ref.send({

@@ -55,7 +55,8 @@ export function parseModelFlags(flags: ModelFlags, env: NodeJS.ProcessEnv = proc
   const provider = spec.slice(0, colon);
   const rest = spec.slice(colon + 1);
   const named = (model: string) => {
-    if (model === "" || /\s/.test(model)) throw new UsageError(`--model ${spec}: the model name after "${provider}:" is ${model === "" ? "missing" : "not a name (it has spaces)"}; ${EXAMPLES}`);
+    if (model === "" || /\s/.test(model))
+      throw new UsageError(`--model ${spec}: the model name after "${provider}:" is ${model === "" ? "missing" : "not a name (it has spaces)"}; ${EXAMPLES}`);
     return model;
   };
   switch (provider) {
@@ -63,7 +64,8 @@ export function parseModelFlags(flags: ModelFlags, env: NodeJS.ProcessEnv = proc
       const model = named(rest);
       const baseURL = env.OPENAI_BASE_URL ? httpURL(env.OPENAI_BASE_URL, "OPENAI_BASE_URL") : "https://api.openai.com/v1";
       const apiKey = env.OPENAI_API_KEY || undefined;
-      if (!apiKey && new URL(baseURL).hostname === "api.openai.com") throw new UsageError(`--model ${spec} needs OPENAI_API_KEY in the environment (for a local model, use ollama:NAME)`);
+      if (!apiKey && new URL(baseURL).hostname === "api.openai.com")
+        throw new UsageError(`--model ${spec} needs OPENAI_API_KEY in the environment (for a local model, use ollama:NAME)`);
       return { kind: "openai", name: spec, model, baseURL, apiKeyEnv: "OPENAI_API_KEY", ...(apiKey && { apiKey }) };
     }
     case "anthropic": {

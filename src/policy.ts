@@ -250,9 +250,7 @@ const RuleSchema = Schema.Struct({
   path: Schema.optional(Glob),
   command: Schema.optional(Glob),
 });
-const decodeRule = Schema.decodeUnknownResult(RuleSchema as never, { onExcessProperty: "error" } as never) as (
-  u: unknown,
-) => Result.Result<typeof RuleSchema.Type, Error>;
+const decodeRule = Schema.decodeUnknownResult(RuleSchema as never, { onExcessProperty: "error" } as never) as (u: unknown) => Result.Result<typeof RuleSchema.Type, Error>;
 
 /** "Expected …\n  at [2]["effect"]" → { key: "effect", problem }. */
 function failureAt(failure: Error): { key: string; problem: string } {
@@ -303,7 +301,10 @@ function parseRule(raw: unknown, source: RuleSource, userFile: string): PolicyRu
 export function loadPolicyRules(options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): PolicyRule[] {
   const files = configFiles(options.cwd, options.env ?? process.env);
   const rules: PolicyRule[] = [];
-  for (const [scope, file] of [["user", files.user], ["project", files.project]] as const) {
+  for (const [scope, file] of [
+    ["user", files.user],
+    ["project", files.project],
+  ] as const) {
     if (!existsSync(file)) continue;
     (readConfig(file).policy?.rules ?? []).forEach((raw, index) => rules.push(parseRule(raw, { scope, file, index }, files.user)));
   }

@@ -44,9 +44,7 @@ export function sameLimits(a: VmLimits, b: VmLimits): boolean {
 
 export function createPool(orchestrator: Actor<typeof orchestratorMachine>): Pool {
   const slots = (backend?: string): Array<[string, AnyActorRef]> =>
-    Object.entries(orchestrator.getSnapshot().children as Record<string, AnyActorRef>).filter(([id]) =>
-      backend ? id.startsWith(slotPrefix(backend)) : id.startsWith("pool-"),
-    );
+    Object.entries(orchestrator.getSnapshot().children as Record<string, AnyActorRef>).filter(([id]) => (backend ? id.startsWith(slotPrefix(backend)) : id.startsWith("pool-")));
 
   return {
     warm({ backend, size, limits, refreshMs }) {

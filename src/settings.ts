@@ -81,9 +81,7 @@ function envValue(key: string, raw: string): unknown {
   return numeric.test(raw.trim()) ? Number(raw) : raw;
 }
 
-const decode = Schema.decodeUnknownResult(ConfigFile as never, { onExcessProperty: "error" } as never) as (
-  u: unknown,
-) => Result.Result<ConfigFile, Error>;
+const decode = Schema.decodeUnknownResult(ConfigFile as never, { onExcessProperty: "error" } as never) as (u: unknown) => Result.Result<ConfigFile, Error>;
 
 /** "Expected a value between 1 and 20\n  at ["pool"]["size"]" → { path: "pool.size", problem }. */
 export function describeFailure(failure: Error): { path: string; problem: string } {
@@ -145,10 +143,19 @@ export function parseConfig(file: string, text: string): ConfigFile {
   if (Result.isSuccess(result)) return result.success;
   const { path, problem } = describeFailure(result.failure);
   const got = valueAt(json, path);
-  const sections: Record<string, { readonly fields: object }> = { pool: PoolSettings, policy: PolicySettings, sandbox: SandboxSettings, workspace: WorkspaceSettings, mcp: McpSettings };
+  const sections: Record<string, { readonly fields: object }> = {
+    pool: PoolSettings,
+    policy: PolicySettings,
+    sandbox: SandboxSettings,
+    workspace: WorkspaceSettings,
+    mcp: McpSettings,
+  };
   const section = sections[path.split(".")[0]!] ?? null;
   const known = section ? ` (settings: ${Object.keys(section.fields).join(", ")})` : "";
-  const hint = problem === "Expected no excess property" ? `${path} is not a setting${path.includes(".") ? known : ` (sections: ${Object.keys(ConfigFile.fields).join(", ")})`}` : `${path}: ${problem}${got === undefined ? "" : `, got ${JSON.stringify(got)}`}`;
+  const hint =
+    problem === "Expected no excess property"
+      ? `${path} is not a setting${path.includes(".") ? known : ` (sections: ${Object.keys(ConfigFile.fields).join(", ")})`}`
+      : `${path}: ${problem}${got === undefined ? "" : `, got ${JSON.stringify(got)}`}`;
   throw new SettingsError(`${file}: ${hint}`);
 }
 
@@ -203,12 +210,16 @@ export function loadSettings(options: { cwd?: string; env?: NodeJS.ProcessEnv } 
     }
     const refresh = config.pool?.snapshotRefreshSecs;
     if (file === files.project && refresh !== undefined && refresh < pool.snapshotRefreshSecs) {
-      throw new SettingsError(`${file}: pool.snapshotRefreshSecs cannot be shortened by a project (below ${pool.snapshotRefreshSecs}); set it in ${files.user} or IRONCLAW_SNAPSHOT_REFRESH_SECS`);
+      throw new SettingsError(
+        `${file}: pool.snapshotRefreshSecs cannot be shortened by a project (below ${pool.snapshotRefreshSecs}); set it in ${files.user} or IRONCLAW_SNAPSHOT_REFRESH_SECS`,
+      );
     }
     // So may the size of what comes back for approval: a project may ask for less, never more.
     const maxChange = config.workspace?.maxChangeMiB;
     if (file === files.project && maxChange !== undefined && maxChange > workspace.maxChangeMiB) {
-      throw new SettingsError(`${file}: workspace.maxChangeMiB cannot be raised by a project (above ${workspace.maxChangeMiB}); set it in ${files.user} or IRONCLAW_MAX_CHANGE_MIB`);
+      throw new SettingsError(
+        `${file}: workspace.maxChangeMiB cannot be raised by a project (above ${workspace.maxChangeMiB}); set it in ${files.user} or IRONCLAW_MAX_CHANGE_MIB`,
+      );
     }
     pool = { ...pool, ...config.pool };
     sandbox = { ...sandbox, ...config.sandbox };

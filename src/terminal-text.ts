@@ -58,9 +58,7 @@ const ANY_INVISIBLE_OR_BREAK = new RegExp(INVISIBLE_OR_BREAK.source, "u");
  * terminal too.
  */
 export function safeJson(value: unknown, space?: number): string {
-  return JSON.stringify(value, null, space).replace(INVISIBLE, (c) =>
-    [...Array(c.length).keys()].map((i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, "0")}`).join(""),
-  );
+  return JSON.stringify(value, null, space).replace(INVISIBLE, (c) => [...Array(c.length).keys()].map((i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, "0")}`).join(""));
 }
 
 // How many columns a character may take: pessimistic (any non-ASCII 2, a tab 8), so IronClaw

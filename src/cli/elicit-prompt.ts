@@ -30,7 +30,9 @@ function parse(field: Field, answer: string): unknown {
 
 export async function elicitAtTerminal(server: string, params: ElicitRequest["params"]): Promise<ElicitResult> {
   if (!process.stdin.isTTY || !("requestedSchema" in params)) {
-    say(`MCP server ${server} asked for input (${JSON.stringify(params.message)}); declined: ${process.stdin.isTTY ? "it asks for a URL visit, not supported yet" : "not an interactive terminal"}`);
+    say(
+      `MCP server ${server} asked for input (${JSON.stringify(params.message)}); declined: ${process.stdin.isTTY ? "it asks for a URL visit, not supported yet" : "not an interactive terminal"}`,
+    );
     return { action: "decline" };
   }
   await discardTypeahead(); // an Enter pressed before the question was shown answers nothing

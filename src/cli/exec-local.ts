@@ -38,11 +38,12 @@ export async function execInProcess(command: string[], opts: ExecOptions): Promi
   }
   const cgroups = await detectCgroups();
   // Limits the user asked for are enforced or the command does not run; defaults only warn.
-  const refusal = !cgroups.usable && opts.limitsExplicit
-    ? `cannot enforce --memory/--pids here: ${cgroups.detail}`
-    : !cgroups.cpu.usable && opts.cpusExplicit
-      ? `cannot enforce --cpus here: ${cgroups.cpu.detail}`
-      : null;
+  const refusal =
+    !cgroups.usable && opts.limitsExplicit
+      ? `cannot enforce --memory/--pids here: ${cgroups.detail}`
+      : !cgroups.cpu.usable && opts.cpusExplicit
+        ? `cannot enforce --cpus here: ${cgroups.cpu.detail}`
+        : null;
   if (refusal) {
     say(refusal);
     return ExitCode.sandboxFailure;

@@ -41,12 +41,11 @@ export async function runInspect(opts: { port?: number; json: boolean }): Promis
   });
   // A daemon that is up reports here from now on (no daemon: nothing to do).
   const daemon = await ask({ type: "inspect" }).catch(() => null);
-  print(
-    { url: server.url, port: server.port, pid: process.pid, started: true, daemon: daemon?.type === "inspector" },
-    server.url,
-  );
+  print({ url: server.url, port: server.port, pid: process.pid, started: true, daemon: daemon?.type === "inspector" }, server.url);
   if (!opts.json) {
-    say(`inspector on 127.0.0.1:${server.port}${daemon?.type === "inspector" ? ", showing the daemon" : ""}; \`run\`, \`exec\` and \`up\` with --inspect report here. Ctrl-C stops it.`);
+    say(
+      `inspector on 127.0.0.1:${server.port}${daemon?.type === "inspector" ? ", showing the daemon" : ""}; \`run\`, \`exec\` and \`up\` with --inspect report here. Ctrl-C stops it.`,
+    );
   }
   await stopped;
   unpublish();

@@ -74,7 +74,8 @@ async function withServers<T>(
 
 function pick(servers: McpServerConfig[], name: string): McpServerConfig {
   const server = servers.find((s) => s.name === name);
-  if (!server) throw new UsageError(`no MCP server named ${name} (configured: ${servers.map((s) => s.name).join(", ") || "none; add one under mcpServers in .ironclaw/config.json"})`);
+  if (!server)
+    throw new UsageError(`no MCP server named ${name} (configured: ${servers.map((s) => s.name).join(", ") || "none; add one under mcpServers in .ironclaw/config.json"})`);
   return server;
 }
 
@@ -130,7 +131,9 @@ export async function runMcpList(opts: { json: boolean; verbose: boolean; daemon
     const reply = (await askDaemon(socket, { type: "mcp.list" })).find((m) => m.type === "mcp.servers");
     if (reply?.type !== "mcp.servers") throw new Error("the daemon did not answer mcp.list");
     if (opts.json) printJson({ path: "daemon", servers: reply.servers });
-    else for (const r of reply.servers) print(`${oneLine(r.name).padEnd(20)} ${r.transport.padEnd(transportWidth(reply.servers))} ${r.state.padEnd(12)} ${oneLine(r.lastError ?? `${r.tools} tools`)}`);
+    else
+      for (const r of reply.servers)
+        print(`${oneLine(r.name).padEnd(20)} ${r.transport.padEnd(transportWidth(reply.servers))} ${r.state.padEnd(12)} ${oneLine(r.lastError ?? `${r.tools} tools`)}`);
     return ExitCode.ok;
   }
   if (!servers.length && !untrusted.length) {
@@ -138,16 +141,18 @@ export async function runMcpList(opts: { json: boolean; verbose: boolean; daemon
     else print("no MCP servers configured (add them under mcpServers in .ironclaw/config.json or ~/.config/ironclaw/config.json)");
     return ExitCode.ok;
   }
-  const started = !servers.length ? [] : await withServers(servers, opts, async (runtime) => {
-    const settled = await Promise.allSettled(servers.map((s) => runtime.mcp.ready(s.name, s.timeoutMs)));
-    return servers.map((s, i) => {
-      const r = settled[i]!;
-      const described = { ...describeServer(s), name: s.name, transport: transportLabel(s) };
-      return r.status === "fulfilled"
-        ? { ...described, state: "ready", tools: r.value.tools.length, error: null }
-        : { ...described, state: "failed", tools: 0, error: (r.reason as Error).message };
-    });
-  });
+  const started = !servers.length
+    ? []
+    : await withServers(servers, opts, async (runtime) => {
+        const settled = await Promise.allSettled(servers.map((s) => runtime.mcp.ready(s.name, s.timeoutMs)));
+        return servers.map((s, i) => {
+          const r = settled[i]!;
+          const described = { ...describeServer(s), name: s.name, transport: transportLabel(s) };
+          return r.status === "fulfilled"
+            ? { ...described, state: "ready", tools: r.value.tools.length, error: null }
+            : { ...described, state: "failed", tools: 0, error: (r.reason as Error).message };
+        });
+      });
   const rows = [...started, ...untrusted];
   if (opts.json) printJson({ path: "in-process", servers: rows });
   else for (const r of rows) print(`${oneLine(r.name).padEnd(20)} ${r.transport.padEnd(transportWidth(rows))} ${r.state.padEnd(9)} ${oneLine(r.error ?? `${r.tools} tools`)}`);
@@ -194,10 +199,13 @@ interface Content {
 /** A tool result for a person: its text, and a line for each thing that is not text. */
 function renderResult(result: { content?: Content[]; structuredContent?: unknown }): string {
   const parts = (result.content ?? []).map((c) =>
-    c.type === "text" ? c.text ?? "" :
-    c.type === "resource" ? c.resource?.text ?? `[resource ${c.resource?.uri ?? ""}]` :
-    c.type === "resource_link" ? `[resource link ${c.uri ?? ""}]` :
-    `[${c.type}${c.mimeType ? ` ${c.mimeType}` : ""}${c.data ? `, ${Buffer.from(c.data, "base64").length} bytes` : ""}]`,
+    c.type === "text"
+      ? (c.text ?? "")
+      : c.type === "resource"
+        ? (c.resource?.text ?? `[resource ${c.resource?.uri ?? ""}]`)
+        : c.type === "resource_link"
+          ? `[resource link ${c.uri ?? ""}]`
+          : `[${c.type}${c.mimeType ? ` ${c.mimeType}` : ""}${c.data ? `, ${Buffer.from(c.data, "base64").length} bytes` : ""}]`,
   );
   if (!parts.length && result.structuredContent !== undefined) parts.push(JSON.stringify(result.structuredContent, null, 2));
   return parts.join("\n");
@@ -238,9 +246,13 @@ export async function runMcpCall(name: string, tool: string, opts: { args: strin
   const socket = await daemonFor(opts);
   if (socket) {
     try {
-      const replies = await askDaemon(socket, { type: "mcp.call", server: name, tool, args: args as Record<string, unknown>, ...(opts.timeout !== undefined && { timeoutMs: opts.timeout * 1000 }) }, (m) => {
-        if (m.type === "mcp.progress") onProgress(m);
-      });
+      const replies = await askDaemon(
+        socket,
+        { type: "mcp.call", server: name, tool, args: args as Record<string, unknown>, ...(opts.timeout !== undefined && { timeoutMs: opts.timeout * 1000 }) },
+        (m) => {
+          if (m.type === "mcp.progress") onProgress(m);
+        },
+      );
       const done = replies.find((m) => m.type === "mcp.result");
       return reportResult(tool, (done?.type === "mcp.result" ? done.result : {}) as ToolResult, opts.json);
     } catch (err) {
@@ -261,4 +273,3 @@ export async function runMcpCall(name: string, tool: string, opts: { args: strin
     }
   });
 }
-

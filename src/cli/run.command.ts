@@ -192,7 +192,10 @@ export async function runRun(task: string, opts: RunOptions): Promise<number> {
       // The model's last words: behind its gutter on a terminal (after IronClaw's last line, they
       // must not read as IronClaw's); exact, escapes visible, in a pipe.
       if (process.stdout.isTTY) {
-        const answer = modelTextWriter((text) => process.stdout.write(text), () => terminalColumns(process.stdout));
+        const answer = modelTextWriter(
+          (text) => process.stdout.write(text),
+          () => terminalColumns(process.stdout),
+        );
         answer.text(result.answer.trim());
         answer.endTurn();
       } else process.stdout.write(`${visible(result.answer.trim())}\n`);
@@ -221,11 +224,7 @@ function watchApprovals(
   let asked: string | null = null;
   session.subscribe((snap) => {
     if (snap.status !== "active") return;
-    const pending = snap.matches({ active: "awaitingApproval" })
-      ? snap.context.decision
-      : snap.matches({ active: { applying: "asking" } })
-        ? snap.context.changes
-        : null;
+    const pending = snap.matches({ active: "awaitingApproval" }) ? snap.context.decision : snap.matches({ active: { applying: "asking" } }) ? snap.context.changes : null;
     if (!pending || asked === pending.actionHash) return;
     asked = pending.actionHash;
     const { actionHash, summary } = pending;

@@ -90,6 +90,5 @@ export const DaemonMessage = Schema.Union([
 ]);
 export type DaemonMessage = typeof DaemonMessage.Type;
 
-
 export const decodeClientMessage = schemaDecoder(ClientMessage);
 export const decodeDaemonMessage = schemaDecoder(DaemonMessage);

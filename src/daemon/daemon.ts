@@ -78,7 +78,7 @@ function daemonInspector(source: InspectionSource, logger: Logger) {
       }
       return current;
     },
-    url: async () => (current ? (await current.catch(() => null))?.url ?? null : null),
+    url: async () => (current ? ((await current.catch(() => null))?.url ?? null) : null),
     close: async () => (await current?.catch(() => null))?.close(),
   };
 }
@@ -93,7 +93,8 @@ export async function runDaemon(options: { backend?: string; logger: Logger; set
   process.once("exit", () => lock.release());
   // The MCP servers of the project the daemon was started in; a client elsewhere connects its own.
   const mcpConfig = loadMcpConfig();
-  if (mcpConfig.project?.servers.length && !mcpConfig.project.trusted) logger.warn({ file: mcpConfig.project.file }, "the project's MCP servers are not trusted: not started (ironclaw trust)");
+  if (mcpConfig.project?.servers.length && !mcpConfig.project.trusted)
+    logger.warn({ file: mcpConfig.project.file }, "the project's MCP servers are not trusted: not started (ironclaw trust)");
   // Costs little until someone watches: views are built only while an inspector is attached.
   const source = createInspectionSource({ pid: process.pid, command: "daemon", cwd: process.cwd() });
   const inspector = daemonInspector(source, logger);
@@ -115,8 +116,7 @@ export async function runDaemon(options: { backend?: string; logger: Logger; set
   const cgroups = await detectCgroups();
   const startedAt = new Date().toISOString();
 
-  const warm = (backend: string, size: number) =>
-    runtime.pool.warm({ backend, size, limits: poolLimits(settings), refreshMs: settings.pool.snapshotRefreshSecs * 1000 });
+  const warm = (backend: string, size: number) => runtime.pool.warm({ backend, size, limits: poolLimits(settings), refreshMs: settings.pool.snapshotRefreshSecs * 1000 });
 
   // Listen before anything starts: a socket that cannot be had must not leave a warming pool behind.
   rmSync(socketPath, { force: true }); // we hold the lock and nobody answered: a crashed daemon's leftover
@@ -136,7 +136,14 @@ export async function runDaemon(options: { backend?: string; logger: Logger; set
   runtime.mcp.connect();
   chmodSync(socketPath, 0o600);
   const inspectorUrl = options.inspect ? (await inspector.ensure()).url : undefined;
-  const record: DaemonRecord = { pid: process.pid, socket: socketPath, startedAt, backend: driver.backend, projectDir: process.cwd(), ...(inspectorUrl && { inspector: inspectorUrl }) };
+  const record: DaemonRecord = {
+    pid: process.pid,
+    socket: socketPath,
+    startedAt,
+    backend: driver.backend,
+    projectDir: process.cwd(),
+    ...(inspectorUrl && { inspector: inspectorUrl }),
+  };
   writeFileSync(daemonRecordPath(), JSON.stringify(record), { mode: 0o600 });
   const { inspector: _url, ...loggable } = record; // the URL holds the token: not for the log
   logger.info({ ...loggable, inspector: inspectorUrl !== undefined }, "daemon listening");

@@ -43,8 +43,7 @@ interface StateNodeLike {
   states: Record<string, StateNodeLike>;
 }
 
-const isMachine = (logic: unknown): logic is MachineLogic =>
-  typeof logic === "object" && logic !== null && "root" in logic && "config" in logic && "transition" in logic;
+const isMachine = (logic: unknown): logic is MachineLogic => typeof logic === "object" && logic !== null && "root" in logic && "config" in logic && "transition" in logic;
 
 /** Chart node names of every active state in `value`, outermost first. */
 function activeNodes(root: StateNodeLike, value: unknown): string[] {
@@ -220,7 +219,11 @@ export function createInspectionSource(process_: { pid: number; command: string;
     if (listeners.size === 0) {
       t.view = { ...t.view, value: snapshot.value ?? null, status, approval, ...(status !== "active" && { endedAt: Date.now() }) };
     } else {
-      if (changed) send({ type: "log", entry: { at: Date.now(), actorId: ref.sessionId, kind: "state", text: status === "active" ? dottedState(snapshot.value) : `${dottedState(snapshot.value)} (${status})` } });
+      if (changed)
+        send({
+          type: "log",
+          entry: { at: Date.now(), actorId: ref.sessionId, kind: "state", text: status === "active" ? dottedState(snapshot.value) : `${dottedState(snapshot.value)} (${status})` },
+        });
       update(t, { ...viewOf(ref, snapshot), approval, ...(status !== "active" && { endedAt: Date.now() }) });
     }
     if (status !== "active") forgetEnded(ref.sessionId);

@@ -62,7 +62,8 @@ export async function startInspectorServer(hub: InspectorHub, options: { port?: 
     // The token is in the URL: never send it on as a referrer.
     "referrer-policy": "no-referrer",
     "x-frame-options": "DENY",
-    "content-security-policy": "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'",
+    "content-security-policy":
+      "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'",
   };
 
   const read = (key: string, file: string) => {
@@ -82,7 +83,9 @@ export async function startInspectorServer(hub: InspectorHub, options: { port?: 
     }
     try {
       if (req.method === "GET" && url.pathname === "/") {
-        const page = read("index.html", join(packageRoot(), "dist", "inspector", "index.html")).toString("utf8").replaceAll("%TOKEN%", token);
+        const page = read("index.html", join(packageRoot(), "dist", "inspector", "index.html"))
+          .toString("utf8")
+          .replaceAll("%TOKEN%", token);
         res.writeHead(200, { ...headers, "content-type": "text/html; charset=utf-8" }).end(page);
         return;
       }
@@ -168,7 +171,11 @@ export async function startInspectorServer(hub: InspectorHub, options: { port?: 
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", (err: NodeJS.ErrnoException) =>
-      reject(new InspectorServerError(err.code === "EADDRINUSE" ? `port ${options.port} is in use: pick another with --port, or 0 for any` : `cannot listen on ${host}:${options.port ?? 0}: ${err.message}`)),
+      reject(
+        new InspectorServerError(
+          err.code === "EADDRINUSE" ? `port ${options.port} is in use: pick another with --port, or 0 for any` : `cannot listen on ${host}:${options.port ?? 0}: ${err.message}`,
+        ),
+      ),
     );
     server.listen(options.port ?? 0, host, () => resolve());
   });

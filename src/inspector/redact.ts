@@ -15,8 +15,7 @@ const MAX_ITEMS = 30;
 const MAX_KEYS = 60;
 const MAX_DEPTH = 5;
 
-const isActorRef = (v: object): v is { id: string; sessionId: string } =>
-  "sessionId" in v && "send" in v && typeof (v as { send: unknown }).send === "function";
+const isActorRef = (v: object): v is { id: string; sessionId: string } => "sessionId" in v && "send" in v && typeof (v as { send: unknown }).send === "function";
 
 const isPlain = (v: object) => {
   const proto = Object.getPrototypeOf(v) as unknown;
@@ -34,7 +33,12 @@ export function redact(value: unknown, depth = 0, key = "", seen: Set<object> = 
   if (value instanceof Error) return { error: value.message };
   if (value instanceof Uint8Array) return `[${value.byteLength} bytes]`;
   if (COUNT_ONLY.has(key) && Array.isArray(value)) return `[${value.length} items]`;
-  if (NAMES_ONLY.has(key) && !Array.isArray(value)) return Object.fromEntries(Object.keys(value).slice(0, MAX_KEYS).map((k) => [k, "[redacted]"]));
+  if (NAMES_ONLY.has(key) && !Array.isArray(value))
+    return Object.fromEntries(
+      Object.keys(value)
+        .slice(0, MAX_KEYS)
+        .map((k) => [k, "[redacted]"]),
+    );
   if (seen.has(value)) return "[cycle]";
   if (depth >= MAX_DEPTH) return Array.isArray(value) ? `[${value.length} items]` : "[…]";
   if (value instanceof Map) return redact(Object.fromEntries(value), depth, key, seen);

@@ -24,13 +24,28 @@ describe(`MCP conformance suite, client mode, spec ${SPEC}`, () => {
     expect(scenarios.filter((s) => s.startsWith("auth/")).length).toBeGreaterThan(5);
   });
 
-  it.each(scenarios)("%s", (scenario) => {
-    const run = spawnSync(
-      process.execPath,
-      [harness, "client", "--command", "bin/ironclaw mcp conformance-client", "--scenario", scenario, "--spec-version", SPEC, "--expected-failures", join(import.meta.dirname, "client-baseline.yml")],
-      { cwd: root, encoding: "utf8", env: { ...process.env, PATH: `${join(process.execPath, "..")}:${process.env.PATH}` }, timeout: 90_000 },
-    );
-    // On failure the harness's own report (which checks failed, the client's stderr) is the message.
-    expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0);
-  }, 120_000);
+  it.each(scenarios)(
+    "%s",
+    (scenario) => {
+      const run = spawnSync(
+        process.execPath,
+        [
+          harness,
+          "client",
+          "--command",
+          "bin/ironclaw mcp conformance-client",
+          "--scenario",
+          scenario,
+          "--spec-version",
+          SPEC,
+          "--expected-failures",
+          join(import.meta.dirname, "client-baseline.yml"),
+        ],
+        { cwd: root, encoding: "utf8", env: { ...process.env, PATH: `${join(process.execPath, "..")}:${process.env.PATH}` }, timeout: 90_000 },
+      );
+      // On failure the harness's own report (which checks failed, the client's stderr) is the message.
+      expect(run.status, `${run.stdout}\n${run.stderr}`).toBe(0);
+    },
+    120_000,
+  );
 });

@@ -40,7 +40,14 @@ function fakeFirecracker(name: string): { fc: string; sent: () => Sent[]; clear:
   chmodSync(fc, 0o755);
   return {
     fc,
-    sent: () => (existsSync(record) ? readFileSync(record, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as Sent) : []),
+    sent: () =>
+      existsSync(record)
+        ? readFileSync(record, "utf8")
+            .trim()
+            .split("\n")
+            .filter(Boolean)
+            .map((l) => JSON.parse(l) as Sent)
+        : [],
     clear: () => rmSync(record, { force: true }),
   };
 }
@@ -53,8 +60,16 @@ function fakeImage(): GuestImage {
   writeFileSync(join(d, "initramfs.cpio.gz"), "initrd");
   writeFileSync(join(d, "rootfs.ext4"), "rootfs");
   return {
-    id: "v1-fakeimage0001", dir: d, format: 1, kernel: join(d, "vmlinux"), initrd: join(d, "initramfs.cpio.gz"), rootfs: join(d, "rootfs.ext4"),
-    kernelRelease: "6.1.0-fake-amd64", inputs: "fake", createdAt: new Date().toISOString(), bytes: 0,
+    id: "v1-fakeimage0001",
+    dir: d,
+    format: 1,
+    kernel: join(d, "vmlinux"),
+    initrd: join(d, "initramfs.cpio.gz"),
+    rootfs: join(d, "rootfs.ext4"),
+    kernelRelease: "6.1.0-fake-amd64",
+    inputs: "fake",
+    createdAt: new Date().toISOString(),
+    bytes: 0,
   };
 }
 
@@ -185,7 +200,14 @@ describe.skipIf(!specPresent)("Firecracker driver against a stand-in Firecracker
 
   it("probes honestly: no binary, or a KVM that does not boot, is unusable with the reason; otherwise a real boot decides", async () => {
     const fake = fakeFirecracker("probe");
-    const missing = new FirecrackerDriver({ ...env, image: () => image, firecracker: () => null, jailer: () => null, kvmBoots: async () => true, snapshots: () => ({ dir: snapshots, refreshMs: 1 }) });
+    const missing = new FirecrackerDriver({
+      ...env,
+      image: () => image,
+      firecracker: () => null,
+      jailer: () => null,
+      kvmBoots: async () => true,
+      snapshots: () => ({ dir: snapshots, refreshMs: 1 }),
+    });
     expect(await missing.probe()).toMatchObject({ backend: "firecracker", usable: false, reason: expect.stringMatching(/Firecracker is not installed/) });
     await expect(missing.provision({ id: "nofc", backend: "firecracker", limits })).rejects.toThrow(/put `firecracker` on PATH or set IRONCLAW_FIRECRACKER/);
 

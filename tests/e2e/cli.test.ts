@@ -59,7 +59,11 @@ describe.each(backendsUnderTest())("ironclaw exec --backend %s", (backend) => {
       },
     });
     expect((await run).signal).toBe("SIGKILL");
-    const left = await until(() => sandboxProcesses(`sleep ${marker}`), (p) => p.length === 0, 2000);
+    const left = await until(
+      () => sandboxProcesses(`sleep ${marker}`),
+      (p) => p.length === 0,
+      2000,
+    );
     expect(left).toEqual([]);
     const doctor = await ironclaw(["doctor", "--json"]);
     expect(JSON.parse(doctor.stdout).reapedLeftovers.length).toBeGreaterThan(0);
@@ -67,7 +71,10 @@ describe.each(backendsUnderTest())("ironclaw exec --backend %s", (backend) => {
   });
 
   it("tears the sandbox down and exits 130 on Ctrl-C (SIGINT), 143 on SIGTERM", async () => {
-    for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    for (const [signal, code] of [
+      ["SIGINT", 130],
+      ["SIGTERM", 143],
+    ] as const) {
       const marker = `62.${code}`;
       const r = await ironclaw(["exec", "-b", backend, "--", "sleep", marker], {
         onSpawn: (child) => {
@@ -93,7 +100,10 @@ describe.skipIf(!findQemu() || !findImage(imageInputs(env)))("ironclaw exec --ba
 });
 
 const cores = availableParallelism();
-const cpusRange = (n: string) => new RegExp(`^ironclaw: option '--cpus <n>' argument '${n}' is invalid\\. --cpus must be a number of CPUs from 0\\.01 to ${cores} \\(this machine has ${cores}\\), got "${n}"\\n$`);
+const cpusRange = (n: string) =>
+  new RegExp(
+    `^ironclaw: option '--cpus <n>' argument '${n}' is invalid\\. --cpus must be a number of CPUs from 0\\.01 to ${cores} \\(this machine has ${cores}\\), got "${n}"\\n$`,
+  );
 
 describe("ironclaw usage", () => {
   it("refuses bad input with one line and exit 2, starting nothing", async () => {
@@ -163,32 +173,34 @@ describe("ironclaw usage", () => {
     expect(r.code).toBe(0);
   });
 
-  it.runIf(process.getuid?.() === 0)("doctor measures each process backend's hardening in a real sandbox: no host root, and for namespace seccomp, /proc and the agent", async () => {
-    const r = await ironclaw(["doctor", "--json"]);
-    const report = JSON.parse(r.stdout) as { backends: Array<{ backend: string; hardening?: Hardening; hardeningError?: string }> };
-    for (const name of backendsUnderTest()) {
-      const entry = report.backends.find((b) => b.backend === name);
-      expect({ name, error: entry?.hardeningError }).toEqual({ name, error: undefined });
-      const h = entry?.hardening;
-      expect(h?.hostUids.length).toBeGreaterThan(0);
-      expect(h?.hostUids).not.toContain(0);
-      expect(h?.limits?.cpus).toBeGreaterThan(0);
-    }
-    const ns = report.backends.find((b) => b.backend === "namespace")?.hardening;
-    expect(ns).toMatchObject({ seccomp: "filter", procSysWritable: false, procKeysReadable: false, nestedUserNamespaces: false, agentReachable: false });
-    expect(ns?.insideRootIsHost).toBeGreaterThan(0);
-    const text = await ironclaw(["doctor"]);
-    expect(text.stdout).toMatch(/namespace[\s\S]*seccomp: filter in force \(measured in a command/);
-    expect(text.stdout).not.toMatch(/HOST ROOT|includes host root/);
-  });
+  it.runIf(process.getuid?.() === 0)(
+    "doctor measures each process backend's hardening in a real sandbox: no host root, and for namespace seccomp, /proc and the agent",
+    async () => {
+      const r = await ironclaw(["doctor", "--json"]);
+      const report = JSON.parse(r.stdout) as { backends: Array<{ backend: string; hardening?: Hardening; hardeningError?: string }> };
+      for (const name of backendsUnderTest()) {
+        const entry = report.backends.find((b) => b.backend === name);
+        expect({ name, error: entry?.hardeningError }).toEqual({ name, error: undefined });
+        const h = entry?.hardening;
+        expect(h?.hostUids.length).toBeGreaterThan(0);
+        expect(h?.hostUids).not.toContain(0);
+        expect(h?.limits?.cpus).toBeGreaterThan(0);
+      }
+      const ns = report.backends.find((b) => b.backend === "namespace")?.hardening;
+      expect(ns).toMatchObject({ seccomp: "filter", procSysWritable: false, procKeysReadable: false, nestedUserNamespaces: false, agentReachable: false });
+      expect(ns?.insideRootIsHost).toBeGreaterThan(0);
+      const text = await ironclaw(["doctor"]);
+      expect(text.stdout).toMatch(/namespace[\s\S]*seccomp: filter in force \(measured in a command/);
+      expect(text.stdout).not.toMatch(/HOST ROOT|includes host root/);
+    },
+  );
 });
 
 // As a user without root: bubblewrap still isolates, but cgroups are not writable. IronClaw says
 // so on every run, and refuses limits it cannot enforce. Needs root to switch user, and a
 // checkout that user can read.
 const asNobody = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"];
-const nobodyCanRun =
-  process.getuid?.() === 0 && spawnSync(asNobody[0]!, [...asNobody.slice(1), "test", "-x", BIN], { stdio: "ignore" }).status === 0;
+const nobodyCanRun = process.getuid?.() === 0 && spawnSync(asNobody[0]!, [...asNobody.slice(1), "test", "-x", BIN], { stdio: "ignore" }).status === 0;
 
 describe.skipIf(!nobodyCanRun)("ironclaw as an unprivileged user", () => {
   const home = mkdtempSync(join(tmpdir(), "ironclaw-nobody-"));
@@ -210,4 +222,3 @@ describe.skipIf(!nobodyCanRun)("ironclaw as an unprivileged user", () => {
     expect(readdirSync(join(home, "state", "sandboxes"))).toEqual([]);
   });
 });
-

@@ -59,7 +59,13 @@ describe.skipIf(!backend)("ironclaw up / exec / status / down", () => {
       onSpawn: (child) => void until(() => commandRunning(marker), Boolean, 20_000).then(() => child.kill("SIGINT")),
     });
     expect(interrupted.code).toBe(130);
-    expect(await until(() => commandRunning(marker), (running) => !running, 5000)).toBe(false);
+    expect(
+      await until(
+        () => commandRunning(marker),
+        (running) => !running,
+        5000,
+      ),
+    ).toBe(false);
 
     const status = JSON.parse((await ironclaw(["status", "--json"])).stdout);
     expect(status).toMatchObject({ running: true, backend, state: "running", pool: { size: 2 } });

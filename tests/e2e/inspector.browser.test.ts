@@ -140,11 +140,14 @@ describe.skipIf(!haveChromium)("the inspector in headless Chromium", () => {
     const [processId, actorId] = key!.split("/");
     let now: string | undefined;
     await expect
-      .poll(async () => {
-        const s = await hubState(inspector.url);
-        now = JSON.stringify(s.actors.find((a) => a.process === processId && a.actor.id === actorId)?.actor.value);
-        return now !== JSON.stringify({ running: "busy" }) && now !== undefined;
-      }, { timeout: 60_000 })
+      .poll(
+        async () => {
+          const s = await hubState(inspector.url);
+          now = JSON.stringify(s.actors.find((a) => a.process === processId && a.actor.id === actorId)?.actor.value);
+          return now !== JSON.stringify({ running: "busy" }) && now !== undefined;
+        },
+        { timeout: 60_000 },
+      )
       .toBe(true);
     await shot(page, "2-disconnected");
     net.restore();
@@ -176,7 +179,10 @@ describe.skipIf(!haveChromium)("the inspector in headless Chromium", () => {
     await page.locator(`[data-actor-key="${key}"]`).first().click();
     const states = await page.locator('[data-testid="log"] [data-testid="log-entry"][data-kind="state"]').allTextContents();
     const order = ["running.ready", "running.busy", "destroyed"].map((s) => states.findIndex((t) => t.includes(s)));
-    expect(order.every((i) => i >= 0), states.join(" | ")).toBe(true);
+    expect(
+      order.every((i) => i >= 0),
+      states.join(" | "),
+    ).toBe(true);
     expect([...order].sort((a, b) => a - b)).toEqual(order);
     await shot(page, "4-destroyed");
     expect(foreign).toEqual([]);

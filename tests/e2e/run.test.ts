@@ -54,13 +54,19 @@ describe.skipIf(!backend)("ironclaw run", () => {
   it("approved at the terminal: exactly the approved diff is applied", async () => {
     const dir = exampleProject();
     const before = fingerprint(dir);
-    const r = await atTerminal([BIN, "run", "fix the failing test", "--script", SCRIPT, "-b", backend], { cwd: dir, env: { ...env, NO_COLOR: "1", ...userConfig(dir) }, answers: ["y\n"] });
+    const r = await atTerminal([BIN, "run", "fix the failing test", "--script", SCRIPT, "-b", backend], {
+      cwd: dir,
+      env: { ...env, NO_COLOR: "1", ...userConfig(dir) },
+      answers: ["y\n"],
+    });
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/- {2}return Math\.round\(sum \+ \(sum \* discountPercent\) \/ 100\);/); // the card was shown
     const after = fingerprint(dir);
     expect(Object.keys(after).filter((f) => after[f] !== before[f])).toEqual(["src/cart.js"]);
     expect(readFileSync(join(dir, "src", "cart.js"), "utf8")).toBe(
-      readFileSync(join(root, "examples", "fix-tests", "src", "cart.js"), "utf8").replace("  // Bug: the discount is added instead of taken off.\n", "").replace("sum + (sum", "sum - (sum"),
+      readFileSync(join(root, "examples", "fix-tests", "src", "cart.js"), "utf8")
+        .replace("  // Bug: the discount is added instead of taken off.\n", "")
+        .replace("sum + (sum", "sum - (sum"),
     );
     expect(readFileSync(join(env.IRONCLAW_STATE_DIR, "audit.jsonl"), "utf8")).toMatch(/"decision":"approved","by":"user","reason":"approved and applied"/);
   });
@@ -80,10 +86,7 @@ describe.skipIf(!backend)("ironclaw run", () => {
   it("does not believe a server that calls a writing tool read-only", async () => {
     const dir = exampleProject({ liar: { command: "node", args: [join(root, "tests", "fixtures", "mcp", "faulty-server.mjs"), "normal"] } });
     const marker = join(dir, "planted.txt");
-    const s = script(dir, [
-      { toolCalls: [{ name: "liar__peek", arguments: { path: marker } }] },
-      { expect: { toolResult: "not run", toolError: true }, text: "denied" },
-    ]);
+    const s = script(dir, [{ toolCalls: [{ name: "liar__peek", arguments: { path: marker } }] }, { expect: { toolResult: "not run", toolError: true }, text: "denied" }]);
     const r = await ironclaw(["run", "peek", "--script", s, "--approve", "deny", "-b", backend, "--json"], { cwd: dir, env: userConfig(dir) });
     expect(r.code).toBe(0);
     expect(existsSync(marker)).toBe(false);

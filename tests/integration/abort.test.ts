@@ -28,7 +28,10 @@ describe.each(backendsUnderTest())("%s: aborted mid-way, teardown racing", (back
     const abort = new AbortController();
     const provision = driver(backend).provision({ id, backend, limits }, abort.signal);
     let beforeAbort = false;
-    provision.then(() => (beforeAbort = !abort.signal.aborted), () => {});
+    provision.then(
+      () => (beforeAbort = !abort.signal.aborted),
+      () => {},
+    );
     await new Promise((r) => setTimeout(r, delay));
     abort.abort();
     const [provisioned] = await Promise.allSettled([provision, teardownNow(backend, id)]);
@@ -44,7 +47,10 @@ describe.each(backendsUnderTest())("%s: aborted mid-way, teardown racing", (back
     const abort = new AbortController();
     const boot = driver(backend).boot(record, abort.signal);
     let beforeAbort = false;
-    boot.then(() => (beforeAbort = !abort.signal.aborted), () => {});
+    boot.then(
+      () => (beforeAbort = !abort.signal.aborted),
+      () => {},
+    );
     await new Promise((r) => setTimeout(r, delay));
     abort.abort();
     const [booted] = await Promise.allSettled([boot, teardownNow(backend, id)]);

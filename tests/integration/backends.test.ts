@@ -14,11 +14,21 @@ describe.each(backendsUnderTest())("%s backend", (backend) => {
     await withSandbox(backend, async (sandbox) => {
       const out: string[] = [];
       const exit = await sandbox.channel.exec(
-        { argv: ["sh", "-c", 'pwd; echo "$GREETING"; cat; echo oops >&2; exit 7'], cwd: "/tmp", env: { GREETING: "hello", PATH: "/usr/bin:/bin" }, stdin: Buffer.from("from stdin\n") },
+        {
+          argv: ["sh", "-c", 'pwd; echo "$GREETING"; cat; echo oops >&2; exit 7'],
+          cwd: "/tmp",
+          env: { GREETING: "hello", PATH: "/usr/bin:/bin" },
+          stdin: Buffer.from("from stdin\n"),
+        },
         (stream, data) => out.push(`${stream}:${data}`),
       );
       expect(exit).toMatchObject({ code: 7, signal: null, timedOut: false, truncated: false });
-      expect(out.filter((o) => o.startsWith("stdout")).join("").replace(/stdout:/g, "")).toBe("/tmp\nhello\nfrom stdin\n");
+      expect(
+        out
+          .filter((o) => o.startsWith("stdout"))
+          .join("")
+          .replace(/stdout:/g, ""),
+      ).toBe("/tmp\nhello\nfrom stdin\n");
       expect(out.filter((o) => o.startsWith("stderr"))).toEqual(["stderr:oops\n"]);
     });
   });
@@ -45,7 +55,10 @@ describe.each(backendsUnderTest())("%s backend", (backend) => {
       expect(flood).toMatchObject({ truncated: true, outputBytes: 100_000 });
       expect(received).toBe(100_000);
 
-      await expect(sandbox.channel.exec({ argv: ["no-such-command"] })).rejects.toMatchObject({ code: "ENOENT", message: expect.stringMatching(/command not found in the sandbox: no-such-command/) });
+      await expect(sandbox.channel.exec({ argv: ["no-such-command"] })).rejects.toMatchObject({
+        code: "ENOENT",
+        message: expect.stringMatching(/command not found in the sandbox: no-such-command/),
+      });
       // The sandbox is still usable after all of that.
       expect(await sandbox.channel.exec({ argv: ["true"] })).toMatchObject({ code: 0 });
     });

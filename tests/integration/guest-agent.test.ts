@@ -46,12 +46,14 @@ describe("guest agent", () => {
       }
       throw new Error(`no reply to ${id}`);
     };
-    const stdout = (id: string) => Buffer.concat(frames.filter((f) => f.type === "output" && f.id === id && f.stream === "stdout").map((f) => Buffer.from(f.data!, "base64"))).toString();
+    const stdout = (id: string) =>
+      Buffer.concat(frames.filter((f) => f.type === "output" && f.id === id && f.stream === "stdout").map((f) => Buffer.from(f.data!, "base64"))).toString();
     const send = (m: object) => agent.stdin.write(encodeFrame(m));
     const b64 = (s: string) => Buffer.from(s).toString("base64");
     try {
       // A line-echoing server: answers each line as it comes, so output before eof proves stdin stayed open.
-      const echo = "process.stdin.setEncoding('utf8'); let buf = ''; process.stdin.on('data', (d) => { buf += d; let i; while ((i = buf.indexOf('\\n')) >= 0) { console.log('got ' + buf.slice(0, i)); buf = buf.slice(i + 1); } });";
+      const echo =
+        "process.stdin.setEncoding('utf8'); let buf = ''; process.stdin.on('data', (d) => { buf += d; let i; while ((i = buf.indexOf('\\n')) >= 0) { console.log('got ' + buf.slice(0, i)); buf = buf.slice(i + 1); } });";
       send({ type: "exec", id: "srv", argv: [process.execPath, "-e", echo], interactive: true, stdin: b64("first\n") });
       send({ type: "stdin", id: "w1", target: "srv", data: b64("second\n") });
       expect(await reply("w1")).toMatchObject({ type: "ok" });

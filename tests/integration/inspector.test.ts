@@ -56,7 +56,14 @@ function tab(server: InspectorServer, token = server.token) {
   return { ws, messages, until };
 }
 
-const approvalInput = { id: "a1", actionHash: "a".repeat(64), card: { kind: "exec", title: "run", argv: ["rm", "-rf", "x"], cwd: "/", envNames: [], network: false }, summary: "rm -rf x", deadlineMs: 60_000, interactive: true };
+const approvalInput = {
+  id: "a1",
+  actionHash: "a".repeat(64),
+  card: { kind: "exec", title: "run", argv: ["rm", "-rf", "x"], cwd: "/", envNames: [], network: false },
+  summary: "rm -rf x",
+  deadlineMs: 60_000,
+  interactive: true,
+};
 
 function approvalActor(source: ReturnType<typeof createInspectionSource>) {
   const ran: string[] = [];
@@ -174,7 +181,8 @@ describe("inspector server", () => {
     actor.start();
     actor.send({ type: "APPROVE", actionHash: approvalInput.actionHash });
     const deadline = Date.now() + 5000;
-    while (!events.some((e) => e.type === "@xstate.snapshot" && (e.snapshot as { value?: unknown }).value === "done") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (!events.some((e) => e.type === "@xstate.snapshot" && (e.snapshot as { value?: unknown }).value === "done") && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
     const created = events.find((e) => e.type === "@xstate.actor")!;
     expect(created).toMatchObject({ name: expect.any(String), sessionId: expect.stringContaining(":"), _version: expect.any(String) });
     expect(JSON.parse(created.definition as string)).toMatchObject({ id: "approval", states: { pending: expect.any(Object) } });
@@ -233,9 +241,7 @@ describe("inspector server", () => {
     const link = await linkToInspector(source, server);
     const t = tab(server);
     // The tab sees the reporting process's pending approval, whether in its first state or just after.
-    await t.until((m): m is UiMessage =>
-      (m.type === "state" && m.actors.some((a) => a.actor.approval !== null)) || (m.type === "actor" && m.actor.approval !== null),
-    );
+    await t.until((m): m is UiMessage => (m.type === "state" && m.actors.some((a) => a.actor.approval !== null)) || (m.type === "actor" && m.actor.approval !== null));
     const state = hub.state();
     expect(state.processes).toEqual([expect.objectContaining({ pid: 4242, command: "run", cwd: "/project", connected: true })]);
     const { process, actor: view } = state.actors[0]!;

@@ -39,7 +39,6 @@ const server = (name: string, args: string[], extra: Partial<StdioServerConfig> 
 
 const start = startMcpRuntime;
 
-
 /** This process's sandboxes for MCP server `name`. */
 const sandboxesOf = (runtime: Runtime, name: string) => runtime.store.list().filter((r) => r.owner.pid === process.pid && r.id.startsWith(`mcp-${name}-`));
 const textOf = (result: unknown) => (result as { content: Array<{ text: string }> }).content[0]!.text;
@@ -58,7 +57,10 @@ describe("what a sandboxed server sees", () => {
       expect(plan.argv).toEqual([GUEST_NODE, FILESYSTEM, data]);
       expect(plan.cwd).toBe(root);
       // node_modules is inside the project: the project's mount already shows it.
-      expect(plan.mounts).toEqual([{ source: root, target: root }, { source: data, target: data }]);
+      expect(plan.mounts).toEqual([
+        { source: root, target: root },
+        { source: data, target: data },
+      ]);
       expect(plan.env.PATH).toMatch(/^\/opt\/ironclaw:/);
     } finally {
       rmSync(data, { recursive: true, force: true });
@@ -86,7 +88,9 @@ describe("what a sandboxed server sees", () => {
     expect(() => planSandboxedServer(server("x", [], { command: "no-such-launcher" }))).toThrow(
       expect.objectContaining({ code: "ENOENT", fatal: true, message: expect.stringMatching(/command not found in the sandbox: no-such-launcher/) }),
     );
-    expect(() => planSandboxedServer(server("x", [], { cwd: "/" }))).toThrow(expect.objectContaining({ code: "EMOUNT", message: expect.stringMatching(/cwd: \/ cannot be shown to a sandbox/) }));
+    expect(() => planSandboxedServer(server("x", [], { cwd: "/" }))).toThrow(
+      expect.objectContaining({ code: "EMOUNT", message: expect.stringMatching(/cwd: \/ cannot be shown to a sandbox/) }),
+    );
     expect(() => planSandboxedServer(server("x", [], { sandboxPaths: ["/etc"] }))).toThrow(expect.objectContaining({ code: "EMOUNT", fatal: true }));
   });
 });
@@ -129,7 +133,13 @@ describe.each(backendsUnderTest())("sandboxed MCP servers on the %s backend", (b
     expect(tools.map((t) => t.name)).toEqual(expect.arrayContaining(["read_text_file", "write_file", "list_directory"]));
 
     const [record] = sandboxesOf(runtime, "files");
-    expect(record).toMatchObject({ backend, mounts: [{ source: root, target: root }, { source: data, target: data }] });
+    expect(record).toMatchObject({
+      backend,
+      mounts: [
+        { source: root, target: root },
+        { source: data, target: data },
+      ],
+    });
     // The CPU limit every sandbox gets by default holds for a server's sandbox too.
     expect(record!.limits).toEqual({ ...MCP_SANDBOX_LIMITS, cpus: loadSettings().sandbox.cpus });
 
@@ -151,10 +161,7 @@ describe.each(backendsUnderTest())("sandboxed MCP servers on the %s backend", (b
   });
 
   it("has no network: only lo, and the host's loopback listener is out of reach (the same server unsandboxed reaches it)", async () => {
-    const runtime = start([
-      server("probe", [PROBE], { sandboxBackend: backend }),
-      server("control", [PROBE], { sandbox: false }),
-    ]);
+    const runtime = start([server("probe", [PROBE], { sandboxBackend: backend }), server("control", [PROBE], { sandbox: false })]);
     runtime.mcp.connect();
     await Promise.all([runtime.mcp.ready("probe", 60_000), runtime.mcp.ready("control")]);
     expect(textOf(await runtime.mcp.call("control", "connect", { host: "127.0.0.1", port }))).toBe("connected");
@@ -197,7 +204,13 @@ describe.each(backendsUnderTest())("sandboxed MCP servers on the %s backend", (b
         },
       });
       expect((await run).signal).toBe("SIGKILL");
-      expect(await poll(() => sandboxProcesses("none"), (p) => p.length === 0, 5000)).toEqual([]);
+      expect(
+        await poll(
+          () => sandboxProcesses("none"),
+          (p) => p.length === 0,
+          5000,
+        ),
+      ).toEqual([]);
       expect(records().length).toBeGreaterThan(0); // the cgroup and work dir wait for the next start
       const list = await ironclaw(["mcp", "list", "--json"], { cwd: project });
       expect(JSON.parse(list.stdout).servers).toEqual([expect.objectContaining({ name: "probe", transport: `stdio/sandbox:${backend}`, state: "ready" })]);

@@ -33,7 +33,6 @@ const processesWith = (marker: string) =>
 
 const start = startMcpRuntime;
 
-
 describe("MCP over stdio: server-everything", () => {
   it("lists its tools, calls echo, reports progress, and leaves no process behind", async () => {
     const server = stdio("everything", [EVERYTHING, "stdio"]);
@@ -65,7 +64,10 @@ describe("MCP over stdio: server-everything", () => {
     const inFlight = runtime.mcp.call("everything", "trigger-long-running-operation", { duration: 20, steps: 20 });
     await until(() => processesWith(server.marker).length > 0);
     for (const pid of processesWith(server.marker)) process.kill(pid, "SIGKILL");
-    await expect(inFlight).rejects.toMatchObject({ code: "ECONNLOST", message: expect.stringMatching(/connection to MCP server everything was lost during trigger-long-running-operation .*may or may not have run/) });
+    await expect(inFlight).rejects.toMatchObject({
+      code: "ECONNLOST",
+      message: expect.stringMatching(/connection to MCP server everything was lost during trigger-long-running-operation .*may or may not have run/),
+    });
     expect(await until(() => runtime.mcp.state("everything").state === "ready")).toBe(true);
     expect(states).toContain('"reconnecting"');
     expect(await runtime.mcp.call("everything", "echo", { message: "back" })).toEqual({ content: [{ type: "text", text: "Echo: back" }] });
@@ -144,7 +146,10 @@ describe("MCP over stdio: server-everything", () => {
   it("says clearly when the command does not exist, and does not retry it", async () => {
     const runtime = start([{ ...stdio("missing", []), command: "no-such-mcp-server" }]);
     runtime.mcp.connect();
-    await expect(runtime.mcp.ready("missing")).rejects.toMatchObject({ code: "ENOENT", message: expect.stringMatching(/^MCP server missing: command not found: no-such-mcp-server/) });
+    await expect(runtime.mcp.ready("missing")).rejects.toMatchObject({
+      code: "ENOENT",
+      message: expect.stringMatching(/^MCP server missing: command not found: no-such-mcp-server/),
+    });
     // A permanent failure is not restarted.
     expect(runtime.orchestrator.getSnapshot().context.children.some((c) => c.id === "missing")).toBe(false);
   });

@@ -57,7 +57,9 @@ function emulatorUnder(root: number): number | null {
 }
 
 function statusField(pid: number, field: string): string {
-  const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith(`${field}:`));
+  const line = readFileSync(`/proc/${pid}/status`, "utf8")
+    .split("\n")
+    .find((l) => l.startsWith(`${field}:`));
   return line!.slice(field.length + 1).trim();
 }
 
@@ -140,7 +142,10 @@ describe.skipIf(!ready)("qemu's emulator is jailed", () => {
         if (record.cgroup) {
           expect(readFileSync(`/proc/${pid}/cgroup`, "utf8")).toContain(record.id);
           // Nothing of the sandbox runs as host root: bubblewrap's monitor and reaper are the VM's uid too.
-          const members = readFileSync(join(record.cgroup.dirs.at(-1)!, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number);
+          const members = readFileSync(join(record.cgroup.dirs.at(-1)!, "cgroup.procs"), "utf8")
+            .split("\n")
+            .filter(Boolean)
+            .map(Number);
           expect(members).toContain(record.process!.pid);
           for (const member of members) expect(statusField(member, "Uid").split(/\s+/).map(Number)).toEqual([uid, uid, uid, uid]);
           expect(cmdline(record.process!.pid)[0]).toBe(bwrap);

@@ -26,7 +26,10 @@ describe.skipIf(!ready)("qemu backend", () => {
       expect(sandbox.hello.kernel).not.toBe(release());
       expect(sandbox.isolation).toMatch(/^qemu micro-VM \((TCG emulation|KVM), (booted cold|restored from a snapshot)\), guest kernel /);
       let out = "";
-      const exit = await sandbox.channel.exec({ argv: ["sh", "-c", "uname -r; ls /sys/class/net; echo x > /usr/w && cat /usr/w; grep '^overlay / ' /proc/mounts; exit 4"] }, (_, d) => (out += d));
+      const exit = await sandbox.channel.exec(
+        { argv: ["sh", "-c", "uname -r; ls /sys/class/net; echo x > /usr/w && cat /usr/w; grep '^overlay / ' /proc/mounts; exit 4"] },
+        (_, d) => (out += d),
+      );
       expect(exit.code).toBe(4);
       const [kernel, ...rest] = out.trim().split("\n");
       expect(kernel).toBe(image!.kernelRelease);

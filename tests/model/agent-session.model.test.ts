@@ -16,13 +16,25 @@ type Snap = SnapshotFrom<typeof agentSessionMachine>;
 type Step = { event: AnyEventObject; state: Snap };
 
 const call = { id: "c1", name: "exec", arguments: { argv: ["true"] } };
-const turn = (tools: boolean): ModelTurn => ({ text: tools ? "working" : "done", toolCalls: tools ? [call] : [], usage: { inputTokens: 10, outputTokens: 5 }, stop: tools ? "tool_calls" : "end" });
+const turn = (tools: boolean): ModelTurn => ({
+  text: tools ? "working" : "done",
+  toolCalls: tools ? [call] : [],
+  usage: { inputTokens: 10, outputTokens: 5 },
+  stop: tools ? "tool_calls" : "end",
+});
 const decision = (d: ToolDecision["decision"]): ToolDecision => ({ decision: d, reason: d, actionHash: "h".repeat(64), card: { kind: "exec" }, summary: "exec true" });
 const changes = { count: 1, actionHash: "c".repeat(64), card: { kind: "files" }, summary: "apply 1 file" };
 const approvalOut = (outcome: "done" | "denied") =>
   outcome === "done" ? { outcome, id: "a", actionHash: "x", by: "user", result: "ok" } : { outcome, id: "a", actionHash: "x", by: "user", reason: "no" };
 
-const INPUT = { id: "s1", task: "do it", system: "sys", sandbox: { backend: "stub", limits: { memoryMiB: 64, pidsMax: 16 } }, budgets: { maxSteps: 3, maxTokens: 1000, maxWallMs: 60_000 }, interactive: true };
+const INPUT = {
+  id: "s1",
+  task: "do it",
+  system: "sys",
+  sandbox: { backend: "stub", limits: { memoryMiB: 64, pidsMax: 16 } },
+  budgets: { maxSteps: 3, maxTokens: 1000, maxWallMs: 60_000 },
+  interactive: true,
+};
 
 const model = createMachineTestModel(agentSessionMachine, {
   events: [
@@ -74,16 +86,27 @@ const offered = (from: Snap, e: AnyEventObject) => !(e.type === "xstate.snapshot
 const paths = transitionPaths(model as never, key, name, offered as never) as Step[][];
 
 /** A sandbox stand-in: ready when told (BOOTED), gone on STOP, dead on DIE. */
-const stubSandbox = setup({ types: { context: {} as { sandbox: unknown; failed: boolean }, events: {} as { type: "STOP" } | { type: "DIE" } | { type: "BOOTED" } } }).createMachine({
-  context: { sandbox: null, failed: false },
-  initial: "booting",
-  states: {
-    booting: { on: { BOOTED: { target: "running", actions: assign({ sandbox: { kind: "sandbox" } }) }, STOP: "destroyed", DIE: { target: "destroyed", actions: assign({ failed: true }) } } },
-    running: { initial: "ready", states: { ready: {} }, on: { STOP: "destroyed", DIE: { target: "destroyed", actions: assign({ failed: true }) } } },
-    destroyed: { type: "final" },
+const stubSandbox = setup({ types: { context: {} as { sandbox: unknown; failed: boolean }, events: {} as { type: "STOP" } | { type: "DIE" } | { type: "BOOTED" } } }).createMachine(
+  {
+    context: { sandbox: null, failed: false },
+    initial: "booting",
+    states: {
+      booting: {
+        on: {
+          BOOTED: { target: "running", actions: assign({ sandbox: { kind: "sandbox" } }) },
+          STOP: "destroyed",
+          DIE: { target: "destroyed", actions: assign({ failed: true }) },
+        },
+      },
+      running: { initial: "ready", states: { ready: {} }, on: { STOP: "destroyed", DIE: { target: "destroyed", actions: assign({ failed: true }) } } },
+      destroyed: { type: "final" },
+    },
+    output: ({ context }) =>
+      context.failed
+        ? { outcome: "failed", id: "x", failure: { stage: "ready", code: "ESANDBOX", message: "died" }, teardown: null }
+        : { outcome: "normal", id: "x", teardown: { oomKilled: false, pidsExhausted: false } },
   },
-  output: ({ context }) => (context.failed ? { outcome: "failed", id: "x", failure: { stage: "ready", code: "ESANDBOX", message: "died" }, teardown: null } : { outcome: "normal", id: "x", teardown: { oomKilled: false, pidsExhausted: false } }),
-});
+);
 
 describe("agent-session machine, model-based", () => {
   // A state added to the machine that no path reaches fails here, by its id.
@@ -147,7 +170,10 @@ describe("agent-session machine, model-based", () => {
     // A decision the audit log could not take ends the session, failed, on its code; nothing runs after it.
     const auditFailed = steps.findIndex((s) => s.event.type.startsWith("xstate.error") && (s.event as { error?: { code?: string } }).error?.code === "EAUDIT");
     if (auditFailed >= 0) {
-      expect(output).toMatchObject({ outcome: "failed", failure: { code: "EAUDIT", message: expect.stringMatching(/^the audit log could not be written: .*; (the approved action had run; )?nothing more was run$/) } });
+      expect(output).toMatchObject({
+        outcome: "failed",
+        failure: { code: "EAUDIT", message: expect.stringMatching(/^the audit log could not be written: .*; (the approved action had run; )?nothing more was run$/) },
+      });
       expect(steps.slice(auditFailed + 1).some((s) => /actor\.(runTool|think|approval|collectChanges)$/.test(s.event.type))).toBe(false);
       const answer = steps[auditFailed - 1]?.event as { type: string; output?: { outcome: string } };
       if (answer.type === "xstate.done.actor.approval") expect(output.reason.includes("the approved action had run")).toBe(answer.output!.outcome === "done");
@@ -159,7 +185,9 @@ describe("agent-session machine, model-based", () => {
       }
     }
     expect(actor.getSnapshot().children.sandbox).toBeUndefined();
-    const approvals = steps.filter((s) => s.event.type === "xstate.done.actor.approval" && (s.event as unknown as { output: { outcome: string } }).output.outcome === "done").length;
+    const approvals = steps.filter(
+      (s) => s.event.type === "xstate.done.actor.approval" && (s.event as unknown as { output: { outcome: string } }).output.outcome === "done",
+    ).length;
     expect(executed).toBe(approvals);
     // Each answer goes to the audit log with what it was about: the red call in hand, or the changes' card.
     for (const r of recorded) {

@@ -13,7 +13,8 @@ type Step = { event: AnyEventObject; state: Snap };
 const HASH = "a".repeat(64);
 const input = (interactive: boolean) => ({ id: "req", actionHash: HASH, card: { kind: "mcp" }, summary: "call a tool", deadlineMs: 60_000, interactive });
 const key = (s: Snap) => JSON.stringify(s.value);
-const name = (e: AnyEventObject) => (e.type === "APPROVE" ? `APPROVE(${e.actionHash === HASH ? "same action" : "other action"})` : e.type.replace("xstate.", "").replace(/\.approval\.[a-z]+$/, ""));
+const name = (e: AnyEventObject) =>
+  e.type === "APPROVE" ? `APPROVE(${e.actionHash === HASH ? "same action" : "other action"})` : e.type.replace("xstate.", "").replace(/\.approval\.[a-z]+$/, "");
 
 const events = [
   { type: "APPROVE", actionHash: HASH },
@@ -76,7 +77,14 @@ describe("approval request, model-based", () => {
 describe("approval request in a run nobody can answer", () => {
   it("is denied at once, by policy, and never runs the action", () => {
     let runs = 0;
-    const machine = approvalRequestMachine.provide({ actors: { execute: fromPromise<unknown, { actionHash: string }>(async () => { runs++; return undefined; }) } });
+    const machine = approvalRequestMachine.provide({
+      actors: {
+        execute: fromPromise<unknown, { actionHash: string }>(async () => {
+          runs++;
+          return undefined;
+        }),
+      },
+    });
     const actor = createActor(machine, { input: input(false) }).start();
     actor.send({ type: "APPROVE", actionHash: HASH }); // too late: already decided
     expect(actor.getSnapshot().output).toEqual({

@@ -58,7 +58,8 @@ const model = createMachineTestModel(mcpConnectionMachine, {
 const key = (s: Snap) => JSON.stringify([s.value, s.context.failure !== null]);
 
 const fatalOf = (e: AnyEventObject) => (e as { error?: { fatal?: boolean } }).error?.fatal;
-const eventName = (e: AnyEventObject) => `${e.type.replace("xstate.", "").replace(/\.mcpConnection\.[a-z]+$/, "")}${fatalOf(e) === undefined ? "" : fatalOf(e) ? " (permanent)" : " (transient)"}`;
+const eventName = (e: AnyEventObject) =>
+  `${e.type.replace("xstate.", "").replace(/\.mcpConnection\.[a-z]+$/, "")}${fatalOf(e) === undefined ? "" : fatalOf(e) ? " (permanent)" : " (transient)"}`;
 
 /**
  * Steps the test cannot cause: the answers of a call (progress, result, failure) arrive only in
@@ -135,16 +136,16 @@ function actorsFor(steps: Step[], server: StdioServerConfig) {
           await (input.session as unknown as McpSession | null)?.close();
         })
       : types.includes("xstate.error.actor.close")
-      ? fromPromise<void, { session: McpSessionHandle | null }>(async ({ input }) => {
-          await (input.session as unknown as McpSession | null)?.close();
-          throw new Error("model: close failed");
-        })
-      : types.some((t) => t.startsWith("xstate.after.closeTimeout"))
-        ? fromPromise<void, { session: McpSessionHandle | null }>(async ({ input, signal }) => {
+        ? fromPromise<void, { session: McpSessionHandle | null }>(async ({ input }) => {
             await (input.session as unknown as McpSession | null)?.close();
-            return never(signal);
+            throw new Error("model: close failed");
           })
-        : real.close,
+        : types.some((t) => t.startsWith("xstate.after.closeTimeout"))
+          ? fromPromise<void, { session: McpSessionHandle | null }>(async ({ input, signal }) => {
+              await (input.session as unknown as McpSession | null)?.close();
+              return never(signal);
+            })
+          : real.close,
   };
 }
 
@@ -156,59 +157,75 @@ describe("mcp-connection machine, model-based, against a real stdio server", () 
     expect(report.states.missing, "states of the connection that no path reaches").toEqual([]);
   });
 
-  it.each(paths.map((p) => [p.map((s) => eventName(s.event)).join(" → "), p] as const))("%s", async (_, steps) => {
-    const marker = `--ironclaw-model-${nanoid(8).replace(/[^A-Za-z0-9]/g, "0")}`;
-    const server: StdioServerConfig = {
-      name: "faulty", source: "test", transport: "stdio", command: process.execPath, args: [FAULTY, "normal", marker],
-      env: {}, cwd: import.meta.dirname, sandbox: false, timeoutMs: 10_000, idempotentTools: [], trusted: false,
-    };
-    const timed = steps.some((s) => s.event.type.startsWith("xstate.after."));
-    const machine = mcpConnectionMachine.provide({ actors: actorsFor(steps, server) as never });
-    const actor = createActor(machine, { input: { id: "faulty", server: "faulty", timeouts: timed ? { connectMs: 1500, closeMs: 500 } : {} } });
-    const { reach } = stateTrail(actor, key);
-    const settled: string[] = [];
-    actor.on("call.result", () => settled.push("result"));
-    actor.on("call.failed", (e) => settled.push(`failed ${e.code}`));
-    const done = new Promise<void>((resolve) => actor.subscribe({ complete: () => resolve() }));
-    actor.start();
+  it.each(paths.map((p) => [p.map((s) => eventName(s.event)).join(" → "), p] as const))(
+    "%s",
+    async (_, steps) => {
+      const marker = `--ironclaw-model-${nanoid(8).replace(/[^A-Za-z0-9]/g, "0")}`;
+      const server: StdioServerConfig = {
+        name: "faulty",
+        source: "test",
+        transport: "stdio",
+        command: process.execPath,
+        args: [FAULTY, "normal", marker],
+        env: {},
+        cwd: import.meta.dirname,
+        sandbox: false,
+        timeoutMs: 10_000,
+        idempotentTools: [],
+        trusted: false,
+      };
+      const timed = steps.some((s) => s.event.type.startsWith("xstate.after."));
+      const machine = mcpConnectionMachine.provide({ actors: actorsFor(steps, server) as never });
+      const actor = createActor(machine, { input: { id: "faulty", server: "faulty", timeouts: timed ? { connectMs: 1500, closeMs: 500 } : {} } });
+      const { reach } = stateTrail(actor, key);
+      const settled: string[] = [];
+      actor.on("call.result", () => settled.push("result"));
+      actor.on("call.failed", (e) => settled.push(`failed ${e.code}`));
+      const done = new Promise<void>((resolve) => actor.subscribe({ complete: () => resolve() }));
+      actor.start();
 
-    for (const [i, step] of steps.entries()) {
-      const next = steps[i + 1]?.event.type;
-      switch (step.event.type) {
-        case "STOP":
-          actor.send({ type: "STOP" });
-          break;
-        case "CALL":
-          // The tool that makes the path's next step happen for real.
-          actor.send({ type: "CALL", call: call(next === "CALL.FAILED" ? "no-such-tool" : next === "CALL.PROGRESS" ? "progress" : next === "CANCEL" || next === "TRANSPORT.CLOSED" ? "sleep" : "add") });
-          break;
-        case "CANCEL":
-          actor.send({ type: "CANCEL", callId: "c1" });
-          break;
-        case "TRANSPORT.CLOSED":
-          for (const pid of processesWith(marker)) process.kill(pid, "SIGKILL");
-          break;
-        case "TOOLS.CHANGED":
-          // The server announces new tools; the call goes around the machine, straight to the SDK.
-          await (actor.getSnapshot().context.session as unknown as McpSession).client.callTool({ name: "change-tools", arguments: {} });
-          break;
-        default:
-          break; // actor results and timers: the SUT produces them itself
+      for (const [i, step] of steps.entries()) {
+        const next = steps[i + 1]?.event.type;
+        switch (step.event.type) {
+          case "STOP":
+            actor.send({ type: "STOP" });
+            break;
+          case "CALL":
+            // The tool that makes the path's next step happen for real.
+            actor.send({
+              type: "CALL",
+              call: call(next === "CALL.FAILED" ? "no-such-tool" : next === "CALL.PROGRESS" ? "progress" : next === "CANCEL" || next === "TRANSPORT.CLOSED" ? "sleep" : "add"),
+            });
+            break;
+          case "CANCEL":
+            actor.send({ type: "CANCEL", callId: "c1" });
+            break;
+          case "TRANSPORT.CLOSED":
+            for (const pid of processesWith(marker)) process.kill(pid, "SIGKILL");
+            break;
+          case "TOOLS.CHANGED":
+            // The server announces new tools; the call goes around the machine, straight to the SDK.
+            await (actor.getSnapshot().context.session as unknown as McpSession).client.callTool({ name: "change-tools", arguments: {} });
+            break;
+          default:
+            break; // actor results and timers: the SUT produces them itself
+        }
+        await reach(key(step.state));
       }
-      await reach(key(step.state));
-    }
 
-    if (actor.getSnapshot().status !== "done") actor.send({ type: "STOP" });
-    await done;
-    const last = steps.at(-1)!.state;
-    expect(actor.getSnapshot().output!.outcome).toBe(last.matches("failed") ? "failed" : "normal");
-    // A call was answered, or told why not — never left hanging.
-    if (steps.some((s) => s.event.type === "CALL")) expect(settled.length).toBeGreaterThan(0);
-    // Nothing of the server is left, whatever the path.
-    const gone = async () => {
-      for (let n = 0; n < 100 && processesWith(marker).length; n++) await new Promise((r) => setTimeout(r, 50));
-      return processesWith(marker);
-    };
-    expect(await gone()).toEqual([]);
-  }, 30_000);
+      if (actor.getSnapshot().status !== "done") actor.send({ type: "STOP" });
+      await done;
+      const last = steps.at(-1)!.state;
+      expect(actor.getSnapshot().output!.outcome).toBe(last.matches("failed") ? "failed" : "normal");
+      // A call was answered, or told why not — never left hanging.
+      if (steps.some((s) => s.event.type === "CALL")) expect(settled.length).toBeGreaterThan(0);
+      // Nothing of the server is left, whatever the path.
+      const gone = async () => {
+        for (let n = 0; n < 100 && processesWith(marker).length; n++) await new Promise((r) => setTimeout(r, 50));
+        return processesWith(marker);
+      };
+      expect(await gone()).toEqual([]);
+    },
+    30_000,
+  );
 });

@@ -83,7 +83,6 @@ describe("snapshot-slot machine, model coverage of the paths replayed below", ()
 });
 
 describe.skipIf(!runReal)("snapshot-slot machine, model-based, on the real namespace backend", () => {
-
   it.each(paths.map((p) => [p.map((s) => name(s.event)).join(" → "), p] as const))("%s", async (_, steps) => {
     const slot = sandboxId("s");
     const { faults, input, slowDiscard } = scenario(slot, steps);

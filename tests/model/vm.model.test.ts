@@ -102,9 +102,11 @@ async function replay(backend: BackendName, steps: Step[]): Promise<void> {
         break;
       case "EXEC": {
         const argv =
-          next === "EXEC.EXITED" ? ["sh", "-c", "echo model; exit 3"] :
-          next === "EXEC.FAILED" && !(steps[i + 1]!.event as { fatal?: boolean }).fatal ? ["no-such-command-in-sandbox"] :
-          ["sleep", "30"];
+          next === "EXEC.EXITED"
+            ? ["sh", "-c", "echo model; exit 3"]
+            : next === "EXEC.FAILED" && !(steps[i + 1]!.event as { fatal?: boolean }).fatal
+              ? ["no-such-command-in-sandbox"]
+              : ["sleep", "30"];
         actor.send({ type: "EXEC", job: { argv, timeoutMs: next?.includes("execDeadline") ? 200 : 20_000 } });
         await reach(key(step.state));
         if (next?.includes("execDeadline")) signalSandbox(id, "SIGSTOP"); // a frozen guest cannot enforce its timeout

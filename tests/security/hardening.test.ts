@@ -198,7 +198,16 @@ function lookFromHost(): HostView {
 function execProbe(backend: BackendName, script: string, whileRunning?: () => HostView): Promise<Run & { host?: HostView; control: boolean }> {
   const cli = [BIN, "exec", "--no-daemon", "--backend", backend, "--timeout", "120", "-i", "--", "sh"];
   const argv = hasKeyctl
-    ? [KEYCTL, "session", "-", "/bin/sh", "-c", 'keyctl add user "$0" secret @s >/dev/null && keyctl search @s user "$0" >/dev/null && echo "control: $0 is in the caller\'s session keyring" >&2 && exec "$@"', KEY_NAME, ...cli]
+    ? [
+        KEYCTL,
+        "session",
+        "-",
+        "/bin/sh",
+        "-c",
+        'keyctl add user "$0" secret @s >/dev/null && keyctl search @s user "$0" >/dev/null && echo "control: $0 is in the caller\'s session keyring" >&2 && exec "$@"',
+        KEY_NAME,
+        ...cli,
+      ]
     : cli;
   return new Promise((resolve) => {
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ["pipe", "pipe", "pipe"], env });
@@ -283,7 +292,12 @@ describe.skipIf(!backends.includes("namespace"))("namespace sandbox hardening (i
       // Unreadable or empty where the host has it; a kernel without it has nothing to mask.
       if (existsSync(f)) expect({ f, bytes: p.value(`masked:${f}`) }).toEqual({ f, bytes: "0" });
     }
-    const mounts = new Map(p.section("mountinfo").map((l) => l.split(" ")).map((f) => [f[4]!, f[5]!.split(",")]));
+    const mounts = new Map(
+      p
+        .section("mountinfo")
+        .map((l) => l.split(" "))
+        .map((f) => [f[4]!, f[5]!.split(",")]),
+    );
     for (const path of READ_ONLY) {
       if (path === "/proc/sys" || existsSync(path)) expect({ path, options: mounts.get(path) }).toEqual({ path, options: expect.arrayContaining(["ro"]) });
     }
@@ -314,11 +328,14 @@ describe.skipIf(!backends.includes("namespace"))("namespace sandbox hardening (i
     if (x86_64) expect(p.value("sys:ptrace_attach")).toBe("EPERM");
   });
 
-  it.skipIf(!asRoot)("cannot plant code for the agent's next setpriv (it still holds the agent's capabilities while the loader runs): /, /etc and the loader link are not the command's", () => {
-    const p = probe("namespace");
-    expect(p.value("plant-preload")).not.toBe("0");
-    expect(p.value("swap-loader-link")).not.toBe("0");
-  });
+  it.skipIf(!asRoot)(
+    "cannot plant code for the agent's next setpriv (it still holds the agent's capabilities while the loader runs): /, /etc and the loader link are not the command's",
+    () => {
+      const p = probe("namespace");
+      expect(p.value("plant-preload")).not.toBe("0");
+      expect(p.value("swap-loader-link")).not.toBe("0");
+    },
+  );
 
   it.todo(
     "a command cannot write the guest agent's /proc files: today /proc/AGENT/oom_score_adj takes 1000 (the agent becomes the OOM killer's first choice in the sandbox's cgroup), and coredump_filter, clear_refs, sched and autogroup take writes, and /proc/AGENT/fd lists: the agent is not dumpable, so its /proc files belong to its user namespace's root, which is the commands' uid 0",

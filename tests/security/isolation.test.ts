@@ -51,7 +51,11 @@ describe.each(backendsUnderTest())("%s sandbox isolation", (backend) => {
       expect(r.stdout).not.toContain("REACHED");
       expect(r.code).toBe(3);
       const ifaces = await run(sandbox, ["cat", "/proc/net/dev"]);
-      const names = ifaces.stdout.split("\n").slice(2).map((l) => l.split(":")[0]!.trim()).filter(Boolean);
+      const names = ifaces.stdout
+        .split("\n")
+        .slice(2)
+        .map((l) => l.split(":")[0]!.trim())
+        .filter(Boolean);
       expect(names.filter((n) => n !== "lo")).toEqual([]);
     });
   });
@@ -72,7 +76,10 @@ describe.each(backendsUnderTest())("%s sandbox isolation", (backend) => {
       backend,
       async (sandbox) => {
         const bomb = sandbox.channel.exec({ argv: ["sh", "-c", "f() { f | f & }; f; sleep 2; echo still-here"], timeoutMs: 8000 });
-        const outcome = await bomb.then((e) => `exit ${e.code ?? e.signal}`, (e: Error) => `sandbox ended: ${e.message}`);
+        const outcome = await bomb.then(
+          (e) => `exit ${e.code ?? e.signal}`,
+          (e: Error) => `sandbox ended: ${e.message}`,
+        );
         // Either the sandbox survives its own bomb, or the bomb takes only the sandbox down.
         expect(outcome).toMatch(/^(exit|sandbox ended)/);
         const events = readFileSync(join(sandbox.record.cgroup!.dirs.at(-1)!, "pids.events"), "utf8");
@@ -90,9 +97,10 @@ describe.each(backendsUnderTest())("%s sandbox isolation", (backend) => {
       backend,
       async (sandbox) => {
         const hog = `const a=[];for(;;)a.push(Buffer.alloc(1<<20,1))`;
-        const outcome = await sandbox.channel
-          .exec({ argv: [GUEST_NODE, "--max-old-space-size=4096", "-e", hog], timeoutMs: 8000 })
-          .then((e) => e, (e: Error) => ({ code: null, signal: "sandbox ended", message: e.message }));
+        const outcome = await sandbox.channel.exec({ argv: [GUEST_NODE, "--max-old-space-size=4096", "-e", hog], timeoutMs: 8000 }).then(
+          (e) => e,
+          (e: Error) => ({ code: null, signal: "sandbox ended", message: e.message }),
+        );
         expect(outcome.code).not.toBe(0);
         const dir = sandbox.record.cgroup!.dirs[0]!;
         const peak = sandbox.record.cgroup!.version === 1 ? "memory.max_usage_in_bytes" : "memory.peak";

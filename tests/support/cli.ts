@@ -43,11 +43,17 @@ export function cliHarness(name: string) {
   function sandboxProcesses(marker: string): string[] {
     const ps = execFileSync("ps", ["-eo", "pid,args"], { encoding: "utf8" });
     const held = recordedPids();
-    return ps
-      .split("\n")
-      .map((l) => l.trim())
-      // A zombie (`[bwrap] <defunct>`) has exited: it only waits for a reaper.
-      .filter((l) => l.replace(/^\d+\s+/, "") === marker || (/bwrap|runsc/.test(l) && !l.endsWith("<defunct>") && (l.includes(env.IRONCLAW_RUN_DIR) || held.has(Number(/^\d+/.exec(l)?.[0])))));
+    return (
+      ps
+        .split("\n")
+        .map((l) => l.trim())
+        // A zombie (`[bwrap] <defunct>`) has exited: it only waits for a reaper.
+        .filter(
+          (l) =>
+            l.replace(/^\d+\s+/, "") === marker ||
+            (/bwrap|runsc/.test(l) && !l.endsWith("<defunct>") && (l.includes(env.IRONCLAW_RUN_DIR) || held.has(Number(/^\d+/.exec(l)?.[0])))),
+        )
+    );
   }
 
   /** The sandbox processes the state dir's records name (bubblewrap binds by descriptor: its command line names no path of ours). */

@@ -27,9 +27,7 @@ export function createValidator(): (method: string, path: string, body: unknown)
   ajv.addSchema({ $id: "firecracker", definitions: spec.definitions });
 
   return (method, path, body) => {
-    const found = Object.entries(spec.paths).find(
-      ([template, ops]) => new RegExp(`^${template.replace(/\{[^}]+\}/g, "[^/]+")}$`).test(path) && ops[method.toLowerCase()],
-    );
+    const found = Object.entries(spec.paths).find(([template, ops]) => new RegExp(`^${template.replace(/\{[^}]+\}/g, "[^/]+")}$`).test(path) && ops[method.toLowerCase()]);
     if (!found) return [`${method} ${path} is not in Firecracker's API`];
     const op = found[1][method.toLowerCase()]!;
     const param = op.parameters?.find((p) => p.in === "body");

@@ -86,7 +86,12 @@ function writeSplit(res: ServerResponse, event: string): void {
 // OpenAI chat completions (POST /v1/chat/completions, stream: true)
 
 export const openai = {
-  streamHeaders: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "x-request-id": "req_4f1c9c0ad5d14a3b8e0c9b7f1e2d3c4a", "openai-processing-ms": "128" },
+  streamHeaders: {
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-cache",
+    "x-request-id": "req_4f1c9c0ad5d14a3b8e0c9b7f1e2d3c4a",
+    "openai-processing-ms": "128",
+  },
 
   /** One `chat.completion.chunk`, as OpenAI sends it with stream_options.include_usage on. */
   chunk(delta: Record<string, unknown>, finishReason: string | null = null): Record<string, unknown> {
@@ -156,12 +161,22 @@ export const openai = {
 
   /** OpenAI's error envelope: { error: { message, type, param, code } }. */
   error(res: ServerResponse, status: number, error: { message: string; type: string; code: string | null }, headers: Record<string, string> = {}): void {
-    json(res, status, { error: { message: error.message, type: error.type, param: null, code: error.code } }, { "x-request-id": "req_9d2e8f7a6b5c4d3e2f1a0b9c8d7e6f5a", ...headers });
+    json(
+      res,
+      status,
+      { error: { message: error.message, type: error.type, param: null, code: error.code } },
+      { "x-request-id": "req_9d2e8f7a6b5c4d3e2f1a0b9c8d7e6f5a", ...headers },
+    );
   },
 
-  invalidKey: { message: "Incorrect API key provided: sk-wrong. You can find your API key at https://platform.openai.com/account/api-keys.", type: "invalid_request_error", code: "invalid_api_key" },
+  invalidKey: {
+    message: "Incorrect API key provided: sk-wrong. You can find your API key at https://platform.openai.com/account/api-keys.",
+    type: "invalid_request_error",
+    code: "invalid_api_key",
+  },
   rateLimited: {
-    message: "Rate limit reached for gpt-4o-mini in organization org-Xb3JkP0eUn9Qs2Lc on requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in 20s. Visit https://platform.openai.com/account/rate-limits to learn more.",
+    message:
+      "Rate limit reached for gpt-4o-mini in organization org-Xb3JkP0eUn9Qs2Lc on requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in 20s. Visit https://platform.openai.com/account/rate-limits to learn more.",
     type: "requests",
     code: "rate_limit_exceeded",
   },
@@ -171,7 +186,12 @@ export const openai = {
 // Anthropic messages (POST /v1/messages, stream: true)
 
 export const anthropic = {
-  streamHeaders: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "request-id": "req_011CSHoEeqs5C35K2UUqR7Fy", "anthropic-organization-id": "27796668-7351-40ac-acc4-024aee8995a5" },
+  streamHeaders: {
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-cache",
+    "request-id": "req_011CSHoEeqs5C35K2UUqR7Fy",
+    "anthropic-organization-id": "27796668-7351-40ac-acc4-024aee8995a5",
+  },
 
   messageStart(inputTokens: number, cache: { creation?: number; read?: number } = {}) {
     return {
@@ -184,7 +204,13 @@ export const anthropic = {
         content: [],
         stop_reason: null,
         stop_sequence: null,
-        usage: { input_tokens: inputTokens, cache_creation_input_tokens: cache.creation ?? 0, cache_read_input_tokens: cache.read ?? 0, output_tokens: 1, service_tier: "standard" },
+        usage: {
+          input_tokens: inputTokens,
+          cache_creation_input_tokens: cache.creation ?? 0,
+          cache_read_input_tokens: cache.read ?? 0,
+          output_tokens: 1,
+          service_tier: "standard",
+        },
       },
     };
   },
@@ -194,7 +220,11 @@ export const anthropic = {
   inputDelta: (index: number, partialJson: string) => ({ type: "content_block_delta", index, delta: { type: "input_json_delta", partial_json: partialJson } }),
   blockStop: (index: number) => ({ type: "content_block_stop", index }),
   ping: { type: "ping" },
-  messageDelta: (stopReason: string, outputTokens: number) => ({ type: "message_delta", delta: { stop_reason: stopReason, stop_sequence: null }, usage: { output_tokens: outputTokens } }),
+  messageDelta: (stopReason: string, outputTokens: number) => ({
+    type: "message_delta",
+    delta: { stop_reason: stopReason, stop_sequence: null },
+    usage: { output_tokens: outputTokens },
+  }),
   messageStop: { type: "message_stop" },
 
   /** Starts the stream; `send` writes one named event (the event name is the data's type). */
@@ -208,6 +238,11 @@ export const anthropic = {
 
   /** Anthropic's error envelope: { type: "error", error: { type, message }, request_id }. */
   error(res: ServerResponse, status: number, type: string, message: string): void {
-    json(res, status, { type: "error", error: { type, message }, request_id: "req_011CSHoEeqs5C35K2UUqR7Fy" }, { "request-id": "req_011CSHoEeqs5C35K2UUqR7Fy", "x-should-retry": String(status === 429 || status >= 500) });
+    json(
+      res,
+      status,
+      { type: "error", error: { type, message }, request_id: "req_011CSHoEeqs5C35K2UUqR7Fy" },
+      { "request-id": "req_011CSHoEeqs5C35K2UUqR7Fy", "x-should-retry": String(status === 429 || status >= 500) },
+    );
   },
 };

@@ -107,11 +107,14 @@ export function modelCoverage(machine: AnyStateMachine, paths: ReadonlyArray<Rea
 
   // A pure scope, like the graph walk's, whose system reports microsteps to us.
   const taken: AnyTransitionDefinition[][] = [];
-  const self = createActor(fromTransition((s: null) => s, null), {
-    inspect: (e: InspectionEvent) => {
-      if (e.type === "@xstate.microstep" && e.actorRef === self) taken.push(e._transitions);
+  const self = createActor(
+    fromTransition((s: null) => s, null),
+    {
+      inspect: (e: InspectionEvent) => {
+        if (e.type === "@xstate.microstep" && e.actorRef === self) taken.push(e._transitions);
+      },
     },
-  });
+  );
   const scope: AnyActorScope = {
     self,
     id: "",
@@ -138,7 +141,8 @@ export function modelCoverage(machine: AnyStateMachine, paths: ReadonlyArray<Rea
       const event = eventless ? "" : descriptorIn(real, t.eventType);
       const list: AnyTransitionDefinition[] = eventless ? source.always! : ((source.transitions as Map<string, AnyTransitionDefinition[]>).get(t.eventType) ?? []);
       const key = `${source.id}\u0000${event}\u0000${list.indexOf(t)}`;
-      if (event === undefined || !byKey.has(key)) throw new Error(`model coverage: ${source.id} took a transition on ${t.eventType || "always"} that ${machine.id} does not define`);
+      if (event === undefined || !byKey.has(key))
+        throw new Error(`model coverage: ${source.id} took a transition on ${t.eventType || "always"} that ${machine.id} does not define`);
       exercised.add(key);
     }
   };

@@ -33,9 +33,7 @@ function transform(node: Config, path: string, wildcards: Wildcards): Config {
   }
   for (const [delay, transition] of Object.entries(node.after ?? {})) on[`xstate.after.${delay}.${path}`] = transition;
   const { invoke: _invoke, after: _after, ...rest } = node;
-  const states = node.states
-    ? Object.fromEntries(Object.entries(node.states).map(([name, child]) => [name, transform(child, `${path}.${name}`, wildcards)]))
-    : undefined;
+  const states = node.states ? Object.fromEntries(Object.entries(node.states).map(([name, child]) => [name, transform(child, `${path}.${name}`, wildcards)])) : undefined;
   return { ...rest, on, ...(states && { states }) };
 }
 
@@ -44,11 +42,7 @@ export function modelMachine<M extends AnyStateMachine>(machine: M, wildcards: W
   return createMachine(transform(config, config.id ?? "(machine)", wildcards) as never, machine.implementations as never) as unknown as M;
 }
 
-export function createMachineTestModel<M extends AnyStateMachine>(
-  machine: M,
-  options: Parameters<typeof createTestModel<M>>[1],
-  wildcards: Wildcards = {},
-) {
+export function createMachineTestModel<M extends AnyStateMachine>(machine: M, options: Parameters<typeof createTestModel<M>>[1], wildcards: Wildcards = {}) {
   return createTestModel(modelMachine(machine, wildcards), options);
 }
 
@@ -64,7 +58,10 @@ export interface Step<S> {
  * steps along events the test would never send in that state.
  */
 export function transitionPaths<S extends Snapshot<unknown>>(
-  model: { getShortestPaths(o: { allowDuplicatePaths: boolean }): Array<{ state: S; steps: Array<Step<S>> }>; getAdjacencyMap(): Record<string, { transitions: Record<string, unknown> }> },
+  model: {
+    getShortestPaths(o: { allowDuplicatePaths: boolean }): Array<{ state: S; steps: Array<Step<S>> }>;
+    getAdjacencyMap(): Record<string, { transitions: Record<string, unknown> }>;
+  },
   key: (state: S) => string,
   name: (event: AnyEventObject) => string,
   offered: (from: S, event: AnyEventObject) => boolean = () => true,

@@ -70,7 +70,11 @@ describe("approvalAuditAction", () => {
 
   it("a red tool call: the tool and its arguments; arguments past the cap by hash and length", () => {
     const call = { id: "c1", name: "github__create_issue", arguments: { repo: "o/r", body: "x\ny" } };
-    expect(approvalAuditAction("github__create_issue {…}", { kind: "tool", call })).toEqual({ tool: "github__create_issue", summary: "github__create_issue {…}", args: call.arguments });
+    expect(approvalAuditAction("github__create_issue {…}", { kind: "tool", call })).toEqual({
+      tool: "github__create_issue",
+      summary: "github__create_issue {…}",
+      args: call.arguments,
+    });
     const big = { content: "a".repeat(MAX_AUDITED_ARGS_CHARS) };
     const json = canonicalJson(big);
     expect(approvalAuditAction("write", { kind: "tool", call: { id: "c2", name: "files__write_file", arguments: big } })).toEqual({

@@ -53,7 +53,11 @@ describe("AuditLog.append", () => {
     const { hash, mac, ...body } = first;
     expect(hash).toBe(sha256Hex(canonicalJson(body)));
     expect(recordHash(first)).toBe(hash);
-    expect(mac).toBe(createHmac("sha256", readFileSync(auditKeyPath(anchorDir))).update(hash).digest("hex"));
+    expect(mac).toBe(
+      createHmac("sha256", readFileSync(auditKeyPath(anchorDir)))
+        .update(hash)
+        .digest("hex"),
+    );
     const lines = readFileSync(file, "utf8").split("\n");
     expect(lines).toHaveLength(3);
     expect(JSON.parse(lines[0]!)).toEqual(first);
@@ -133,7 +137,12 @@ describe("verifyAuditLog", () => {
     const lines = writeFive();
     const forged = { ...(JSON.parse(lines[2]!) as AuditRecord), decision: "approved" as const, reason: "forged" };
     save(lines.map((l, i) => (i === 2 ? JSON.stringify({ ...forged, hash: recordHash(forged) }) : l)));
-    expect(verify()).toMatchObject({ ok: false, records: 2, line: 3, problem: `the record's mac does not match the key (${auditKeyPath(anchorDir)}): the log was re-chained or written without that key` });
+    expect(verify()).toMatchObject({
+      ok: false,
+      records: 2,
+      line: 3,
+      problem: `the record's mac does not match the key (${auditKeyPath(anchorDir)}): the log was re-chained or written without that key`,
+    });
     expect(verify(file, { anchorDir: join(dir, "elsewhere") })).toMatchObject({ ok: false, line: 4, problem: expect.stringContaining("does not follow line 3") });
   });
 
@@ -194,7 +203,12 @@ describe("the saved head and the key", () => {
   it("finds the last record removed, at the line where the log now ends", () => {
     const lines = writeFive();
     save(lines.slice(0, 4));
-    expect(verify()).toEqual({ ok: false, records: 4, line: 5, problem: "the log ends at record 4 but its head says 5 records: records were removed from the end, or the file replaced" });
+    expect(verify()).toEqual({
+      ok: false,
+      records: 4,
+      line: 5,
+      problem: "the log ends at record 4 but its head says 5 records: records were removed from the end, or the file replaced",
+    });
     save(lines.slice(0, 1));
     expect(verify()).toMatchObject({ ok: false, records: 1, line: 2, problem: expect.stringMatching(/^the log ends at record 1 but its head says 5 records/) });
   });
@@ -275,7 +289,12 @@ describe("the saved head and the key", () => {
     const stale = readFileSync(headFile());
     newLog().append(entry(6));
     writeFileSync(headFile(), stale);
-    expect(verify()).toMatchObject({ ok: true, records: 6, saved: { records: 5 }, notes: ["1 record after the saved head (appended after it was last saved: a write stopped between the log and its head)"] });
+    expect(verify()).toMatchObject({
+      ok: true,
+      records: 6,
+      saved: { records: 5 },
+      notes: ["1 record after the saved head (appended after it was last saved: a write stopped between the log and its head)"],
+    });
     // The next append carries on, and saves a head that is whole again.
     newLog().append(entry(7));
     expect(verify()).toMatchObject({ ok: true, records: 7, saved: { records: 7 }, notes: [] });
@@ -314,7 +333,12 @@ describe("the saved head and the key", () => {
     writeFive();
     const head = JSON.parse(readFileSync(headFile(), "utf8")) as Record<string, unknown>;
     writeFileSync(headFile(), JSON.stringify({ ...head, records: 3 }));
-    expect(verify()).toEqual({ ok: false, records: 5, line: null, problem: `the log's saved head (${headFile()}) does not match its mac: it was edited, or saved with another key` });
+    expect(verify()).toEqual({
+      ok: false,
+      records: 5,
+      line: null,
+      problem: `the log's saved head (${headFile()}) does not match its mac: it was edited, or saved with another key`,
+    });
     writeFileSync(headFile(), JSON.stringify({ ...head, file: "/elsewhere/audit.jsonl" }));
     expect(verify()).toMatchObject({ ok: false, line: null, problem: `the log's saved head (${headFile()}) is the head of /elsewhere/audit.jsonl: it was copied there` });
     writeFileSync(headFile(), "{");
@@ -325,7 +349,12 @@ describe("the saved head and the key", () => {
     writeFive();
     const copy = join(dir, "copy.jsonl");
     copyFileSync(file, copy);
-    expect(verify(copy)).toMatchObject({ ok: true, records: 5, saved: null, notes: [`no saved head for this file (${auditHeadPath(copy, anchorDir)}): records removed from its end would not show`] });
+    expect(verify(copy)).toMatchObject({
+      ok: true,
+      records: 5,
+      saved: null,
+      notes: [`no saved head for this file (${auditHeadPath(copy, anchorDir)}): records removed from its end would not show`],
+    });
   });
 
   it("will not append to a log that is behind its head (that would save over the evidence)", () => {
@@ -348,7 +377,9 @@ describe("the saved head and the key", () => {
     expect(() => verify()).toThrow(loose);
     chmodSync(key, 0o600);
     writeFileSync(key, Buffer.alloc(16));
-    expect(() => newLog().append(entry(6))).toThrow(expect.objectContaining({ kind: "key", message: expect.stringMatching(new RegExp(`^${key.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} holds 16 bytes, not 32`)) }));
+    expect(() => newLog().append(entry(6))).toThrow(
+      expect.objectContaining({ kind: "key", message: expect.stringMatching(new RegExp(`^${key.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} holds 16 bytes, not 32`)) }),
+    );
     expect(readFileSync(file, "utf8").trimEnd().split("\n")).toHaveLength(5);
   });
 

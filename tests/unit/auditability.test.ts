@@ -48,9 +48,7 @@ describe("auditability", () => {
   });
 
   it(`keeps the loop, the policy and the approval code under ${LIMIT} lines of code`, () => {
-    const counts = Object.fromEntries(
-      Object.entries(AUDITED).map(([part, files]) => [part, files.reduce((sum, f) => sum + linesOfCode(readFileSync(join(root, f), "utf8")), 0)]),
-    );
+    const counts = Object.fromEntries(Object.entries(AUDITED).map(([part, files]) => [part, files.reduce((sum, f) => sum + linesOfCode(readFileSync(join(root, f), "utf8")), 0)]));
     const total = Object.values(counts).reduce((a, b) => a + b, 0);
     console.log(`audited code: ${JSON.stringify(counts)}, total ${total} of ${LIMIT}`);
     expect(total).toBeLessThanOrEqual(LIMIT);

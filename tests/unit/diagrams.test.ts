@@ -64,7 +64,9 @@ describe("diagrams", () => {
   // a block would draw its outside target (vm_teardown) inside that block.
   it("writes transitions only at the top level, so each state is drawn in its own parent", () => {
     for (const machine of Object.values(DIAGRAMS)) {
-      const nested = toMermaid(machine).split("\n").filter((l) => l.startsWith("    ") && l.includes("-->"));
+      const nested = toMermaid(machine)
+        .split("\n")
+        .filter((l) => l.startsWith("    ") && l.includes("-->"));
       expect(nested.every((l) => l.trim().startsWith("[*] -->"))).toBe(true);
     }
     const vm = toMermaid(DIAGRAMS["vm.machine"]!);

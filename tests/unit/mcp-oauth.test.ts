@@ -55,7 +55,10 @@ describe("IronclawOAuthProvider", () => {
     // A redirect without our state (someone guessing the port) is refused; the flow goes on.
     const forged = await fetch(`${redirect.href}?code=evil&state=wrong`);
     expect(forged.status).toBe(400);
-    const denied = waiting.then(() => "authorized", (e: Error) => e.message);
+    const denied = waiting.then(
+      () => "authorized",
+      (e: Error) => e.message,
+    );
     expect((await fetch(`${redirect.href}?error=access_denied&state=${state}`)).status).toBe(400);
     expect(await denied).toBe("OAuth authorization failed: access_denied");
     expect(provider.takeCode()).toBeUndefined();

@@ -42,11 +42,8 @@ const key = (s: { value: unknown }) => JSON.stringify(s.value);
 const name = (e: { type: string; hard?: boolean }) => `${e.type}${e.hard === undefined ? "" : e.hard ? "(hard)" : "(soft)"}`;
 /** The paths a model test would replay when it sends `events` (the walk also offers every other event the machine names, bare: left out here). */
 const walk = (machine: typeof light, events: Array<{ type: string; hard?: boolean }>) =>
-  transitionPaths(
-    createMachineTestModel(machine, { events: events as never, serializeState: key as never }) as never,
-    key as never,
-    name as never,
-    (_, e) => events.some((x) => x.type === e.type),
+  transitionPaths(createMachineTestModel(machine, { events: events as never, serializeState: key as never }) as never, key as never, name as never, (_, e) =>
+    events.some((x) => x.type === e.type),
   );
 
 describe("model coverage", () => {
@@ -106,10 +103,16 @@ describe("every machine has a model-based test", () => {
     const needs: Array<[string, RegExp]> = [
       ["the file itself", /./],
       [`imports machines/${m}.machine.ts`, new RegExp(`from "\\.\\./\\.\\./machines/${m}\\.machine\\.ts"`)],
-      ["walks it with createMachineTestModel (xstate/graph's createTestModel) from tests/support/test-model.ts", /from "\.\.\/support\/test-model\.ts"[\s\S]*\bcreateMachineTestModel\(|\bcreateMachineTestModel\([\s\S]*from "\.\.\/support\/test-model\.ts"/],
+      [
+        "walks it with createMachineTestModel (xstate/graph's createTestModel) from tests/support/test-model.ts",
+        /from "\.\.\/support\/test-model\.ts"[\s\S]*\bcreateMachineTestModel\(|\bcreateMachineTestModel\([\s\S]*from "\.\.\/support\/test-model\.ts"/,
+      ],
       ["checks it with modelCoverage from tests/support/model-coverage.ts", /from "\.\.\/support\/model-coverage\.ts"/],
       ["calls modelCoverage", /\bmodelCoverage\(/],
     ];
-    expect(needs.filter(([, re]) => !re.test(source)).map(([what]) => what), `tests/model/${m}.model.test.ts`).toEqual([]);
+    expect(
+      needs.filter(([, re]) => !re.test(source)).map(([what]) => what),
+      `tests/model/${m}.model.test.ts`,
+    ).toEqual([]);
   });
 });

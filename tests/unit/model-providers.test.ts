@@ -57,7 +57,14 @@ describe("OpenAIProvider", () => {
     new OpenAIProvider({ model: "gpt-4o-mini", baseURL: `${d.origin}/v1`, apiKey: "sk-test", maxRetries: 0, ...extra });
 
   it("streams text through onText in order and reports the usage the server sent", async () => {
-    const d = await serve((_req, res) => openai.answer(res, ["Hel", "lo", ", ", "world", "."].map((content) => ({ content })), "stop", [21, 5]));
+    const d = await serve((_req, res) =>
+      openai.answer(
+        res,
+        ["Hel", "lo", ", ", "world", "."].map((content) => ({ content })),
+        "stop",
+        [21, 5],
+      ),
+    );
     const seen: string[] = [];
     const turn = await provider(d).complete(hello, { onText: (t) => seen.push(t) });
     expect(seen).toEqual(["Hel", "lo", ", ", "world", "."]);
@@ -126,7 +133,9 @@ describe("OpenAIProvider", () => {
   });
 
   it("treats tool calls that end with finish_reason stop (as some local servers send) as tool calls", async () => {
-    const d = await serve((_req, res) => openai.answer(res, [{ tool_calls: [{ index: 0, id: "call_x", type: "function", function: { name: "read_file", arguments: '{"path":"a"}' } }] }], "stop"));
+    const d = await serve((_req, res) =>
+      openai.answer(res, [{ tool_calls: [{ index: 0, id: "call_x", type: "function", function: { name: "read_file", arguments: '{"path":"a"}' } }] }], "stop"),
+    );
     const turn = await provider(d).complete({ ...hello, tools: [readFile] });
     expect(turn.stop).toBe("tool_calls");
     expect(turn.toolCalls).toEqual([{ id: "call_x", name: "read_file", arguments: { path: "a" } }]);
@@ -263,7 +272,13 @@ describe("AnthropicProvider", () => {
     expect(turn).toEqual({ text: "Hello, world.", toolCalls: [], usage: { inputTokens: 125, outputTokens: 15 }, stop: "end" });
     const [req] = d.requests;
     expect(req!.path).toBe("/v1/messages");
-    expect(req!.body).toEqual({ model: "claude-sonnet-4-6", max_tokens: 8192, stream: true, system: "Be brief.", messages: [{ role: "user", content: [{ type: "text", text: "Say hello." }] }] });
+    expect(req!.body).toEqual({
+      model: "claude-sonnet-4-6",
+      max_tokens: 8192,
+      stream: true,
+      system: "Be brief.",
+      messages: [{ role: "user", content: [{ type: "text", text: "Say hello." }] }],
+    });
   });
 
   it("assembles a tool_use whose input arrives in several input_json_delta pieces", async () => {

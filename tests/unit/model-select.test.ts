@@ -31,12 +31,24 @@ describe("parseModelFlags", () => {
       apiKeyEnv: "OPENAI_API_KEY",
     });
     expect(parseModelFlags({ model: "openai:gpt-4o-mini" }, { OPENAI_BASE_URL: "http://127.0.0.1:4000/v1/" })).toMatchObject({ baseURL: "http://127.0.0.1:4000/v1" });
-    expect(usage(() => parseModelFlags({ model: "openai:gpt-4o-mini" }, {}))).toBe("--model openai:gpt-4o-mini needs OPENAI_API_KEY in the environment (for a local model, use ollama:NAME)");
+    expect(usage(() => parseModelFlags({ model: "openai:gpt-4o-mini" }, {}))).toBe(
+      "--model openai:gpt-4o-mini needs OPENAI_API_KEY in the environment (for a local model, use ollama:NAME)",
+    );
   });
 
   it("anthropic: ANTHROPIC_API_KEY, and ANTHROPIC_BASE_URL", () => {
-    expect(parseModelFlags({ model: "anthropic:claude-sonnet-4-6" }, { ANTHROPIC_API_KEY: "sk-ant" })).toEqual({ kind: "anthropic", name: "anthropic:claude-sonnet-4-6", model: "claude-sonnet-4-6", apiKey: "sk-ant" });
-    expect(parseModelFlags({ model: "anthropic:claude-haiku-4-5" }, { ANTHROPIC_BASE_URL: "http://127.0.0.1:9000" })).toEqual({ kind: "anthropic", name: "anthropic:claude-haiku-4-5", model: "claude-haiku-4-5", baseURL: "http://127.0.0.1:9000" });
+    expect(parseModelFlags({ model: "anthropic:claude-sonnet-4-6" }, { ANTHROPIC_API_KEY: "sk-ant" })).toEqual({
+      kind: "anthropic",
+      name: "anthropic:claude-sonnet-4-6",
+      model: "claude-sonnet-4-6",
+      apiKey: "sk-ant",
+    });
+    expect(parseModelFlags({ model: "anthropic:claude-haiku-4-5" }, { ANTHROPIC_BASE_URL: "http://127.0.0.1:9000" })).toEqual({
+      kind: "anthropic",
+      name: "anthropic:claude-haiku-4-5",
+      model: "claude-haiku-4-5",
+      baseURL: "http://127.0.0.1:9000",
+    });
     expect(usage(() => parseModelFlags({ model: "anthropic:claude-sonnet-4-6" }, {}))).toBe("--model anthropic:claude-sonnet-4-6 needs ANTHROPIC_API_KEY in the environment");
   });
 
@@ -71,7 +83,11 @@ describe("parseModelFlags", () => {
       baseURL: "http://127.0.0.1:8000/v1",
       apiKeyEnv: "IRONCLAW_MODEL_API_KEY",
     });
-    expect(parseModelFlags({ model: "openai-compatible:m@v2@https://api.example.com/v1" }, { IRONCLAW_MODEL_API_KEY: "k" })).toMatchObject({ model: "m@v2", baseURL: "https://api.example.com/v1", apiKey: "k" });
+    expect(parseModelFlags({ model: "openai-compatible:m@v2@https://api.example.com/v1" }, { IRONCLAW_MODEL_API_KEY: "k" })).toMatchObject({
+      model: "m@v2",
+      baseURL: "https://api.example.com/v1",
+      apiKey: "k",
+    });
   });
 
   it("--script FILE", () => {
@@ -79,7 +95,10 @@ describe("parseModelFlags", () => {
   });
 
   it.each([
-    [{}, "no model: pass --model PROVIDER:NAME (e.g. ollama:llama3.2, openai:gpt-4o-mini, anthropic:claude-sonnet-4-6, openai-compatible:NAME@http://127.0.0.1:8080/v1) or --script FILE"],
+    [
+      {},
+      "no model: pass --model PROVIDER:NAME (e.g. ollama:llama3.2, openai:gpt-4o-mini, anthropic:claude-sonnet-4-6, openai-compatible:NAME@http://127.0.0.1:8080/v1) or --script FILE",
+    ],
     [{ model: "ollama:x", script: "s.yaml" }, "--model and --script both given: a run talks to one model; pass one of them"],
     [{ model: "llama3.2" }, "--model llama3.2: say which provider serves it, e.g. ollama:llama3.2"],
     [{ model: "gemini:pro" }, '--model gemini:pro: unknown provider "gemini"; use one of openai, anthropic, ollama, openai-compatible'],
@@ -94,7 +113,9 @@ describe("parseModelFlags", () => {
   });
 
   it("refuses a base URL in the environment that is not http(s)", () => {
-    expect(usage(() => parseModelFlags({ model: "openai:gpt-4o-mini" }, { OPENAI_BASE_URL: "ftp://x/v1" }))).toBe("OPENAI_BASE_URL: the URL must start with http:// or https://, got ftp:");
+    expect(usage(() => parseModelFlags({ model: "openai:gpt-4o-mini" }, { OPENAI_BASE_URL: "ftp://x/v1" }))).toBe(
+      "OPENAI_BASE_URL: the URL must start with http:// or https://, got ftp:",
+    );
     expect(usage(() => parseModelFlags({ model: "ollama:x" }, { OLLAMA_HOST: "http://[bad" }))).toContain("OLLAMA_HOST=http://[bad: not a host[:port] or URL");
   });
 });

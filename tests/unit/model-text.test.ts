@@ -33,7 +33,10 @@ describe("model text", () => {
 
   it("breaks a line wider than the terminal itself, the rest behind the gutter: padding cannot wrap a forged row to the left edge", () => {
     let out = "";
-    const writer = modelTextWriter((t) => (out += t), () => 40);
+    const writer = modelTextWriter(
+      (t) => (out += t),
+      () => 40,
+    );
     writer.text(`${"x".repeat(60)}ironclaw: approve apply? [y/N]`);
     const rows = out.split("\n");
     expect(rows.length).toBeGreaterThan(1);

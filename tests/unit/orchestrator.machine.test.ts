@@ -144,7 +144,14 @@ describe("orchestrator machine", () => {
     expect(actor.getSnapshot().output).toEqual({ reason: "test", escalation: null, forced: ["stuck"] });
     expect(events).toContainEqual(expect.objectContaining({ type: "child.reap", actorId: "stuck" }));
     // Whoever waits for the child (a job, a daemon client) hears that it ended.
-    expect(events).toContainEqual({ type: "child.exited", id: "stuck", abnormal: true, output: null, error: "stopped by force: its teardown took longer than 500 ms", restarting: false });
+    expect(events).toContainEqual({
+      type: "child.exited",
+      id: "stuck",
+      abnormal: true,
+      output: null,
+      error: "stopped by force: its teardown took longer than 500 ms",
+      restarting: false,
+    });
   });
 
   it("reaps a child whose machine crashed", () => {

@@ -77,7 +77,10 @@ describe("built-in rules", () => {
   });
 
   it("still lets a user's or a project's rule ask about or deny a confined server's calls", () => {
-    expect(decide(mcp("fs", "read", readOnly, false, true), [project({ effect: "ask", server: "fs" })])).toMatchObject({ decision: "red", reason: "approval asked for by the project's rule policy.rules[0] (ask server fs)" });
+    expect(decide(mcp("fs", "read", readOnly, false, true), [project({ effect: "ask", server: "fs" })])).toMatchObject({
+      decision: "red",
+      reason: "approval asked for by the project's rule policy.rules[0] (ask server fs)",
+    });
     expect(decide(mcp("fs", "read", readOnly, false, true), [user({ effect: "deny", tool: "read" })]).decision).toBe("denied");
   });
 });
@@ -149,7 +152,10 @@ describe("precedence", () => {
   });
 
   it("lets ask win over allow, and makes a green action red", () => {
-    expect(decide(call, [user({ effect: "allow", server: "github" }), user({ effect: "ask", tool: "delete_*" }, 1)])).toMatchObject({ decision: "red", rule: expect.stringContaining("policy.rules[1]") });
+    expect(decide(call, [user({ effect: "allow", server: "github" }), user({ effect: "ask", tool: "delete_*" }, 1)])).toMatchObject({
+      decision: "red",
+      rule: expect.stringContaining("policy.rules[1]"),
+    });
     const asked = decide(exec(["npm", "publish"]), [project({ effect: "ask", command: "npm publish*" }, 3)]);
     expect(asked).toEqual({
       decision: "red",
@@ -227,7 +233,14 @@ describe("loadPolicyRules", () => {
   it("reads the user's rules, then the project's, each marked with its source", () => {
     const at = place({
       user: { policy: { rules: [{ effect: "allow", server: "fs", tool: "read_*" }] } },
-      project: { policy: { rules: [{ effect: "ask", kind: "exec", command: "npm publish*" }, { effect: "deny", path: "**/.env" }] } },
+      project: {
+        policy: {
+          rules: [
+            { effect: "ask", kind: "exec", command: "npm publish*" },
+            { effect: "deny", path: "**/.env" },
+          ],
+        },
+      },
     });
     expect(loadPolicyRules(at)).toEqual([
       { effect: "allow", server: "fs", tool: "read_*", source: { scope: "user", file: at.userFile, index: 0 } },
@@ -242,8 +255,19 @@ describe("loadPolicyRules", () => {
   });
 
   it("refuses an allow in a project's config, saying where it belongs", () => {
-    const at = place({ project: { policy: { rules: [{ effect: "deny", tool: "x" }, { effect: "allow", kind: "apply" }] } } });
-    expect(() => loadPolicyRules(at)).toThrow(`${at.projectFile}: policy.rules[1].effect: a project's config may only ask or deny; "allow" belongs in your own config (${at.userFile})`);
+    const at = place({
+      project: {
+        policy: {
+          rules: [
+            { effect: "deny", tool: "x" },
+            { effect: "allow", kind: "apply" },
+          ],
+        },
+      },
+    });
+    expect(() => loadPolicyRules(at)).toThrow(
+      `${at.projectFile}: policy.rules[1].effect: a project's config may only ask or deny; "allow" belongs in your own config (${at.userFile})`,
+    );
   });
 
   it("refuses bad rules, naming the file and the key", () => {

@@ -51,7 +51,13 @@ describe("project trust store", () => {
     expect(statSync(store).mode & 0o777).toBe(0o600);
     expect(statSync(join(root, "state", "trust")).mode & 0o777).toBe(0o700);
     expect(readdirSync(join(root, "state", "trust"))).toEqual(["trusted-projects.json"]);
-    expect(JSON.parse(readFileSync(store, "utf8"))).toMatchObject({ version: 1, projects: [{ dir: project, sha256: A }, { dir: root, sha256: B }] });
+    expect(JSON.parse(readFileSync(store, "utf8"))).toMatchObject({
+      version: 1,
+      projects: [
+        { dir: project, sha256: A },
+        { dir: root, sha256: B },
+      ],
+    });
   });
 
   it("refuses a store it cannot read, naming the file, instead of guessing", () => {

@@ -23,8 +23,16 @@ describe("QEMU's jail", () => {
     const argv = jailArgv(jail, emulator);
     // After the host-side shell that sets the umask and opens the snapshot: setpriv, then bubblewrap.
     expect(argv.slice(5, 15)).toEqual([
-      "/usr/bin/setpriv", "--reuid=1114112", "--regid=1114112", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs",
-      "--pdeathsig", "KILL", "--",
+      "/usr/bin/setpriv",
+      "--reuid=1114112",
+      "--regid=1114112",
+      "--clear-groups",
+      "--inh-caps=-all",
+      "--bounding-set=-all",
+      "--no-new-privs",
+      "--pdeathsig",
+      "KILL",
+      "--",
     ]);
     expect(argv[15]).toBe("/usr/bin/bwrap");
     const end = argv.indexOf("--", 16);
@@ -119,7 +127,9 @@ describe("QEMU's jail", () => {
     expect(seen.split("\n").slice(0, 2)).toEqual(["0077", "guest memory"]);
     // No snapshot: nothing is opened.
     const cold = jailArgv(jail, emulator).slice(0, 5);
-    expect(execFileSync(cold[0]!, [...cold.slice(1), "/bin/sh", "-c", `[ -e /proc/self/fd/${SNAPSHOT_FD} ] && echo open || echo closed`], { encoding: "utf8" }).trim()).toBe("closed");
+    expect(execFileSync(cold[0]!, [...cold.slice(1), "/bin/sh", "-c", `[ -e /proc/self/fd/${SNAPSHOT_FD} ] && echo open || echo closed`], { encoding: "utf8" }).trim()).toBe(
+      "closed",
+    );
     // A snapshot that cannot be opened ends it before anything starts.
     expect(() => execFileSync(cold[0]!, [...cold.slice(1, 4), join(scratch, "gone"), "/bin/echo", "started"], { encoding: "utf8", stdio: "pipe" })).toThrow();
   });

@@ -83,7 +83,8 @@ describe("ScriptedProvider", () => {
   });
 
   it("gives the same ids run after run", async () => {
-    const ids = async () => (await ScriptedProvider.fromFile(fixture).complete({ messages: [{ role: "user", content: "fix the failing test" }], tools })).toolCalls.map((c) => c.id);
+    const ids = async () =>
+      (await ScriptedProvider.fromFile(fixture).complete({ messages: [{ role: "user", content: "fix the failing test" }], tools })).toolCalls.map((c) => c.id);
     expect(await ids()).toEqual(await ids());
   });
 
@@ -100,7 +101,9 @@ describe("ScriptedProvider", () => {
       await model.complete(request([{ role: "user", content: "hi" }]));
       const err = await rejected(model.complete(request([{ role: "user", content: "run the tests" }])));
       expect(err.code).toBe("script_diverged");
-      expect(err.message).toBe('s.yaml: turns[1].expect: user: expected the last user message to contain "deploy", got "run the tests"; the run went somewhere the script did not foresee');
+      expect(err.message).toBe(
+        's.yaml: turns[1].expect: user: expected the last user message to contain "deploy", got "run the tests"; the run went somewhere the script did not foresee',
+      );
       expect(model.played).toBe(1); // the diverging turn is not consumed
     });
 
@@ -112,7 +115,9 @@ describe("ScriptedProvider", () => {
       const failed = await rejected(model("turns:\n  - expect: { toolError: false }").complete(request(afterCall)));
       expect(failed.message).toContain('toolError: expected no failed tool call, and run failed: "exit 1: 2 failed"');
       // Results the model already answered do not count.
-      const stale = await rejected(model("turns:\n  - expect: { toolResult: failed }").complete(request([...afterCall, { role: "assistant", content: "hmm" }, { role: "user", content: "again" }])));
+      const stale = await rejected(
+        model("turns:\n  - expect: { toolResult: failed }").complete(request([...afterCall, { role: "assistant", content: "hmm" }, { role: "user", content: "again" }])),
+      );
       expect(stale.message).toContain("expected tool results, and the model has not been given any since its last turn");
     });
 

@@ -42,7 +42,9 @@ describe("settings", () => {
     const { cwd, env } = place({});
     expect(() => loadSettings({ cwd, env: { ...env, IRONCLAW_POOL_SIZE: "21" } })).toThrow(/^IRONCLAW_POOL_SIZE=21: Expected a value between 1 and 20$/);
     expect(() => loadSettings({ cwd, env: { ...env, IRONCLAW_POOL_SIZE: "0" } })).toThrow(/^IRONCLAW_POOL_SIZE=0: /);
-    expect(() => loadSettings({ cwd, env: { ...env, IRONCLAW_SNAPSHOT_REFRESH_SECS: "59" } })).toThrow(/^IRONCLAW_SNAPSHOT_REFRESH_SECS=59: Expected a value greater than or equal to 60$/);
+    expect(() => loadSettings({ cwd, env: { ...env, IRONCLAW_SNAPSHOT_REFRESH_SECS: "59" } })).toThrow(
+      /^IRONCLAW_SNAPSHOT_REFRESH_SECS=59: Expected a value greater than or equal to 60$/,
+    );
     expect(() => loadSettings({ cwd, env: { ...env, IRONCLAW_POOL_SIZE: "many" } })).toThrow(/^IRONCLAW_POOL_SIZE=many: Expected a whole number/);
     expect(() => loadSettings({ cwd, env: { ...env, IRONCLAW_SNAPSHOT_PATH: "snapshots" } })).toThrow(/^IRONCLAW_SNAPSHOT_PATH=snapshots: must be an absolute path$/);
   });
@@ -51,7 +53,9 @@ describe("settings", () => {
     const user = place({ user: { pool: { snapshotPath: "/srv/snap" } } });
     expect(loadSettings(user).pool.snapshotPath).toBe("/srv/snap");
     const project = place({ project: { pool: { snapshotPath: "/tmp/theirs" } } });
-    expect(() => loadSettings(project)).toThrow(/\.ironclaw\/config\.json: pool\.snapshotPath cannot be set by a project; set it in .*ironclaw\/config\.json or IRONCLAW_SNAPSHOT_PATH$/);
+    expect(() => loadSettings(project)).toThrow(
+      /\.ironclaw\/config\.json: pool\.snapshotPath cannot be set by a project; set it in .*ironclaw\/config\.json or IRONCLAW_SNAPSHOT_PATH$/,
+    );
   });
 
   it("refuses bad config files, naming the file and the key", () => {
@@ -85,7 +89,9 @@ describe("settings", () => {
     const bad = place({ user: { sandbox: { cpus: 0 } } });
     expect(() => loadSettings(bad)).toThrow(new RegExp(`config.json: sandbox.cpus: ${range}, got 0$`));
     const raised = place({ user: { sandbox: { cpus: 0.5 } }, project: { sandbox: { cpus: 1 } } });
-    expect(() => loadSettings(raised)).toThrow(/\.ironclaw\/config\.json: sandbox\.cpus cannot be raised by a project \(above 0\.5\); set it in .*ironclaw\/config\.json or IRONCLAW_CPUS$/);
+    expect(() => loadSettings(raised)).toThrow(
+      /\.ironclaw\/config\.json: sandbox\.cpus cannot be raised by a project \(above 0\.5\); set it in .*ironclaw\/config\.json or IRONCLAW_CPUS$/,
+    );
     const lowered = place({ user: { sandbox: { cpus: 0.5 } }, project: { sandbox: { cpus: 0.25 } } });
     expect(loadSettings(lowered).sandbox.cpus).toBe(0.25);
   });
@@ -99,7 +105,11 @@ describe("settings", () => {
   });
 
   it("reads a config only as a regular file of at most 1 MiB: a link to /dev/zero or a FIFO (a hostile clone's) is one line, not a hang or an exhausted heap", () => {
-    for (const make of [(f: string) => symlinkSync("/dev/zero", f), (f: string) => execFileSync("mkfifo", [f]), (f: string) => writeFileSync(f, `{"pool":{}${" ".repeat(1 << 20)}}`)]) {
+    for (const make of [
+      (f: string) => symlinkSync("/dev/zero", f),
+      (f: string) => execFileSync("mkfifo", [f]),
+      (f: string) => writeFileSync(f, `{"pool":{}${" ".repeat(1 << 20)}}`),
+    ]) {
       const where = place({});
       const file = join(where.cwd, ".ironclaw", "config.json");
       make(file);

@@ -65,7 +65,12 @@ function sandbox() {
         const rest = path.slice(dir.length + 1);
         const name = rest.split("/")[0]!;
         const isDir = rest.includes("/");
-        children.set(name, isDir ? { name, kind: "directory", size: 4096, mode: 0o755, mtimeMs: 0 } : { name, kind: node.kind, size: node.data?.length ?? 0, mode: node.mode, mtimeMs: node.mtimeMs });
+        children.set(
+          name,
+          isDir
+            ? { name, kind: "directory", size: 4096, mode: 0o755, mtimeMs: 0 }
+            : { name, kind: node.kind, size: node.data?.length ?? 0, mode: node.mode, mtimeMs: node.mtimeMs },
+        );
       }
       return [...children.values(), ...(extra.get(dir) ?? [])];
     },
@@ -192,7 +197,10 @@ describe("collecting the sandbox's changes", () => {
   it.each([[".."], ["."], [""], ["a/b"], ["x\0y"], ["n".repeat(256)]])("refuses a listing that holds the name %j", async (name) => {
     const { snapshot, box, baseline } = await copied({ "a.js": "1" });
     box.extra.set("/workspace", [{ name, kind: "file", size: 1, mode: 0o644, mtimeMs: 1 }]);
-    await expect(collectChanges(box.channel, snapshot, baseline, options)).rejects.toMatchObject({ code: "ENAME", message: expect.stringMatching(/cannot be trusted; nothing was applied$/) });
+    await expect(collectChanges(box.channel, snapshot, baseline, options)).rejects.toMatchObject({
+      code: "ENAME",
+      message: expect.stringMatching(/cannot be trusted; nothing was applied$/),
+    });
     expect(box.reads).toEqual([]);
   });
 
@@ -237,12 +245,17 @@ describe("applying approved changes", () => {
     expect(() => applyChanges(root, [change("a.sh", "x", "y")])).toThrow(expect.objectContaining({ code: "EBASE", message: expect.stringMatching(/its mode changed/) }));
   });
 
-  it.each([["../outside.js"], ["src/../../outside.js"], ["/etc/passwd"], [".git/hooks/pre-commit"], ["node_modules/x/index.js"], ["a/.ironclaw/config.json"], ["bad\nname"]])("refuses to write %j", (path) => {
-    const root = project({ "a.js": "1" });
-    expect(() => applyChanges(root, [change("a.js", "1", "2"), change(path, null, "pwned")])).toThrow(expect.objectContaining({ code: "ENAME", message: expect.stringMatching(/^refusing to write/) }));
-    expect(readFileSync(join(root, "a.js"), "utf8")).toBe("1");
-    expect(existsSync(join(root, "..", "outside.js"))).toBe(false);
-  });
+  it.each([["../outside.js"], ["src/../../outside.js"], ["/etc/passwd"], [".git/hooks/pre-commit"], ["node_modules/x/index.js"], ["a/.ironclaw/config.json"], ["bad\nname"]])(
+    "refuses to write %j",
+    (path) => {
+      const root = project({ "a.js": "1" });
+      expect(() => applyChanges(root, [change("a.js", "1", "2"), change(path, null, "pwned")])).toThrow(
+        expect.objectContaining({ code: "ENAME", message: expect.stringMatching(/^refusing to write/) }),
+      );
+      expect(readFileSync(join(root, "a.js"), "utf8")).toBe("1");
+      expect(existsSync(join(root, "..", "outside.js"))).toBe(false);
+    },
+  );
 
   it("does not follow a parent directory that is a symlink to outside the project", () => {
     const root = project({ "a.js": "1", "src/real/keep.js": "k" });
@@ -275,7 +288,9 @@ describe("applying approved changes", () => {
     rmSync(join(root, "notes.txt"));
     symlinkSync(join(outside, "secret.txt"), join(root, "notes.txt"));
     symlinkSync(join(outside, "fresh.txt"), join(root, "fresh.txt"));
-    expect(() => applyChanges(root, [change("notes.txt", "mine", "pwned")])).toThrow(expect.objectContaining({ code: "ELINK", message: expect.stringMatching(/^notes\.txt is a symbolic link on the host/) }));
+    expect(() => applyChanges(root, [change("notes.txt", "mine", "pwned")])).toThrow(
+      expect.objectContaining({ code: "ELINK", message: expect.stringMatching(/^notes\.txt is a symbolic link on the host/) }),
+    );
     expect(() => applyChanges(root, [change("fresh.txt", null, "pwned")])).toThrow(expect.objectContaining({ code: "ELINK" }));
     expect(() => applyChanges(root, [change("notes.txt", "mine", null)])).toThrow(expect.objectContaining({ code: "ELINK" }));
     expect(tree(outside)).toEqual({ "secret.txt": `file 644 ${hash("keep")}` });
@@ -283,7 +298,9 @@ describe("applying approved changes", () => {
 
   it("refuses a deletion whose path is a directory now", () => {
     const root = project({ "gone/inside.txt": "x" });
-    expect(() => applyChanges(root, [change("gone", "was a file", null)])).toThrow(expect.objectContaining({ code: "EBASE", message: expect.stringMatching(/it is a directory now/) }));
+    expect(() => applyChanges(root, [change("gone", "was a file", null)])).toThrow(
+      expect.objectContaining({ code: "EBASE", message: expect.stringMatching(/it is a directory now/) }),
+    );
     expect(existsSync(join(root, "gone", "inside.txt"))).toBe(true);
   });
 
@@ -321,7 +338,9 @@ describe("applying approved changes", () => {
           if (path === "c.js") throw Object.assign(new Error("no space left on device"), { code: "ENOSPC" });
         },
       }),
-    ).toThrow(expect.objectContaining({ code: "EAPPLY", message: expect.stringMatching(/^writing c\.js failed \(ENOSPC: .*\); what was written was put back: nothing was applied$/) }));
+    ).toThrow(
+      expect.objectContaining({ code: "EAPPLY", message: expect.stringMatching(/^writing c\.js failed \(ENOSPC: .*\); what was written was put back: nothing was applied$/) }),
+    );
     expect(tree(root)).toEqual(before);
   });
 

@@ -3,7 +3,13 @@ import assert from "node:assert/strict";
 import { total } from "../src/cart.js";
 
 test("sums price times quantity", () => {
-  assert.equal(total([{ priceCents: 250, quantity: 2 }, { priceCents: 100, quantity: 1 }]), 600);
+  assert.equal(
+    total([
+      { priceCents: 250, quantity: 2 },
+      { priceCents: 100, quantity: 1 },
+    ]),
+    600,
+  );
 });
 
 test("takes the discount off", () => {

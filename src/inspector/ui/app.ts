@@ -210,7 +210,13 @@ function renderProcesses() {
   const chips = processes.map((p) =>
     h(
       "span",
-      { class: `proc-chip ${p.connected ? "connected" : "gone"}`, "data-testid": "process", "data-process-id": p.id, "data-connected": String(p.connected), title: `${p.cwd}\nconnected ${timeOfDay(p.connectedAt)}` },
+      {
+        class: `proc-chip ${p.connected ? "connected" : "gone"}`,
+        "data-testid": "process",
+        "data-process-id": p.id,
+        "data-connected": String(p.connected),
+        title: `${p.cwd}\nconnected ${timeOfDay(p.connectedAt)}`,
+      },
       h("span", { class: "dot" }),
       h("b", {}, p.command),
       h("span", { class: "muted" }, ` pid ${p.pid}`),
@@ -301,7 +307,11 @@ function renderTree() {
     const headText = info ? `${processLabel(info)}${info.connected ? "" : " · gone"}` : `process ${pid}`;
     if (group.head.dataset.text !== headText + (info?.cwd ?? "")) {
       group.head.dataset.text = headText + (info?.cwd ?? "");
-      group.head.replaceChildren(h("span", { class: `dot ${info?.connected ? "connected" : "gone"}` }), h("span", { class: "group-title" }, headText), info ? h("span", { class: "cwd" }, visibleText(info.cwd)) : null);
+      group.head.replaceChildren(
+        h("span", { class: `dot ${info?.connected ? "connected" : "gone"}` }),
+        h("span", { class: "group-title" }, headText),
+        info ? h("span", { class: "cwd" }, visibleText(info.cwd)) : null,
+      );
     }
     group.el.classList.toggle("gone", info ? !info.connected : false);
     const rowEls: HTMLElement[] = [];
@@ -409,11 +419,24 @@ function makeCard(entry: ActorEntry, cardKey: string): Card {
   const time = h("span", { class: "time-left", "data-testid": "time-left" });
   const approve = h("button", { class: "btn approve", type: "button", "data-testid": "approve", onclick: () => answer(entry, cardKey, approval.actionHash, "approve") }, "Approve");
   const deny = h("button", { class: "btn deny", type: "button", "data-testid": "deny", onclick: () => answer(entry, cardKey, approval.actionHash, "deny") }, "Deny");
-  const reason = h("input", { class: "reason", type: "text", maxlength: 500, placeholder: "reason (optional, sent with Deny)", "data-testid": "deny-reason", "aria-label": "reason for denying" });
+  const reason = h("input", {
+    class: "reason",
+    type: "text",
+    maxlength: 500,
+    placeholder: "reason (optional, sent with Deny)",
+    "data-testid": "deny-reason",
+    "aria-label": "reason for denying",
+  });
   const info = model.processes.get(entry.process);
   const el = h(
     "article",
-    { class: "approval", "data-testid": "approval", "data-actor-key": entry.key, "data-action-hash": approval.actionHash, "data-kind": String((approval.card as { kind?: unknown } | null)?.kind ?? "unknown") },
+    {
+      class: "approval",
+      "data-testid": "approval",
+      "data-actor-key": entry.key,
+      "data-action-hash": approval.actionHash,
+      "data-kind": String((approval.card as { kind?: unknown } | null)?.kind ?? "unknown"),
+    },
     h("header", { class: "approval-head" }, h("span", { class: "approval-title" }, visibleText(cardTitle(approval.card))), time),
     h("div", { class: "summary" }, visibleText(approval.summary)),
     h(

@@ -16,12 +16,7 @@ interface FileSide {
   sha256: string;
   mode: number | null;
 }
-type FileDiff =
-  | { kind: "text"; patch: string }
-  | { kind: "same" }
-  | { kind: "binary" }
-  | { kind: "too-large"; beforeLines: number; afterLines: number }
-  | { kind: "omitted" };
+type FileDiff = { kind: "text"; patch: string } | { kind: "same" } | { kind: "binary" } | { kind: "too-large"; beforeLines: number; afterLines: number } | { kind: "omitted" };
 interface CardFile {
   path: string;
   status: FileStatus;
@@ -38,7 +33,15 @@ interface SkippedChange {
   why: string;
 }
 type DiffCard =
-  | { kind: "files"; title: string; files: CardFile[]; notApplied: SkippedChange[]; notAppliedHidden?: number; summarised?: { omitted: number; why: string }; fullDiffFile?: string }
+  | {
+      kind: "files";
+      title: string;
+      files: CardFile[];
+      notApplied: SkippedChange[];
+      notAppliedHidden?: number;
+      summarised?: { omitted: number; why: string };
+      fullDiffFile?: string;
+    }
   | { kind: "exec"; title: string; argv: string[]; cwd: string; envNames: string[]; network: boolean }
   | { kind: "mcp"; title: string; server: string; tool: string; argumentsJson: string; annotations?: Record<string, boolean> };
 
@@ -157,7 +160,12 @@ function fileDiff(file: CardFile): HTMLElement | null {
       body = h("div", { class: "file-note" }, `binary (not shown as text): ${sizesOf(file)}`, hashes(file));
       break;
     case "too-large":
-      body = h("div", { class: "file-note warn" }, `too large to diff: ${diff.beforeLines.toLocaleString("en-US")} → ${count(diff.afterLines, "line")}, ${sizesOf(file)}`, hashes(file));
+      body = h(
+        "div",
+        { class: "file-note warn" },
+        `too large to diff: ${diff.beforeLines.toLocaleString("en-US")} → ${count(diff.afterLines, "line")}, ${sizesOf(file)}`,
+        hashes(file),
+      );
       break;
     case "text":
       lines = diff.patch.replace(/\n$/, "").split("\n");
@@ -250,7 +258,8 @@ function filesBody(card: DiffCard & { kind: "files" }): HTMLElement {
   return body;
 }
 
-const field = (name: string, ...value: Array<Node | string>) => h("div", { class: "field" }, h("span", { class: "field-name" }, name), h("span", { class: "field-value" }, ...value));
+const field = (name: string, ...value: Array<Node | string>) =>
+  h("div", { class: "field" }, h("span", { class: "field-name" }, name), h("span", { class: "field-value" }, ...value));
 
 /** The card's body (its title is drawn by the caller). */
 export function renderCard(u: unknown): HTMLElement {
@@ -265,7 +274,11 @@ export function renderCard(u: unknown): HTMLElement {
         { class: "card-body fields", "data-kind": "exec" },
         field("command", h("code", {}, oneLineText(card.argv.map(shellWord).join(" ")))),
         field("cwd", h("code", {}, oneLineText(card.cwd))),
-        field("env", card.envNames.length ? h("code", {}, oneLineText(card.envNames.join(", "))) : "(none)", card.envNames.length ? h("span", { class: "muted" }, " (values not shown)") : ""),
+        field(
+          "env",
+          card.envNames.length ? h("code", {}, oneLineText(card.envNames.join(", "))) : "(none)",
+          card.envNames.length ? h("span", { class: "muted" }, " (values not shown)") : "",
+        ),
         field("network", card.network ? h("span", { class: "danger" }, "yes: the command may reach the network") : "no"),
       );
     case "mcp": {
@@ -276,7 +289,11 @@ export function renderCard(u: unknown): HTMLElement {
         field("server", h("code", {}, oneLineText(card.server))),
         field("tool", h("code", {}, oneLineText(card.tool))),
         hints.length
-          ? field("hints", ...hints.map(([k, v]) => h("span", { class: `hint ${v ? "on" : "off"}` }, oneLineText(`${k}: ${String(v)}`))), h("span", { class: "muted" }, " (as the server says)"))
+          ? field(
+              "hints",
+              ...hints.map(([k, v]) => h("span", { class: `hint ${v ? "on" : "off"}` }, oneLineText(`${k}: ${String(v)}`))),
+              h("span", { class: "muted" }, " (as the server says)"),
+            )
           : null,
         field("arguments"),
         h("pre", { class: "json" }, visibleText(card.argumentsJson)),
