@@ -42,6 +42,7 @@ import { dirname, join, resolve } from "node:path";
 import { Result, Schema } from "effect";
 import { canonicalJson, sha256Hex } from "../src/diff-card.ts";
 import { stateDir } from "../src/paths.ts";
+import { schemaProblem } from "../src/schema-problem.ts";
 import { configFiles } from "../src/settings.ts";
 import { ensurePrivateDir } from "./private-dir.ts";
 
@@ -455,9 +456,8 @@ export function parseRecord(line: string): AuditRecord | string {
   }
   const result = decodeRecord(json);
   if (Result.isSuccess(result)) return result.success;
-  const [problem, at = ""] = result.failure.message.split("\n");
-  const key = [...at.matchAll(/\["([^"]+)"\]/g)].map((m) => m[1]).join(".");
-  return `not an audit record (${key ? `${key}: ` : ""}${problem!.trim().replace(/ \| undefined$/, "")})`;
+  const { path: key, problem } = schemaProblem(result.failure);
+  return `not an audit record (${key ? `${key}: ` : ""}${problem})`;
 }
 
 /** Reads the file line by line (synchronously, in 1 MiB chunks) without holding it all in memory. */

@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { extname } from "node:path";
 import { Result, Schema } from "effect";
 import { parse as parseYaml, YAMLParseError } from "yaml";
+import { schemaProblem } from "../src/schema-problem.ts";
 import { ModelError, type ModelCallOptions, type ModelMessage, type ModelProvider, type ModelRequest, type ModelTurn, type ToolCall } from "./model-provider.ts";
 
 /** One substring, or several that must all appear. */
@@ -48,14 +49,11 @@ export type Script = typeof ScriptFile.Type;
 
 const decode = Schema.decodeUnknownResult(ScriptFile as never, { onExcessProperty: "error" } as never) as (u: unknown) => Result.Result<Script, Error>;
 
-/** `Expected string\n  at ["turns"][1]["toolCalls"][0]["name"]` → `turns[1].toolCalls[0].name: Expected string`. */
+/** The failure's first issue as `turns[1].toolCalls[0].name: Expected string` (src/schema-problem.ts gives its path and words). */
 function describe(failure: Error, raw: unknown): string {
-  const [problem = "invalid", ...rest] = failure.message.split("\n");
-  const at = rest.find((l) => l.trim().startsWith("at "));
-  const keys = at ? [...at.matchAll(/\[(?:"([^"]*)"|(\d+))\]/g)].map((m) => m[1] ?? Number(m[2])) : [];
+  const { segments: keys, problem: what } = schemaProblem(failure);
   const path = keys.map((k, i) => (typeof k === "number" ? `[${k}]` : i === 0 ? k : `.${k}`)).join("");
   const got = keys.reduce<unknown>((o, k) => (o !== null && typeof o === "object" ? (o as Record<string | number, unknown>)[k] : undefined), raw);
-  const what = problem.trim().replace(/ \| undefined$/, "");
   if (what === "Expected no excess property") {
     const parent = String(keys.slice(0, -1).findLast((k) => typeof k === "string") ?? "");
     const fields: Record<string, object> = { turns: Turn.fields, expect: Expect.fields, toolCalls: ScriptedCall.fields, usage: Usage.fields };

@@ -212,7 +212,7 @@ function decodeEntry(name: string, raw: unknown, file: string): Decoded {
   const result: Result.Result<unknown, Error> = local ? decodeStdio(entry) : decodeHttp(entry);
   if (Result.isFailure(result)) {
     const { path, problem: raw } = describeFailure(result.failure);
-    const problem = raw.replace(/ \| undefined$/, ""); // every key is optional; say what it must be
+    const problem = raw; // schemaProblem drops the "| undefined" of an optional key: it says what it must be
     const got = valueAt(entry, path);
     if (problem === "Expected no excess property") {
       const keys = Object.keys((local ? StdioEntry : HttpEntry).fields).join(", ");

@@ -11,6 +11,7 @@
 // A project's config arrives with a cloned repository, so it may add `ask` and `deny` but never
 // `allow`: otherwise a repository could auto-approve writes to its user's files. loadPolicyRules
 // refuses such a rule, and decide ignores any rule whose source says it came from a project.
+import { schemaProblem } from "./schema-problem.ts";
 import { existsSync } from "node:fs";
 import { posix } from "node:path";
 import picomatch from "picomatch";
@@ -252,12 +253,10 @@ const RuleSchema = Schema.Struct({
 });
 const decodeRule = Schema.decodeUnknownResult(RuleSchema as never, { onExcessProperty: "error" } as never) as (u: unknown) => Result.Result<typeof RuleSchema.Type, Error>;
 
-/** "Expected …\n  at [2]["effect"]" → { key: "effect", problem }. */
+/** The failure's first issue: `{ key: "effect", problem }` for a rule's bad `effect` (src/schema-problem.ts). */
 function failureAt(failure: Error): { key: string; problem: string } {
-  const lines = failure.message.split("\n");
-  const at = lines.find((l) => l.trim().startsWith("at "));
-  const key = at ? [...at.matchAll(/\["([^"]+)"\]/g)].map((m) => m[1]).join(".") : "";
-  return { key, problem: lines[0]!.trim().replace(/ \| undefined$/, "") };
+  const { path, problem } = schemaProblem(failure);
+  return { key: path, problem };
 }
 
 /** Which action kinds each matcher can apply to: a rule combining others would never match. */

@@ -13,6 +13,7 @@ import { dirname, join, resolve } from "node:path";
 import { Result, Schema } from "effect";
 import { ensurePrivateDir } from "../actors/private-dir.ts";
 import { stateDir } from "./paths.ts";
+import { schemaProblem } from "./schema-problem.ts";
 import { SettingsError } from "./settings.ts";
 
 export interface TrustedProject {
@@ -75,7 +76,10 @@ export function listTrusted(file = trustStoreFile()): TrustedProject[] {
     throw corrupt(file, `not valid JSON: ${(err as Error).message}`);
   }
   const result = decodeStore(json);
-  if (Result.isFailure(result)) throw corrupt(file, result.failure.message.split("\n")[0]!.trim());
+  if (Result.isFailure(result)) {
+    const { path, problem } = schemaProblem(result.failure);
+    throw corrupt(file, `${path ? `${path}: ` : ""}${problem}`);
+  }
   return [...result.success.projects];
 }
 

@@ -6,6 +6,7 @@ import { homedir } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { Result, Schema } from "effect";
 import { stateDir } from "./paths.ts";
+import { schemaProblem } from "./schema-problem.ts";
 import { CPUS_TEXT, cpusProblem, defaultCpus } from "./cpu-limit.ts";
 
 const between = (minimum: number, maximum: number) => Schema.Int.check(Schema.isBetween({ minimum, maximum }));
@@ -83,12 +84,10 @@ function envValue(key: string, raw: string): unknown {
 
 const decode = Schema.decodeUnknownResult(ConfigFile as never, { onExcessProperty: "error" } as never) as (u: unknown) => Result.Result<ConfigFile, Error>;
 
-/** "Expected a value between 1 and 20\n  at ["pool"]["size"]" → { path: "pool.size", problem }. */
+/** The failure's first issue: `{ path: "pool.size", problem: "Expected a value between 1 and 20" }` (src/schema-problem.ts). */
 export function describeFailure(failure: Error): { path: string; problem: string } {
-  const lines = failure.message.split("\n");
-  const at = lines.find((l) => l.trim().startsWith("at "));
-  const path = at ? [...at.matchAll(/\["([^"]+)"\]/g)].map((m) => m[1]).join(".") : "";
-  return { path, problem: lines[0]!.trim() };
+  const { path, problem } = schemaProblem(failure);
+  return { path, problem };
 }
 
 export function valueAt(object: unknown, path: string): unknown {
@@ -171,7 +170,7 @@ function fromEnv(env: NodeJS.ProcessEnv): ConfigFile {
   const { path, problem } = describeFailure(result.failure);
   const variable = Object.entries(ENV).find(([, [section, key]]) => `${section}.${key}` === path)?.[0] ?? path;
   const wanted = path === "sandbox.cpus" ? "Expected a number of CPUs" : "Expected a whole number";
-  throw new SettingsError(`${variable}=${env[variable]}: ${problem.replace("Expected number | undefined", wanted)}`);
+  throw new SettingsError(`${variable}=${env[variable]}: ${problem.replace(/^Expected number$/, wanted)}`);
 }
 
 export function configFiles(cwd = process.cwd(), env = process.env): { user: string; project: string } {
