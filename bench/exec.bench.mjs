@@ -115,50 +115,15 @@ if (bwrap && process.getuid?.() === 0) {
   const filter = join(dir, "seccomp.bpf");
   writeFileSync(filter, seccompProgram());
   const view = ["--symlink", "usr/lib64", "/lib64", "--symlink", "usr/lib", "/lib", "--symlink", "usr/bin", "/bin", "--proc", "/proc", "--dev", "/dev"];
-  const plain = [
-    bwrap,
-    "--unshare-all",
-    "--unshare-user",
-    "--die-with-parent",
-    "--new-session",
-    "--cap-drop",
-    "ALL",
-    "--uid",
-    "0",
-    "--gid",
-    "0",
-    "--ro-bind",
-    "/usr",
-    "/usr",
-    ...view,
-    "/usr/bin/true",
-  ];
+  // What both runs share: the namespaces, no capabilities, root inside.
+  const namespaces = [bwrap, "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--uid", "0", "--gid", "0"];
+  const plain = [...namespaces, "--ro-bind", "/usr", "/usr", ...view, "/usr/bin/true"];
   const covers = [
     ...PROC_READ_ONLY.filter((c) => existsSync(c.path)).flatMap((c) => ["--ro-bind", c.path, c.path]),
     ...PROC_MASKED.filter((c) => existsSync(c.path)).flatMap((c) => ["--ro-bind", "/dev/null", c.path]),
   ];
   // fd 3: the filter, fd 4: /usr by descriptor, both opened by the shell as IronClaw opens them.
-  const hardenedBwrap = [
-    bwrap,
-    "--unshare-all",
-    "--unshare-user",
-    "--die-with-parent",
-    "--new-session",
-    "--cap-drop",
-    "ALL",
-    "--uid",
-    "0",
-    "--gid",
-    "0",
-    "--seccomp",
-    "3",
-    "--ro-bind-fd",
-    "4",
-    "/usr",
-    ...view,
-    ...covers,
-    "/usr/bin/true",
-  ];
+  const hardenedBwrap = [...namespaces, "--seccomp", "3", "--ro-bind-fd", "4", "/usr", ...view, ...covers, "/usr/bin/true"];
   const hardened = [
     "/bin/sh",
     "-c",
