@@ -1,5 +1,4 @@
 // `ironclaw up | down | status`: the daemon's life from the command line.
-import { oneLine, safeJson } from "../terminal-text.ts";
 import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -14,9 +13,10 @@ import { createLogger } from "../logger.ts";
 import { packageRoot } from "../paths.ts";
 import { loadSettings, SettingsError } from "../settings.ts";
 import { loadMcpConfig } from "../mcp-config.ts";
+import { safeJson } from "../terminal-text.ts";
+import { say } from "./cli-io.ts";
 import { projectTrustGate } from "./project-trust-gate.ts";
 
-const say = (line: string) => process.stderr.write(`ironclaw: ${oneLine(line)}\n`);
 const print = (json: boolean, value: unknown, text: string) => process.stdout.write(json ? `${safeJson(value)}\n` : `${text}\n`);
 
 function settingsOrUsage() {
