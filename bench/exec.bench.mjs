@@ -107,8 +107,8 @@ if (runsc) {
 // they need the driver's handshake). Both run /usr/bin/true; the difference is the hardening.
 let hardening = null;
 if (bwrap && process.getuid?.() === 0) {
-  const { seccompProgram } = await import("../actors/seccomp-bpf.ts");
-  const { PROC_MASKED, PROC_READ_ONLY } = await import("../actors/proc-hardening.ts");
+  const { seccompProgram } = await import("../actors/sandbox/seccomp-bpf.ts");
+  const { PROC_MASKED, PROC_READ_ONLY } = await import("../actors/sandbox/proc-hardening.ts");
   const { mkdtempSync, writeFileSync, rmSync } = await import("node:fs");
   const { tmpdir } = await import("node:os");
   const dir = mkdtempSync(join(tmpdir(), "ironclaw-bench-"));

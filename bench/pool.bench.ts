@@ -2,8 +2,8 @@
 // the round trip of `true` on a leased sandbox against one booted cold, per backend, in the
 // same run. Prints JSON; asserts nothing.
 import { pino } from "pino";
-import { findBwrap } from "../actors/bubblewrap.driver.ts";
-import { findRunsc } from "../actors/gvisor.driver.ts";
+import { findBwrap } from "../actors/sandbox/bubblewrap.driver.ts";
+import { findRunsc } from "../actors/sandbox/gvisor.driver.ts";
 import type { SandboxHandle } from "../machines/vm.machine.ts";
 import { runJob } from "../src/exec-job.ts";
 import { createRuntime } from "../src/runtime.ts";

@@ -6,8 +6,8 @@ import { spawn } from "node:child_process";
 import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { findImage } from "../actors/guest-image.ts";
-import { findQemu, kernelTuning } from "../actors/qemu.driver.ts";
+import { findImage } from "../actors/sandbox/guest-image.ts";
+import { findQemu, kernelTuning } from "../actors/sandbox/qemu.driver.ts";
 import { createDriverEnv, createDrivers, imageInputs } from "../src/runtime.ts";
 
 const RUNS = Number(process.env.BENCH_VM_RUNS ?? 5);

@@ -10,8 +10,8 @@
 // `decide`, each answer at the cliff in `recordApproval`); one that cannot be written ends the
 // session, failed, with code EAUDIT.
 import { and, assign, enqueueActions, fromPromise, setup, type AnyActorRef } from "xstate";
-import type { AuditLogError } from "../actors/audit-log.ts";
-import type { ModelMessage, ModelTurn, ToolCall, ToolSpec } from "../actors/model-provider.ts";
+import type { AuditLogError } from "../actors/audit/audit-log.ts";
+import type { ModelMessage, ModelTurn, ToolCall, ToolSpec } from "../core/model.ts";
 import { approvalRequestMachine, type ApprovalOutput } from "./approval-request.machine.ts";
 import { notProvided } from "./not-provided.ts";
 import { vmMachine, type SandboxHandle, type VmInput, type VmOutput } from "./vm.machine.ts";
@@ -78,7 +78,7 @@ export interface ApprovalRecord {
 }
 
 /**
- * The code an actor's error carries when the audit log could not be written (actors/audit-log.ts).
+ * The code an actor's error carries when the audit log could not be written (actors/audit/audit-log.ts).
  * A decision that cannot be recorded must not be acted on: the session ends, failed, on it.
  */
 export const AUDIT_FAILED: AuditLogError["code"] = "EAUDIT";

@@ -9,7 +9,7 @@ import { notProvided } from "./not-provided.ts";
 
 export interface ApprovalInput {
   readonly id: string;
-  /** SHA-256 of the exact action (src/diff-card.ts actionHash); an approval must name it. */
+  /** SHA-256 of the exact action (core/diff-card.ts actionHash); an approval must name it. */
   readonly actionHash: string;
   /** What the human sees: the diff card, as plain data (rendered by the terminal or the inspector). */
   readonly card: unknown;

@@ -1,15 +1,15 @@
-// Writes actors/syscall-numbers.ts: every system call number of x86_64 and aarch64, read from
+// Writes actors/sandbox/syscall-numbers.ts: every system call number of x86_64 and aarch64, read from
 // this machine's kernel headers (Debian's linux-libc-dev), so the seccomp filter names calls
 // instead of carrying magic numbers. Run `node scripts/syscall-numbers.mjs` after the headers
 // change. The highest number in each table is also the filter's horizon (anything newer is
 // answered ENOSYS), so regenerating with newer headers means reviewing the new calls against
-// actors/seccomp-policy.ts.
+// actors/sandbox/seccomp-policy.ts.
 import { readFileSync, writeFileSync } from "node:fs";
 
 const X64_HEADER = "/usr/include/x86_64-linux-gnu/asm/unistd_64.h";
 const GENERIC_HEADER = "/usr/include/asm-generic/unistd.h";
 const VERSION_HEADER = "/usr/include/linux/version.h";
-const OUT = new URL("../actors/syscall-numbers.ts", import.meta.url);
+const OUT = new URL("../actors/sandbox/syscall-numbers.ts", import.meta.url);
 
 // What arch/arm64/include/uapi/asm/unistd.h defines before including the generic table (LP64).
 // A cross header for aarch64 is rarely installed, so the list is kept here.

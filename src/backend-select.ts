@@ -3,15 +3,15 @@
 // by what could change the answer (the backend binary, the Node runtime, the guest agent).
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { findBwrap } from "../actors/bubblewrap.driver.ts";
-import { findFirecracker, jailerConfig } from "../actors/firecracker.driver.ts";
-import { findRunsc } from "../actors/gvisor.driver.ts";
-import { findQemu } from "../actors/qemu.driver.ts";
-import { findImage } from "../actors/guest-image.ts";
-import { BACKENDS, type BackendName, type ProbeResult, type SandboxDriver, SandboxError } from "../actors/sandbox-driver.ts";
-import type { DriverRegistry } from "../actors/vm.actors.ts";
-import { parseBackend } from "./backend-name.ts";
-import { guestAgentPath, stateDir } from "./paths.ts";
+import { findBwrap } from "../actors/sandbox/bubblewrap.driver.ts";
+import { findFirecracker, jailerConfig } from "../actors/sandbox/firecracker.driver.ts";
+import { findRunsc } from "../actors/sandbox/gvisor.driver.ts";
+import { findQemu } from "../actors/sandbox/qemu.driver.ts";
+import { findImage } from "../actors/sandbox/guest-image.ts";
+import { BACKENDS, type BackendName, type ProbeResult, type SandboxDriver, SandboxError } from "../actors/sandbox/sandbox-driver.ts";
+import type { DriverRegistry } from "../actors/sandbox/vm.actors.ts";
+import { parseBackend } from "../core/backend.ts";
+import { guestAgentPath, stateDir } from "../core/paths.ts";
 import { imageInputs } from "./runtime.ts";
 
 /** Strongest isolation first. */

@@ -1,8 +1,8 @@
 // How much CPU a sandbox may use, as Docker's --cpus means it: CPUs' worth of time, fractions
-// allowed (1.5 = one and a half cores), enforced as a cgroup quota (actors/cgroup.ts). The bounds
+// allowed (1.5 = one and a half cores), enforced as a cgroup quota (actors/sandbox/cgroup.ts). The bounds
 // and the default live here, once, for the CLI, the settings and the daemon.
 import { availableParallelism } from "node:os";
-import { MIN_CPUS } from "../actors/cpu-quota.ts";
+import { MIN_CPUS } from "../actors/sandbox/cpu-quota.ts";
 
 /** The CPUs this process may run on (its affinity mask, as Docker's NumCPU): a quota above it means nothing. */
 export function hostCpus(): number {

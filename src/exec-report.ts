@@ -1,7 +1,7 @@
 // What a finished job means to the person who ran it: an exit code (docs/cli.md) and, when
 // the command's own output does not say it, one line of explanation.
 import type { JobOutcome } from "./exec-job.ts";
-import { ExitCode } from "./exit-codes.ts";
+import { ExitCode } from "../core/exit-codes.ts";
 import { signalExitCode } from "./process-guard.ts";
 
 export interface ReportContext {

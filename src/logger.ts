@@ -4,8 +4,8 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { pino, type Logger } from "pino";
 import { Writable } from "node:stream";
-import { stateDir } from "./paths.ts";
-import { visible } from "./terminal-text.ts";
+import { stateDir } from "../core/paths.ts";
+import { visible } from "../core/terminal-text.ts";
 
 export type { Logger };
 

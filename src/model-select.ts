@@ -11,8 +11,8 @@
 // OpenAI key goes to OpenAI's endpoint (or the one OPENAI_BASE_URL names, as the SDK does);
 // an openai-compatible server gets IRONCLAW_MODEL_API_KEY instead, so naming some server on the
 // command line never hands it the user's OpenAI key.
-import type { ModelProvider } from "../actors/model-provider.ts";
-import { UsageError } from "./exit-codes.ts";
+import type { ModelProvider } from "../core/model.ts";
+import { UsageError } from "../core/exit-codes.ts";
 
 export const OLLAMA_BASE_URL = "http://127.0.0.1:11434/v1";
 /** The key for an openai-compatible server (optional: local servers usually want none). */
@@ -101,20 +101,20 @@ export async function selectModel(flags: ModelFlags, env: NodeJS.ProcessEnv = pr
   try {
     switch (choice.kind) {
       case "openai": {
-        const { OpenAIProvider } = await import("../actors/openai.provider.ts");
+        const { OpenAIProvider } = await import("../actors/model/openai.provider.ts");
         return new OpenAIProvider({ ...choice, env });
       }
       case "anthropic": {
-        const { AnthropicProvider } = await import("../actors/anthropic.provider.ts");
+        const { AnthropicProvider } = await import("../actors/model/anthropic.provider.ts");
         return new AnthropicProvider({ ...choice, env });
       }
       case "script": {
-        const { ScriptedProvider } = await import("../actors/scripted.provider.ts");
+        const { ScriptedProvider } = await import("../actors/model/scripted.provider.ts");
         return ScriptedProvider.fromFile(choice.file);
       }
     }
   } catch (err) {
-    const { ModelError } = await import("../actors/model-provider.ts");
+    const { ModelError } = await import("../core/model.ts");
     if (err instanceof ModelError) throw new UsageError(`${choice.kind === "script" ? "--script " : ""}${err.message}`);
     throw err;
   }

@@ -3,7 +3,7 @@
 // or a shutdown that takes too long, kills what is left at once; and process exit always
 // sweeps whatever sandbox this process still has recorded.
 import { constants } from "node:os";
-import { ExitCode } from "./exit-codes.ts";
+import { ExitCode } from "../core/exit-codes.ts";
 import type { Logger } from "./logger.ts";
 import type { Runtime } from "./runtime.ts";
 

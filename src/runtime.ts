@@ -3,35 +3,35 @@
 import { join } from "node:path";
 import { createActor, type Actor, type InspectionEvent, type Observer } from "xstate";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { BubblewrapDriver, findBwrap } from "../actors/bubblewrap.driver.ts";
-import { findFirecracker, FirecrackerDriver, jailerConfig } from "../actors/firecracker.driver.ts";
-import { findImage, type GuestImage, type ImageInputs } from "../actors/guest-image.ts";
-import { findQemu, QemuDriver } from "../actors/qemu.driver.ts";
-import { kvmBoots } from "../actors/kvm-probe.ts";
-import { GvisorDriver } from "../actors/gvisor.driver.ts";
-import { isAlive } from "../actors/host-process.ts";
-import { destroyProcessSandboxSync, type DriverEnv } from "../actors/process-sandbox.ts";
-import type { Sandbox, SandboxRecord } from "../actors/sandbox-driver.ts";
-import { SandboxStore } from "../actors/sandbox-store.ts";
-import { slotActors } from "../actors/slot.actors.ts";
-import { vmActors, type DriverRegistry } from "../actors/vm.actors.ts";
+import { BubblewrapDriver, findBwrap } from "../actors/sandbox/bubblewrap.driver.ts";
+import { findFirecracker, FirecrackerDriver, jailerConfig } from "../actors/sandbox/firecracker.driver.ts";
+import { findImage, type GuestImage, type ImageInputs } from "../actors/sandbox/guest-image.ts";
+import { findQemu, QemuDriver } from "../actors/sandbox/qemu.driver.ts";
+import { kvmBoots } from "../actors/sandbox/kvm-probe.ts";
+import { GvisorDriver } from "../actors/sandbox/gvisor.driver.ts";
+import { isAlive } from "../actors/sandbox/host-process.ts";
+import { destroyProcessSandboxSync, type DriverEnv } from "../actors/sandbox/process-sandbox.ts";
+import type { Sandbox, SandboxRecord } from "../actors/sandbox/sandbox-driver.ts";
+import { SandboxStore } from "../actors/sandbox/sandbox-store.ts";
+import { slotActors } from "../actors/sandbox/slot.actors.ts";
+import { vmActors, type DriverRegistry } from "../actors/sandbox/vm.actors.ts";
 import { slotSandboxId, snapshotSlotMachine } from "../machines/snapshot-slot.machine.ts";
 import { createPool, type Pool } from "./pool.ts";
-import { createMcpHub, orchestratorConnections, type McpHub } from "./mcp-hub.ts";
-import type { McpServerConfig } from "./mcp-config.ts";
-import { mcpConnectionActors } from "../actors/mcp-connection.actors.ts";
-import { MCP_SANDBOX_LIMITS } from "../actors/mcp-sandboxed.transport.ts";
-import type { ElicitHandler, SessionHooks } from "../actors/mcp-session.ts";
+import { createMcpHub, orchestratorConnections, type McpHub } from "../actors/mcp/mcp-hub.ts";
+import type { McpServerConfig } from "./config/mcp-config.ts";
+import { mcpConnectionActors } from "../actors/mcp/mcp-connection.actors.ts";
+import { MCP_SANDBOX_LIMITS } from "../actors/mcp/mcp-sandboxed.transport.ts";
+import type { ElicitHandler, SessionHooks } from "../actors/mcp/mcp-session.ts";
 import { mcpConnectionMachine } from "../machines/mcp-connection.machine.ts";
 import { agentSessionMachine } from "../machines/agent-session.machine.ts";
 import { approvalRequestMachine } from "../machines/approval-request.machine.ts";
-import { agentSessionActors, type SessionServices } from "../actors/agent-session.actors.ts";
+import { agentSessionActors, type SessionServices } from "../actors/session/agent-session.actors.ts";
 import { orchestratorMachine, type OrchestratorEmitted, type OrchestratorInput, type OrchestratorOutput } from "../machines/orchestrator.machine.ts";
 import { vmMachine } from "../machines/vm.machine.ts";
 import type { Logger } from "./logger.ts";
-import { guestAgentPath, packageRoot, runDir, stateDir } from "./paths.ts";
+import { guestAgentPath, packageRoot, runDir, stateDir } from "../core/paths.ts";
 import { selectMountingBackend } from "./backend-select.ts";
-import { loadSettings } from "./settings.ts";
+import { loadSettings } from "./config/settings.ts";
 
 export interface RuntimeOptions {
   readonly logger: Logger;
@@ -117,7 +117,7 @@ function accelerator(image: GuestImage | null): Promise<"kvm" | "tcg"> {
 
 async function probeAccelerator(image: GuestImage): Promise<"kvm" | "tcg"> {
   const file = join(stateDir(), "kvm-probe.json");
-  // "jailed": an answer from before QEMU ran in its jail (actors/qemu-jail.ts) says nothing of KVM inside it.
+  // "jailed": an answer from before QEMU ran in its jail (actors/sandbox/qemu-jail.ts) says nothing of KVM inside it.
   const key = `${image.id}|${findQemu()}|${existsSync("/dev/kvm")}|jailed`;
   try {
     const cached = JSON.parse(readFileSync(file, "utf8")) as { key: string; accel: "kvm" | "tcg" };

@@ -1,12 +1,12 @@
-// `ironclaw audit verify [FILE]`: walks the audit log's hash chain (actors/audit-log.ts), checks
+// `ironclaw audit verify [FILE]`: walks the audit log's hash chain (actors/audit/audit-log.ts), checks
 // its macs with the user's key and holds it against its saved head, and says whether it is
 // whole, or the first problem (and its line).
 import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
-import { AuditLogError, auditLogPath } from "../../actors/audit-log.ts";
-import { verifyAuditLog } from "../../actors/audit-verify.ts";
-import { ExitCode, UsageError } from "../exit-codes.ts";
-import { oneLine, safeJson } from "../terminal-text.ts";
+import { AuditLogError, auditLogPath } from "../../actors/audit/audit-log.ts";
+import { verifyAuditLog } from "../../actors/audit/audit-verify.ts";
+import { ExitCode, UsageError } from "../../core/exit-codes.ts";
+import { oneLine, safeJson } from "../../core/terminal-text.ts";
 
 export function runAuditVerify(file: string | undefined, opts: { json: boolean }): number {
   const path = file === undefined ? auditLogPath() : resolve(file);

@@ -1,9 +1,9 @@
 // How a diff card reaches the person who must approve it. The card is drawn after a terminal
-// reset (src/terminal-text.ts: nothing written before it, by anyone, can leave the terminal in a
+// reset (core/terminal-text.ts: nothing written before it, by anyone, can leave the terminal in a
 // state that hides or repaints it), and a card longer than the screen goes through a pager, as
 // git does with a long diff: the summary at its top is never scrolled away before it is read.
 import { spawn } from "node:child_process";
-import { TERMINAL_RESET } from "../terminal-text.ts";
+import { TERMINAL_RESET } from "../../core/terminal-text.ts";
 
 /** The pager command line: IRONCLAW_PAGER, then PAGER, then `less`; empty or `cat` means none. */
 function pagerCommand(env: NodeJS.ProcessEnv): string | null {

@@ -1,14 +1,14 @@
 // `ironclaw doctor`: which sandbox backends work on this machine, found by booting a real
 // sandbox with each, and for those that do not, why.
-import { oneLine, safeJson } from "../terminal-text.ts";
-import { detectCgroups } from "../../actors/cgroup.ts";
-import { hasParentDeathSignal } from "../../actors/host-process.ts";
-import { measureHardening } from "../../actors/hardening-probe.ts";
+import { oneLine, safeJson } from "../../core/terminal-text.ts";
+import { detectCgroups } from "../../actors/sandbox/cgroup.ts";
+import { hasParentDeathSignal } from "../../actors/sandbox/host-process.ts";
+import { measureHardening } from "../../actors/sandbox/hardening-probe.ts";
 import { defaultCpus } from "../cpu-limit.ts";
-import { loadSettings } from "../settings.ts";
-import type { BackendName, Hardening, ProbeResult } from "../../actors/sandbox-driver.ts";
+import { loadSettings } from "../config/settings.ts";
+import type { BackendName, Hardening, ProbeResult } from "../../actors/sandbox/sandbox-driver.ts";
 import { notAvailable, PREFERENCE, rememberProbe } from "../backend-select.ts";
-import { ExitCode } from "../exit-codes.ts";
+import { ExitCode } from "../../core/exit-codes.ts";
 import { createLogger } from "../logger.ts";
 import { guardProcess } from "../process-guard.ts";
 import { createRuntime } from "../runtime.ts";

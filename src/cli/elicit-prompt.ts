@@ -7,7 +7,7 @@
 // cannot draw a question that looks like IronClaw's own (an "ironclaw: token" prompt).
 import { createInterface } from "node:readline/promises";
 import type { ElicitRequest, ElicitResult } from "@modelcontextprotocol/sdk/types.js";
-import { foldLine, oneLine, TERMINAL_RESET, terminalColumns } from "../terminal-text.ts";
+import { foldLine, oneLine, TERMINAL_RESET, terminalColumns } from "../../core/terminal-text.ts";
 import { discardTypeahead, say } from "./cli-io.ts";
 
 type Field = { type?: string; title?: string; description?: string; default?: unknown; enum?: unknown[]; oneOf?: Array<{ const: unknown; title?: string }> };

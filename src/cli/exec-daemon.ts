@@ -1,13 +1,13 @@
 // `ironclaw exec` through a running daemon: the daemon leases a ready sandbox from its pool
 // (or boots one) and streams the run back. Ctrl-C closes the connection, which makes the
 // daemon tear the sandbox down; the exit code means the same as on the in-process path.
-import { safeJson } from "../terminal-text.ts";
+import { safeJson } from "../../core/terminal-text.ts";
 import type { Socket } from "node:net";
 import { GUEST_ENV } from "../../guest-agent/guest-protocol.ts";
 import { request } from "../daemon/daemon-client.ts";
 import type { JobOutcome } from "../exec-job.ts";
 import { reportOutcome, resultJson } from "../exec-report.ts";
-import { ExitCode } from "../exit-codes.ts";
+import { ExitCode } from "../../core/exit-codes.ts";
 import type { ExecOptions } from "./exec.command.ts";
 import { readStdin, say } from "./cli-io.ts";
 

@@ -1,14 +1,14 @@
 // `ironclaw exec` without a daemon: the sandbox is a child of an orchestrator in this process,
 // so Ctrl-C, SIGTERM and crashes all take the same road out: orchestrator shutdown → vm STOP →
 // teardown.
-import { safeJson } from "../terminal-text.ts";
+import { safeJson } from "../../core/terminal-text.ts";
 import { GUEST_ENV } from "../../guest-agent/guest-protocol.ts";
-import { detectCgroups } from "../../actors/cgroup.ts";
+import { detectCgroups } from "../../actors/sandbox/cgroup.ts";
 import { selectBackend } from "../backend-select.ts";
 import { createInspectionSource } from "../inspector/inspection-source.ts";
 import { attachInspector } from "../inspector/inspector-attach.ts";
 import { readStdin, say } from "./cli-io.ts";
-import { ExitCode, UsageError } from "../exit-codes.ts";
+import { ExitCode, UsageError } from "../../core/exit-codes.ts";
 import { createLogger, logFile } from "../logger.ts";
 import { runJob } from "../exec-job.ts";
 import { reportOutcome, resultJson } from "../exec-report.ts";

@@ -1,9 +1,9 @@
 // `ironclaw exec`: one command, one fresh sandbox, then nothing left — through the daemon when
 // one is up (exec-daemon.ts), else under an orchestrator in this process (exec-local.ts), which
 // is loaded only then: a daemon client need not parse the whole runtime.
-import { parseBackend } from "../backend-name.ts";
+import { parseBackend } from "../../core/backend.ts";
 import { ask, connectDaemon } from "../daemon/daemon-client.ts";
-import { UsageError } from "../exit-codes.ts";
+import { UsageError } from "../../core/exit-codes.ts";
 import { say } from "./cli-io.ts";
 import { chooseCpus } from "./cpus-choice.ts";
 import { execViaDaemon } from "./exec-daemon.ts";

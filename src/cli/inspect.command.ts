@@ -1,9 +1,9 @@
 // `ironclaw inspect`: the live statechart inspector as a process of its own, on loopback with
 // a token in its URL. The daemon reports to it at once; `run`, `exec` and `up` with --inspect
 // report to it while they run. If one is already running, this prints its URL instead.
-import { safeJson } from "../terminal-text.ts";
+import { safeJson } from "../../core/terminal-text.ts";
 import { ask } from "../daemon/daemon-client.ts";
-import { ExitCode, UsageError } from "../exit-codes.ts";
+import { ExitCode, UsageError } from "../../core/exit-codes.ts";
 import { createInspectorHub } from "../inspector/inspector-hub.ts";
 import { readInspectorRecord, writeInspectorRecord } from "../inspector/inspector-record.ts";
 import { InspectorServerError, startInspectorServer } from "../inspector/inspector-server.ts";

@@ -2,8 +2,8 @@
 // `--help` and a fast `exec` do not pay for what they do not use.
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { parseCpus } from "../cpu-limit.ts";
-import { ExitCode, UntrustedError, UsageError } from "../exit-codes.ts";
-import { oneLine } from "../terminal-text.ts";
+import { ExitCode, UntrustedError, UsageError } from "../../core/exit-codes.ts";
+import { oneLine } from "../../core/terminal-text.ts";
 import { VERSION } from "../version.ts";
 
 function positiveNumber(what: string, max: number) {

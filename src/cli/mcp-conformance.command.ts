@@ -4,9 +4,9 @@
 // MCP_CONFORMANCE_SCENARIO, and judges what the server saw. Everything goes through the same
 // path as `mcp call`: config entry → connection actor under the orchestrator → SDK session;
 // OAuth runs headlessly (the scenarios' authorization endpoints redirect at once).
-import type { HttpServerConfig } from "../mcp-config.ts";
-import { IronclawOAuthProvider } from "../../actors/mcp-oauth.ts";
-import { ExitCode, UsageError } from "../exit-codes.ts";
+import type { HttpServerConfig } from "../config/mcp-config.ts";
+import { IronclawOAuthProvider } from "../../actors/mcp/mcp-oauth.ts";
+import { ExitCode, UsageError } from "../../core/exit-codes.ts";
 import { createLogger, logFile } from "../logger.ts";
 import { guardProcess } from "../process-guard.ts";
 import { createRuntime } from "../runtime.ts";

@@ -1,9 +1,9 @@
 // The model's words as `ironclaw run` shows them while it works. They are the model's, not
 // IronClaw's, and a model can be steered by anything it read (a file, a web page, a tool's
-// result): every control character is shown as an escape (src/terminal-text.ts), and every line
+// result): every control character is shown as an escape (core/terminal-text.ts), and every line
 // starts with a gutter, so no line of the model's can pass for IronClaw's own ("ironclaw: …",
 // a diff card, an approval question). IronClaw's lines never start with the gutter.
-import { visible } from "../terminal-text.ts";
+import { visible } from "../../core/terminal-text.ts";
 
 export const MODEL_GUTTER = "│ ";
 

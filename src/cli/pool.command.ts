@@ -1,8 +1,8 @@
 // `ironclaw pool warm | stats`: the daemon's pool of ready sandboxes.
-import { oneLine, safeJson } from "../terminal-text.ts";
+import { oneLine, safeJson } from "../../core/terminal-text.ts";
 import { ask } from "../daemon/daemon-client.ts";
 import type { DaemonMessage } from "../daemon/daemon-protocol.ts";
-import { ExitCode } from "../exit-codes.ts";
+import { ExitCode } from "../../core/exit-codes.ts";
 
 const notRunning = (json: boolean) => {
   process.stdout.write(json ? `${JSON.stringify({ running: false })}\n` : "no daemon running (start one with `ironclaw up`)\n");

@@ -7,11 +7,11 @@
 // the repository's text, so it reaches the terminal only through oneLine.
 import { isAbsolute, relative } from "node:path";
 import { createInterface } from "node:readline/promises";
-import { ExitCode, UntrustedError, UsageError } from "../exit-codes.ts";
-import { readProjectMcp, type ProjectMcpConfig, type ProjectServer } from "../mcp-config.ts";
-import { grantTrust } from "../project-trust.ts";
-import { SettingsError } from "../settings.ts";
-import { foldLine, oneLine, TERMINAL_RESET, terminalColumns } from "../terminal-text.ts";
+import { ExitCode, UntrustedError, UsageError } from "../../core/exit-codes.ts";
+import { readProjectMcp, type ProjectMcpConfig, type ProjectServer } from "../config/mcp-config.ts";
+import { grantTrust } from "../config/project-trust.ts";
+import { SettingsError } from "../config/settings.ts";
+import { foldLine, oneLine, TERMINAL_RESET, terminalColumns } from "../../core/terminal-text.ts";
 import { discardTypeahead, say } from "./cli-io.ts";
 
 export const TRUST_QUESTION = "Trust this project's MCP servers? [y/N] ";

@@ -1,13 +1,13 @@
 // `ironclaw trust [DIR]`: review the MCP servers a project's config declares and trust that exact
 // file to start them (`--yes` without asking), `--revoke` the trust, or `--list` the trusted
-// projects. The store and what trust means: src/project-trust.ts; the review: the gate's.
+// projects. The store and what trust means: src/config/project-trust.ts; the review: the gate's.
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import { ExitCode, UsageError } from "../exit-codes.ts";
-import { readProjectMcp, type ProjectMcpConfig } from "../mcp-config.ts";
-import { configSha256, grantTrust, listTrusted, revokeTrust, trustOf } from "../project-trust.ts";
-import { configFiles, readConfigBytes, SettingsError } from "../settings.ts";
-import { oneLine, safeJson } from "../terminal-text.ts";
+import { ExitCode, UsageError } from "../../core/exit-codes.ts";
+import { readProjectMcp, type ProjectMcpConfig } from "../config/mcp-config.ts";
+import { configSha256, grantTrust, listTrusted, revokeTrust, trustOf } from "../config/project-trust.ts";
+import { configFiles, readConfigBytes, SettingsError } from "../config/settings.ts";
+import { oneLine, safeJson } from "../../core/terminal-text.ts";
 import { askYes, interactive, reviewText, TRUST_QUESTION } from "./project-trust-gate.ts";
 
 export interface TrustOptions {

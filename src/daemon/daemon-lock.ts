@@ -2,7 +2,7 @@
 // answering; the lock file, created exclusively, decides which one runs. It names its holder
 // by pid and start time, so a lock left by a killed daemon is recognised as stale.
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
-import { isAlive, processStartTime, type ProcessIdentity } from "../../actors/host-process.ts";
+import { isAlive, processStartTime, type ProcessIdentity } from "../../actors/sandbox/host-process.ts";
 
 export class DaemonLockedError extends Error {
   override name = "DaemonLockedError";

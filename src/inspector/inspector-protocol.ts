@@ -32,7 +32,7 @@ export const ActorView = Schema.Struct({
     Schema.Struct({
       actionHash: Schema.String,
       summary: Schema.String,
-      /** src/diff-card.ts DiffCard, as the terminal shows it. */
+      /** core/diff-card.ts DiffCard, as the terminal shows it. */
       card: Schema.Unknown,
       deadlineAt: Schema.Number,
     }),

@@ -3,9 +3,9 @@
 // token, so it lives in the private run directory and is readable by its owner only.
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { processStartTime } from "../../actors/host-process.ts";
-import { ensurePrivateDir } from "../../actors/private-dir.ts";
-import { runDir } from "../paths.ts";
+import { processStartTime } from "../../actors/sandbox/host-process.ts";
+import { ensurePrivateDir } from "../../actors/sandbox/private-dir.ts";
+import { runDir } from "../../core/paths.ts";
 
 export interface InspectorRecord {
   readonly pid: number;

@@ -11,7 +11,7 @@ import { createRequire } from "node:module";
 import type { AddressInfo, Socket } from "node:net";
 import { join } from "node:path";
 import { WebSocketServer, type WebSocket } from "ws";
-import { packageRoot } from "../paths.ts";
+import { packageRoot } from "../../core/paths.ts";
 import type { InspectorHub } from "./inspector-hub.ts";
 import { decodeAnswer, decodeSourceMessage } from "./inspector-protocol.ts";
 

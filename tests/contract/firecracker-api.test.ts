@@ -1,7 +1,7 @@
 // Every request the Firecracker driver sends — path, method and JSON body — checked against
 // Firecracker's own API description (Swagger 2.0).
 import { describe, expect, it } from "vitest";
-import { bootPlan, snapshotCreatePlan, snapshotLoadPlan, versionRequest, type ApiRequest } from "../../actors/firecracker-api.ts";
+import { bootPlan, snapshotCreatePlan, snapshotLoadPlan, versionRequest, type ApiRequest } from "../../actors/sandbox/firecracker-api.ts";
 import { createValidator, specPresent, vmConfig } from "../support/firecracker-spec.ts";
 
 /** Every request any driver path sends. */

@@ -8,12 +8,12 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { FirecrackerDriver, type JailerConfig } from "../../actors/firecracker.driver.ts";
-import type { GuestImage } from "../../actors/guest-image.ts";
-import { isAlive } from "../../actors/host-process.ts";
-import type { Sandbox, SandboxRecord } from "../../actors/sandbox-driver.ts";
+import { FirecrackerDriver, type JailerConfig } from "../../actors/sandbox/firecracker.driver.ts";
+import type { GuestImage } from "../../actors/sandbox/guest-image.ts";
+import { isAlive } from "../../actors/sandbox/host-process.ts";
+import type { Sandbox, SandboxRecord } from "../../actors/sandbox/sandbox-driver.ts";
 import { AGENT_VSOCK_PORT } from "../../guest-agent/guest-protocol.ts";
-import { guestAgentPath } from "../../src/paths.ts";
+import { guestAgentPath } from "../../core/paths.ts";
 import { env, limits, sandboxId } from "../support/backends.ts";
 import { createValidator, specPresent } from "../support/firecracker-spec.ts";
 

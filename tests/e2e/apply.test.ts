@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { backendsUnderTest } from "../support/backends.ts";
 import { cliHarness } from "../support/cli.ts";
 import { exampleProject, removeExampleProjects, script } from "../support/example-project.ts";
-import { DEFAULT_CARD_LIMITS } from "../../src/diff-card.ts";
+import { DEFAULT_CARD_LIMITS } from "../../core/diff-card.ts";
 import { tree } from "../support/file-tree.ts";
 import { atTerminal } from "../support/pty.ts";
 

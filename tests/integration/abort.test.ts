@@ -3,7 +3,7 @@
 // no record, no work dir, no cgroup, no process.
 import { existsSync, readdirSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { cgroupDirs, detectCgroups } from "../../actors/cgroup.ts";
+import { cgroupDirs, detectCgroups } from "../../actors/sandbox/cgroup.ts";
 import { backendsUnderTest, driver, env, limits, sandboxId } from "../support/backends.ts";
 
 const cgroups = await detectCgroups();

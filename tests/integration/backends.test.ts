@@ -4,8 +4,8 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { isAlive } from "../../actors/host-process.ts";
-import type { SandboxRecord } from "../../actors/sandbox-driver.ts";
+import { isAlive } from "../../actors/sandbox/host-process.ts";
+import type { SandboxRecord } from "../../actors/sandbox/sandbox-driver.ts";
 import { createDrivers } from "../../src/runtime.ts";
 import { backendsUnderTest, driver, env, limits, sandboxId, withSandbox } from "../support/backends.ts";
 

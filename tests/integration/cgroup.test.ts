@@ -6,9 +6,9 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { cgroupDirs, controllerFile, createCgroup, destroyCgroup, detectCgroups, oomKilled, pidsExhausted } from "../../actors/cgroup.ts";
-import type { SandboxRecord } from "../../actors/sandbox-driver.ts";
-import { limitsInForce } from "../../actors/sandbox-view.ts";
+import { cgroupDirs, controllerFile, createCgroup, destroyCgroup, detectCgroups, oomKilled, pidsExhausted } from "../../actors/sandbox/cgroup.ts";
+import type { SandboxRecord } from "../../actors/sandbox/sandbox-driver.ts";
+import { limitsInForce } from "../../actors/sandbox/sandbox-view.ts";
 import { backendsUnderTest, limits, sandboxId, withSandbox } from "../support/backends.ts";
 
 const support = await detectCgroups();

@@ -4,7 +4,7 @@ import { spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { encodeFrame, FrameDecoder } from "../../guest-agent/framing.ts";
 import { PROTOCOL_VERSION } from "../../guest-agent/guest-protocol.ts";
-import { guestAgentPath } from "../../src/paths.ts";
+import { guestAgentPath } from "../../core/paths.ts";
 
 describe("guest agent", () => {
   it("answers resume with a fresh hello, and exits 75 when the host goes away (0 only when asked to shut down)", async () => {

@@ -5,10 +5,10 @@ import { existsSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { release } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { findQemu } from "../../actors/qemu.driver.ts";
-import { isAlive } from "../../actors/host-process.ts";
-import { findImage } from "../../actors/guest-image.ts";
-import type { SandboxRecord } from "../../actors/sandbox-driver.ts";
+import { findQemu } from "../../actors/sandbox/qemu.driver.ts";
+import { isAlive } from "../../actors/sandbox/host-process.ts";
+import { findImage } from "../../actors/sandbox/guest-image.ts";
+import type { SandboxRecord } from "../../actors/sandbox/sandbox-driver.ts";
 import { imageInputs } from "../../src/runtime.ts";
 import { driver, env, limits, withSandbox } from "../support/backends.ts";
 
@@ -48,7 +48,7 @@ describe.skipIf(!ready)("qemu backend", () => {
   });
 
   it("says what to do when no guest image is built", async () => {
-    const { QemuDriver } = await import("../../actors/qemu.driver.ts");
+    const { QemuDriver } = await import("../../actors/sandbox/qemu.driver.ts");
     const none = new QemuDriver({ ...env, image: () => null, accelerator: async () => "tcg", snapshots: () => ({ dir: "/nonexistent", refreshMs: 1 }) });
     await expect(none.provision({ id: "noimage", backend: "qemu", limits })).rejects.toThrow(/no guest image .*: build one with `ironclaw image build`/);
     expect((await none.probe()).reason).toMatch(/ironclaw image build/);

@@ -6,9 +6,9 @@ import { existsSync } from "node:fs";
 import type { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { findBwrap } from "../../actors/bubblewrap.driver.ts";
-import { seccompProgram } from "../../actors/seccomp-bpf.ts";
-import { SYSCALL_NUMBERS } from "../../actors/syscall-numbers.ts";
+import { findBwrap } from "../../actors/sandbox/bubblewrap.driver.ts";
+import { seccompProgram } from "../../actors/sandbox/seccomp-bpf.ts";
+import { SYSCALL_NUMBERS } from "../../actors/sandbox/syscall-numbers.ts";
 
 const bwrap = findBwrap();
 if (!bwrap && process.env.CI) throw new Error("bubblewrap is not installed; run the README's set-up");

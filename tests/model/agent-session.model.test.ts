@@ -6,7 +6,7 @@
 // every red action, and stops its sandbox before it ends.
 import { describe, expect, it } from "vitest";
 import { assign, createActor, fromPromise, setup, SimulatedClock, type AnyEventObject, type SnapshotFrom } from "xstate";
-import type { ModelTurn } from "../../actors/model-provider.ts";
+import type { ModelTurn } from "../../core/model.ts";
 import { agentSessionMachine, type ApprovalRecord, type SessionOutput, type ToolDecision } from "../../machines/agent-session.machine.ts";
 import { approvalRequestMachine } from "../../machines/approval-request.machine.ts";
 import { modelCoverage, recordCoverage } from "../support/model-coverage.ts";

@@ -11,11 +11,11 @@ import { describe, expect, it } from "vitest";
 import { createActor, fromCallback, fromPromise, type AnyEventObject, type EventObject, type SnapshotFrom } from "xstate";
 import { nanoid } from "nanoid";
 import { pino } from "pino";
-import { listAllTools, mcpConnectionActors } from "../../actors/mcp-connection.actors.ts";
-import { McpConnectError } from "../../actors/mcp-connect-error.ts";
-import { openSession, type McpSession } from "../../actors/mcp-session.ts";
+import { listAllTools, mcpConnectionActors } from "../../actors/mcp/mcp-connection.actors.ts";
+import { McpConnectError } from "../../actors/mcp/mcp-connect-error.ts";
+import { openSession, type McpSession } from "../../actors/mcp/mcp-session.ts";
 import { mcpConnectionMachine, type McpConnectionEvent, type McpSessionHandle } from "../../machines/mcp-connection.machine.ts";
-import type { StdioServerConfig } from "../../src/mcp-config.ts";
+import type { StdioServerConfig } from "../../src/config/mcp-config.ts";
 import { modelCoverage, recordCoverage } from "../support/model-coverage.ts";
 import { createMachineTestModel, stateTrail, transitionPaths } from "../support/test-model.ts";
 

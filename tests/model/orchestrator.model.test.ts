@@ -7,7 +7,7 @@
 // stop by a guest that never acknowledges shutdown. Nothing may be left behind by any path.
 import { describe, expect, it } from "vitest";
 import { createActor, waitFor, type AnyEventObject, type SnapshotFrom } from "xstate";
-import { vmActors } from "../../actors/vm.actors.ts";
+import { vmActors } from "../../actors/sandbox/vm.actors.ts";
 import { orchestratorMachine, type ChildSpec, type OrchestratorOutput } from "../../machines/orchestrator.machine.ts";
 import { backoffDelay } from "../../machines/supervision.ts";
 import { vmMachine } from "../../machines/vm.machine.ts";

@@ -5,8 +5,8 @@
 // sandbox the slot made — and every one it leased out — is gone.
 import { describe, expect, it } from "vitest";
 import { createActor, type AnyEventObject, type SnapshotFrom } from "xstate";
-import { slotActors } from "../../actors/slot.actors.ts";
-import type { Sandbox } from "../../actors/sandbox-driver.ts";
+import { slotActors } from "../../actors/sandbox/slot.actors.ts";
+import type { Sandbox } from "../../actors/sandbox/sandbox-driver.ts";
 import { snapshotSlotMachine, type SlotEmitted, type SlotInput } from "../../machines/snapshot-slot.machine.ts";
 import { backendsUnderTest, driver, env, limits, sandboxId, signalSandbox } from "../support/backends.ts";
 import { FaultDriver, slowed, type Faults } from "../support/fault-driver.ts";

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GUEST_NODE } from "../../actors/sandbox-view.ts";
+import { GUEST_NODE } from "../../actors/sandbox/sandbox-view.ts";
 import { backendsUnderTest, withSandbox } from "../support/backends.ts";
 
 async function run(sandbox: Parameters<Parameters<typeof withSandbox>[1]>[0], argv: string[], timeoutMs = 20_000) {

@@ -1,7 +1,7 @@
 // Real drivers for tests, on the suite's private state and run directories (vitest.config.ts).
-import { findBwrap } from "../../actors/bubblewrap.driver.ts";
-import { findRunsc } from "../../actors/gvisor.driver.ts";
-import type { BackendName, SandboxDriver, SandboxLimits, SandboxRecord } from "../../actors/sandbox-driver.ts";
+import { findBwrap } from "../../actors/sandbox/bubblewrap.driver.ts";
+import { findRunsc } from "../../actors/sandbox/gvisor.driver.ts";
+import type { BackendName, SandboxDriver, SandboxLimits, SandboxRecord } from "../../actors/sandbox/sandbox-driver.ts";
 import { createDriverEnv, createDrivers } from "../../src/runtime.ts";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";

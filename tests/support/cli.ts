@@ -3,7 +3,7 @@
 // directory, which the suite's leak check covers.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import type { SandboxRecord } from "../../actors/sandbox-driver.ts";
+import type { SandboxRecord } from "../../actors/sandbox/sandbox-driver.ts";
 import { join } from "node:path";
 
 export interface Run {

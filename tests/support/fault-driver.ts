@@ -1,8 +1,8 @@
 // A fault-injecting SandboxDriver: a real backend underneath, with failures and hangs placed
 // exactly where a test asks for them. Every fault still leaves the real resources to be
 // removed by the code under test, so a fault path that leaks fails the leak check.
-import type { ProbeResult, Sandbox, SandboxDriver, SandboxRecord, SandboxSpec } from "../../actors/sandbox-driver.ts";
-import { SandboxError } from "../../actors/sandbox-driver.ts";
+import type { ProbeResult, Sandbox, SandboxDriver, SandboxRecord, SandboxSpec } from "../../actors/sandbox/sandbox-driver.ts";
+import { SandboxError } from "../../actors/sandbox/sandbox-driver.ts";
 import { createActor, fromPromise, toPromise, type PromiseActorLogic } from "xstate";
 
 export interface Faults {

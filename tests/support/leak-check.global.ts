@@ -3,7 +3,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { BLOCK_SIZE, ID_LOCK_DIR, isRangeProblem, reservedRange } from "../../actors/sandbox-ids.ts";
+import { BLOCK_SIZE, ID_LOCK_DIR, isRangeProblem, reservedRange } from "../../actors/sandbox/sandbox-ids.ts";
 
 function cgroupParents(): string[] {
   const parent = process.env.IRONCLAW_CGROUP_PARENT!;

@@ -2,8 +2,8 @@
 // the human saw with the hash, size and mode of the bytes written, and what was not applied; for
 // a red tool call, the tool and its arguments. Bounded: past the caps the rest are counted.
 import { describe, expect, it } from "vitest";
-import { approvalAuditAction, MAX_AUDITED_ARGS_CHARS, MAX_AUDITED_FILES } from "../../actors/approval-audit-action.ts";
-import { canonicalJson, filesCard, sha256Hex, type CardFile, type DiffCard, type FileChange } from "../../src/diff-card.ts";
+import { approvalAuditAction, MAX_AUDITED_ARGS_CHARS, MAX_AUDITED_FILES } from "../../actors/audit/approval-audit-action.ts";
+import { canonicalJson, filesCard, sha256Hex, type CardFile, type DiffCard, type FileChange } from "../../core/diff-card.ts";
 
 const change = (path: string, before: string | null, after: string | null, afterMode: number | null = after === null ? null : 0o644): FileChange => ({
   path,

@@ -9,9 +9,9 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { AuditLog, auditAnchorDir, auditHeadPath, auditKeyPath, auditLogPath, GENESIS, recordHash, type AuditEntry, type AuditRecord } from "../../actors/audit-log.ts";
-import { verifyAuditLog } from "../../actors/audit-verify.ts";
-import { canonicalJson, sha256Hex } from "../../src/diff-card.ts";
+import { AuditLog, auditAnchorDir, auditHeadPath, auditKeyPath, auditLogPath, GENESIS, recordHash, type AuditEntry, type AuditRecord } from "../../actors/audit/audit-log.ts";
+import { verifyAuditLog } from "../../actors/audit/audit-verify.ts";
+import { canonicalJson, sha256Hex } from "../../core/diff-card.ts";
 
 let dir: string;
 let file: string;

@@ -6,8 +6,8 @@
 // The budget was 1,500 until issue 12 put the whole of apply (workspace-apply.ts: no-follow
 // descriptors, all-or-nothing, rollback) and the honest, bounded card on the cliff; what only
 // presents or records a decision is kept out of the count, in files of its own: the terminal
-// rendering of a card (src/card-render.ts; the inspector draws the same data with its own code)
-// and the audit log (actors/audit-log.ts and audit-verify.ts: storage, keys and verification,
+// rendering of a card (core/card-render.ts; the inspector draws the same data with its own code)
+// and the audit log (actors/audit/audit-log.ts and audit-verify.ts: storage, keys and verification,
 // with tests of their own; a record that cannot be written ends the session in the loop, which
 // is counted). Issue 13's pure core/ is where to bring this back down.
 import { readFileSync } from "node:fs";
@@ -16,9 +16,9 @@ import { describe, expect, it } from "vitest";
 
 const root = join(import.meta.dirname, "..", "..");
 const AUDITED = {
-  loop: ["machines/agent-session.machine.ts", "actors/agent-session.actors.ts"],
-  policy: ["src/policy.ts"],
-  approval: ["machines/approval-request.machine.ts", "src/diff-card.ts", "actors/workspace.ts", "actors/workspace-apply.ts"],
+  loop: ["machines/agent-session.machine.ts", "actors/session/agent-session.actors.ts"],
+  policy: ["core/policy.ts"],
+  approval: ["machines/approval-request.machine.ts", "core/diff-card.ts", "actors/session/workspace.ts", "actors/session/workspace-apply.ts"],
 };
 const LIMIT = 2000;
 

@@ -18,10 +18,10 @@ import {
   type DiffCard,
   type FileChange,
   type SkippedChange,
-} from "../../src/diff-card.ts";
-import { renderCard } from "../../src/card-render.ts";
-import { EXECUTABLE_REASON, hostCodeReasons, WRITABLE_REASON } from "../../src/host-code-files.ts";
-import { visible } from "../../src/terminal-text.ts";
+} from "../../core/diff-card.ts";
+import { renderCard } from "../../core/card-render.ts";
+import { EXECUTABLE_REASON, hostCodeReasons, WRITABLE_REASON } from "../../core/host-code-files.ts";
+import { visible } from "../../core/terminal-text.ts";
 
 const ESC = "\x1b";
 type Content = string | Buffer | null;

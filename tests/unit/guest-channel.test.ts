@@ -3,7 +3,7 @@
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { encodeFrame, FrameDecoder } from "../../guest-agent/framing.ts";
-import { GuestChannel, GuestError } from "../../actors/guest-channel.ts";
+import { GuestChannel, GuestError } from "../../actors/guest/guest-channel.ts";
 import { PROTOCOL_VERSION, STDIN_CHUNK_BYTES } from "../../guest-agent/guest-protocol.ts";
 
 function peer() {

@@ -7,8 +7,8 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, s
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { describeServer, isConfined, loadMcpConfig, neutralCwd, readProjectMcp, type StdioServerConfig } from "../../src/mcp-config.ts";
-import { configSha256, grantTrust } from "../../src/project-trust.ts";
+import { describeServer, isConfined, loadMcpConfig, neutralCwd, readProjectMcp, type StdioServerConfig } from "../../src/config/mcp-config.ts";
+import { configSha256, grantTrust } from "../../src/config/project-trust.ts";
 
 const roots: string[] = [];
 function place(files: { user?: unknown; project?: unknown }, extraEnv: Record<string, string> = {}) {

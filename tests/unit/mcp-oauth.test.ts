@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { IronclawOAuthProvider, oauthStoreFile } from "../../actors/mcp-oauth.ts";
+import { IronclawOAuthProvider, oauthStoreFile } from "../../actors/mcp/mcp-oauth.ts";
 
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));

@@ -5,9 +5,9 @@
 // OpenAI's chat completions stream and Anthropic's messages stream produce them, tool-call
 // pieces split across chunks, usage, and each API's real error bodies.
 import { afterEach, describe, expect, it } from "vitest";
-import { AnthropicProvider } from "../../actors/anthropic.provider.ts";
-import { ModelError, type ModelMessage, type ModelRequest, type ToolSpec } from "../../actors/model-provider.ts";
-import { OpenAIProvider } from "../../actors/openai.provider.ts";
+import { AnthropicProvider } from "../../actors/model/anthropic.provider.ts";
+import { ModelError, type ModelMessage, type ModelRequest, type ToolSpec } from "../../core/model.ts";
+import { OpenAIProvider } from "../../actors/model/openai.provider.ts";
 import { anthropic, closedPort, openai, startApiDouble, type ApiDouble, type Handler } from "../support/model-api-doubles.ts";
 
 const doubles: ApiDouble[] = [];

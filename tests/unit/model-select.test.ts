@@ -2,10 +2,10 @@
 // input a UsageError that says what to fix.
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { AnthropicProvider } from "../../actors/anthropic.provider.ts";
-import { OpenAIProvider } from "../../actors/openai.provider.ts";
-import { ScriptedProvider } from "../../actors/scripted.provider.ts";
-import { UsageError } from "../../src/exit-codes.ts";
+import { AnthropicProvider } from "../../actors/model/anthropic.provider.ts";
+import { OpenAIProvider } from "../../actors/model/openai.provider.ts";
+import { ScriptedProvider } from "../../actors/model/scripted.provider.ts";
+import { UsageError } from "../../core/exit-codes.ts";
 import { ollamaBaseURL, parseModelFlags, selectModel } from "../../src/model-select.ts";
 
 const fixture = join(import.meta.dirname, "../fixtures/model/fix-tests.yaml");

@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { builtInVerdict, decide, loadPolicyRules, ruleMatches, type PolicyAction, type PolicyRule } from "../../src/policy.ts";
+import { builtInVerdict, decide, loadPolicyRules, ruleMatches, type PolicyAction, type PolicyRule } from "../../core/policy.ts";
 
 const exec = (argv: string[], network = false): PolicyAction => ({ kind: "exec", argv, cwd: "/workspace", envNames: [], network });
 const mcp = (server: string, tool: string, annotations?: Extract<PolicyAction, { kind: "mcp" }>["annotations"], trusted = false, confined = false): PolicyAction => ({

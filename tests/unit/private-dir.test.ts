@@ -4,7 +4,7 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, statSync, symlink
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { ensurePrivateDir } from "../../actors/private-dir.ts";
+import { ensurePrivateDir } from "../../actors/sandbox/private-dir.ts";
 
 const roots: string[] = [];
 const scratch = () => {

@@ -5,7 +5,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, s
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { configSha256, grantTrust, isTrusted, listTrusted, revokeTrust, trustOf, trustStoreFile, TrustStoreError } from "../../src/project-trust.ts";
+import { configSha256, grantTrust, isTrusted, listTrusted, revokeTrust, trustOf, trustStoreFile, TrustStoreError } from "../../src/config/project-trust.ts";
 
 const roots: string[] = [];
 function setUp() {

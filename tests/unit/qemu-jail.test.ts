@@ -5,9 +5,9 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync, stat
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { kvmProbeArgv } from "../../actors/kvm-probe.ts";
-import { JAIL_IMAGE, jailArgv, kvmGroup, PROBE_IDS, QEMU_SANDBOX, reachableImage, SNAPSHOT_FD, type QemuJail } from "../../actors/qemu-jail.ts";
-import { readableByAnyone } from "../../actors/shared-runtime.ts";
+import { kvmProbeArgv } from "../../actors/sandbox/kvm-probe.ts";
+import { JAIL_IMAGE, jailArgv, kvmGroup, PROBE_IDS, QEMU_SANDBOX, reachableImage, SNAPSHOT_FD, type QemuJail } from "../../actors/sandbox/qemu-jail.ts";
+import { readableByAnyone } from "../../actors/sandbox/shared-runtime.ts";
 
 const image = { kernel: "/images/v1/vmlinux", initrd: "/images/v1/initramfs.cpio.gz", rootfs: "/images/v1/rootfs.ext4" };
 const jail: QemuJail = { bwrap: "/usr/bin/bwrap", image, vmDir: "/run/ic/s1-ab/vm", kvm: false, ids: { uid: 1_114_112, gid: 1_114_112 } };

@@ -4,8 +4,8 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { acquireIdBlock, BLOCK_SIZE, heldIdBlocks, isRangeProblem, releaseIdBlock, reservedRange, type IdRange } from "../../actors/sandbox-ids.ts";
-import { processStartTime } from "../../actors/host-process.ts";
+import { acquireIdBlock, BLOCK_SIZE, heldIdBlocks, isRangeProblem, releaseIdBlock, reservedRange, type IdRange } from "../../actors/sandbox/sandbox-ids.ts";
+import { processStartTime } from "../../actors/sandbox/host-process.ts";
 
 const dirs: string[] = [];
 const scratch = () => {

@@ -2,7 +2,7 @@
 // indexes, and the library's words without the "| undefined" an optional key adds.
 import { Result, Schema } from "effect";
 import { describe, expect, it } from "vitest";
-import { schemaProblem } from "../../src/schema-problem.ts";
+import { schemaProblem } from "../../core/schema-problem.ts";
 
 const Turns = Schema.Struct({
   turns: Schema.Array(Schema.Struct({ name: Schema.String, count: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 3 }))) })),

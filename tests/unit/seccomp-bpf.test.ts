@@ -3,9 +3,9 @@
 // Expected results are written out here, not derived from the compiler, so a change to the
 // policy or the layout that lets a call through fails a test.
 import { describe, expect, it } from "vitest";
-import { seccompProgram, type SeccompArch } from "../../actors/seccomp-bpf.ts";
-import { ARGUMENT_RULES, REFUSED } from "../../actors/seccomp-policy.ts";
-import { SYSCALL_NUMBERS } from "../../actors/syscall-numbers.ts";
+import { seccompProgram, type SeccompArch } from "../../actors/sandbox/seccomp-bpf.ts";
+import { ARGUMENT_RULES, REFUSED } from "../../actors/sandbox/seccomp-policy.ts";
+import { SYSCALL_NUMBERS } from "../../actors/sandbox/syscall-numbers.ts";
 import { decode, describeAction, run, verify, type SockFilter } from "../support/bpf-interpreter.ts";
 
 const ARCHES: readonly SeccompArch[] = ["x64", "arm64"];

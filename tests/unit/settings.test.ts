@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { loadSettings } from "../../src/settings.ts";
+import { loadSettings } from "../../src/config/settings.ts";
 
 const dirs: string[] = [];
 function place(files: { user?: unknown; project?: unknown }) {

@@ -1,7 +1,7 @@
-// The one output discipline (src/terminal-text.ts): what a hostile model, server or sandbox
+// The one output discipline (core/terminal-text.ts): what a hostile model, server or sandbox
 // writes can be read on a terminal but never drives it.
 import { describe, expect, it } from "vitest";
-import { foldLine, hasControlCharacters, oneLine, safeJson, visible } from "../../src/terminal-text.ts";
+import { foldLine, hasControlCharacters, oneLine, safeJson, visible } from "../../core/terminal-text.ts";
 
 // Anything a terminal would act on, or that reads differently from what it is.
 // eslint-disable-next-line no-control-regex

@@ -10,9 +10,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { FileEntry } from "../../guest-agent/guest-protocol.ts";
-import { GuestError } from "../../actors/guest-channel.ts";
-import { collectChanges, copyIntoSandbox, snapshotProject, type WorkspaceChange } from "../../actors/workspace.ts";
-import { applyChanges } from "../../actors/workspace-apply.ts";
+import { GuestError } from "../../actors/guest/guest-channel.ts";
+import { collectChanges, copyIntoSandbox, snapshotProject, type WorkspaceChange } from "../../actors/session/workspace.ts";
+import { applyChanges } from "../../actors/session/workspace-apply.ts";
 import { tree } from "../support/file-tree.ts";
 
 const roots: string[] = [];

@@ -1,4 +1,4 @@
-// A diff card (src/diff-card.ts DiffCard) drawn as the terminal draws it. Files: a summary of
+// A diff card (core/diff-card.ts DiffCard) drawn as the terminal draws it. Files: a summary of
 // every file first (files that run code on the host flagged, with why), the changes that will not
 // be applied, then each file's diff (hunks with added and removed lines coloured; binary and
 // too-large files by size and SHA-256), and a note when the card was summarised. A command with
@@ -8,7 +8,7 @@
 import { h, visibleText } from "./dom.ts";
 import { prettyJson, shellWord, splitInvisible } from "./model.ts";
 
-// The shape of src/diff-card.ts DiffCard. Not imported: that module is Node code (node:crypto),
+// The shape of core/diff-card.ts DiffCard. Not imported: that module is Node code (node:crypto),
 // and the page is type-checked without Node's types.
 type FileStatus = "added" | "modified" | "deleted" | "renamed" | "mode";
 interface FileSide {
@@ -123,7 +123,7 @@ function patchLine(line: string): HTMLElement {
 const count = (n: number, one: string) => `${n.toLocaleString("en-US")} ${one}${n === 1 ? "" : "s"}`;
 const octal = (mode: number) => mode.toString(8).padStart(4, "0");
 const executable = (mode: number | null) => mode !== null && (mode & 0o111) !== 0;
-// As the terminal's card does (src/card-render.ts): a mode is shown when it changes, when a new
+// As the terminal's card does (core/card-render.ts): a mode is shown when it changes, when a new
 // file is executable, and whenever it is not one of the two usual ones.
 const usualMode = (mode: number) => mode === 0o644 || mode === 0o755;
 

@@ -2,7 +2,7 @@
 // can import. A `state` message replaces the whole model (a reconnecting tab must never show an
 // actor the hub has forgotten); every other message changes one thing in place.
 import type { ActorView, LogEntry, ProcessInfo, UiMessage } from "../inspector-protocol.ts";
-import { escapeCharacter, INVISIBLE, INVISIBLE_OR_BREAK } from "../../terminal-text.ts";
+import { escapeCharacter, INVISIBLE, INVISIBLE_OR_BREAK } from "../../../core/terminal-text.ts";
 
 /** Per actor: older entries are dropped so a chatty actor cannot grow the page without bound. */
 export const LOG_CAP = 1000;
@@ -202,7 +202,7 @@ export function timeOfDay(at: number): string {
 
 // Control characters, bidirectional overrides, zero-width and tag characters could make text read
 // differently from what it is (Trojan Source): the approver sees each as an escape, exactly as the
-// terminal shows it (src/terminal-text.ts, whose characters and escapes these are).
+// terminal shows it (core/terminal-text.ts, whose characters and escapes these are).
 /**
  * `text` cut into plain runs and invisible characters (each shown as its escape); with `breaks`,
  * newlines and tabs are escaped too (text inside a line: a name, a tool, a reason).
