@@ -4,6 +4,7 @@
 // to the task and is destroyed after it — and the slot refills in the background. A ready
 // sandbox that ages past the refresh interval is replaced, so no slot serves a stale image,
 // and a sandbox never serves two tasks.
+import { backoffDelay } from "../core/backoff.ts";
 import { notProvided } from "./not-provided.ts";
 import { assign, emit, fromCallback, fromPromise, setup, type EventObject } from "xstate";
 import type { SandboxHandle, VmLimits } from "./vm.machine.ts";
@@ -66,10 +67,7 @@ export const snapshotSlotMachine = setup({
   delays: {
     refresh: ({ context }) => context.refreshMs,
     prepareTimeout: ({ context }) => context.prepareTimeoutMs,
-    retry: ({ context }) => {
-      const ceiling = Math.min(context.retryMaxMs, context.retryBaseMs * 2 ** Math.max(0, context.failures - 1));
-      return Math.round(ceiling / 2 + (context.random() * ceiling) / 2);
-    },
+    retry: ({ context }) => backoffDelay({ backoffBaseMs: context.retryBaseMs, backoffMaxMs: context.retryMaxMs }, Math.max(0, context.failures - 1), context.random),
   },
 }).createMachine({
   id: "slot",

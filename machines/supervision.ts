@@ -29,11 +29,5 @@ export function exceedsIntensity(policy: SupervisionPolicy, recent: number): boo
   return recent >= policy.maxRestarts;
 }
 
-/**
- * Exponential backoff with jitter: the n-th restart waits a random time between half and all
- * of min(max, base·2ⁿ), so children that failed together do not come back together.
- */
-export function backoffDelay(policy: SupervisionPolicy, attempt: number, random: () => number): number {
-  const ceiling = Math.min(policy.backoffMaxMs, policy.backoffBaseMs * 2 ** attempt);
-  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
-}
+// The n-th restart of a child waits backoffDelay(policy, n, random) (a policy is its own BackoffLimits).
+export { backoffDelay } from "../core/backoff.ts";
