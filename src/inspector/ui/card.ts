@@ -1,49 +1,13 @@
-// A diff card (core/diff-card.ts DiffCard) drawn as the terminal draws it. Files: a summary of
+// A diff card (core/card-types.ts DiffCard) drawn as the terminal draws it. Files: a summary of
 // every file first (files that run code on the host flagged, with why), the changes that will not
 // be applied, then each file's diff (hunks with added and removed lines coloured; binary and
 // too-large files by size and SHA-256), and a note when the card was summarised. A command with
 // its cwd, env names and network; an MCP call with its arguments. The card arrives as unknown
 // JSON, so every field is checked before use; anything that does not look like a card is shown
 // as its JSON, never dropped. Names are shown on one line: a newline in one is an escape.
+import type { CardFile, DiffCard } from "../../../core/card-types.ts";
 import { h, visibleText } from "./dom.ts";
 import { prettyJson, shellWord, splitInvisible } from "./model.ts";
-
-// The shape of core/diff-card.ts DiffCard. Not imported: that module is Node code (node:crypto),
-// and the page is type-checked without Node's types.
-type FileStatus = "added" | "modified" | "deleted" | "renamed" | "mode";
-interface FileSide {
-  size: number;
-  sha256: string;
-  mode: number | null;
-}
-type FileDiff = { kind: "text"; patch: string } | { kind: "same" } | { kind: "binary" } | { kind: "too-large"; beforeLines: number; afterLines: number } | { kind: "omitted" };
-interface CardFile {
-  path: string;
-  status: FileStatus;
-  from?: string;
-  before: FileSide | null;
-  after: FileSide | null;
-  baseHash: string | null;
-  runsCode?: string[];
-  diff: FileDiff;
-}
-interface SkippedChange {
-  path: string;
-  kind: string;
-  why: string;
-}
-type DiffCard =
-  | {
-      kind: "files";
-      title: string;
-      files: CardFile[];
-      notApplied: SkippedChange[];
-      notAppliedHidden?: number;
-      summarised?: { omitted: number; why: string };
-      fullDiffFile?: string;
-    }
-  | { kind: "exec"; title: string; argv: string[]; cwd: string; envNames: string[]; network: boolean }
-  | { kind: "mcp"; title: string; server: string; tool: string; argumentsJson: string; annotations?: Record<string, boolean> };
 
 const isString = (v: unknown): v is string => typeof v === "string";
 const isNumber = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
