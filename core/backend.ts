@@ -1,7 +1,9 @@
-// A backend's name as a user types it. Apart from backend-select.ts so that a command that only
-// checks the name (exec through the daemon) does not load every driver to do it.
-import { BACKENDS, type BackendName } from "../actors/sandbox/sandbox-driver.ts";
+// The isolation backends by name, strongest first, and a name as a user types it. In core/ so
+// that a command that only checks the name (exec through the daemon) loads no driver to do it.
 import { UsageError } from "./exit-codes.ts";
+
+export const BACKENDS = ["firecracker", "qemu", "gvisor", "namespace"] as const;
+export type BackendName = (typeof BACKENDS)[number];
 
 export function parseBackend(name: string): BackendName {
   if ((BACKENDS as readonly string[]).includes(name)) return name as BackendName;

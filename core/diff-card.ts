@@ -4,6 +4,9 @@
 // SHA-256 of the exact bytes of both sides of every file, so an answer given for one change can
 // never approve another, even one that renders the same.
 import { createHash } from "node:crypto";
+import { canonicalJson } from "./canonical-json.ts";
+import { sha256Hex } from "./hash.ts";
+import { plural } from "./plural.ts";
 import { isUtf8 } from "node:buffer";
 import { formatPatch, OMIT_HEADERS, structuredPatch } from "diff";
 import { EXECUTABLE_REASON, hostCodeReasons, WRITABLE_REASON } from "./host-code-files.ts";
@@ -66,57 +69,11 @@ export interface FilesCardResult {
   readonly fullDiff: string | null;
 }
 
-// ── canonical JSON and hashes ─────────────────────────────────────────────────────────────
-
-const skipped = (v: unknown) => v === undefined || typeof v === "function" || typeof v === "symbol";
-
-/**
- * JSON with object keys sorted (by UTF-16 code units, as RFC 8785 does) and no whitespace: the
- * same value always gives the same text, whatever order its keys were built in. Otherwise it is
- * JSON.stringify's semantics (toJSON, undefined properties left out, non-finite numbers null),
- * so a value read back from JSON hashes as it did before it was written.
- */
-export function canonicalJson(value: unknown): string {
-  const open = new Set<object>();
-  function write(v: unknown, key: string): string {
-    if (v !== null && typeof v === "object" && typeof (v as { toJSON?: unknown }).toJSON === "function") v = (v as { toJSON: (k: string) => unknown }).toJSON(key);
-    if (v === null || skipped(v)) return "null";
-    switch (typeof v) {
-      case "boolean":
-        return v ? "true" : "false";
-      case "number":
-        return Number.isFinite(v) ? JSON.stringify(v) : "null";
-      case "string":
-        return JSON.stringify(v);
-      case "bigint":
-        throw new TypeError("canonicalJson: a BigInt has no JSON form");
-    }
-    const object = v as object;
-    if (open.has(object)) throw new TypeError("canonicalJson: the value is cyclic");
-    open.add(object);
-    let text: string;
-    if (Array.isArray(object)) {
-      text = `[${object.map((item, i) => write(item, String(i))).join(",")}]`;
-    } else {
-      const record = object as Record<string, unknown>;
-      const keys = Object.keys(record)
-        .filter((k) => !skipped(record[k]))
-        .sort();
-      text = `{${keys.map((k) => `${JSON.stringify(k)}:${write(record[k], k)}`).join(",")}}`;
-    }
-    open.delete(object);
-    return text;
-  }
-  return write(value, "");
-}
+// ── the action hash ──────────────────────────────────────────────────────────────────────
 
 /** The value with every object's keys in sorted order, for pretty-printing it canonically. */
 function sortedCopy(value: unknown): unknown {
   return JSON.parse(canonicalJson(value));
-}
-
-export function sha256Hex(content: string | Buffer): string {
-  return createHash("sha256").update(content).digest("hex");
 }
 
 /**
@@ -164,7 +121,6 @@ export function refusedName(path: string): string | null {
   return null;
 }
 
-const plural = (n: number, one: string, many = `${one}s`) => `${n.toLocaleString("en-US")} ${n === 1 ? one : many}`;
 const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
 
 // Work in pieces of this size between yields, so a big file cannot hold the event loop.

@@ -9,6 +9,11 @@ export function stateDir(): string {
   return join(base, "ironclaw");
 }
 
+/** The user's config dir ($XDG_CONFIG_HOME/ironclaw): config.json, and the audit log's key and heads. */
+export function configDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(env.XDG_CONFIG_HOME || join(homedir(), ".config"), "ironclaw");
+}
+
 /**
  * Per-sandbox work directories (sockets included): short-lived, so in the user's runtime dir,
  * else under the temp dir — where the name is guessable, so its owner is checked before use

@@ -18,7 +18,7 @@ import { vmActors, type DriverRegistry } from "../actors/sandbox/vm.actors.ts";
 import { slotSandboxId, snapshotSlotMachine } from "../machines/snapshot-slot.machine.ts";
 import { createPool, type Pool } from "./pool.ts";
 import { createMcpHub, orchestratorConnections, type McpHub } from "../actors/mcp/mcp-hub.ts";
-import type { McpServerConfig } from "./config/mcp-config.ts";
+import type { McpServerConfig } from "../core/mcp-server.ts";
 import { mcpConnectionActors } from "../actors/mcp/mcp-connection.actors.ts";
 import { MCP_SANDBOX_LIMITS } from "../actors/mcp/mcp-sandboxed.transport.ts";
 import type { ElicitHandler, SessionHooks } from "../actors/mcp/mcp-session.ts";

@@ -5,7 +5,9 @@
 // status and the SHA-256, size and mode of the bytes written (the card's `after` side), and the
 // changes not applied; for a red tool call: the tool and its arguments. Bounded, since the record
 // is one line of the log: past the caps the rest are counted (the action hash covers every file).
-import { canonicalJson, sha256Hex, type CardFile, type DiffCard, type FileSide, type SkippedChange } from "../../core/diff-card.ts";
+import { canonicalJson } from "../../core/canonical-json.ts";
+import { sha256Hex } from "../../core/hash.ts";
+import type { CardFile, DiffCard, FileSide, SkippedChange } from "../../core/diff-card.ts";
 import type { ApprovalSubject } from "../../machines/agent-session.machine.ts";
 
 /** Files, and changes not applied, listed one by one; the rest are counted. */

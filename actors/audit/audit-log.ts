@@ -40,10 +40,10 @@ import {
 } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { Result, Schema } from "effect";
-import { canonicalJson, sha256Hex } from "../../core/diff-card.ts";
-import { stateDir } from "../../core/paths.ts";
+import { canonicalJson } from "../../core/canonical-json.ts";
+import { sha256Hex } from "../../core/hash.ts";
+import { configDir, stateDir } from "../../core/paths.ts";
 import { schemaProblem } from "../../core/schema-problem.ts";
-import { configFiles } from "../../src/config/settings.ts";
 import { ensurePrivateDir } from "../sandbox/private-dir.ts";
 
 export type AuditDecision = "green" | "approved" | "denied" | "denied-by-rule" | "expired" | "cancelled";
@@ -76,7 +76,7 @@ export function auditLogPath(): string {
 
 /** Where the key and the heads are kept: the user's config dir ($XDG_CONFIG_HOME/ironclaw). */
 export function auditAnchorDir(env: NodeJS.ProcessEnv = process.env): string {
-  return dirname(configFiles(undefined, env).user);
+  return configDir(env);
 }
 
 export const auditKeyPath = (anchorDir: string) => join(anchorDir, "audit.key");

@@ -9,7 +9,7 @@ import { CallToolResultSchema, type Tool } from "@modelcontextprotocol/sdk/types
 import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 import { StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { McpCall, McpConnectionEvent, McpSessionHandle, McpTool, ReconnectPolicy } from "../../machines/mcp-connection.machine.ts";
-import type { McpServerConfig } from "../../src/config/mcp-config.ts";
+import type { McpServerConfig } from "../../core/mcp-server.ts";
 import { McpConnectError } from "./mcp-connect-error.ts";
 import { openSession, type McpSession, type SessionHooks } from "./mcp-session.ts";
 

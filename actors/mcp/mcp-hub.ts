@@ -7,7 +7,7 @@ import { nanoid } from "nanoid";
 import type { Actor, ActorRefFrom, Subscription } from "xstate";
 import type { McpConnectionEmitted, McpConnectionInput, McpTool, mcpConnectionMachine } from "../../machines/mcp-connection.machine.ts";
 import type { orchestratorMachine } from "../../machines/orchestrator.machine.ts";
-import type { McpServerConfig } from "../../src/config/mcp-config.ts";
+import type { McpServerConfig } from "../../core/mcp-server.ts";
 
 type ConnectionRef = ActorRefFrom<typeof mcpConnectionMachine>;
 

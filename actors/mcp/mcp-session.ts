@@ -20,7 +20,7 @@ import {
   ToolListChangedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import type { Logger } from "pino";
-import type { HttpServerConfig, McpServerConfig, StdioServerConfig } from "../../src/config/mcp-config.ts";
+import type { HttpServerConfig, McpServerConfig, StdioServerConfig } from "../../core/mcp-server.ts";
 import { McpConnectError } from "./mcp-connect-error.ts";
 import type { IronclawOAuthProvider } from "./mcp-oauth.ts";
 import { McpSandboxedTransport, type SelectSandboxDriver } from "./mcp-sandboxed.transport.ts";

@@ -9,7 +9,7 @@ import { delimiter, isAbsolute, join } from "node:path";
 import { getDefaultEnvironment, StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { Transport, TransportSendOptions } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
-import type { StdioServerConfig } from "../../src/config/mcp-config.ts";
+import type { StdioServerConfig } from "../../core/mcp-server.ts";
 import { McpConnectError } from "./mcp-connect-error.ts";
 
 const SETPRIV = "/usr/bin/setpriv";

@@ -5,6 +5,7 @@
 // guest agent is never booted from a stale image.
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
+import { sha256Hex } from "../../core/hash.ts";
 import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
@@ -46,22 +47,18 @@ export function imagesDir(): string {
   return join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "ironclaw", "images");
 }
 
-function sha256(data: string | Buffer): string {
-  return createHash("sha256").update(data).digest("hex");
-}
-
 /** What an image is built from: if any of it changes, the image must be rebuilt. Cheap enough for every boot. */
 export function inputsKey(inputs: ImageInputs): string {
   const node = statSync(inputs.nodePath);
   const scripts = ["build-image.sh", "init", "stage2-init"].map((f) => readFileSync(join(inputs.scriptDir, f)));
-  return sha256(
+  return sha256Hex(
     JSON.stringify({
       format: IMAGE_FORMAT,
       node: [node.size, node.mtimeMs],
-      agent: sha256(readFileSync(inputs.agentPath)),
+      agent: sha256Hex(readFileSync(inputs.agentPath)),
       // Missing only in a stale build; the image build then says so.
-      snapshotEntry: existsSync(snapshotEntryPath(inputs.agentPath)) ? sha256(readFileSync(snapshotEntryPath(inputs.agentPath))) : null,
-      scripts: sha256(Buffer.concat(scripts)),
+      snapshotEntry: existsSync(snapshotEntryPath(inputs.agentPath)) ? sha256Hex(readFileSync(snapshotEntryPath(inputs.agentPath))) : null,
+      scripts: sha256Hex(Buffer.concat(scripts)),
     }),
   ).slice(0, 16);
 }

@@ -1,13 +1,11 @@
 // The one interface every isolation backend implements, in the spirit of the MCP SDK's
 // Transport: small, one file per implementation, the machines never see which one runs.
+import type { BackendName } from "../../core/backend.ts";
 import type { GuestChannel } from "../guest/guest-channel.ts";
 import type { Hello } from "../../guest-agent/guest-protocol.ts";
 import type { CgroupSet } from "./cgroup.ts";
 import type { ProcessIdentity } from "./host-process.ts";
 import type { IdBlock } from "./sandbox-ids.ts";
-
-export const BACKENDS = ["firecracker", "qemu", "gvisor", "namespace"] as const;
-export type BackendName = (typeof BACKENDS)[number];
 
 export interface SandboxLimits {
   readonly memoryMiB: number;

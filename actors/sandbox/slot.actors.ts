@@ -5,7 +5,8 @@
 import { fromCallback, fromPromise, type EventObject } from "xstate";
 import type { SlotEvent } from "../../machines/snapshot-slot.machine.ts";
 import type { SandboxHandle, VmLimits } from "../../machines/vm.machine.ts";
-import type { BackendName, Sandbox, SandboxRecord } from "./sandbox-driver.ts";
+import type { BackendName } from "../../core/backend.ts";
+import type { Sandbox, SandboxRecord } from "./sandbox-driver.ts";
 import { destroySandbox, SandboxError } from "./sandbox-driver.ts";
 import type { SandboxStore } from "./sandbox-store.ts";
 import type { DriverRegistry } from "./vm.actors.ts";

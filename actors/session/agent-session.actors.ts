@@ -8,9 +8,9 @@ import { fromPromise, type AnyActorRef } from "xstate";
 import type { SandboxHandle } from "../../machines/vm.machine.ts";
 import type { ApprovalRecord, McpChildren, ToolDecision, ToolResult, WorkspaceChanges } from "../../machines/agent-session.machine.ts";
 import { createMcpHub, type McpHub } from "../mcp/mcp-hub.ts";
-import type { McpServerConfig } from "../../src/config/mcp-config.ts";
-import { actionHash, execCard, filesCard, mcpCard, sha256Hex, type DiffCard } from "../../core/diff-card.ts";
-import { configFiles, loadSettings } from "../../src/config/settings.ts";
+import type { McpServerConfig } from "../../core/mcp-server.ts";
+import { actionHash, execCard, filesCard, mcpCard, type DiffCard } from "../../core/diff-card.ts";
+import { sha256Hex } from "../../core/hash.ts";
 import { decide, type PolicyAction, type PolicyRule } from "../../core/policy.ts";
 import type { AuditLog } from "../audit/audit-log.ts";
 import type { ModelMessage, ModelProvider, ModelTurn, ToolCall, ToolSpec } from "../../core/model.ts";
@@ -63,6 +63,11 @@ export interface SessionServices {
   readonly mcpServers: readonly McpServerConfig[];
   readonly rules: readonly PolicyRule[];
   readonly audit: AuditLog;
+  /**
+   * How many bytes of changes may come back, and the setting that says so (for the card's note).
+   * Asked when changes are collected, not when the session starts: the config may change between.
+   */
+  readonly changeCap: () => { readonly maxBytes: number; readonly setting: string };
   readonly onText?: (sessionId: string, delta: string) => void;
   /** Told about a configured MCP server that did not come up for the session. */
   readonly onMcpUnavailable?: (server: string, reason: string) => void;
@@ -273,13 +278,8 @@ export function agentSessionActors(services: SessionServices) {
     collectChanges: fromPromise<WorkspaceChanges | null, { sessionId: string; sandbox: SandboxHandle }>(async ({ input, signal }) => {
       const s = state(input.sessionId);
       if (!s.snapshot || !s.baseline) throw new Error("the workspace was never copied into the sandbox");
-      // Read now, from the project's and the user's config: a project may lower the cap, never raise it.
-      const maxChangeMiB = loadSettings({ cwd: services.projectDir }).workspace.maxChangeMiB;
-      const { changes, skipped } = await collectChanges(asSandbox(input.sandbox).channel, s.snapshot, s.baseline, {
-        maxBytes: maxChangeMiB * 2 ** 20,
-        capSetting: `workspace.maxChangeMiB in ${configFiles(services.projectDir).user} or IRONCLAW_MAX_CHANGE_MIB`,
-        signal,
-      });
+      const cap = services.changeCap();
+      const { changes, skipped } = await collectChanges(asSandbox(input.sandbox).channel, s.snapshot, s.baseline, { maxBytes: cap.maxBytes, capSetting: cap.setting, signal });
       // Changes that will not be applied still reach a human: the card lists them, with why.
       if (!changes.length && !skipped.length) return null;
       const { card, fullDiff } = await filesCard(changes, skipped, { signal });

@@ -3,9 +3,9 @@
 // card the approval's hash covers. Named by session and content, kept after the session (what
 // was approved stays readable beside the audit log), in a directory only this user can read,
 // and removed once a week old, when the next one is saved.
-import { createHash } from "node:crypto";
 import { readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { sha256Hex } from "../../core/hash.ts";
 import { stateDir } from "../../core/paths.ts";
 import { ensurePrivateDir } from "../sandbox/private-dir.ts";
 
@@ -28,7 +28,7 @@ export function saveFullDiff(sessionId: string, text: string): string {
       // removed meanwhile by another run
     }
   }
-  const file = join(dir, `${sessionId.replace(/[^\w-]/g, "_")}-${createHash("sha256").update(text).digest("hex").slice(0, 12)}.diff`);
+  const file = join(dir, `${sessionId.replace(/[^\w-]/g, "_")}-${sha256Hex(text).slice(0, 12)}.diff`);
   writeFileSync(file, text, { mode: 0o600 });
   return file;
 }

@@ -31,8 +31,9 @@ import {
   type Stats,
 } from "node:fs";
 import { refusedName } from "../../core/diff-card.ts";
+import { sha256Hex } from "../../core/hash.ts";
 import { oneLine } from "../../core/terminal-text.ts";
-import { sha256, WORKSPACE_EXCLUDES, WorkspaceError, type WorkspaceChange } from "./workspace.ts";
+import { WORKSPACE_EXCLUDES, WorkspaceError, type WorkspaceChange } from "./workspace.ts";
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY, O_NONBLOCK } = constants;
 const PERMISSION_BITS = 0o777;
@@ -191,7 +192,7 @@ function checkBase(dir: number, name: string, change: WorkspaceChange): void {
     if (!s.isFile() || s.ino !== seen.ino || s.dev !== seen.dev) throw changedOnHost(change.path, "it was replaced");
     if ((s.mode & PERMISSION_BITS) !== change.beforeMode) throw changedOnHost(change.path, "its mode changed");
     const content = s.size === change.before?.length ? readExactly(fd, s.size) : null;
-    if (content === null || sha256(content) !== change.baseHash) throw changedOnHost(change.path, "its content changed");
+    if (content === null || sha256Hex(content) !== change.baseHash) throw changedOnHost(change.path, "its content changed");
   } finally {
     closeSync(fd);
   }

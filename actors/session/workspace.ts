@@ -8,7 +8,7 @@
 // changed against the user's cap before reading a byte, and reads only those files. What cannot
 // be applied (links, special files, excluded directories, names with control characters, files
 // too large to move) comes back as a skipped change with its reason, for the card to show.
-import { createHash } from "node:crypto";
+import { sha256Hex } from "../../core/hash.ts";
 import { lstatSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
 import { MAX_FILE_BYTES, type FileEntry } from "../../guest-agent/guest-protocol.ts";
@@ -84,8 +84,6 @@ export class WorkspaceError extends Error {
   }
 }
 
-export const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
-
 export function snapshotProject(root: string): WorkspaceSnapshot {
   const files = new Map<string, WorkspaceFile>();
   let total = 0;
@@ -104,7 +102,7 @@ export function snapshotProject(root: string): WorkspaceSnapshot {
             "ECAP",
             `the project is larger than ${MAX_WORKSPACE_BYTES >> 20} MiB (excluding ${WORKSPACE_EXCLUDES.join(", ")}): run IronClaw on a smaller directory`,
           );
-        files.set(relative(root, path).split(sep).join("/"), { content, hash: sha256(content), mode: lstatSync(path).mode & PERMISSION_BITS });
+        files.set(relative(root, path).split(sep).join("/"), { content, hash: sha256Hex(content), mode: lstatSync(path).mode & PERMISSION_BITS });
       }
       // Symlinks and special files are not copied: a link could point the sandbox's writes anywhere on apply.
     }
@@ -303,7 +301,7 @@ export async function collectChanges(
     if (read > options.maxBytes) {
       throw new WorkspaceError("ECAP", `the sandbox's changes add up to more than the ${mib(options.maxBytes)} MiB cap (${options.capSetting}); nothing was applied`);
     }
-    if (base && base.hash === sha256(after) && baseline.get(file.path)?.mode === file.mode) continue;
+    if (base && base.hash === sha256Hex(after) && baseline.get(file.path)?.mode === file.mode) continue;
     const keptMode = base && baseline.get(file.path)?.mode === file.mode;
     changes.push({
       path: file.path,

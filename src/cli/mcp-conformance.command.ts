@@ -4,7 +4,7 @@
 // MCP_CONFORMANCE_SCENARIO, and judges what the server saw. Everything goes through the same
 // path as `mcp call`: config entry → connection actor under the orchestrator → SDK session;
 // OAuth runs headlessly (the scenarios' authorization endpoints redirect at once).
-import type { HttpServerConfig } from "../config/mcp-config.ts";
+import type { HttpServerConfig } from "../../core/mcp-server.ts";
 import { IronclawOAuthProvider } from "../../actors/mcp/mcp-oauth.ts";
 import { ExitCode, UsageError } from "../../core/exit-codes.ts";
 import { createLogger, logFile } from "../logger.ts";

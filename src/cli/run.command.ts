@@ -17,12 +17,12 @@ import { ExitCode, UsageError } from "../../core/exit-codes.ts";
 import { createLogger, logFile } from "../logger.ts";
 import { loadMcpConfig } from "../config/mcp-config.ts";
 import { selectModel } from "../model-select.ts";
-import { loadPolicyRules } from "../../core/policy.ts";
+import { loadPolicyRules } from "../config/policy-rules.ts";
 import { guardProcess, signalExitCode } from "../process-guard.ts";
 import { createInspectionSource } from "../inspector/inspection-source.ts";
 import { keepInspector } from "../inspector/inspector-attach.ts";
 import { createRuntime } from "../runtime.ts";
-import { SettingsError } from "../config/settings.ts";
+import { configFiles, loadSettings, SettingsError } from "../config/settings.ts";
 import { foldLine, oneLine, safeJson, TERMINAL_RESET, terminalColumns, visible } from "../../core/terminal-text.ts";
 import { discardTypeahead, say } from "./cli-io.ts";
 import { showCard } from "./card-pager.ts";
@@ -103,6 +103,11 @@ export async function runRun(task: string, opts: RunOptions): Promise<number> {
       onMcpUnavailable: (server, reason) => say(`MCP server ${server} is not available: ${reason}`),
       rules,
       audit,
+      // Read when changes are collected, from the project's and the user's config: a project may lower the cap, never raise it.
+      changeCap: () => ({
+        maxBytes: loadSettings({ cwd: process.cwd() }).workspace.maxChangeMiB * 2 ** 20,
+        setting: `workspace.maxChangeMiB in ${configFiles(process.cwd()).user} or IRONCLAW_MAX_CHANGE_MIB`,
+      }),
       ...(!opts.json && {
         onText: (_: string, delta: string) => modelText.text(delta),
       }),

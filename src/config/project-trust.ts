@@ -8,7 +8,8 @@
 // `trusted-projects.json`, 0600, in a 0700 directory of the state dir, replaced atomically
 // (temp file, fsync, rename), so a crash leaves the old store or the new one, never half of one.
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
-import { randomBytes, createHash } from "node:crypto";
+import { randomBytes } from "node:crypto";
+import { sha256Hex } from "../../core/hash.ts";
 import { dirname, join, resolve } from "node:path";
 import { Result, Schema } from "effect";
 import { ensurePrivateDir } from "../../actors/sandbox/private-dir.ts";
@@ -45,7 +46,7 @@ export function trustStoreFile(): string {
 
 /** The SHA-256 that trust is given to: of the file's exact bytes, nothing normalised. */
 export function configSha256(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("hex");
+  return sha256Hex(bytes);
 }
 
 /** A project's key: its real path (a symlink or `..` reaches the same entry), or the resolved path when it is gone. */

@@ -2,10 +2,9 @@
 // environment. Every source is validated with one Effect Schema; a value out of range is
 // refused with a message naming the file and key (or variable) to fix — never clamped.
 import { closeSync, constants, existsSync, fstatSync, openSync, readSync } from "node:fs";
-import { homedir } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { Result, Schema } from "effect";
-import { stateDir } from "../../core/paths.ts";
+import { configDir, stateDir } from "../../core/paths.ts";
 import { schemaProblem } from "../../core/schema-problem.ts";
 import { CPUS_TEXT, cpusProblem, defaultCpus } from "../cpu-limit.ts";
 
@@ -174,8 +173,7 @@ function fromEnv(env: NodeJS.ProcessEnv): ConfigFile {
 }
 
 export function configFiles(cwd = process.cwd(), env = process.env): { user: string; project: string } {
-  const configHome = env.XDG_CONFIG_HOME || join(homedir(), ".config");
-  return { user: join(configHome, "ironclaw", "config.json"), project: join(cwd, ".ironclaw", "config.json") };
+  return { user: join(configDir(env), "config.json"), project: join(cwd, ".ironclaw", "config.json") };
 }
 
 export function defaultSnapshotPath(): string {

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { AuditLog, auditHeadPath, auditKeyPath } from "../../actors/audit/audit-log.ts";
-import { sha256Hex } from "../../core/diff-card.ts";
+import { sha256Hex } from "../../core/hash.ts";
 import { backendsUnderTest } from "../support/backends.ts";
 import { cliHarness } from "../support/cli.ts";
 import { exampleProject, removeExampleProjects, script, userConfig } from "../support/example-project.ts";

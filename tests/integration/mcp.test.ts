@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nanoid } from "nanoid";
-import type { HttpServerConfig, StdioServerConfig } from "../../src/config/mcp-config.ts";
+import type { HttpServerConfig, StdioServerConfig } from "../../core/mcp-server.ts";
 import { startMcpRuntime, until } from "../support/mcp-runtime.ts";
 
 const root = join(import.meta.dirname, "..", "..");

@@ -15,7 +15,7 @@ import { listAllTools, mcpConnectionActors } from "../../actors/mcp/mcp-connecti
 import { McpConnectError } from "../../actors/mcp/mcp-connect-error.ts";
 import { openSession, type McpSession } from "../../actors/mcp/mcp-session.ts";
 import { mcpConnectionMachine, type McpConnectionEvent, type McpSessionHandle } from "../../machines/mcp-connection.machine.ts";
-import type { StdioServerConfig } from "../../src/config/mcp-config.ts";
+import type { StdioServerConfig } from "../../core/mcp-server.ts";
 import { modelCoverage, recordCoverage } from "../support/model-coverage.ts";
 import { createMachineTestModel, stateTrail, transitionPaths } from "../support/test-model.ts";
 

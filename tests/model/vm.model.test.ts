@@ -12,7 +12,7 @@ import { vmActors } from "../../actors/sandbox/vm.actors.ts";
 import { vmMachine, type VmOutput, type VmTimeouts } from "../../machines/vm.machine.ts";
 import { findImage } from "../../actors/sandbox/guest-image.ts";
 import { findQemu } from "../../actors/sandbox/qemu.driver.ts";
-import type { BackendName } from "../../actors/sandbox/sandbox-driver.ts";
+import type { BackendName } from "../../core/backend.ts";
 import { imageInputs } from "../../src/runtime.ts";
 import { backendsUnderTest, driver, env, limits, sandboxId, signalSandbox } from "../support/backends.ts";
 import { FaultDriver, type Faults } from "../support/fault-driver.ts";

@@ -10,7 +10,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { BackendName } from "../../actors/sandbox/sandbox-driver.ts";
+import type { BackendName } from "../../core/backend.ts";
 import { backendsUnderTest } from "../support/backends.ts";
 import { cliHarness, type Run } from "../support/cli.ts";
 

@@ -1,7 +1,8 @@
 // Real drivers for tests, on the suite's private state and run directories (vitest.config.ts).
 import { findBwrap } from "../../actors/sandbox/bubblewrap.driver.ts";
 import { findRunsc } from "../../actors/sandbox/gvisor.driver.ts";
-import type { BackendName, SandboxDriver, SandboxLimits, SandboxRecord } from "../../actors/sandbox/sandbox-driver.ts";
+import type { BackendName } from "../../core/backend.ts";
+import type { SandboxDriver, SandboxLimits, SandboxRecord } from "../../actors/sandbox/sandbox-driver.ts";
 import { createDriverEnv, createDrivers } from "../../src/runtime.ts";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";

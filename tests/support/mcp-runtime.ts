@@ -2,7 +2,7 @@
 // it) after the test, whatever the test did; and a bounded wait for a condition.
 import { afterEach } from "vitest";
 import { pino } from "pino";
-import type { McpServerConfig } from "../../src/config/mcp-config.ts";
+import type { McpServerConfig } from "../../core/mcp-server.ts";
 import { createRuntime, type Runtime } from "../../src/runtime.ts";
 
 const runtimes: Runtime[] = [];

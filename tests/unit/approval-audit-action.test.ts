@@ -3,7 +3,9 @@
 // a red tool call, the tool and its arguments. Bounded: past the caps the rest are counted.
 import { describe, expect, it } from "vitest";
 import { approvalAuditAction, MAX_AUDITED_ARGS_CHARS, MAX_AUDITED_FILES } from "../../actors/audit/approval-audit-action.ts";
-import { canonicalJson, filesCard, sha256Hex, type CardFile, type DiffCard, type FileChange } from "../../core/diff-card.ts";
+import { canonicalJson } from "../../core/canonical-json.ts";
+import { sha256Hex } from "../../core/hash.ts";
+import { filesCard, type CardFile, type DiffCard, type FileChange } from "../../core/diff-card.ts";
 
 const change = (path: string, before: string | null, after: string | null, afterMode: number | null = after === null ? null : 0o644): FileChange => ({
   path,

@@ -11,7 +11,8 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AuditLog, auditAnchorDir, auditHeadPath, auditKeyPath, auditLogPath, GENESIS, recordHash, type AuditEntry, type AuditRecord } from "../../actors/audit/audit-log.ts";
 import { verifyAuditLog } from "../../actors/audit/audit-verify.ts";
-import { canonicalJson, sha256Hex } from "../../core/diff-card.ts";
+import { canonicalJson } from "../../core/canonical-json.ts";
+import { sha256Hex } from "../../core/hash.ts";
 
 let dir: string;
 let file: string;

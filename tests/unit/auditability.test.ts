@@ -17,8 +17,8 @@ import { describe, expect, it } from "vitest";
 const root = join(import.meta.dirname, "..", "..");
 const AUDITED = {
   loop: ["machines/agent-session.machine.ts", "actors/session/agent-session.actors.ts"],
-  policy: ["core/policy.ts"],
-  approval: ["machines/approval-request.machine.ts", "core/diff-card.ts", "actors/session/workspace.ts", "actors/session/workspace-apply.ts"],
+  policy: ["core/policy.ts", "src/config/policy-rules.ts"],
+  approval: ["machines/approval-request.machine.ts", "core/diff-card.ts", "core/canonical-json.ts", "actors/session/workspace.ts", "actors/session/workspace-apply.ts"],
 };
 const LIMIT = 2000;
 

@@ -5,20 +5,9 @@
 // change that will not be applied, shows binary and non-UTF-8 content by size and hash, and is
 // bounded: past its limits it is summarised and the full diff comes back for saving.
 import { describe, expect, it } from "vitest";
-import {
-  actionHash,
-  canonicalJson,
-  execCard,
-  filesCard,
-  isBinary,
-  mcpCard,
-  refusedName,
-  sha256Hex,
-  type CardLimits,
-  type DiffCard,
-  type FileChange,
-  type SkippedChange,
-} from "../../core/diff-card.ts";
+import { actionHash, execCard, filesCard, isBinary, mcpCard, refusedName, type CardLimits, type DiffCard, type FileChange, type SkippedChange } from "../../core/diff-card.ts";
+import { canonicalJson } from "../../core/canonical-json.ts";
+import { sha256Hex } from "../../core/hash.ts";
 import { renderCard } from "../../core/card-render.ts";
 import { EXECUTABLE_REASON, hostCodeReasons, WRITABLE_REASON } from "../../core/host-code-files.ts";
 import { visible } from "../../core/terminal-text.ts";

@@ -7,7 +7,8 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, s
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { describeServer, isConfined, loadMcpConfig, neutralCwd, readProjectMcp, type StdioServerConfig } from "../../src/config/mcp-config.ts";
+import { describeServer, isConfined, type StdioServerConfig } from "../../core/mcp-server.ts";
+import { loadMcpConfig, neutralCwd, readProjectMcp } from "../../src/config/mcp-config.ts";
 import { configSha256, grantTrust } from "../../src/config/project-trust.ts";
 
 const roots: string[] = [];

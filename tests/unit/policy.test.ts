@@ -5,7 +5,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { builtInVerdict, decide, loadPolicyRules, ruleMatches, type PolicyAction, type PolicyRule } from "../../core/policy.ts";
+import { builtInVerdict, decide, ruleMatches, type PolicyAction, type PolicyRule } from "../../core/policy.ts";
+import { loadPolicyRules } from "../../src/config/policy-rules.ts";
 
 const exec = (argv: string[], network = false): PolicyAction => ({ kind: "exec", argv, cwd: "/workspace", envNames: [], network });
 const mcp = (server: string, tool: string, annotations?: Extract<PolicyAction, { kind: "mcp" }>["annotations"], trusted = false, confined = false): PolicyAction => ({
