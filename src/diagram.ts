@@ -1,16 +1,6 @@
 // Mermaid stateDiagram-v2 source drawn from a machine definition, so that diagrams/ can never
 // drift from machines/ (tests/unit/diagrams.test.ts fails when a committed diagram is stale).
-import type { AnyStateMachine } from "xstate";
-
-interface Node {
-  key: string;
-  id: string;
-  type: string;
-  initial?: { target: readonly Node[] };
-  states: Record<string, Node>;
-  transitions: Map<string, ReadonlyArray<{ target?: readonly Node[]; guard?: unknown; reenter?: boolean }>>;
-  always?: ReadonlyArray<{ target?: readonly Node[]; guard?: unknown }>;
-}
+import type { AnyStateMachine, AnyStateNode } from "xstate";
 
 function label(eventType: string): string {
   const done = /^xstate\.done\.actor\.(.+)$/.exec(eventType);
@@ -25,7 +15,7 @@ function label(eventType: string): string {
 function guardName(guard: unknown): string {
   if (!guard) return "";
   if (typeof guard === "string") return ` [${guard}]`;
-  if (typeof guard === "object" && guard && "type" in guard) return ` [${String((guard as { type: unknown }).type)}]`;
+  if (typeof guard === "object" && guard && "type" in guard) return ` [${String(guard.type)}]`;
   return " [guarded]";
 }
 
@@ -39,7 +29,7 @@ export const nodeName = (n: { id: string }) => n.id.replace(/\./g, "_");
 export function toMermaid(machine: AnyStateMachine): string {
   const lines = ["stateDiagram-v2"];
   const transitions: string[] = [];
-  const walk = (node: Node, indent: string) => {
+  const walk = (node: AnyStateNode, indent: string) => {
     const children = Object.values(node.states);
     const initial = node.initial?.target[0];
     if (initial) lines.push(`${indent}[*] --> ${nodeName(initial)}`);
@@ -65,6 +55,6 @@ export function toMermaid(machine: AnyStateMachine): string {
       }
     }
   };
-  walk(machine.root as unknown as Node, "  ");
+  walk(machine.root, "  ");
   return `${[...lines, ...transitions].join("\n")}\n`;
 }

@@ -17,8 +17,6 @@ interface Mermaid {
   render(id: string, text: string): Promise<{ svg: string }>;
 }
 
-const SVG_NS = "http://www.w3.org/2000/svg";
-
 /** mermaid.min.js loads on its own (async, 5 MB): wait for it rather than delay the whole page. */
 function loadMermaid(): Promise<Mermaid> {
   const ready = () => (globalThis as { mermaid?: Mermaid }).mermaid;
@@ -76,7 +74,7 @@ function draw(source: string): Promise<SVGSVGElement> {
     }
     const doc = new DOMParser().parseFromString(svgText, "image/svg+xml");
     const root = doc.documentElement;
-    if (doc.getElementsByTagName("parsererror").length || root.namespaceURI !== SVG_NS || root.localName !== "svg") throw new Error("mermaid's output is not well-formed SVG");
+    if (doc.getElementsByTagName("parsererror").length || !(root instanceof SVGSVGElement)) throw new Error("mermaid's output is not well-formed SVG");
     for (const el of [...root.querySelectorAll("script, foreignObject, iframe, object, embed")]) el.remove();
     for (const el of [root, ...root.querySelectorAll("*")]) {
       for (const attr of [...el.attributes]) {
@@ -84,7 +82,7 @@ function draw(source: string): Promise<SVGSVGElement> {
         if (name.startsWith("on") || ((name === "href" || name === "xlink:href") && !attr.value.startsWith("#"))) el.removeAttribute(attr.name);
       }
     }
-    const svg = document.importNode(root, true) as unknown as SVGSVGElement;
+    const svg = document.importNode(root, true);
     indexStateNodes(svg, id);
     // Natural size from the viewBox; the "fit" view scales it with CSS.
     const box = svg.viewBox.baseVal;
@@ -123,7 +121,11 @@ export class Chart {
   private wanted: Wanted | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(readonly el: HTMLElement) {}
+  readonly el: HTMLElement;
+
+  constructor(el: HTMLElement) {
+    this.el = el;
+  }
 
   /** Asks for `machine`'s chart with `active` lit; coalesced, so a burst of changes draws once. */
   show(machine: string | null, source: string | undefined, active: readonly string[]) {
