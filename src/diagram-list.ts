@@ -2,6 +2,7 @@
 import type { AnyStateMachine } from "xstate";
 import { agentSessionMachine } from "../machines/agent-session.machine.ts";
 import { approvalRequestMachine } from "../machines/approval-request.machine.ts";
+import { inspectorConnectionMachine } from "../machines/inspector-connection.machine.ts";
 import { mcpConnectionMachine } from "../machines/mcp-connection.machine.ts";
 import { orchestratorMachine } from "../machines/orchestrator.machine.ts";
 import { snapshotSlotMachine } from "../machines/snapshot-slot.machine.ts";
@@ -14,4 +15,5 @@ export const DIAGRAMS: Record<string, AnyStateMachine> = {
   "mcp-connection.machine": mcpConnectionMachine,
   "approval-request.machine": approvalRequestMachine,
   "agent-session.machine": agentSessionMachine,
+  "inspector-connection.machine": inspectorConnectionMachine,
 };
