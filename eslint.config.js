@@ -28,6 +28,47 @@ export default tseslint.config(
       "@typescript-eslint/no-empty-function": "off",
     },
   },
+  // The layers (docs/architecture.md): core/ is the vocabulary and imports nothing of ours and no
+  // I/O; machines/ are pure statecharts over core/; actors/ are the effects and never reach up
+  // into src/, the composition root. An import that runs back up fails `npm run lint`
+  // (tests/unit/layering.test.ts shows it does).
+  {
+    files: ["core/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { regex: "^\\.\\./", message: "core/ is the bottom layer: it imports nothing of ours outside core/." },
+            { regex: "^node:(fs|fs/promises|child_process|net|http|https|dgram|worker_threads|cluster)$", message: "core/ is pure: I/O belongs in actors/ or src/." },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ["machines/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { regex: "^\\.\\./(?!core/)", message: "machines/ are pure statecharts: they import only core/ (and each other)." },
+            { regex: "^node:", message: "machines/ do no I/O." },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ["actors/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        { patterns: [{ regex: "^(\\.\\./)+src/", message: "actors/ never import src/: take what you need as input, or move it down to core/." }] },
+      ],
+    },
+  },
   {
     // The inspector's page runs in a browser.
     files: ["src/inspector/ui/**"],

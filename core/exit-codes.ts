@@ -29,12 +29,3 @@ export const ExitCode = {
   /** IronClaw was asked to terminate (SIGTERM); the sandbox was torn down. */
   terminated: 143,
 } as const;
-
-export class UsageError extends Error {
-  override name = "UsageError";
-}
-
-/** The project's MCP servers would be needed, and the user has not trusted them (exit `untrusted`). */
-export class UntrustedError extends Error {
-  override name = "UntrustedError";
-}

@@ -57,13 +57,3 @@ export interface ModelProvider {
   readonly name: string;
   complete(request: ModelRequest, options?: ModelCallOptions): Promise<ModelTurn>;
 }
-
-export class ModelError extends Error {
-  readonly code: string;
-
-  constructor(code: string, message: string) {
-    super(message);
-    this.code = code;
-    this.name = "ModelError";
-  }
-}

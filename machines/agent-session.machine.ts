@@ -10,12 +10,12 @@
 // `decide`, each answer at the cliff in `recordApproval`); one that cannot be written ends the
 // session, failed, with code EAUDIT.
 import { and, assign, enqueueActions, fromPromise, setup, type AnyActorRef } from "xstate";
-import type { AuditLogError } from "../actors/audit/audit-log.ts";
 import type { ModelMessage, ModelTurn, ToolCall, ToolSpec } from "../core/model.ts";
 import { approvalRequestMachine, type ApprovalOutput } from "./approval-request.machine.ts";
 import { notProvided } from "./not-provided.ts";
 import { vmMachine, type SandboxHandle, type VmInput, type VmOutput } from "./vm.machine.ts";
 import { mcpConnectionMachine } from "./mcp-connection.machine.ts";
+import type { AuditLogError } from "../core/errors.ts";
 
 export interface SessionBudgets {
   /** Model turns. */

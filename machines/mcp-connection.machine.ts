@@ -7,6 +7,7 @@
 // idempotent: then they are sent again once the connection is back. STOP cancels every call
 // (the SDK sends notifications/cancelled) and closes the session before the actor ends.
 import { assign, emit, enqueueActions, fromCallback, fromPromise, setup, type EventObject } from "xstate";
+import { failureOf } from "../core/errors.ts";
 import { notProvided } from "./not-provided.ts";
 
 /** The live client session is opaque to the machine: only actors look inside. */
@@ -107,15 +108,6 @@ export interface ConnectError {
   readonly fatal?: boolean;
 }
 
-function errorOf(error: unknown): ConnectError {
-  const e = error as Partial<ConnectError> | undefined;
-  return {
-    code: typeof e?.code === "string" ? e.code : "EFAILED",
-    message: typeof e?.message === "string" ? e.message : String(error),
-    fatal: e?.fatal === true,
-  };
-}
-
 const callActorId = (callId: string) => `call-${callId}`;
 
 export const mcpConnectionMachine = setup({
@@ -208,7 +200,7 @@ export const mcpConnectionMachine = setup({
     }),
   },
   guards: {
-    fatal: ({ event }) => errorOf((event as { error?: unknown }).error).fatal === true,
+    fatal: ({ event }) => failureOf((event as { error?: unknown }).error).fatal === true,
   },
   delays: {
     connectTimeout: ({ context }) => context.timeouts.connectMs,
@@ -244,8 +236,8 @@ export const mcpConnectionMachine = setup({
         input: ({ context }) => ({ server: context.server }),
         onDone: { target: "initializing", actions: assign({ session: ({ event }) => event.output }) },
         onError: [
-          { guard: "fatal", target: "failed", actions: { type: "failPermanently", params: ({ event }) => errorOf(event.error) } },
-          { target: "reconnecting", actions: assign({ lastError: ({ event }) => errorOf(event.error).message }) },
+          { guard: "fatal", target: "failed", actions: { type: "failPermanently", params: ({ event }) => failureOf(event.error) } },
+          { target: "reconnecting", actions: assign({ lastError: ({ event }) => failureOf(event.error).message }) },
         ],
       },
       after: {
@@ -263,8 +255,8 @@ export const mcpConnectionMachine = setup({
         input: ({ context }) => ({ session: context.session! }),
         onDone: { target: "ready", actions: assign({ tools: ({ event }) => event.output, attempt: 0, lastError: null }) },
         onError: [
-          { guard: "fatal", target: "failed", actions: { type: "failPermanently", params: ({ event }) => errorOf(event.error) } },
-          { target: "reconnecting", actions: assign({ lastError: ({ event }) => `listing tools failed: ${errorOf(event.error).message}` }) },
+          { guard: "fatal", target: "failed", actions: { type: "failPermanently", params: ({ event }) => failureOf(event.error) } },
+          { target: "reconnecting", actions: assign({ lastError: ({ event }) => `listing tools failed: ${failureOf(event.error).message}` }) },
         ],
       },
       after: {
@@ -308,7 +300,7 @@ export const mcpConnectionMachine = setup({
               actions: [assign({ tools: ({ event }) => event.output }), emit(({ event }) => ({ type: "tools.changed" as const, tools: event.output }))],
             },
             // The old list stays: calls can go on; the next list_changed tries again.
-            onError: { target: "idle", actions: assign({ lastError: ({ event }) => `refreshing tools failed: ${errorOf(event.error).message}` }) },
+            onError: { target: "idle", actions: assign({ lastError: ({ event }) => `refreshing tools failed: ${failureOf(event.error).message}` }) },
           },
           on: { "TOOLS.CHANGED": { target: "refreshing", reenter: true } },
         },

@@ -2,7 +2,13 @@
 // implemented in actors/ (injected with .provide()), every wait is bounded by an `after`.
 // The shape carries the project's central guarantee: the only way into a final state is
 // through `teardown`, whose actor removes the sandbox and every host resource it made.
+import { failureOf } from "../core/errors.ts";
 import { notProvided } from "./not-provided.ts";
+
+const codeAndMessage = (error: unknown) => {
+  const { code, message } = failureOf(error);
+  return { code, message };
+};
 import { assign, emit, fromCallback, fromPromise, setup, type EventObject } from "xstate";
 
 export interface VmLimits {
@@ -104,14 +110,6 @@ interface VmContext {
   stopRequested: boolean;
 }
 
-function errorOf(error: unknown): { code: string; message: string } {
-  const e = error as { code?: unknown; message?: unknown } | undefined;
-  return {
-    code: typeof e?.code === "string" ? e.code : "EFAILED",
-    message: typeof e?.message === "string" ? e.message : String(error),
-  };
-}
-
 export const vmMachine = setup({
   types: {
     context: {} as VmContext,
@@ -176,7 +174,7 @@ export const vmMachine = setup({
         ],
         onError: {
           target: "teardown",
-          actions: { type: "fail", params: ({ event }) => ({ stage: "provision" as const, ...errorOf(event.error) }) },
+          actions: { type: "fail", params: ({ event }) => ({ stage: "provision" as const, ...codeAndMessage(event.error) }) },
         },
       },
       after: {
@@ -200,7 +198,7 @@ export const vmMachine = setup({
         onDone: { target: "running", actions: assign({ sandbox: ({ event }) => event.output }) },
         onError: {
           target: "teardown",
-          actions: { type: "fail", params: ({ event }) => ({ stage: "boot" as const, ...errorOf(event.error) }) },
+          actions: { type: "fail", params: ({ event }) => ({ stage: "boot" as const, ...codeAndMessage(event.error) }) },
         },
       },
       after: {
@@ -300,7 +298,7 @@ export const vmMachine = setup({
           target: "failed",
           actions: {
             type: "fail",
-            params: ({ context, event }) => context.failure ?? { stage: "teardown" as const, ...errorOf(event.error) },
+            params: ({ context, event }) => context.failure ?? { stage: "teardown" as const, ...codeAndMessage(event.error) },
           },
         },
       },

@@ -9,11 +9,12 @@ import { findRunsc } from "../actors/sandbox/gvisor.driver.ts";
 import { findQemu } from "../actors/sandbox/qemu.driver.ts";
 import { findImage } from "../actors/sandbox/guest-image.ts";
 import { BACKENDS, type BackendName } from "../core/backend.ts";
-import { type ProbeResult, type SandboxDriver, SandboxError } from "../actors/sandbox/sandbox-driver.ts";
+import { type ProbeResult, type SandboxDriver } from "../actors/sandbox/sandbox-driver.ts";
 import type { DriverRegistry } from "../actors/sandbox/vm.actors.ts";
 import { parseBackend } from "../core/backend.ts";
 import { guestAgentPath, stateDir } from "../core/paths.ts";
 import { imageInputs } from "./runtime.ts";
+import { SandboxError } from "../core/errors.ts";
 
 /** Strongest isolation first. */
 export const PREFERENCE: readonly BackendName[] = BACKENDS;

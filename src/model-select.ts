@@ -12,7 +12,7 @@
 // an openai-compatible server gets IRONCLAW_MODEL_API_KEY instead, so naming some server on the
 // command line never hands it the user's OpenAI key.
 import type { ModelProvider } from "../core/model.ts";
-import { UsageError } from "../core/exit-codes.ts";
+import { ModelError, UsageError } from "../core/errors.ts";
 
 export const OLLAMA_BASE_URL = "http://127.0.0.1:11434/v1";
 /** The key for an openai-compatible server (optional: local servers usually want none). */
@@ -114,7 +114,6 @@ export async function selectModel(flags: ModelFlags, env: NodeJS.ProcessEnv = pr
       }
     }
   } catch (err) {
-    const { ModelError } = await import("../core/model.ts");
     if (err instanceof ModelError) throw new UsageError(`${choice.kind === "script" ? "--script " : ""}${err.message}`);
     throw err;
   }

@@ -45,6 +45,7 @@ import { sha256Hex } from "../../core/hash.ts";
 import { configDir, stateDir } from "../../core/paths.ts";
 import { schemaProblem } from "../../core/schema-problem.ts";
 import { ensurePrivateDir } from "../sandbox/private-dir.ts";
+import { AuditLogError } from "../../core/errors.ts";
 
 export type AuditDecision = "green" | "approved" | "denied" | "denied-by-rule" | "expired" | "cancelled";
 export type AuditBy = "policy" | "user" | "timeout" | "non-interactive";
@@ -83,20 +84,6 @@ export const auditKeyPath = (anchorDir: string) => join(anchorDir, "audit.key");
 
 /** The saved head of one log, by its absolute path. */
 export const auditHeadPath = (log: string, anchorDir: string) => join(anchorDir, "audit-heads", `${sha256Hex(resolve(log)).slice(0, 32)}.json`);
-
-/** What stopped an append: the log, its head, the key, a lock, or the file system. */
-export type AuditFailureKind = "log" | "head" | "key" | "locked" | "io";
-
-/** An append that did not happen. `code` is what a session ends on; `kind` says what to look at. */
-export class AuditLogError extends Error {
-  override name = "AuditLogError";
-  readonly code = "EAUDIT";
-  readonly kind: AuditFailureKind;
-  constructor(kind: AuditFailureKind, message: string) {
-    super(message);
-    this.kind = kind;
-  }
-}
 
 /** A record's own hash: over everything but `hash` and `mac`, as it reads back from its JSON line. */
 export function recordHash(record: Omit<AuditRecord, "hash"> | Record<string, unknown>): string {

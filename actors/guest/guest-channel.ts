@@ -17,16 +17,7 @@ import {
   PROTOCOL_VERSION,
   STDIN_CHUNK_BYTES,
 } from "../../guest-agent/guest-protocol.ts";
-
-export class GuestError extends Error {
-  readonly code: string;
-
-  constructor(code: string, message: string) {
-    super(message);
-    this.code = code;
-    this.name = "GuestError";
-  }
-}
+import { GuestError } from "../../core/errors.ts";
 
 export interface ExecOptions {
   readonly argv: readonly string[];

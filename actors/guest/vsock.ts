@@ -4,10 +4,7 @@
 // listen, so connecting is retried on an Effect Schedule until a deadline.
 import { connect, type Socket } from "node:net";
 import { Effect, Schedule } from "effect";
-
-export class VsockError extends Error {
-  override name = "VsockError";
-}
+import { VsockError } from "../../core/errors.ts";
 
 function connectOnce(udsPath: string, port: number, signal: AbortSignal): Promise<Socket> {
   return new Promise((resolve, reject) => {

@@ -5,13 +5,13 @@
 // progress closes what it opened, a tool call is cancelled (notifications/cancelled).
 import { Duration, Effect, Schedule } from "effect";
 import { fromCallback, fromPromise, type EventObject } from "xstate";
-import { CallToolResultSchema, type Tool } from "@modelcontextprotocol/sdk/types.js";
+import { CallToolResultSchema, ErrorCode, McpError, type Tool } from "@modelcontextprotocol/sdk/types.js";
 import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 import { StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { McpCall, McpConnectionEvent, McpSessionHandle, McpTool, ReconnectPolicy } from "../../machines/mcp-connection.machine.ts";
 import type { McpServerConfig } from "../../core/mcp-server.ts";
-import { McpConnectError } from "./mcp-connect-error.ts";
 import { openSession, type McpSession, type SessionHooks } from "./mcp-session.ts";
+import { McpConnectError } from "../../core/errors.ts";
 
 const asSession = (h: McpSessionHandle) => h as unknown as McpSession;
 const asHandle = (s: McpSession) => s as unknown as McpSessionHandle;
@@ -145,7 +145,7 @@ export function mcpConnectionActors(servers: ReadonlyMap<string, McpServerConfig
       ).then(
         (result) => send({ type: "CALL.RESULT", callId: call.callId, result }),
         (err: Error & { code?: unknown }) => {
-          const timedOut = /timed out/i.test(err.message);
+          const timedOut = err instanceof McpError && err.code === ErrorCode.RequestTimeout;
           send({
             type: "CALL.FAILED",
             callId: call.callId,

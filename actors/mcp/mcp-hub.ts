@@ -8,18 +8,9 @@ import type { Actor, ActorRefFrom, Subscription } from "xstate";
 import type { McpConnectionEmitted, McpConnectionInput, McpTool, mcpConnectionMachine } from "../../machines/mcp-connection.machine.ts";
 import type { orchestratorMachine } from "../../machines/orchestrator.machine.ts";
 import type { McpServerConfig } from "../../core/mcp-server.ts";
+import { McpHubError } from "../../core/errors.ts";
 
 type ConnectionRef = ActorRefFrom<typeof mcpConnectionMachine>;
-
-export class McpError extends Error {
-  readonly code: string;
-
-  constructor(code: string, message: string) {
-    super(message);
-    this.code = code;
-    this.name = "McpError";
-  }
-}
 
 export interface McpServerState {
   readonly name: string;
@@ -79,7 +70,7 @@ export function orchestratorConnections(orchestrator: Actor<typeof orchestratorM
 export function createMcpHub(connections: McpConnections, servers: readonly McpServerConfig[]): McpHub {
   const config = (name: string): McpServerConfig => {
     const server = servers.find((s) => s.name === name);
-    if (!server) throw new McpError("ENOCONFIG", `no MCP server named ${name} (configured: ${servers.map((s) => s.name).join(", ") || "none"})`);
+    if (!server) throw new McpHubError("ENOCONFIG", `no MCP server named ${name} (configured: ${servers.map((s) => s.name).join(", ") || "none"})`);
     return server;
   };
   const current = (name: string): ConnectionRef | null => connections.lookup(name);
@@ -110,25 +101,25 @@ export function createMcpHub(connections: McpConnections, servers: readonly McpS
           exited?.unsubscribe();
           f();
         };
-        const timer = setTimeout(() => done(() => reject(new McpError("ETIMEDOUT", `MCP server ${name} was not ready within ${timeoutMs} ms${lastError(name)}`))), timeoutMs);
+        const timer = setTimeout(() => done(() => reject(new McpHubError("ETIMEDOUT", `MCP server ${name} was not ready within ${timeoutMs} ms${lastError(name)}`))), timeoutMs);
         const lastError = (n: string) => {
           const e = describe(n, current(n)).lastError;
           return e ? ` (${e})` : "";
         };
         const watch = (ref: ConnectionRef | null) => {
           sub?.unsubscribe();
-          if (!ref) return done(() => reject(new McpError("ENOTCONNECTED", `MCP server ${name} is not connected`)));
+          if (!ref) return done(() => reject(new McpHubError("ENOTCONNECTED", `MCP server ${name} is not connected`)));
           sub = ref.subscribe((snap) => {
             if (snap.status === "active" && snap.matches("ready")) done(() => resolve(describe(name, ref)));
             if (snap.status === "done" && snap.output.outcome === "failed") {
               const failure = snap.output.failure;
-              done(() => reject(new McpError(failure.code, failure.message)));
+              done(() => reject(new McpHubError(failure.code, failure.message)));
             }
           });
           const snap = ref.getSnapshot();
           if (snap.status === "active" && snap.matches("ready")) done(() => resolve(describe(name, ref)));
         };
-        const exited = connections.onGiveUp?.(name, (reason) => done(() => reject(new McpError("EUNREACHABLE", reason))));
+        const exited = connections.onGiveUp?.(name, (reason) => done(() => reject(new McpHubError("EUNREACHABLE", reason))));
         watch(current(name));
       });
     },
@@ -142,7 +133,7 @@ export function createMcpHub(connections: McpConnections, servers: readonly McpS
       const server = config(name);
       const ref = current(name);
       if (!ref || ref.getSnapshot().status !== "active") {
-        return Promise.reject(new McpError("ENOTCONNECTED", `MCP server ${name} is not connected${describe(name, ref).lastError ? ` (${describe(name, ref).lastError})` : ""}`));
+        return Promise.reject(new McpHubError("ENOTCONNECTED", `MCP server ${name} is not connected${describe(name, ref).lastError ? ` (${describe(name, ref).lastError})` : ""}`));
       }
       const callId = nanoid(10);
       return new Promise((resolve, reject) => {
@@ -165,7 +156,7 @@ export function createMcpHub(connections: McpConnections, servers: readonly McpS
         subs.push(
           ref.on(
             "call.failed",
-            mine((e: Extract<McpConnectionEmitted, { type: "call.failed" }>) => finish(() => reject(new McpError(e.code, e.message)))),
+            mine((e: Extract<McpConnectionEmitted, { type: "call.failed" }>) => finish(() => reject(new McpHubError(e.code, e.message)))),
           ),
         );
         subs.push(

@@ -25,11 +25,11 @@ import type { Logger } from "pino";
 import { GUEST_ENV } from "../../guest-agent/guest-protocol.ts";
 import type { StdioServerConfig } from "../../core/mcp-server.ts";
 import type { InteractiveExec } from "../guest/guest-channel.ts";
-import { McpConnectError } from "./mcp-connect-error.ts";
 import { resolveCommand } from "./mcp-stdio.transport.ts";
 import type { BackendName } from "../../core/backend.ts";
-import { destroySandbox, type HostMount, type Sandbox, type SandboxDriver, SandboxError, type SandboxLimits, type SandboxRecord } from "../sandbox/sandbox-driver.ts";
+import { destroySandbox, type HostMount, type Sandbox, type SandboxDriver, type SandboxLimits, type SandboxRecord } from "../sandbox/sandbox-driver.ts";
 import { GUEST_NODE, hostMountProblem, seenByEverySandbox } from "../sandbox/sandbox-view.ts";
+import { McpConnectError, SandboxError } from "../../core/errors.ts";
 
 /** How the transport gets a driver: the one asked for, else the strongest that can mount host paths. */
 export type SelectSandboxDriver = (requested: BackendName | undefined) => Promise<SandboxDriver>;

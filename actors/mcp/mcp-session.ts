@@ -17,15 +17,16 @@ import {
   type ElicitRequest,
   type ElicitResult,
   LoggingMessageNotificationSchema,
+  SUPPORTED_PROTOCOL_VERSIONS,
   ToolListChangedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import type { Logger } from "pino";
 import type { HttpServerConfig, McpServerConfig, StdioServerConfig } from "../../core/mcp-server.ts";
-import { McpConnectError } from "./mcp-connect-error.ts";
 import type { IronclawOAuthProvider } from "./mcp-oauth.ts";
 import { McpSandboxedTransport, type SelectSandboxDriver } from "./mcp-sandboxed.transport.ts";
 import { McpStdioTransport } from "./mcp-stdio.transport.ts";
 import type { SandboxLimits } from "../sandbox/sandbox-driver.ts";
+import { McpConnectError } from "../../core/errors.ts";
 
 export const CLIENT_INFO = { name: "ironclaw", version: "0.1.0" } as const;
 
@@ -127,9 +128,11 @@ export async function openSession(server: McpServerConfig, hooks: SessionHooks, 
   let sandboxed: McpSandboxedTransport | undefined;
   const provider = server.transport === "http" ? hooks.oauth?.(server) : undefined;
   await provider?.prepare();
+  let serverVersion: string | undefined;
   const connect = async (t: Transport) => {
     const abort = () => void client.close().catch(() => {});
     signal?.addEventListener("abort", abort, { once: true });
+    watchInitialize(t, (version) => (serverVersion = version));
     try {
       await client.connect(t, { ...(signal && { signal }), timeout: timeoutMs });
     } finally {
@@ -175,7 +178,7 @@ export async function openSession(server: McpServerConfig, hooks: SessionHooks, 
     provider?.close();
     await client.close().catch(() => {});
     signal?.throwIfAborted();
-    throw classify(server, err as Error, stderr());
+    throw classify(server, err as Error, stderr(), serverVersion);
   }
   if (signal?.aborted) {
     await client.close().catch(() => {});
@@ -216,12 +219,40 @@ function lastLine(text: string): string {
   return line ? `: ${line}` : "";
 }
 
-function classify(server: McpServerConfig, err: Error, stderr: string): McpConnectError {
+/**
+ * Tells `seen` the protocol version in the server's initialize result as it arrives. The SDK
+ * refuses a version it does not support with a plain Error and no code, so the version is read
+ * from the reply itself rather than from that error's text.
+ */
+function watchInitialize(transport: Transport, seen: (version: string) => void): void {
+  let handler: Transport["onmessage"];
+  Object.defineProperty(transport, "onmessage", {
+    configurable: true,
+    get: () => handler,
+    set: (next: Transport["onmessage"]) => {
+      handler =
+        next &&
+        ((message, extra) => {
+          const version = (message as { result?: { protocolVersion?: unknown } }).result?.protocolVersion;
+          if (typeof version === "string") seen(version);
+          next(message, extra);
+        });
+    },
+  });
+}
+
+function classify(server: McpServerConfig, err: Error, stderr: string, serverVersion: string | undefined): McpConnectError {
   if (err instanceof McpConnectError) return err;
   const status = err instanceof StreamableHTTPError ? err.code : undefined;
   if (status === 401 || status === 403 || err instanceof UnauthorizedError) {
     return new McpConnectError("EAUTH", `MCP server ${server.name} refused the credentials (HTTP ${status}): check its headers or oauth settings`, true);
   }
-  if (/protocol version/i.test(err.message)) return new McpConnectError("EPROTO", `MCP server ${server.name}: ${err.message}`, true);
+  if (serverVersion !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(serverVersion)) {
+    return new McpConnectError(
+      "EPROTO",
+      `MCP server ${server.name} speaks MCP ${serverVersion}; IronClaw speaks ${SUPPORTED_PROTOCOL_VERSIONS.join(", ")}: update the server or IronClaw`,
+      true,
+    );
+  }
   return new McpConnectError("ECONNECT", `cannot connect to MCP server ${server.name}: ${err.message}${lastLine(stderr)}`, false);
 }

@@ -10,7 +10,7 @@ import { getDefaultEnvironment, StdioClientTransport } from "@modelcontextprotoc
 import type { Transport, TransportSendOptions } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import type { StdioServerConfig } from "../../core/mcp-server.ts";
-import { McpConnectError } from "./mcp-connect-error.ts";
+import { McpConnectError } from "../../core/errors.ts";
 
 const SETPRIV = "/usr/bin/setpriv";
 const SETSID = "/usr/bin/setsid";

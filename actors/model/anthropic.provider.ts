@@ -4,8 +4,9 @@
 // shape: system messages go to `system`, tool results are tool_result blocks in a user turn.
 import Anthropic from "@anthropic-ai/sdk";
 import type { ContentBlockParam, MessageCreateParamsStreaming, MessageParam, StopReason, Tool } from "@anthropic-ai/sdk/resources/messages";
-import { ModelError, type ModelCallOptions, type ModelMessage, type ModelProvider, type ModelRequest, type ModelTurn, type ToolCall } from "../../core/model.ts";
+import { type ModelCallOptions, type ModelMessage, type ModelProvider, type ModelRequest, type ModelTurn, type ToolCall } from "../../core/model.ts";
 import { causeCode, duration, excerpt, innermost, oneLine } from "./provider-errors.ts";
+import { ModelError } from "../../core/errors.ts";
 
 export const ANTHROPIC_BASE_URL = "https://api.anthropic.com";
 

@@ -5,8 +5,9 @@
 // together here by their index.
 import OpenAI from "openai";
 import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming, ChatCompletionMessageParam, ChatCompletionTool } from "openai/resources/chat/completions";
-import { ModelError, type ModelCallOptions, type ModelMessage, type ModelProvider, type ModelRequest, type ModelTurn, type ToolCall } from "../../core/model.ts";
+import { type ModelCallOptions, type ModelMessage, type ModelProvider, type ModelRequest, type ModelTurn, type ToolCall } from "../../core/model.ts";
 import { causeCode, duration, excerpt, innermost, oneLine } from "./provider-errors.ts";
+import { ModelError } from "../../core/errors.ts";
 
 export const OPENAI_BASE_URL = "https://api.openai.com/v1";
 

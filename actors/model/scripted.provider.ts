@@ -8,7 +8,8 @@ import { extname } from "node:path";
 import { Result, Schema } from "effect";
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import { schemaProblem } from "../../core/schema-problem.ts";
-import { ModelError, type ModelCallOptions, type ModelMessage, type ModelProvider, type ModelRequest, type ModelTurn, type ToolCall } from "../../core/model.ts";
+import { type ModelCallOptions, type ModelMessage, type ModelProvider, type ModelRequest, type ModelTurn, type ToolCall } from "../../core/model.ts";
+import { ModelError } from "../../core/errors.ts";
 
 /** One substring, or several that must all appear. */
 const Contains = Schema.Union([Schema.String, Schema.Array(Schema.String)]);

@@ -20,7 +20,7 @@ import { GENERATED_ETC, GUEST_AGENT, GUEST_NODE, limitsInForce, sandboxView, typ
 import { sharedRuntime } from "./shared-runtime.ts";
 import { probeDriver } from "./sandbox-probe.ts";
 import type { ProbeResult, Sandbox, SandboxDriver, SandboxRecord, SandboxSpec } from "./sandbox-driver.ts";
-import { SandboxError } from "./sandbox-driver.ts";
+import { SandboxError } from "../../core/errors.ts";
 
 const run = promisify(execFile);
 

@@ -5,7 +5,7 @@ import { access, mkdir, readdir, readFile, rmdir, writeFile, constants } from "n
 import { existsSync, readFileSync, type Dirent } from "node:fs";
 import { join } from "node:path";
 import { CPU_PERIOD_US, cpuQuotaUs, MIN_CPUS } from "./cpu-quota.ts";
-import { SandboxError } from "./sandbox-driver.ts";
+import { SandboxError } from "../../core/errors.ts";
 
 /** Where the kernel's cgroup filesystems are; tests pass a fake root of their own instead. */
 export const CGROUP_ROOT = "/sys/fs/cgroup";

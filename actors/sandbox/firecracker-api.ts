@@ -4,6 +4,7 @@
 // Unix socket.
 import { request } from "node:http";
 import { Effect, Schedule } from "effect";
+import { FirecrackerApiError } from "../../core/errors.ts";
 
 export interface ApiRequest {
   readonly method: "GET" | "PUT" | "PATCH";
@@ -83,16 +84,6 @@ export function snapshotLoadPlan(snapshotPath: string, memoryPath: string, vsock
 }
 
 export const versionRequest: ApiRequest = { method: "GET", path: "/version" };
-
-export class FirecrackerApiError extends Error {
-  readonly status: number;
-
-  constructor(status: number, message: string) {
-    super(message);
-    this.name = "FirecrackerApiError";
-    this.status = status;
-  }
-}
 
 /** Sends one request over the API socket; resolves with the parsed body, rejects with Firecracker's fault message. */
 export function send(socketPath: string, req: ApiRequest, signal?: AbortSignal): Promise<unknown> {

@@ -30,17 +30,16 @@ import { basename, delimiter, dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { nanoid } from "nanoid";
 import { AGENT_VSOCK_PORT } from "../../guest-agent/guest-protocol.ts";
-import { bootPlan, FirecrackerApiError, sendAll, snapshotCreatePlan, snapshotLoadPlan, waitForApi } from "./firecracker-api.ts";
+import { bootPlan, sendAll, snapshotCreatePlan, snapshotLoadPlan, waitForApi } from "./firecracker-api.ts";
 import type { GuestImage } from "./guest-image.ts";
-import { GuestError } from "../guest/guest-channel.ts";
 import { processStartTime } from "./host-process.ts";
 import { ensurePrivateDir } from "./private-dir.ts";
 import { bootProcessSandbox, destroyProcessSandbox, type DriverEnv, provisionProcessSandbox } from "./process-sandbox.ts";
 import { probeDriver } from "./sandbox-probe.ts";
 import type { ProbeResult, Sandbox, SandboxDriver, SandboxLimits, SandboxRecord, SandboxSpec } from "./sandbox-driver.ts";
-import { SandboxError } from "./sandbox-driver.ts";
 import { limitsInForce } from "./sandbox-view.ts";
 import { connectVsock } from "../guest/vsock.ts";
+import { FirecrackerApiError, GuestError, SandboxError } from "../../core/errors.ts";
 
 const run = promisify(execFile);
 /** Memory the Firecracker process needs beyond the guest's RAM; the cgroup limit is guest RAM plus this. */

@@ -9,6 +9,7 @@ import { sha256Hex } from "../../core/hash.ts";
 import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
+import { ImageBuildError } from "../../core/errors.ts";
 
 /** Bumped when the image's layout or its boot contract changes. */
 export const IMAGE_FORMAT = 1;
@@ -105,10 +106,6 @@ async function hashFiles(files: string[]): Promise<string> {
     });
   }
   return hash.digest("hex");
-}
-
-export class ImageBuildError extends Error {
-  override name = "ImageBuildError";
 }
 
 /**

@@ -15,7 +15,7 @@ import { probeDriver } from "./sandbox-probe.ts";
 import { idRangeForRoot } from "./sandbox-ids.ts";
 import { sharedRuntime } from "./shared-runtime.ts";
 import type { ProbeResult, Sandbox, SandboxDriver, SandboxRecord, SandboxSpec } from "./sandbox-driver.ts";
-import { SandboxError } from "./sandbox-driver.ts";
+import { SandboxError } from "../../core/errors.ts";
 
 const run = promisify(execFile);
 

@@ -2,10 +2,7 @@
 // shared /tmp another local user could create the path first (and then own our QMP socket or
 // swap in a symlink). Refuse anything we did not make for ourselves.
 import { chmodSync, lstatSync, mkdirSync } from "node:fs";
-
-export class PrivateDirError extends Error {
-  override name = "PrivateDirError";
-}
+import { PrivateDirError } from "../../core/errors.ts";
 
 /** Creates `dir` (0700) if missing; throws unless it is a real directory owned by this user. */
 export function ensurePrivateDir(dir: string, hint: string): void {

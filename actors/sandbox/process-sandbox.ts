@@ -7,15 +7,16 @@ import { lstatSync, mkdirSync, rmSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Duplex } from "node:stream";
 import { cgroupDirs, createCgroup, destroyCgroup, detectCgroups, killCgroupSync, type CgroupSet } from "./cgroup.ts";
-import { GuestChannel, GuestError } from "../guest/guest-channel.ts";
+import { GuestChannel } from "../guest/guest-channel.ts";
 import { KEYRING_NOTICE, killProcessGroup, killProcessGroupSync, processStartTime, type SandboxSpawnOptions, spawnSandboxProcess, waitForExit } from "./host-process.ts";
 import type { ChildProcess } from "node:child_process";
 import { acquireIdBlock, ensureIdLockDir, ID_LOCK_DIR, type IdRange, releaseIdBlock } from "./sandbox-ids.ts";
 import { readableByAnyone } from "./shared-runtime.ts";
-import { type Sandbox, SandboxError, type SandboxExit, type SandboxRecord, type SandboxSpec } from "./sandbox-driver.ts";
+import { type Sandbox, type SandboxExit, type SandboxRecord, type SandboxSpec } from "./sandbox-driver.ts";
 import type { SandboxStore } from "./sandbox-store.ts";
 import { GENERATED_ETC } from "./sandbox-view.ts";
 import { ensurePrivateDir } from "./private-dir.ts";
+import { GuestError, SandboxError } from "../../core/errors.ts";
 
 /** What every process-based driver needs from the host: where state lives and what to run inside. */
 export interface DriverEnv {

@@ -15,8 +15,8 @@ import { createHash } from "node:crypto";
 import { chmodSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { GuestImage } from "./guest-image.ts";
-import { SandboxError } from "./sandbox-driver.ts";
 import { readableByAnyone } from "./shared-runtime.ts";
+import { SandboxError } from "../../core/errors.ts";
 
 /** Where the jail shows QEMU its files: fixed, so every VM's command line is the same. */
 export const JAIL_IMAGE = { kernel: "/image/kernel", initrd: "/image/initrd", rootfs: "/image/rootfs" } as const;

@@ -39,8 +39,8 @@ import type { GuestImage } from "./guest-image.ts";
 import { bootProcessSandbox, destroyProcessSandbox, type DriverEnv, provisionProcessSandbox } from "./process-sandbox.ts";
 import { probeDriver } from "./sandbox-probe.ts";
 import type { ProbeResult, Sandbox, SandboxDriver, SandboxLimits, SandboxRecord, SandboxSpec } from "./sandbox-driver.ts";
-import { SandboxError } from "./sandbox-driver.ts";
 import { limitsInForce } from "./sandbox-view.ts";
+import { SandboxError } from "../../core/errors.ts";
 
 const run = promisify(execFile);
 /** Memory the QEMU process needs beyond the guest's RAM; the cgroup limit is guest RAM plus this. */

@@ -1,10 +1,7 @@
 // A small client for QEMU's machine protocol (QMP): line-delimited JSON over a Unix socket.
 // Enough for what IronClaw asks of QEMU: stop, migrate to a file, query status, cont, quit.
 import { connect, type Socket } from "node:net";
-
-export class QmpError extends Error {
-  override name = "QmpError";
-}
+import { QmpError } from "../../core/errors.ts";
 
 export class Qmp {
   private readonly socket: Socket;

@@ -116,8 +116,6 @@ export interface SandboxDriver {
   warm?(limits: SandboxLimits, signal?: AbortSignal): Promise<void>;
 }
 
-export type SandboxErrorCode = "EBACKEND" | "EBOOT" | "ELIMITS" | "EAGENT";
-
 /**
  * Destroys a booted sandbox and waits (bounded) until its host process has been reaped, so a
  * process that exits right after (a daemon going down) leaves no zombie for init to collect.
@@ -125,14 +123,4 @@ export type SandboxErrorCode = "EBACKEND" | "EBOOT" | "ELIMITS" | "EAGENT";
 export async function destroySandbox(driver: SandboxDriver, sandbox: Sandbox, record: SandboxRecord = sandbox.record): Promise<void> {
   await driver.destroy(record);
   await Promise.race([sandbox.exited, new Promise((r) => setTimeout(r, 2000).unref())]);
-}
-
-export class SandboxError extends Error {
-  readonly code: SandboxErrorCode;
-
-  constructor(code: SandboxErrorCode, message: string) {
-    super(message);
-    this.code = code;
-    this.name = "SandboxError";
-  }
 }

@@ -8,7 +8,7 @@
 import { closeSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { isAlive, type ProcessIdentity } from "./host-process.ts";
-import { SandboxError } from "./sandbox-driver.ts";
+import { IdBlockError, SandboxError } from "../../core/errors.ts";
 
 /** Ids a sandbox sees: 0 … 65535, as in any Linux system. */
 export const BLOCK_SIZE = 65_536;
@@ -109,11 +109,6 @@ function readLock(path: string): LockContent | null {
   } catch {
     return null;
   }
-}
-
-export class IdBlockError extends Error {
-  override name = "IdBlockError";
-  readonly code = "ELIMITS" as const;
 }
 
 /**

@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, renameSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { SandboxError } from "./sandbox-driver.ts";
+import { SandboxError } from "../../core/errors.ts";
 
 export interface RuntimeFiles {
   readonly nodePath: string;

@@ -7,9 +7,10 @@ import type { SlotEvent } from "../../machines/snapshot-slot.machine.ts";
 import type { SandboxHandle, VmLimits } from "../../machines/vm.machine.ts";
 import type { BackendName } from "../../core/backend.ts";
 import type { Sandbox, SandboxRecord } from "./sandbox-driver.ts";
-import { destroySandbox, SandboxError } from "./sandbox-driver.ts";
+import { destroySandbox } from "./sandbox-driver.ts";
 import type { SandboxStore } from "./sandbox-store.ts";
 import type { DriverRegistry } from "./vm.actors.ts";
+import { SandboxError } from "../../core/errors.ts";
 
 export function slotActors(drivers: DriverRegistry, store: SandboxStore) {
   const driverFor = (backend: string) => {

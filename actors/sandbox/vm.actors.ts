@@ -4,11 +4,11 @@
 import { fromCallback, fromPromise, type EventObject } from "xstate";
 import type { ExecJob, RecordHandle, SandboxHandle, TeardownReport, VmEvent, VmLimits } from "../../machines/vm.machine.ts";
 import { oomKilled, pidsExhausted } from "./cgroup.ts";
-import { GuestError } from "../guest/guest-channel.ts";
 import type { BackendName } from "../../core/backend.ts";
 import type { Sandbox, SandboxDriver, SandboxRecord } from "./sandbox-driver.ts";
-import { destroySandbox, SandboxError } from "./sandbox-driver.ts";
+import { destroySandbox } from "./sandbox-driver.ts";
 import type { SandboxStore } from "./sandbox-store.ts";
+import { GuestError, SandboxError } from "../../core/errors.ts";
 
 export type DriverRegistry = Partial<Record<BackendName, SandboxDriver>>;
 

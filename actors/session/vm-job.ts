@@ -4,14 +4,7 @@
 // inspector shows it, its exec deadline bounds it, and a fatal failure tears it down.
 import type { ActorRefFrom, AnyActorRef } from "xstate";
 import type { ExecJob, ExecResult, VmEmitted, vmMachine } from "../../machines/vm.machine.ts";
-
-export class VmJobError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.code = code;
-  }
-}
+import { VmJobError } from "../../core/errors.ts";
 
 export function execOnVm(ref: AnyActorRef, job: ExecJob, onOutput: (stream: "stdout" | "stderr", data: Buffer) => void): Promise<ExecResult> {
   const vm = ref as ActorRefFrom<typeof vmMachine>;

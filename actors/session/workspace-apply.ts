@@ -33,7 +33,8 @@ import {
 import { refusedName } from "../../core/diff-card.ts";
 import { sha256Hex } from "../../core/hash.ts";
 import { oneLine } from "../../core/terminal-text.ts";
-import { WORKSPACE_EXCLUDES, WorkspaceError, type WorkspaceChange } from "./workspace.ts";
+import { WORKSPACE_EXCLUDES, type WorkspaceChange } from "./workspace.ts";
+import { WorkspaceError } from "../../core/errors.ts";
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY, O_NONBLOCK } = constants;
 const PERMISSION_BITS = 0o777;

@@ -14,7 +14,8 @@ import { dirname, join, relative, sep } from "node:path";
 import { MAX_FILE_BYTES, type FileEntry } from "../../guest-agent/guest-protocol.ts";
 import { refusedName, type FileChange, type SkippedChange } from "../../core/diff-card.ts";
 import { oneLine } from "../../core/terminal-text.ts";
-import { GuestError, type GuestChannel } from "../guest/guest-channel.ts";
+import { type GuestChannel } from "../guest/guest-channel.ts";
+import { GuestError, WorkspaceError } from "../../core/errors.ts";
 
 /** Where the project appears inside the sandbox. */
 export const SANDBOX_WORKSPACE = "/workspace";
@@ -64,24 +65,6 @@ export type WorkspaceChange = FileChange;
 export interface CollectedChanges {
   readonly changes: readonly WorkspaceChange[];
   readonly skipped: readonly SkippedChange[];
-}
-
-/**
- * ENAME: a name no real directory holds, or one IronClaw will not write; ECAP: more than the
- * user's cap came back; EBASE: the host's file is not what the change applies to; ELINK: a link
- * or a non-directory on the way (never followed); EAPPLY: writing failed, and what was written
- * was rolled back.
- */
-export type WorkspaceErrorCode = "ENAME" | "ECAP" | "EBASE" | "ELINK" | "EAPPLY";
-
-export class WorkspaceError extends Error {
-  override name = "WorkspaceError";
-  readonly code: WorkspaceErrorCode;
-
-  constructor(code: WorkspaceErrorCode, message: string) {
-    super(message);
-    this.code = code;
-  }
 }
 
 export function snapshotProject(root: string): WorkspaceSnapshot {

@@ -3,10 +3,11 @@
 // whole, or the first problem (and its line).
 import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
-import { AuditLogError, auditLogPath } from "../../actors/audit/audit-log.ts";
+import { auditLogPath } from "../../actors/audit/audit-log.ts";
 import { verifyAuditLog } from "../../actors/audit/audit-verify.ts";
-import { ExitCode, UsageError } from "../../core/exit-codes.ts";
+import { ExitCode } from "../../core/exit-codes.ts";
 import { oneLine, safeJson } from "../../core/terminal-text.ts";
+import { AuditLogError, UsageError } from "../../core/errors.ts";
 
 export function runAuditVerify(file: string | undefined, opts: { json: boolean }): number {
   const path = file === undefined ? auditLogPath() : resolve(file);

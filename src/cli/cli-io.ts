@@ -1,7 +1,7 @@
 // How the CLI talks to the person at the terminal, and takes their input.
 import { MAX_FILE_BYTES } from "../../guest-agent/guest-protocol.ts";
-import { UsageError } from "../../core/exit-codes.ts";
 import { foldLine, oneLine, terminalColumns } from "../../core/terminal-text.ts";
+import { UsageError } from "../../core/errors.ts";
 
 /**
  * One line from IronClaw to the person at the terminal. What follows "ironclaw: " often quotes

@@ -1,7 +1,7 @@
 // `--cpus` as exec and run use it: the flag when given, else the setting sandbox.cpus (all cores
 // but one unless configured). A bad setting is a usage error, like a bad flag: nothing starts.
-import { UsageError } from "../../core/exit-codes.ts";
-import { loadSettings, SettingsError } from "../config/settings.ts";
+import { loadSettings } from "../config/settings.ts";
+import { SettingsError, UsageError } from "../../core/errors.ts";
 
 export interface CpusChoice {
   readonly cpus: number;

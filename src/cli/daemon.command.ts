@@ -8,14 +8,15 @@ import { daemonLockPath, daemonLogPath, daemonSocketPath } from "../daemon/daemo
 import { lockHolder } from "../daemon/daemon-lock.ts";
 import { processStartTime } from "../../actors/sandbox/host-process.ts";
 import type { DaemonMessage } from "../daemon/daemon-protocol.ts";
-import { ExitCode, UsageError } from "../../core/exit-codes.ts";
+import { ExitCode } from "../../core/exit-codes.ts";
 import { createLogger } from "../logger.ts";
 import { packageRoot } from "../../core/paths.ts";
-import { loadSettings, SettingsError } from "../config/settings.ts";
+import { loadSettings } from "../config/settings.ts";
 import { loadMcpConfig } from "../config/mcp-config.ts";
 import { safeJson } from "../../core/terminal-text.ts";
 import { say } from "./cli-io.ts";
 import { projectTrustGate } from "./project-trust-gate.ts";
+import { SettingsError, UsageError } from "../../core/errors.ts";
 
 const print = (json: boolean, value: unknown, text: string) => process.stdout.write(json ? `${safeJson(value)}\n` : `${text}\n`);
 

@@ -8,13 +8,14 @@ import { selectBackend } from "../backend-select.ts";
 import { createInspectionSource } from "../inspector/inspection-source.ts";
 import { attachInspector } from "../inspector/inspector-attach.ts";
 import { readStdin, say } from "./cli-io.ts";
-import { ExitCode, UsageError } from "../../core/exit-codes.ts";
+import { ExitCode } from "../../core/exit-codes.ts";
 import { createLogger, logFile } from "../logger.ts";
 import { runJob } from "../exec-job.ts";
 import { reportOutcome, resultJson } from "../exec-report.ts";
 import { guardProcess } from "../process-guard.ts";
 import { createRuntime } from "../runtime.ts";
 import type { ExecOptions } from "./exec.command.ts";
+import { UsageError } from "../../core/errors.ts";
 
 export async function execInProcess(command: string[], opts: ExecOptions): Promise<number> {
   const logger = await createLogger({ verbose: opts.verbose });

@@ -3,10 +3,10 @@
 // is loaded only then: a daemon client need not parse the whole runtime.
 import { parseBackend } from "../../core/backend.ts";
 import { ask, connectDaemon } from "../daemon/daemon-client.ts";
-import { UsageError } from "../../core/exit-codes.ts";
 import { say } from "./cli-io.ts";
 import { chooseCpus } from "./cpus-choice.ts";
 import { execViaDaemon } from "./exec-daemon.ts";
+import { UsageError } from "../../core/errors.ts";
 
 export interface ExecCliOptions {
   readonly backend?: string;

@@ -3,11 +3,12 @@
 // report to it while they run. If one is already running, this prints its URL instead.
 import { safeJson } from "../../core/terminal-text.ts";
 import { ask } from "../daemon/daemon-client.ts";
-import { ExitCode, UsageError } from "../../core/exit-codes.ts";
+import { ExitCode } from "../../core/exit-codes.ts";
 import { createInspectorHub } from "../inspector/inspector-hub.ts";
 import { readInspectorRecord, writeInspectorRecord } from "../inspector/inspector-record.ts";
-import { InspectorServerError, startInspectorServer } from "../inspector/inspector-server.ts";
+import { startInspectorServer } from "../inspector/inspector-server.ts";
 import { say } from "./cli-io.ts";
+import { InspectorServerError, UsageError } from "../../core/errors.ts";
 
 export async function runInspect(opts: { port?: number; json: boolean }): Promise<number> {
   const print = (value: Record<string, unknown>, text: string) => process.stdout.write(opts.json ? `${safeJson(value)}\n` : `${text}\n`);

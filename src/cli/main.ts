@@ -2,9 +2,10 @@
 // `--help` and a fast `exec` do not pay for what they do not use.
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { parseCpus } from "../cpu-limit.ts";
-import { ExitCode, UntrustedError, UsageError } from "../../core/exit-codes.ts";
+import { ExitCode } from "../../core/exit-codes.ts";
 import { oneLine } from "../../core/terminal-text.ts";
 import { VERSION } from "../version.ts";
+import { UntrustedError, UsageError } from "../../core/errors.ts";
 
 function positiveNumber(what: string, max: number) {
   return (value: string): number => {

@@ -6,11 +6,12 @@
 // OAuth runs headlessly (the scenarios' authorization endpoints redirect at once).
 import type { HttpServerConfig } from "../../core/mcp-server.ts";
 import { IronclawOAuthProvider } from "../../actors/mcp/mcp-oauth.ts";
-import { ExitCode, UsageError } from "../../core/exit-codes.ts";
+import { ExitCode } from "../../core/exit-codes.ts";
 import { createLogger, logFile } from "../logger.ts";
 import { guardProcess } from "../process-guard.ts";
 import { createRuntime } from "../runtime.ts";
 import { say } from "./cli-io.ts";
+import { UsageError } from "../../core/errors.ts";
 
 /** The client ID metadata document the suite's auth/basic-cimd scenario expects (a test fixture URL). */
 const CONFORMANCE_CLIENT_METADATA_URL = "https://conformance-test.local/client-metadata.json";

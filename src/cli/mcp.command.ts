@@ -10,18 +10,17 @@ import { IronclawOAuthProvider, oauthStoreFile } from "../../actors/mcp/mcp-oaut
 import { connectDaemon, request } from "../daemon/daemon-client.ts";
 import { readDaemonRecord } from "../daemon/daemon.ts";
 import type { ClientMessage, DaemonMessage } from "../daemon/daemon-protocol.ts";
-import { ExitCode, UsageError } from "../../core/exit-codes.ts";
+import { ExitCode } from "../../core/exit-codes.ts";
 import { createLogger, logFile, type Logger } from "../logger.ts";
 import { describeServer, transportLabel, type HttpServerConfig, type McpServerConfig } from "../../core/mcp-server.ts";
 import { loadMcpConfig, readProjectMcp } from "../config/mcp-config.ts";
-import { McpError } from "../../actors/mcp/mcp-hub.ts";
 import { guardProcess } from "../process-guard.ts";
 import { createRuntime, type Runtime } from "../runtime.ts";
-import { SettingsError } from "../config/settings.ts";
 import { oneLine, safeJson, visible } from "../../core/terminal-text.ts";
 import { say } from "./cli-io.ts";
 import { elicitAtTerminal } from "./elicit-prompt.ts";
 import { projectTrustGate } from "./project-trust-gate.ts";
+import { McpHubError, SettingsError, UsageError } from "../../core/errors.ts";
 
 const print = (line: string) => process.stdout.write(`${line}\n`);
 // A server's names, descriptions, errors and results are its own words: --json carries them
@@ -91,7 +90,7 @@ async function daemonFor(opts: { daemon?: boolean }): Promise<Socket | null> {
   return connectDaemon();
 }
 
-/** One request to the daemon; its error reply becomes an McpError (or a usage error). */
+/** One request to the daemon; its error reply becomes an McpHubError (or a usage error). */
 async function askDaemon(socket: Socket, message: ClientMessage, onMessage: (m: DaemonMessage) => void = () => {}): Promise<DaemonMessage[]> {
   const replies: DaemonMessage[] = [];
   await request(socket, message, (m) => {
@@ -99,12 +98,12 @@ async function askDaemon(socket: Socket, message: ClientMessage, onMessage: (m: 
     onMessage(m);
   });
   const error = replies.find((m) => m.type === "error");
-  if (error?.type === "error") throw error.code === "ENOCONFIG" || error.code === "ENOTOOL" ? new UsageError(error.message) : new McpError(error.code, error.message);
+  if (error?.type === "error") throw error.code === "ENOCONFIG" || error.code === "ENOTOOL" ? new UsageError(error.message) : new McpHubError(error.code, error.message);
   return replies;
 }
 
 const unavailable = (err: unknown): number => {
-  if (!(err instanceof McpError)) throw err;
+  if (!(err instanceof McpHubError)) throw err;
   say(err.message);
   return ExitCode.mcpUnavailable;
 };
@@ -224,7 +223,7 @@ function reportResult(tool: string, result: ToolResult, json: boolean): number {
 }
 
 function callFailed(err: unknown): number {
-  if (err instanceof McpError && err.code === "ETIMEDOUT") {
+  if (err instanceof McpHubError && err.code === "ETIMEDOUT") {
     say(err.message);
     return ExitCode.timeout;
   }

@@ -7,12 +7,12 @@
 // the repository's text, so it reaches the terminal only through oneLine.
 import { isAbsolute, relative } from "node:path";
 import { createInterface } from "node:readline/promises";
-import { ExitCode, UntrustedError, UsageError } from "../../core/exit-codes.ts";
+import { ExitCode } from "../../core/exit-codes.ts";
 import { readProjectMcp, type ProjectMcpConfig, type ProjectServer } from "../config/mcp-config.ts";
 import { grantTrust } from "../config/project-trust.ts";
-import { SettingsError } from "../config/settings.ts";
 import { foldLine, oneLine, TERMINAL_RESET, terminalColumns } from "../../core/terminal-text.ts";
 import { discardTypeahead, say } from "./cli-io.ts";
+import { SettingsError, UntrustedError, UsageError } from "../../core/errors.ts";
 
 export const TRUST_QUESTION = "Trust this project's MCP servers? [y/N] ";
 

@@ -13,7 +13,7 @@ import type { OrchestratorEmitted } from "../../machines/orchestrator.machine.ts
 import { selectBackend } from "../backend-select.ts";
 import { renderCard } from "../../core/card-render.ts";
 import type { DiffCard } from "../../core/diff-card.ts";
-import { ExitCode, UsageError } from "../../core/exit-codes.ts";
+import { ExitCode } from "../../core/exit-codes.ts";
 import { createLogger, logFile } from "../logger.ts";
 import { loadMcpConfig } from "../config/mcp-config.ts";
 import { selectModel } from "../model-select.ts";
@@ -22,7 +22,7 @@ import { guardProcess, signalExitCode } from "../process-guard.ts";
 import { createInspectionSource } from "../inspector/inspection-source.ts";
 import { keepInspector } from "../inspector/inspector-attach.ts";
 import { createRuntime } from "../runtime.ts";
-import { configFiles, loadSettings, SettingsError } from "../config/settings.ts";
+import { configFiles, loadSettings } from "../config/settings.ts";
 import { foldLine, oneLine, safeJson, TERMINAL_RESET, terminalColumns, visible } from "../../core/terminal-text.ts";
 import { discardTypeahead, say } from "./cli-io.ts";
 import { showCard } from "./card-pager.ts";
@@ -30,6 +30,7 @@ import { modelTextWriter } from "./model-text.ts";
 import { chooseCpus } from "./cpus-choice.ts";
 import { projectTrustGate } from "./project-trust-gate.ts";
 import { detectCgroups } from "../../actors/sandbox/cgroup.ts";
+import { SettingsError, UsageError } from "../../core/errors.ts";
 
 export type ApproveMode = "ask" | "deny" | "auto-green";
 

@@ -3,12 +3,13 @@
 // projects. The store and what trust means: src/config/project-trust.ts; the review: the gate's.
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import { ExitCode, UsageError } from "../../core/exit-codes.ts";
+import { ExitCode } from "../../core/exit-codes.ts";
 import { readProjectMcp, type ProjectMcpConfig } from "../config/mcp-config.ts";
 import { configSha256, grantTrust, listTrusted, revokeTrust, trustOf } from "../config/project-trust.ts";
-import { configFiles, readConfigBytes, SettingsError } from "../config/settings.ts";
+import { configFiles, readConfigBytes } from "../config/settings.ts";
 import { oneLine, safeJson } from "../../core/terminal-text.ts";
 import { askYes, interactive, reviewText, TRUST_QUESTION } from "./project-trust-gate.ts";
+import { SettingsError, UsageError } from "../../core/errors.ts";
 
 export interface TrustOptions {
   readonly yes: boolean;

@@ -20,8 +20,9 @@ import type { McpServerConfig } from "../../core/mcp-server.ts";
 import { checkCommand } from "./mcp-command-policy.ts";
 import { stateDir } from "../../core/paths.ts";
 import { configSha256, isTrusted } from "./project-trust.ts";
-import { configFiles, describeFailure, parseConfig, readConfig, readConfigBytes, SettingsError, valueAt, type ConfigFile } from "./settings.ts";
+import { configFiles, describeFailure, parseConfig, readConfig, readConfigBytes, valueAt, type ConfigFile } from "./settings.ts";
 import { oneLine } from "../../core/terminal-text.ts";
+import { SettingsError } from "../../core/errors.ts";
 
 const StringMap = Schema.Record(Schema.String, Schema.String);
 const Seconds = Schema.Number.check(Schema.makeFilter((n: number) => (n > 0 && n <= 3600) || "must be between 0 and 3600 seconds"));

@@ -4,7 +4,8 @@ import { existsSync } from "node:fs";
 import { Result, Schema } from "effect";
 import { ACTION_KINDS, type PolicyAction, type PolicyRule, type RuleSource } from "../../core/policy.ts";
 import { schemaProblem } from "../../core/schema-problem.ts";
-import { configFiles, readConfig, SettingsError } from "./settings.ts";
+import { configFiles, readConfig } from "./settings.ts";
+import { SettingsError } from "../../core/errors.ts";
 
 const Glob = Schema.String.check(Schema.makeFilter((s: string) => s.trim().length > 0 || "must be a non-empty glob"));
 const RuleSchema = Schema.Struct({

@@ -15,7 +15,7 @@ import { Result, Schema } from "effect";
 import { ensurePrivateDir } from "../../actors/sandbox/private-dir.ts";
 import { stateDir } from "../../core/paths.ts";
 import { schemaProblem } from "../../core/schema-problem.ts";
-import { SettingsError } from "./settings.ts";
+import { SettingsError } from "../../core/errors.ts";
 
 export interface TrustedProject {
   /** The project directory's real path. */
@@ -24,12 +24,6 @@ export interface TrustedProject {
   readonly sha256: string;
   /** When the user trusted it (ISO 8601). */
   readonly trustedAt: string;
-}
-
-/** The store cannot be read or written: a clear message naming the file, and a code. */
-export class TrustStoreError extends SettingsError {
-  override name = "TrustStoreError";
-  readonly code = "ETRUSTSTORE";
 }
 
 const Sha256 = Schema.String.check(Schema.makeFilter((s: string) => /^[0-9a-f]{64}$/.test(s) || "must be 64 lowercase hex digits"));
@@ -58,8 +52,8 @@ export function projectKey(dir: string): string {
   }
 }
 
-function corrupt(file: string, why: string): TrustStoreError {
-  return new TrustStoreError(`${file}: not a trust store IronClaw can read (${why}); remove it to start over (every project's MCP servers then ask again)`);
+function corrupt(file: string, why: string): SettingsError {
+  return new SettingsError(`${file}: not a trust store IronClaw can read (${why}, "ETRUSTSTORE"); remove it to start over (every project's MCP servers then ask again)`);
 }
 
 /** Every trusted project; none when the store does not exist yet. */
@@ -117,7 +111,7 @@ function write(file: string, projects: readonly TrustedProject[]): void {
   try {
     ensurePrivateDir(dir, "set IRONCLAW_STATE_DIR to a directory of your own");
   } catch (err) {
-    throw new TrustStoreError(`cannot keep the trust store in ${dir}: ${(err as Error).message}`);
+    throw new SettingsError(`cannot keep the trust store in ${dir}: ${(err as Error).message}`, "ETRUSTSTORE");
   }
   const body: StoreFile = { version: 1, projects };
   // Exclusive and unpredictable: nothing planted at the temp name is followed or overwritten.
@@ -133,7 +127,7 @@ function write(file: string, projects: readonly TrustedProject[]): void {
   } catch (err) {
     if (fd !== null) closeSync(fd);
     rmSync(temp, { force: true });
-    throw new TrustStoreError(`${file}: cannot write the trust store: ${(err as Error).message}`);
+    throw new SettingsError(`${file}: cannot write the trust store: ${(err as Error).message}`, "ETRUSTSTORE");
   }
   // The rename itself survives a crash only once the directory is on disk.
   const dirFd = openSync(dir, "r");

@@ -7,6 +7,7 @@ import { Result, Schema } from "effect";
 import { configDir, stateDir } from "../../core/paths.ts";
 import { schemaProblem } from "../../core/schema-problem.ts";
 import { CPUS_TEXT, cpusProblem, defaultCpus } from "../cpu-limit.ts";
+import { SettingsError } from "../../core/errors.ts";
 
 const between = (minimum: number, maximum: number) => Schema.Int.check(Schema.isBetween({ minimum, maximum }));
 
@@ -57,10 +58,6 @@ export interface Settings {
   readonly workspace: { readonly maxChangeMiB: number };
   /** Where each setting came from, for `ironclaw doctor` and error messages. */
   readonly sources: readonly string[];
-}
-
-export class SettingsError extends Error {
-  override name = "SettingsError";
 }
 
 const ENV: Record<

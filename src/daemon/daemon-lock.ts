@@ -3,10 +3,7 @@
 // by pid and start time, so a lock left by a killed daemon is recognised as stale.
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { isAlive, processStartTime, type ProcessIdentity } from "../../actors/sandbox/host-process.ts";
-
-export class DaemonLockedError extends Error {
-  override name = "DaemonLockedError";
-}
+import { DaemonLockedError } from "../../core/errors.ts";
 
 export interface DaemonLock {
   release(): void;

@@ -14,6 +14,7 @@ import { WebSocketServer, type WebSocket } from "ws";
 import { packageRoot } from "../../core/paths.ts";
 import type { InspectorHub } from "./inspector-hub.ts";
 import { decodeAnswer, decodeSourceMessage } from "./inspector-protocol.ts";
+import { InspectorServerError } from "../../core/errors.ts";
 
 export interface InspectorServer {
   /** The page, token included: what a human opens. */
@@ -22,8 +23,6 @@ export interface InspectorServer {
   readonly token: string;
   close(): Promise<void>;
 }
-
-export class InspectorServerError extends Error {}
 
 /** The largest message in: a source's view of a pending approval carries its whole diff card. */
 const MAX_MESSAGE = 64 * 1024 * 1024;

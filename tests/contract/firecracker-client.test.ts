@@ -9,12 +9,13 @@ import { createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { bootPlan, FirecrackerApiError, sendAll } from "../../actors/sandbox/firecracker-api.ts";
+import { bootPlan, sendAll } from "../../actors/sandbox/firecracker-api.ts";
 import { GuestChannel } from "../../actors/guest/guest-channel.ts";
 import { connectVsock } from "../../actors/guest/vsock.ts";
 import { encodeFrame } from "../../guest-agent/framing.ts";
 import { PROTOCOL_VERSION } from "../../guest-agent/guest-protocol.ts";
 import { createValidator, specPresent, vmConfig } from "../support/firecracker-spec.ts";
+import { FirecrackerApiError } from "../../core/errors.ts";
 
 const scratch = process.env.IRONCLAW_TEST_SCRATCH ?? tmpdir();
 mkdirSync(scratch, { recursive: true });

@@ -86,6 +86,15 @@ describe("MCP over stdio: server-everything", () => {
     expect(processesWith(server.marker).some((pid) => !first.includes(pid))).toBe(true); // answered by the new process
   });
 
+  it("refuses a server that answers initialize with a protocol version the SDK does not speak, at once and by code", async () => {
+    const runtime = start([stdio("faulty", [FAULTY, "future-version"])]);
+    runtime.mcp.connect(undefined, { reconnect: { baseMs: 50, maxMs: 500, maxAttempts: 5 } });
+    await expect(runtime.mcp.ready("faulty")).rejects.toMatchObject({
+      code: "EPROTO",
+      message: expect.stringMatching(/speaks MCP 2099-01-01; IronClaw speaks .*: update the server or IronClaw/),
+    });
+  });
+
   it("times out a slow call and keeps the connection", async () => {
     const runtime = start([stdio("faulty", [FAULTY, "normal"])]);
     runtime.mcp.connect();

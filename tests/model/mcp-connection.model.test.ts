@@ -12,12 +12,12 @@ import { createActor, fromCallback, fromPromise, type AnyEventObject, type Event
 import { nanoid } from "nanoid";
 import { pino } from "pino";
 import { listAllTools, mcpConnectionActors } from "../../actors/mcp/mcp-connection.actors.ts";
-import { McpConnectError } from "../../actors/mcp/mcp-connect-error.ts";
 import { openSession, type McpSession } from "../../actors/mcp/mcp-session.ts";
 import { mcpConnectionMachine, type McpConnectionEvent, type McpSessionHandle } from "../../machines/mcp-connection.machine.ts";
 import type { StdioServerConfig } from "../../core/mcp-server.ts";
 import { modelCoverage, recordCoverage } from "../support/model-coverage.ts";
 import { createMachineTestModel, stateTrail, transitionPaths } from "../support/test-model.ts";
+import { McpConnectError } from "../../core/errors.ts";
 
 type Snap = SnapshotFrom<typeof mcpConnectionMachine>;
 type Step = { event: AnyEventObject; state: Snap };

@@ -2,8 +2,8 @@
 // exactly where a test asks for them. Every fault still leaves the real resources to be
 // removed by the code under test, so a fault path that leaks fails the leak check.
 import type { ProbeResult, Sandbox, SandboxDriver, SandboxRecord, SandboxSpec } from "../../actors/sandbox/sandbox-driver.ts";
-import { SandboxError } from "../../actors/sandbox/sandbox-driver.ts";
 import { createActor, fromPromise, toPromise, type PromiseActorLogic } from "xstate";
+import { SandboxError } from "../../core/errors.ts";
 
 export interface Faults {
   provision?: "fail" | "hang";

@@ -105,7 +105,7 @@ describe("AuditLog.append", () => {
 
   it("keeps one chain when two processes append at once", async () => {
     const script = `
-      import { AuditLog } from ${JSON.stringify(join(import.meta.dirname, "..", "..", "actors", "audit-log.ts"))};
+      import { AuditLog } from ${JSON.stringify(join(import.meta.dirname, "..", "..", "actors", "audit", "audit-log.ts"))};
       const log = new AuditLog(process.argv[1], { anchorDir: process.argv[3] });
       for (let i = 0; i < 200; i++) log.append({ session: process.argv[2], action: { i }, actionHash: "h", decision: "green", by: "policy", reason: "r" });
     `;

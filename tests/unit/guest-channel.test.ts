@@ -3,8 +3,9 @@
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { encodeFrame, FrameDecoder } from "../../guest-agent/framing.ts";
-import { GuestChannel, GuestError } from "../../actors/guest/guest-channel.ts";
+import { GuestChannel } from "../../actors/guest/guest-channel.ts";
 import { PROTOCOL_VERSION, STDIN_CHUNK_BYTES } from "../../guest-agent/guest-protocol.ts";
+import { GuestError } from "../../core/errors.ts";
 
 function peer() {
   const fromGuest = new PassThrough();

@@ -6,9 +6,10 @@
 // pieces split across chunks, usage, and each API's real error bodies.
 import { afterEach, describe, expect, it } from "vitest";
 import { AnthropicProvider } from "../../actors/model/anthropic.provider.ts";
-import { ModelError, type ModelMessage, type ModelRequest, type ToolSpec } from "../../core/model.ts";
+import { type ModelMessage, type ModelRequest, type ToolSpec } from "../../core/model.ts";
 import { OpenAIProvider } from "../../actors/model/openai.provider.ts";
 import { anthropic, closedPort, openai, startApiDouble, type ApiDouble, type Handler } from "../support/model-api-doubles.ts";
+import { ModelError } from "../../core/errors.ts";
 
 const doubles: ApiDouble[] = [];
 afterEach(async () => {

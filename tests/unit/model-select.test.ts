@@ -5,8 +5,8 @@ import { describe, expect, it } from "vitest";
 import { AnthropicProvider } from "../../actors/model/anthropic.provider.ts";
 import { OpenAIProvider } from "../../actors/model/openai.provider.ts";
 import { ScriptedProvider } from "../../actors/model/scripted.provider.ts";
-import { UsageError } from "../../core/exit-codes.ts";
 import { ollamaBaseURL, parseModelFlags, selectModel } from "../../src/model-select.ts";
+import { UsageError } from "../../core/errors.ts";
 
 const fixture = join(import.meta.dirname, "../fixtures/model/fix-tests.yaml");
 

@@ -5,7 +5,8 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, s
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { configSha256, grantTrust, isTrusted, listTrusted, revokeTrust, trustOf, trustStoreFile, TrustStoreError } from "../../src/config/project-trust.ts";
+import { configSha256, grantTrust, isTrusted, listTrusted, revokeTrust, trustOf, trustStoreFile } from "../../src/config/project-trust.ts";
+import { SettingsError } from "../../core/errors.ts";
 
 const roots: string[] = [];
 function setUp() {
@@ -65,9 +66,9 @@ describe("project trust store", () => {
     mkdirSync(join(store, ".."), { recursive: true, mode: 0o700 });
     for (const body of ["{not json", JSON.stringify({ version: 1, projects: [{ dir: project, sha256: "nope", trustedAt: "x" }] }), JSON.stringify({ version: 2, projects: [] })]) {
       writeFileSync(store, body, { mode: 0o600 });
-      expect(() => isTrusted(project, A, store)).toThrow(TrustStoreError);
+      expect(() => isTrusted(project, A, store)).toThrow(SettingsError);
       expect(() => isTrusted(project, A, store)).toThrow(new RegExp(`^${store}: not a trust store IronClaw can read \\(.*\\); remove it to start over`));
-      expect(() => grantTrust(project, A, store)).toThrow(TrustStoreError);
+      expect(() => grantTrust(project, A, store)).toThrow(SettingsError);
     }
     // Whoever else can write it could trust any project for the user.
     writeFileSync(store, JSON.stringify({ version: 1, projects: [] }));

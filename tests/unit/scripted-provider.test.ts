@@ -4,8 +4,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { ModelError, type ModelMessage, type ModelRequest, type ToolSpec } from "../../core/model.ts";
+import { type ModelMessage, type ModelRequest, type ToolSpec } from "../../core/model.ts";
 import { parseScript, ScriptedProvider } from "../../actors/model/scripted.provider.ts";
+import { ModelError } from "../../core/errors.ts";
 
 const fixture = join(import.meta.dirname, "../fixtures/model/fix-tests.yaml");
 const tool = (name: string): ToolSpec => ({ name, description: name, inputSchema: { type: "object" } });

@@ -10,10 +10,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { FileEntry } from "../../guest-agent/guest-protocol.ts";
-import { GuestError } from "../../actors/guest/guest-channel.ts";
 import { collectChanges, copyIntoSandbox, snapshotProject, type WorkspaceChange } from "../../actors/session/workspace.ts";
 import { applyChanges } from "../../actors/session/workspace-apply.ts";
 import { tree } from "../support/file-tree.ts";
+import { GuestError } from "../../core/errors.ts";
 
 const roots: string[] = [];
 afterEach(() => roots.splice(0).forEach((r) => rmSync(r, { recursive: true, force: true })));
