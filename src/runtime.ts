@@ -32,6 +32,7 @@ import type { Logger } from "./logger.ts";
 import { guestAgentPath, packageRoot, runDir, stateDir } from "../core/paths.ts";
 import { selectMountingBackend } from "./backend-select.ts";
 import { loadSettings } from "./config/settings.ts";
+import { dottedState } from "../core/state-value.ts";
 
 export interface RuntimeOptions {
   readonly logger: Logger;
@@ -213,7 +214,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const inspect = (event: InspectionEvent) => {
     if (event.type === "@xstate.snapshot") {
       const actor = (event.actorRef as { id?: string }).id ?? "?";
-      const value = JSON.stringify((event.snapshot as { value?: unknown }).value ?? event.snapshot.status);
+      const value = dottedState((event.snapshot as { value?: unknown }).value ?? event.snapshot.status);
       if (lastState.get(actor) !== value) {
         lastState.set(actor, value);
         logger.debug({ actor, state: value }, "state");

@@ -9,6 +9,7 @@ import type { McpConnectionEmitted, McpConnectionInput, McpTool, mcpConnectionMa
 import type { orchestratorMachine } from "../../machines/orchestrator.machine.ts";
 import type { McpServerConfig } from "../../core/mcp-server.ts";
 import { McpHubError } from "../../core/errors.ts";
+import { topState } from "../../core/state-value.ts";
 
 type ConnectionRef = ActorRefFrom<typeof mcpConnectionMachine>;
 
@@ -36,8 +37,6 @@ export interface McpHub {
   state(name: string): McpServerState;
   call(name: string, tool: string, args: Readonly<Record<string, unknown>>, options?: CallOptions): Promise<unknown>;
 }
-
-const stateName = (value: unknown): string => (typeof value === "string" ? value : (Object.keys(value as object)[0] ?? "?"));
 
 /**
  * Where a hub finds its connection actors: the orchestrator's children (the runtime's and the
@@ -79,7 +78,7 @@ export function createMcpHub(connections: McpConnections, servers: readonly McpS
     if (!snap || snap.status !== "active") {
       return { name, state: snap?.value === "failed" ? "failed" : "stopped", tools: [], attempt: 0, lastError: snap?.context.failure?.message ?? null };
     }
-    return { name, state: stateName(snap.value), tools: snap.context.tools, attempt: snap.context.attempt, lastError: snap.context.lastError };
+    return { name, state: topState(snap.value), tools: snap.context.tools, attempt: snap.context.attempt, lastError: snap.context.lastError };
   };
 
   return {

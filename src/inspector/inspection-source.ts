@@ -11,6 +11,7 @@ import type { AnyActorRef, AnyStateMachine, InspectionEvent, Snapshot } from "xs
 import { nodeName, toMermaid } from "../diagram.ts";
 import type { ActorView, Answer, AnswerResult, SourceMessage } from "./inspector-protocol.ts";
 import { describePayload, redact } from "./redact.ts";
+import { dottedState } from "../../core/state-value.ts";
 
 export interface InspectionSource {
   /** Pass to createRuntime's `inspect` (or createActor's). */
@@ -65,18 +66,6 @@ function activeNodes(root: StateNodeLike, value: unknown): string[] {
   };
   walk(root, value);
   return out;
-}
-
-/** "running.busy" from { running: "busy" } (parallel regions joined with ", "). */
-export function dottedState(value: unknown): string {
-  if (typeof value === "string") return value;
-  if (!value || typeof value !== "object") return String(value);
-  return Object.entries(value)
-    .map(([k, v]) => {
-      const inner = dottedState(v);
-      return inner && v && (typeof v === "string" || Object.keys(v).length) ? `${k}.${inner}` : k;
-    })
-    .join(", ");
 }
 
 export function createInspectionSource(process_: { pid: number; command: string; cwd: string }): InspectionSource {
