@@ -14,12 +14,12 @@
 // the key existed carry no `mac`; they may only open the log.
 //
 // Two processes may append (the daemon and a CLI run): each append takes an exclusive lock file
-// (`<log>.lock`, created with O_EXCL, holding the writer's pid), reads the last record and the
+// (`<log>.lock`, created with O_EXCL, naming the writer by pid and start time), reads the last record and the
 // head under it, appends the new line with one write to a file opened O_APPEND, fsyncs, then
 // saves the head (temp file, fsync, rename) and releases. The log is durable before its head,
 // so a crash between the two leaves the log one record past its head, never behind it. The lock
 // is held for short synchronous writes; one left by a process that died holding it is broken
-// once that pid is gone.
+// once that process is gone (a pid since reused by another process does not keep it).
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import {
   closeSync,
@@ -34,7 +34,6 @@ import {
   readFileSync,
   readSync,
   renameSync,
-  statSync,
   unlinkSync,
   writeSync,
 } from "node:fs";
@@ -46,6 +45,7 @@ import { configDir, stateDir } from "../../core/paths.ts";
 import { schemaProblem } from "../../core/schema-problem.ts";
 import { ensurePrivateDir } from "../sandbox/private-dir.ts";
 import { AuditLogError } from "../../core/errors.ts";
+import { tryLock } from "./lock-file.ts";
 
 export type AuditDecision = "green" | "approved" | "denied" | "denied-by-rule" | "expired" | "cancelled";
 export type AuditBy = "policy" | "user" | "timeout" | "non-interactive";
@@ -243,63 +243,21 @@ function saveHead(anchorDir: string, head: Omit<SavedHead, "mac">, key: Buffer):
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 const sleep = (ms: number) => Atomics.wait(sleeper, 0, 0, ms);
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-/** Runs `fn` holding `<file>.lock`; waits (synchronously: appends are short) up to `waitMs`. */
+/** Runs `fn` holding `<file>.lock` (lock-file.ts); waits (synchronously: appends are short) up to `waitMs`. */
 function withLock<T>(file: string, waitMs: number, fn: () => T): T {
-  const lock = `${file}.lock`;
+  const path = `${file}.lock`;
   const deadline = Date.now() + waitMs;
-  let fd: number | undefined;
-  while (fd === undefined) {
-    try {
-      fd = openSync(lock, "wx", 0o600);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      if (staleLock(lock)) {
-        try {
-          unlinkSync(lock);
-        } catch {
-          // Another waiter broke it first.
-        }
-        continue;
+  for (;;) {
+    const taken = tryLock(path);
+    if ("lock" in taken) {
+      try {
+        return fn();
+      } finally {
+        taken.lock.release();
       }
-      if (Date.now() > deadline) throw new AuditLogError("locked", `${lock} is held by another process (pid ${readPid(lock) ?? "unknown"}); if none is running, remove it`);
-      sleep(5);
     }
-  }
-  try {
-    writeSync(fd, String(process.pid));
-    return fn();
-  } finally {
-    closeSync(fd);
-    unlinkSync(lock);
-  }
-}
-
-function readPid(lock: string): number | null {
-  try {
-    const pid = Number(readFileSync(lock, "utf8"));
-    return Number.isInteger(pid) && pid > 0 ? pid : null;
-  } catch {
-    return null;
-  }
-}
-
-/** A lock whose pid is gone, or one that never got a pid written and is older than 10 s. */
-function staleLock(lock: string): boolean {
-  const pid = readPid(lock);
-  if (pid !== null) return !alive(pid);
-  try {
-    return Date.now() - statSync(lock).mtimeMs > 10_000;
-  } catch {
-    return false; // gone already: the next open will tell
+    if (Date.now() > deadline) throw new AuditLogError("locked", `${path} is held by another process (pid ${taken.heldBy?.pid ?? "unknown"}); if none is running, remove it`);
+    sleep(5);
   }
 }
 

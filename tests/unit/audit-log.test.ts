@@ -98,7 +98,7 @@ describe("AuditLog.append", () => {
   it("breaks a lock left by a process that died holding it", () => {
     const dead = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" }).stdout;
     newLog().append(entry(1));
-    writeFileSync(`${file}.lock`, dead);
+    writeFileSync(`${file}.lock`, JSON.stringify({ pid: Number(dead), start: "1" }));
     expect(newLog().append(entry(2)).seq).toBe(2);
     expect(existsSync(`${file}.lock`)).toBe(false);
   });
