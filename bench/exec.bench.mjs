@@ -1,15 +1,13 @@
 // `npm run bench`: cold `ironclaw exec -- true` end to end per backend, against the raw
 // backend command measured in the same run, as ratios; and the CLI's peak RSS. Prints JSON.
 // Not a test: nothing here passes or fails, it measures.
-import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { interleave, once, quantile, round, RUNS } from "./measure.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const BIN = join(root, "bin", "ironclaw");
-const RUNS = Number(process.env.BENCH_RUNS ?? 20);
-const WARMUP = 3;
 
 function find(...paths) {
   return paths.find((p) => existsSync(p)) ?? null;
@@ -17,60 +15,17 @@ function find(...paths) {
 const bwrap = find("/usr/bin/bwrap", "/usr/local/bin/bwrap");
 const runsc = find("/usr/bin/runsc", "/usr/local/bin/runsc");
 
-/** Runs a command once; returns wall time and the peak RSS seen in /proc while it ran. */
-function once(argv, exitCode = 0) {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "ignore", "pipe"] });
-    let peakKiB = 0;
-    let stderr = "";
-    child.stderr.on("data", (d) => (stderr += d));
-    const poll = setInterval(() => {
-      try {
-        const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"));
-        if (m) peakKiB = Math.max(peakKiB, Number(m[1]));
-      } catch {
-        // exited between polls
-      }
-    }, 2);
-    child.on("close", (code) => {
-      clearInterval(poll);
-      const ms = performance.now() - started;
-      if (code !== exitCode) reject(new Error(`${argv.join(" ")} exited ${code}: ${stderr.trim()}`));
-      else resolve({ ms, peakKiB });
-    });
-  });
-}
-
-const quantile = (xs, q) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
-};
-const round = (x, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
-
-/** Interleaves the two commands so that drift on a busy machine hits both alike. */
+/** Our command against the raw backend command, interleaved. */
 async function compare(name, ours, raw) {
-  for (let i = 0; i < WARMUP; i++) {
-    await once(ours);
-    await once(raw);
-  }
-  const a = [];
-  const b = [];
-  let peak = 0;
-  for (let i = 0; i < RUNS; i++) {
-    const r = await once(ours);
-    a.push(r.ms);
-    peak = Math.max(peak, r.peakKiB);
-    b.push((await once(raw)).ms);
-  }
+  const r = await interleave({ argv: ours }, { argv: raw });
   return {
     backend: name,
-    ironclawMedianMs: round(quantile(a, 0.5)),
-    ironclawP90Ms: round(quantile(a, 0.9)),
+    ironclawMedianMs: r.aMedianMs,
+    ironclawP90Ms: r.aP90Ms,
     rawCommand: raw.join(" "),
-    rawMedianMs: round(quantile(b, 0.5)),
-    ratio: round(quantile(a, 0.5) / quantile(b, 0.5), 2),
-    cliPeakRssMiB: round(peak / 1024),
+    rawMedianMs: r.bMedianMs,
+    ratio: r.ratio,
+    cliPeakRssMiB: r.aPeakRssMiB,
   };
 }
 
