@@ -27,8 +27,9 @@ import { McpSandboxedTransport, type SelectSandboxDriver } from "./mcp-sandboxed
 import { McpStdioTransport } from "./mcp-stdio.transport.ts";
 import type { SandboxLimits } from "../sandbox/sandbox-driver.ts";
 import { McpConnectError } from "../../core/errors.ts";
+import { VERSION } from "../../core/version.ts";
 
-export const CLIENT_INFO = { name: "ironclaw", version: "0.1.0" } as const;
+export const CLIENT_INFO = { name: "ironclaw", version: VERSION } as const;
 
 /** Asks the user for what an elicitation request wants; resolves with their answer (or decline/cancel). */
 export type ElicitHandler = (server: string, request: ElicitRequest["params"]) => Promise<ElicitResult>;

@@ -4,7 +4,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import { parseCpus } from "../cpu-limit.ts";
 import { ExitCode } from "../../core/exit-codes.ts";
 import { oneLine } from "../../core/terminal-text.ts";
-import { VERSION } from "../version.ts";
+import { VERSION } from "../../core/version.ts";
 import { UntrustedError, UsageError } from "../../core/errors.ts";
 
 function positiveNumber(what: string, max: number) {
