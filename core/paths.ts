@@ -25,7 +25,7 @@ export function runDir(): string {
   return join(tmpdir(), `ironclaw-${process.getuid?.() ?? "user"}`);
 }
 
-/** The package root: this file runs from src/ (tests) or bundled into dist/ (the CLI), one level down either way. */
+/** The package root: this file runs from core/ (tests) or bundled into dist/ (the CLI), one level down either way. */
 export function packageRoot(): string {
   return join(dirname(fileURLToPath(import.meta.url)), "..");
 }
