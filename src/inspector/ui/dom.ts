@@ -51,3 +51,6 @@ export function reconcile(parent: Element, children: readonly Element[]) {
   for (let i = 0; same && i < children.length; i++) same = current[i] === children[i];
   if (!same) parent.replaceChildren(...children);
 }
+
+/** An element of index.html, by id (the page's elements are all there from the start). */
+export const byId = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
