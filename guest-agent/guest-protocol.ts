@@ -2,7 +2,9 @@
 // Both sides validate every message against these schemas, so a confused or hostile peer
 // produces a clear error instead of undefined behaviour. Bump PROTOCOL_VERSION on any
 // change that an older peer would misread.
-import { Result, Schema } from "effect";
+import { Schema } from "effect";
+import { Base64, ExecExit, ExecJob, ExecOutput } from "../core/exec.ts";
+import { schemaDecoder } from "../core/schema-decoder.ts";
 
 export const PROTOCOL_VERSION = 2;
 
@@ -34,19 +36,15 @@ export const STDIN_CHUNK_BYTES = 1024 * 1024;
 
 const Id = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(64));
 const Path = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(4096));
-const Base64 = Schema.String;
 const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0));
 
 // ── host → guest ────────────────────────────────────────────────────────────
+/** The host's job (core/exec.ts) with its id; a command spoken to over its stdio (interactive) may have no deadline. */
 export const ExecRequest = Schema.Struct({
   type: Schema.Literal("exec"),
   id: Id,
-  argv: Schema.Array(Schema.String.check(Schema.isMinLength(1))).check(Schema.isMinLength(1)),
-  cwd: Schema.optional(Path),
-  env: Schema.optional(Schema.Record(Schema.String, Schema.String)),
-  stdin: Schema.optional(Base64),
-  timeoutMs: Schema.optional(NonNegativeInt),
-  outputCapBytes: Schema.optional(NonNegativeInt),
+  ...ExecJob.fields,
+  timeoutMs: Schema.optional(ExecJob.fields.timeoutMs),
   /** Keep the command's stdin open (after `stdin`, if given) for `stdin` requests; no output cap by default. */
   interactive: Schema.optional(Schema.Boolean),
 });
@@ -99,22 +97,8 @@ export const Hello = Schema.Struct({
   pid: Schema.Int,
   kernel: Schema.String,
 });
-export const Output = Schema.Struct({
-  type: Schema.Literal("output"),
-  id: Id,
-  stream: Schema.Literals(["stdout", "stderr"]),
-  data: Base64,
-});
-export const Exit = Schema.Struct({
-  type: Schema.Literal("exit"),
-  id: Id,
-  code: Schema.NullOr(Schema.Int),
-  signal: Schema.NullOr(Schema.String),
-  timedOut: Schema.Boolean,
-  truncated: Schema.Boolean,
-  outputBytes: NonNegativeInt,
-  durationMs: Schema.Number,
-});
+export const Output = Schema.Struct({ type: Schema.Literal("output"), id: Id, ...ExecOutput.fields });
+export const Exit = Schema.Struct({ type: Schema.Literal("exit"), id: Id, ...ExecExit.fields });
 export const FileEntry = Schema.Struct({
   name: Schema.String,
   kind: Schema.Literals(["file", "directory", "symlink", "other"]),
@@ -138,18 +122,6 @@ export const ErrorReply = Schema.Struct({
 export const GuestMessage = Schema.Union([Hello, Output, Exit, FileData, Entries, StatResult, Ok, ErrorReply]);
 export type GuestMessage = typeof GuestMessage.Type;
 export type Hello = typeof Hello.Type;
-export type ExecExit = typeof Exit.Type;
-
-export type Decoded<T> = { ok: true; value: T } | { ok: false; error: string };
-
-/** A checker for one schema: the value, or one line saying what is wrong. Shared by every protocol IronClaw speaks (guest, daemon, inspector). */
-export function schemaDecoder<S extends Schema.Codec<unknown, unknown>>(schema: S) {
-  const decode = Schema.decodeUnknownResult(schema as never) as (u: unknown) => Result.Result<S["Type"], Error>;
-  return (json: unknown): Decoded<S["Type"]> => {
-    const result = decode(json);
-    return Result.isSuccess(result) ? { ok: true, value: result.success } : { ok: false, error: result.failure.message.replace(/\s+/g, " ") };
-  };
-}
 
 export const decodeHostMessage = schemaDecoder(HostMessage);
 export const decodeGuestMessage = schemaDecoder(GuestMessage);

@@ -4,6 +4,7 @@
 // through `teardown`, whose actor removes the sandbox and every host resource it made.
 import { failureOf } from "../core/errors.ts";
 import { notProvided } from "./not-provided.ts";
+import type { ExecJob, ExecOutput, ExecResult } from "../core/exec.ts";
 
 const codeAndMessage = (error: unknown) => {
   const { code, message } = failureOf(error);
@@ -44,25 +45,8 @@ export interface VmInput {
   readonly sandbox?: SandboxHandle;
 }
 
-export interface ExecJob {
-  readonly argv: readonly string[];
-  readonly cwd?: string;
-  readonly env?: Readonly<Record<string, string>>;
-  /** Base64, as on the wire. */
-  readonly stdin?: string;
-  readonly timeoutMs: number;
-  readonly outputCapBytes?: number;
-}
-
-export interface ExecResult {
-  readonly code: number | null;
-  readonly signal: string | null;
-  readonly timedOut: boolean;
-  readonly truncated: boolean;
-  readonly outputBytes: number;
-  readonly durationMs: number;
-  readonly oomKilled: boolean;
-}
+/** A job and its result are core/exec.ts's, the same at every hop from the CLI to the guest. */
+export type { ExecJob, ExecResult } from "../core/exec.ts";
 
 export type VmStage = "provision" | "boot" | "ready" | "exec" | "stop" | "teardown";
 export interface VmFailure {
@@ -88,14 +72,13 @@ export type RecordHandle = { readonly kind: "record" };
 export type VmEvent =
   | { type: "EXEC"; job: ExecJob }
   | { type: "STOP" }
-  | { type: "EXEC.OUTPUT"; stream: "stdout" | "stderr"; data: string }
+  | ({ type: "EXEC.OUTPUT" } & ExecOutput)
   | { type: "EXEC.EXITED"; result: ExecResult }
   /** `fatal` when the sandbox or its agent broke; otherwise the command alone failed (not found, …). */
   | { type: "EXEC.FAILED"; code: string; message: string; fatal: boolean }
   | { type: "SANDBOX.EXITED"; code: number | null; signal: string | null };
 
-export type VmEmitted =
-  { type: "exec.output"; stream: "stdout" | "stderr"; data: string } | { type: "exec.exit"; result: ExecResult } | { type: "exec.error"; code: string; message: string };
+export type VmEmitted = ({ type: "exec.output" } & ExecOutput) | { type: "exec.exit"; result: ExecResult } | { type: "exec.error"; code: string; message: string };
 
 interface VmContext {
   readonly id: string;

@@ -6,10 +6,11 @@ import type { Readable, Writable } from "node:stream";
 import { randomBytes } from "node:crypto";
 import { nanoid } from "nanoid";
 import { encodeFrame, FrameDecoder } from "../../guest-agent/framing.ts";
+import type { ExecExit, Stream } from "../../core/exec.ts";
 import {
   DEFAULT_OUTPUT_CAP_BYTES,
   decodeGuestMessage,
-  type ExecExit,
+  type ExecRequest,
   type FileEntry,
   type GuestMessage,
   type Hello,
@@ -19,15 +20,16 @@ import {
 } from "../../guest-agent/guest-protocol.ts";
 import { GuestError } from "../../core/errors.ts";
 
-export interface ExecOptions {
-  readonly argv: readonly string[];
-  readonly cwd?: string;
-  readonly env?: Readonly<Record<string, string>>;
-  readonly stdin?: Buffer;
-  readonly timeoutMs?: number;
-  readonly outputCapBytes?: number;
-}
-export type OutputListener = (stream: "stdout" | "stderr", data: Buffer) => void;
+/** A job as the guest takes it (core/exec.ts ExecJob; stdin in base64), its deadline optional. */
+export type ExecOptions = Omit<ExecRequest, "type" | "id" | "interactive">;
+export type OutputListener = (stream: Stream, data: Buffer) => void;
+/** Output as it came off the wire, in base64: for a consumer that passes it on rather than reading it. */
+export type EncodedOutputListener = (stream: Stream, data: string) => void;
+
+const decoding =
+  (onOutput: OutputListener | undefined): EncodedOutputListener | undefined =>
+  (stream, data) =>
+    onOutput?.(stream, Buffer.from(data, "base64"));
 
 /**
  * A command running with its stdin open (a server spoken to over its stdio). Its output goes
@@ -47,22 +49,10 @@ export interface InteractiveExec {
 interface Pending {
   readonly resolve: (m: GuestMessage) => void;
   readonly reject: (e: Error) => void;
-  readonly onOutput?: OutputListener;
+  readonly onOutput?: EncodedOutputListener;
 }
 
-function execRequest(id: string, options: ExecOptions, interactive: boolean): HostMessage {
-  return {
-    type: "exec",
-    id,
-    argv: [...options.argv],
-    ...(options.cwd !== undefined && { cwd: options.cwd }),
-    ...(options.env !== undefined && { env: { ...options.env } }),
-    ...(options.stdin !== undefined && { stdin: options.stdin.toString("base64") }),
-    ...(options.timeoutMs !== undefined && { timeoutMs: Math.ceil(options.timeoutMs) }),
-    ...(options.outputCapBytes !== undefined && { outputCapBytes: options.outputCapBytes }),
-    ...(interactive && { interactive: true }),
-  };
-}
+const execRequest = (id: string, options: ExecOptions, interactive: boolean): ExecRequest => ({ ...options, type: "exec", id, ...(interactive && { interactive: true }) });
 
 export class GuestChannel {
   private readonly pending = new Map<string, Pending>();
@@ -143,7 +133,13 @@ export class GuestChannel {
     this.output.end();
   }
 
-  async exec(options: ExecOptions, onOutput?: OutputListener, signal?: AbortSignal): Promise<ExecExit> {
+  /** Runs a command to its end; `onOutput` gets its output decoded. */
+  exec(options: ExecOptions, onOutput?: OutputListener, signal?: AbortSignal): Promise<ExecExit> {
+    return this.execEncoded(options, decoding(onOutput), signal);
+  }
+
+  /** Runs a command to its end; `onOutput` gets its output as the guest sent it, in base64. */
+  async execEncoded(options: ExecOptions, onOutput?: EncodedOutputListener, signal?: AbortSignal): Promise<ExecExit> {
     const id = nanoid(12);
     const request = execRequest(id, options, false);
     let cancelled = false;
@@ -171,7 +167,7 @@ export class GuestChannel {
       if (!this.closed && !cancelled && !finished) this.send({ type: "cancel", id: nanoid(12), target: id });
       cancelled = true;
     };
-    const exit = this.runExec(execRequest(id, options, true), options.outputCapBytes ?? Number.POSITIVE_INFINITY, cancel, onOutput);
+    const exit = this.runExec(execRequest(id, options, true), options.outputCapBytes ?? Number.POSITIVE_INFINITY, cancel, decoding(onOutput));
     exit.then(
       () => (finished = true),
       () => (finished = true),
@@ -194,25 +190,28 @@ export class GuestChannel {
     };
   }
 
-  private async runExec(request: HostMessage, cap: number, cancel: () => void, onOutput?: OutputListener): Promise<ExecExit> {
+  private async runExec(request: ExecRequest, cap: number, cancel: () => void, onOutput?: EncodedOutputListener): Promise<ExecExit> {
     // The agent enforces the cap, but the agent runs inside the sandbox: a compromised one could
     // stream without end. Count here too, pass on nothing past the cap, and cancel the command.
+    // Counted without decoding; only the one chunk that crosses the cap is cut as bytes.
     let passed = 0;
     let overCap = false;
-    const capped: OutputListener = (stream, data) => {
+    const capped: EncodedOutputListener = (stream, data) => {
       const room = cap - passed;
-      if (room <= 0 || data.length > room) {
+      const length = Buffer.byteLength(data, "base64");
+      if (room <= 0 || length > room) {
         overCap = true;
         cancel();
       }
       if (room <= 0) return;
-      const part = data.length > room ? data.subarray(0, room) : data;
-      passed += part.length;
+      const part = length > room ? Buffer.from(data, "base64").subarray(0, room).toString("base64") : data;
+      passed += Math.min(length, room);
       onOutput?.(stream, part);
     };
     const reply = await this.call(request, capped);
     if (reply.type !== "exit") throw new GuestError("EPROTO", `guest answered exec with ${reply.type}`);
-    return overCap ? { ...reply, truncated: true, outputBytes: Math.min(reply.outputBytes, cap) } : reply;
+    const { type: _type, id: _id, ...exit } = reply;
+    return overCap ? { ...exit, truncated: true, outputBytes: Math.min(exit.outputBytes, cap) } : exit;
   }
 
   async readFile(path: string): Promise<Buffer> {
@@ -242,7 +241,7 @@ export class GuestChannel {
     await this.call({ type: "shutdown", id: nanoid(12) });
   }
 
-  private call(request: HostMessage, onOutput?: OutputListener): Promise<GuestMessage> {
+  private call(request: HostMessage, onOutput?: EncodedOutputListener): Promise<GuestMessage> {
     if (this.closedWith) return Promise.reject(this.closedWith);
     return new Promise<GuestMessage>((resolve, reject) => {
       this.pending.set(request.id, { resolve, reject, ...(onOutput && { onOutput }) });
@@ -264,7 +263,7 @@ export class GuestChannel {
     const pending = this.pending.get(msg.id);
     if (!pending) return; // a late reply to something we gave up on
     if (msg.type === "output") {
-      pending.onOutput?.(msg.stream, Buffer.from(msg.data, "base64"));
+      pending.onOutput?.(msg.stream, msg.data);
       return;
     }
     this.pending.delete(msg.id);

@@ -9,6 +9,7 @@ import type { Sandbox, SandboxDriver, SandboxRecord } from "./sandbox-driver.ts"
 import { destroySandbox } from "./sandbox-driver.ts";
 import type { SandboxStore } from "./sandbox-store.ts";
 import { GuestError, SandboxError } from "../../core/errors.ts";
+import { GUEST_ENV } from "../../guest-agent/guest-protocol.ts";
 
 export type DriverRegistry = Partial<Record<BackendName, SandboxDriver>>;
 
@@ -52,33 +53,13 @@ export function vmActors(drivers: DriverRegistry, store: SandboxStore) {
       let live = true;
       const send = (event: VmEvent) => live && sendBack(event);
       sandbox.channel
-        .exec(
-          {
-            argv: job.argv,
-            timeoutMs: job.timeoutMs,
-            ...(job.cwd !== undefined && { cwd: job.cwd }),
-            ...(job.env !== undefined && { env: job.env }),
-            ...(job.stdin !== undefined && { stdin: Buffer.from(job.stdin, "base64") }),
-            ...(job.outputCapBytes !== undefined && { outputCapBytes: job.outputCapBytes }),
-          },
-          (stream, data) => send({ type: "EXEC.OUTPUT", stream, data: data.toString("base64") }),
-          cancel.signal,
-        )
+        // The job as it came (stdin and output stay base64); a job's env is laid over the guest's
+        // default here, the one place it is applied, so a command given -e still finds its PATH.
+        .execEncoded({ ...job, ...(job.env && { env: { ...GUEST_ENV, ...job.env } }) }, (stream, data) => send({ type: "EXEC.OUTPUT", stream, data }), cancel.signal)
         .then(async (exit) => {
           const cgroup = sandbox.record.cgroup;
           const oom = exit.signal === "SIGKILL" && cgroup !== null && (await oomKilled(cgroup));
-          send({
-            type: "EXEC.EXITED",
-            result: {
-              code: exit.code,
-              signal: exit.signal,
-              timedOut: exit.timedOut,
-              truncated: exit.truncated,
-              outputBytes: exit.outputBytes,
-              durationMs: exit.durationMs,
-              oomKilled: oom,
-            },
-          });
+          send({ type: "EXEC.EXITED", result: { ...exit, oomKilled: oom } });
         })
         .catch((err: unknown) => {
           const code = err instanceof GuestError ? err.code : "EFAILED";

@@ -2,7 +2,7 @@
 // own messages, validated with Effect Schema on both ends. One connection carries one request;
 // closing the connection cancels it (an exec's sandbox is torn down).
 import { Schema } from "effect";
-import { schemaDecoder } from "../../guest-agent/guest-protocol.ts";
+import { schemaDecoder } from "../../core/schema-decoder.ts";
 
 const Id = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(64));
 const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0));

@@ -5,7 +5,7 @@
 // Every message is JSON and is checked with Effect Schema where it enters a process, so a
 // browser (or anything else holding the token) cannot send the hub a shape it does not expect.
 import { Schema } from "effect";
-import { schemaDecoder } from "../../guest-agent/guest-protocol.ts";
+import { schemaDecoder } from "../../core/schema-decoder.ts";
 
 /** One actor as the inspector shows it. Ids are the actor's XState session id. */
 export const ActorView = Schema.Struct({

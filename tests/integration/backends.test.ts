@@ -18,7 +18,7 @@ describe.each(backendsUnderTest())("%s backend", (backend) => {
           argv: ["sh", "-c", 'pwd; echo "$GREETING"; cat; echo oops >&2; exit 7'],
           cwd: "/tmp",
           env: { GREETING: "hello", PATH: "/usr/bin:/bin" },
-          stdin: Buffer.from("from stdin\n"),
+          stdin: Buffer.from("from stdin\n").toString("base64"),
         },
         (stream, data) => out.push(`${stream}:${data}`),
       );
