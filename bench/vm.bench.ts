@@ -6,9 +6,9 @@ import { spawn } from "node:child_process";
 import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { findImage } from "../actors/sandbox/guest-image.ts";
+import { findImage, imageInputs } from "../actors/sandbox/guest-image.ts";
 import { findQemu, kernelTuning } from "../actors/sandbox/qemu.driver.ts";
-import { createDriverEnv, createDrivers, imageInputs } from "../src/runtime.ts";
+import { createDriverEnv, createDrivers } from "../src/runtime.ts";
 
 const RUNS = Number(process.env.BENCH_VM_RUNS ?? 5);
 const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;

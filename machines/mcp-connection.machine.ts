@@ -8,10 +8,11 @@
 // (the SDK sends notifications/cancelled) and closes the session before the actor ends.
 import { assign, emit, enqueueActions, fromCallback, fromPromise, setup, type EventObject } from "xstate";
 import { failureOf } from "../core/errors.ts";
+import type { McpSessionHandle } from "../core/handles.ts";
 import { notProvided } from "./not-provided.ts";
 
-/** The live client session is opaque to the machine: only actors look inside. */
-export type McpSessionHandle = { readonly kind: "mcp-session" };
+/** The live client session is opaque to the machine (a branded handle): only actors look inside. */
+export type { McpSessionHandle };
 
 /** A tool as the server listed it (name, description, inputSchema, annotations …). */
 export interface McpTool {

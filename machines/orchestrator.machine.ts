@@ -4,7 +4,7 @@
 // a `failed` output; the child's restart policy, the restart intensity and a jittered
 // exponential backoff decide what happens next. Timers are XState's own (`after`, delayed
 // raise), so tests drive them with a simulated clock.
-import { assign, emit, enqueueActions, setup, type AnyActorRef } from "xstate";
+import { assign, emit, enqueueActions, setup, type AnyActorRef, type ContextFrom } from "xstate";
 import { backoffDelay, DEFAULT_SUPERVISION, exceedsIntensity, type RestartPolicy, shouldRestart, type SupervisionPolicy } from "./supervision.ts";
 import { snapshotSlotMachine, type SlotInput } from "./snapshot-slot.machine.ts";
 import { vmMachine, type VmInput, type VmOutput } from "./vm.machine.ts";
@@ -31,6 +31,16 @@ export type ChildSpec = {
   | { readonly src: "mcp"; readonly input: McpConnectionInput }
   | { readonly src: "session"; readonly input: SessionInput }
 );
+
+/**
+ * A child's last context, by its kind: what the wiring reads the sandboxes it held from (each
+ * machine says which, beside itself: heldSandboxes). Null for an actor that never had one.
+ */
+export type ChildContext =
+  | { readonly src: "vm"; readonly context: ContextFrom<typeof vmMachine> | null }
+  | { readonly src: "slot"; readonly context: ContextFrom<typeof snapshotSlotMachine> | null }
+  | { readonly src: "mcp"; readonly context: ContextFrom<typeof mcpConnectionMachine> | null }
+  | { readonly src: "session"; readonly context: ContextFrom<typeof agentSessionMachine> | null };
 
 /** The final output every child kind shares. */
 export type ChildOutput = VmOutput | McpConnectionOutput | SessionOutput | { readonly outcome: "normal"; readonly id: string };
@@ -74,7 +84,7 @@ export type OrchestratorEmitted =
   | { type: "child.started"; id: string; generation: number }
   /** A child ended without its own teardown (crashed, or stopped by force): whoever wires the
    * machine must remove what that actor's sandbox left on the host. */
-  | { type: "child.reap"; actorId: string; src: ChildSpec["src"]; context: unknown }
+  | ({ type: "child.reap"; actorId: string } & ChildContext)
   | { type: "child.exited"; id: string; abnormal: boolean; output: ChildOutput | null; error: string | null; restarting: boolean };
 
 interface OrchestratorContext {
@@ -110,7 +120,8 @@ export function incarnationId(id: string, generation: number): string {
  * context's handles name (a slot's current generation, a leased sandbox a vm adopted).
  */
 function reapOf(entry: ChildEntry): OrchestratorEmitted {
-  return { type: "child.reap", actorId: entry.ref!.id, src: entry.src, context: (entry.ref!.getSnapshot() as { context?: unknown }).context ?? null };
+  // The ref is untyped (AnyActorRef): its context is the one its src's machine keeps.
+  return { type: "child.reap", actorId: entry.ref!.id, src: entry.src, context: entry.ref!.getSnapshot().context ?? null };
 }
 
 export const orchestratorMachine = setup({

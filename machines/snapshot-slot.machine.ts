@@ -5,6 +5,8 @@
 // sandbox that ages past the refresh interval is replaced, so no slot serves a stale image,
 // and a sandbox never serves two tasks.
 import { backoffDelay } from "../core/backoff.ts";
+import type { BootedSandbox } from "../core/handles.ts";
+import { slotSandboxId } from "../core/ids.ts";
 import { notProvided } from "./not-provided.ts";
 import { assign, emit, fromCallback, fromPromise, setup, type EventObject } from "xstate";
 import type { SandboxHandle, VmLimits } from "./vm.machine.ts";
@@ -25,7 +27,7 @@ export interface SlotInput {
 export type SlotEvent = { type: "LEASE"; leaseId: string } | { type: "STOP" } | { type: "SANDBOX.EXITED"; code: number | null; signal: string | null };
 
 export type SlotEmitted =
-  { type: "slot.leased"; slotId: string; leaseId: string; sandbox: SandboxHandle } | { type: "slot.failed"; slotId: string; message: string; attempt: number };
+  { type: "slot.leased"; slotId: string; leaseId: string; sandbox: BootedSandbox } | { type: "slot.failed"; slotId: string; message: string; attempt: number };
 
 interface SlotContext {
   readonly id: string;
@@ -36,8 +38,8 @@ interface SlotContext {
   readonly retryMaxMs: number;
   readonly prepareTimeoutMs: number;
   readonly random: () => number;
-  sandbox: SandboxHandle | null;
-  /** Each prepared sandbox gets a fresh id: `<slot>-g<generation>`. */
+  sandbox: BootedSandbox | null;
+  /** Each prepared sandbox gets a fresh id: `<slot>-g<generation>` (core/ids.ts). */
   generation: number;
   failures: number;
   lastError: string | null;
@@ -45,8 +47,11 @@ interface SlotContext {
 }
 
 /** The id of the sandbox a slot's current generation is made under (and torn down by). */
-export function slotSandboxId(context: { readonly id: string; readonly generation: number }): string {
-  return `${context.id}-g${context.generation}`;
+const generationId = (context: SlotContext): string => slotSandboxId(context.id, context.generation);
+
+/** The sandboxes a slot that ended without discarding may have left: its current generation's. */
+export function heldSandboxes(context: Pick<SlotContext, "id" | "generation" | "sandbox">): string[] {
+  return [...new Set([slotSandboxId(context.id, context.generation), ...(context.sandbox ? [context.sandbox.id] : [])])];
 }
 
 export const snapshotSlotMachine = setup({
@@ -57,7 +62,7 @@ export const snapshotSlotMachine = setup({
     emitted: {} as SlotEmitted,
   },
   actors: {
-    prepare: fromPromise<SandboxHandle, { sandboxId: string; backend: string; limits: VmLimits }>(notProvided("snapshot-slot", "prepare")),
+    prepare: fromPromise<BootedSandbox, { sandboxId: string; backend: string; limits: VmLimits }>(notProvided("snapshot-slot", "prepare")),
     watch: fromCallback<EventObject, { sandbox: SandboxHandle }>(notProvided("snapshot-slot", "watch")),
     discard: fromPromise<void, { sandbox: SandboxHandle | null; sandboxId: string }>(notProvided("snapshot-slot", "discard")),
   },
@@ -93,7 +98,7 @@ export const snapshotSlotMachine = setup({
       invoke: {
         id: "prepare",
         src: "prepare",
-        input: ({ context }) => ({ sandboxId: slotSandboxId(context), backend: context.backend, limits: context.limits }),
+        input: ({ context }) => ({ sandboxId: generationId(context), backend: context.backend, limits: context.limits }),
         onDone: [
           { guard: "stopRequested", target: "stopping", actions: assign({ sandbox: ({ event }) => event.output }) },
           { target: "ready", actions: assign({ sandbox: ({ event }) => event.output, failures: 0, lastError: null }) },
@@ -123,7 +128,7 @@ export const snapshotSlotMachine = setup({
       on: { STOP: { actions: assign({ stopRequested: true }) } },
     },
     ready: {
-      invoke: { id: "watch", src: "watch", input: ({ context }) => ({ sandbox: context.sandbox! }) },
+      invoke: { id: "watch", src: "watch", input: ({ context }) => ({ sandbox: context.sandbox!.handle }) },
       after: { refresh: "refreshing" },
       on: {
         LEASE: {
@@ -142,7 +147,7 @@ export const snapshotSlotMachine = setup({
       invoke: {
         id: "discard",
         src: "discard",
-        input: ({ context }) => ({ sandbox: context.sandbox, sandboxId: slotSandboxId(context) }),
+        input: ({ context }) => ({ sandbox: context.sandbox?.handle ?? null, sandboxId: generationId(context) }),
         onDone: { target: "creating", actions: assign({ sandbox: null }) },
         onError: { target: "creating", actions: assign({ sandbox: null }) },
       },
@@ -154,7 +159,7 @@ export const snapshotSlotMachine = setup({
       invoke: {
         id: "discardFailed",
         src: "discard",
-        input: ({ context }) => ({ sandbox: null, sandboxId: slotSandboxId(context) }),
+        input: ({ context }) => ({ sandbox: null, sandboxId: generationId(context) }),
         onDone: "backoff",
         onError: "backoff",
       },
@@ -169,7 +174,7 @@ export const snapshotSlotMachine = setup({
       invoke: {
         id: "discardOnStop",
         src: "discard",
-        input: ({ context }) => ({ sandbox: context.sandbox, sandboxId: slotSandboxId(context) }),
+        input: ({ context }) => ({ sandbox: context.sandbox?.handle ?? null, sandboxId: generationId(context) }),
         onDone: { target: "stopped", actions: assign({ sandbox: null }) },
         onError: { target: "stopped", actions: assign({ sandbox: null }) },
       },

@@ -3,6 +3,7 @@
 // The shape carries the project's central guarantee: the only way into a final state is
 // through `teardown`, whose actor removes the sandbox and every host resource it made.
 import { failureOf } from "../core/errors.ts";
+import type { BootedSandbox, RecordHandle, SandboxHandle } from "../core/handles.ts";
 import { notProvided } from "./not-provided.ts";
 import type { ExecJob, ExecOutput, ExecResult } from "../core/exec.ts";
 
@@ -42,7 +43,7 @@ export interface VmInput {
   readonly limits: VmLimits;
   readonly timeouts?: Partial<VmTimeouts>;
   /** A sandbox already booted (leased from a pool slot): the vm adopts it and skips provisioning and boot. */
-  readonly sandbox?: SandboxHandle;
+  readonly sandbox?: BootedSandbox;
 }
 
 /** A job and its result are core/exec.ts's, the same at every hop from the CLI to the guest. */
@@ -65,9 +66,8 @@ export type VmOutput =
   | { readonly outcome: "normal"; readonly id: string; readonly teardown: TeardownReport }
   | { readonly outcome: "failed"; readonly id: string; readonly failure: VmFailure; readonly teardown: TeardownReport | null };
 
-/** The live sandbox is opaque to the machine: only actors look inside. */
-export type SandboxHandle = { readonly kind: "sandbox" };
-export type RecordHandle = { readonly kind: "record" };
+/** The live sandbox is opaque to the machine (a branded handle): only actors look inside. */
+export type { BootedSandbox, RecordHandle, SandboxHandle };
 
 export type VmEvent =
   | { type: "EXEC"; job: ExecJob }
@@ -87,6 +87,10 @@ interface VmContext {
   readonly timeouts: VmTimeouts;
   record: RecordHandle | null;
   sandbox: SandboxHandle | null;
+  /** The id the sandbox is recorded under: the vm's own, or the adopted sandbox's. */
+  sandboxId: string;
+  /** The isolation in force, once booted (plain data: src/ reads this, never the handle). */
+  isolation: string | null;
   job: ExecJob | null;
   failure: VmFailure | null;
   teardown: TeardownReport | null;
@@ -103,7 +107,7 @@ export const vmMachine = setup({
   },
   actors: {
     provision: fromPromise<RecordHandle, { id: string; backend: string; limits: VmLimits }>(notProvided("vm", "provision")),
-    boot: fromPromise<SandboxHandle, { record: RecordHandle }>(notProvided("vm", "boot")),
+    boot: fromPromise<BootedSandbox, { record: RecordHandle }>(notProvided("vm", "boot")),
     /** Watches the running sandbox; sends SANDBOX.EXITED if it dies on its own. */
     watch: fromCallback<EventObject, { sandbox: SandboxHandle }>(notProvided("vm", "watch")),
     /** Runs one job; sends EXEC.OUTPUT*, then EXEC.EXITED or EXEC.FAILED. Stopping it cancels the job. */
@@ -135,7 +139,9 @@ export const vmMachine = setup({
     limits: input.limits,
     timeouts: { ...DEFAULT_VM_TIMEOUTS, ...input.timeouts },
     record: null,
-    sandbox: input.sandbox ?? null,
+    sandbox: input.sandbox?.handle ?? null,
+    sandboxId: input.sandbox?.id ?? input.id,
+    isolation: input.sandbox?.isolation ?? null,
     job: null,
     failure: null,
     teardown: null,
@@ -178,7 +184,10 @@ export const vmMachine = setup({
         id: "boot",
         src: "boot",
         input: ({ context }) => ({ record: context.record! }),
-        onDone: { target: "running", actions: assign({ sandbox: ({ event }) => event.output }) },
+        onDone: {
+          target: "running",
+          actions: assign({ sandbox: ({ event }) => event.output.handle, sandboxId: ({ event }) => event.output.id, isolation: ({ event }) => event.output.isolation }),
+        },
         onError: {
           target: "teardown",
           actions: { type: "fail", params: ({ event }) => ({ stage: "boot" as const, ...codeAndMessage(event.error) }) },
@@ -307,3 +316,8 @@ export const vmMachine = setup({
 });
 
 export type VmMachine = typeof vmMachine;
+
+/** The sandboxes a vm that ended without its teardown may have left: its own, or the one it adopted. */
+export function heldSandboxes(context: Pick<VmContext, "id" | "sandboxId">): string[] {
+  return [...new Set([context.id, context.sandboxId])];
+}

@@ -7,13 +7,12 @@ import { findBwrap } from "../actors/sandbox/bubblewrap.driver.ts";
 import { findFirecracker, jailerConfig } from "../actors/sandbox/firecracker.driver.ts";
 import { findRunsc } from "../actors/sandbox/gvisor.driver.ts";
 import { findQemu } from "../actors/sandbox/qemu.driver.ts";
-import { findImage } from "../actors/sandbox/guest-image.ts";
+import { findImage, imageInputs } from "../actors/sandbox/guest-image.ts";
 import { BACKENDS, type BackendName } from "../core/backend.ts";
 import { type ProbeResult, type SandboxDriver } from "../actors/sandbox/sandbox-driver.ts";
 import type { DriverRegistry } from "../actors/sandbox/vm.actors.ts";
 import { parseBackend } from "../core/backend.ts";
 import { guestAgentPath, stateDir } from "../core/paths.ts";
-import { imageInputs } from "./runtime.ts";
 import { SandboxError } from "../core/errors.ts";
 
 /** Strongest isolation first. */

@@ -4,7 +4,7 @@
 import { nanoid } from "nanoid";
 import type { ActorRefFrom } from "xstate";
 import type { OrchestratorEmitted } from "../machines/orchestrator.machine.ts";
-import type { ExecJob, ExecResult, SandboxHandle, VmEmitted, VmFailure, VmLimits, VmOutput, vmMachine } from "../machines/vm.machine.ts";
+import type { BootedSandbox, ExecJob, ExecResult, VmEmitted, VmFailure, VmLimits, VmOutput, vmMachine } from "../machines/vm.machine.ts";
 import type { Runtime } from "./runtime.ts";
 
 export interface JobSpec {
@@ -12,7 +12,7 @@ export interface JobSpec {
   readonly limits: VmLimits;
   readonly job: ExecJob;
   /** A sandbox leased from the pool; absent, the vm boots one cold. */
-  readonly sandbox?: SandboxHandle;
+  readonly sandbox?: BootedSandbox;
 }
 
 export interface JobOutcome {
@@ -90,7 +90,7 @@ export function runJob(runtime: Runtime, spec: JobSpec, listener: JobListener = 
     const startWhenReady = (snapshot: ReturnType<typeof vm.getSnapshot>) => {
       if (sent || !snapshot.matches({ running: "ready" })) return;
       sent = true;
-      isolation = (snapshot.context.sandbox as unknown as { isolation: string }).isolation;
+      isolation = snapshot.context.isolation ?? "";
       listener.onReady?.(id, isolation);
       vm.send({ type: "EXEC", job: spec.job });
     };

@@ -6,7 +6,8 @@ import { nanoid } from "nanoid";
 import type { Actor, AnyActorRef } from "xstate";
 import type { SlotEmitted } from "../machines/snapshot-slot.machine.ts";
 import type { orchestratorMachine } from "../machines/orchestrator.machine.ts";
-import type { SandboxHandle, VmLimits } from "../machines/vm.machine.ts";
+import type { BootedSandbox, VmLimits } from "../machines/vm.machine.ts";
+import { isPoolSlot, poolSlotId } from "../core/ids.ts";
 
 export interface PoolOptions {
   readonly backend: string;
@@ -31,11 +32,9 @@ export interface Pool {
    * Takes the sandbox of a ready slot of the backend made with exactly these limits, or null when
    * none is ready: the caller then boots cold. A sandbox's limits are fixed when it is made.
    */
-  lease(backend: string, limits: VmLimits): SandboxHandle | null;
+  lease(backend: string, limits: VmLimits): BootedSandbox | null;
   stats(): SlotStats[];
 }
-
-const slotPrefix = (backend: string) => `pool-${backend}-`;
 
 /** Same memory, processes and CPU (a slot made without a CPU quota serves only a lease without one). */
 export function sameLimits(a: VmLimits, b: VmLimits): boolean {
@@ -44,13 +43,13 @@ export function sameLimits(a: VmLimits, b: VmLimits): boolean {
 
 export function createPool(orchestrator: Actor<typeof orchestratorMachine>): Pool {
   const slots = (backend?: string): Array<[string, AnyActorRef]> =>
-    Object.entries(orchestrator.getSnapshot().children as Record<string, AnyActorRef>).filter(([id]) => (backend ? id.startsWith(slotPrefix(backend)) : id.startsWith("pool-")));
+    Object.entries(orchestrator.getSnapshot().children as Record<string, AnyActorRef>).filter(([id]) => isPoolSlot(id, backend));
 
   return {
     warm({ backend, size, limits, refreshMs }) {
       const existing = new Set(orchestrator.getSnapshot().context.children.map((c) => c.id));
       for (let n = 1; n <= size; n++) {
-        const id = `${slotPrefix(backend)}${n}`;
+        const id = poolSlotId(backend, n);
         if (existing.has(id)) continue;
         orchestrator.send({ type: "SPAWN", child: { id, src: "slot", restart: "permanent", input: { id, backend, limits, refreshMs } } });
       }
@@ -61,7 +60,7 @@ export function createPool(orchestrator: Actor<typeof orchestratorMachine>): Poo
         const snap = slot.getSnapshot() as { value: unknown; context: { limits: VmLimits } };
         if (snap.value !== "ready" || !sameLimits(snap.context.limits, limits)) continue;
         const leaseId = nanoid(10);
-        let sandbox: SandboxHandle | null = null;
+        let sandbox: BootedSandbox | null = null;
         // LEASE is handled synchronously, so the hand-over is emitted before send() returns.
         const sub = slot.on("slot.leased", (e: Extract<SlotEmitted, { type: "slot.leased" }>) => {
           if (e.leaseId === leaseId) sandbox = e.sandbox;

@@ -2,20 +2,19 @@
 // orchestrator actor, wired together once. Everything the CLI (and tests) run goes through it.
 import { join } from "node:path";
 import { createActor, type Actor, type InspectionEvent, type Observer } from "xstate";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { BubblewrapDriver, findBwrap } from "../actors/sandbox/bubblewrap.driver.ts";
 import { findFirecracker, FirecrackerDriver, jailerConfig } from "../actors/sandbox/firecracker.driver.ts";
-import { findImage, type GuestImage, type ImageInputs } from "../actors/sandbox/guest-image.ts";
+import { findImage, imageInputs } from "../actors/sandbox/guest-image.ts";
 import { findQemu, QemuDriver } from "../actors/sandbox/qemu.driver.ts";
-import { kvmBoots } from "../actors/sandbox/kvm-probe.ts";
+import { kvmAccelerator } from "../actors/sandbox/kvm-probe.ts";
 import { GvisorDriver } from "../actors/sandbox/gvisor.driver.ts";
 import { isAlive } from "../actors/sandbox/host-process.ts";
 import { destroyProcessSandboxSync, type DriverEnv } from "../actors/sandbox/process-sandbox.ts";
-import type { Sandbox, SandboxRecord } from "../actors/sandbox/sandbox-driver.ts";
+import type { SandboxRecord } from "../actors/sandbox/sandbox-driver.ts";
 import { SandboxStore } from "../actors/sandbox/sandbox-store.ts";
 import { slotActors } from "../actors/sandbox/slot.actors.ts";
 import { vmActors, type DriverRegistry } from "../actors/sandbox/vm.actors.ts";
-import { slotSandboxId, snapshotSlotMachine } from "../machines/snapshot-slot.machine.ts";
+import { heldSandboxes as slotHeld, snapshotSlotMachine } from "../machines/snapshot-slot.machine.ts";
 import { createPool, type Pool } from "./pool.ts";
 import { createMcpHub, orchestratorConnections, type McpHub } from "../actors/mcp/mcp-hub.ts";
 import type { McpServerConfig } from "../core/mcp-server.ts";
@@ -27,9 +26,11 @@ import { agentSessionMachine } from "../machines/agent-session.machine.ts";
 import { approvalRequestMachine } from "../machines/approval-request.machine.ts";
 import { agentSessionActors, type SessionServices } from "../actors/session/agent-session.actors.ts";
 import { orchestratorMachine, type OrchestratorEmitted, type OrchestratorInput, type OrchestratorOutput } from "../machines/orchestrator.machine.ts";
-import { vmMachine } from "../machines/vm.machine.ts";
+import { heldSandboxes as vmHeld, vmMachine } from "../machines/vm.machine.ts";
+import { sessionSandboxId } from "../core/ids.ts";
+import { sessionSandboxId as mcpHeld } from "../actors/mcp/session-handle.ts";
 import type { Logger } from "./logger.ts";
-import { guestAgentPath, packageRoot, runDir, stateDir } from "../core/paths.ts";
+import { guestAgentPath, runDir, stateDir } from "../core/paths.ts";
 import { selectMountingBackend } from "./backend-select.ts";
 import { loadSettings } from "./config/settings.ts";
 import { dottedState } from "../core/state-value.ts";
@@ -70,6 +71,8 @@ export function createDriverEnv(): DriverEnv {
 
 export function createDrivers(env: DriverEnv): DriverRegistry {
   const image = () => findImage(imageInputs(env));
+  // KVM or TCG, decided by a real boot once per image and QEMU, remembered in the state dir.
+  const accelerator = () => kvmAccelerator(image(), join(stateDir(), "kvm-probe.json"));
   const snapshots = () => {
     const { pool } = loadSettings();
     return { dir: pool.snapshotPath, refreshMs: pool.snapshotRefreshSecs * 1000 };
@@ -83,13 +86,13 @@ export function createDrivers(env: DriverEnv): DriverRegistry {
       // The same cached KVM boot probe qemu's accelerator comes from; QEMU runs it, so without
       // QEMU there is no answer (and Firecracker's own probe boot, bounded, decides).
       // The KVM probe runs QEMU in its bubblewrap jail: without bubblewrap it cannot answer.
-      kvmBoots: async () => (findQemu() && findBwrap() ? (await accelerator(image())) === "kvm" : null),
+      kvmBoots: async () => (findQemu() && findBwrap() ? (await accelerator()) === "kvm" : null),
       snapshots,
     }),
     qemu: new QemuDriver({
       ...env,
       image,
-      accelerator: () => accelerator(image()),
+      accelerator,
       snapshots,
     }),
     gvisor: new GvisorDriver(env),
@@ -97,62 +100,26 @@ export function createDrivers(env: DriverEnv): DriverRegistry {
   };
 }
 
-export const imageInputs = (env: Pick<DriverEnv, "nodePath" | "agentPath">): ImageInputs => ({
-  nodePath: env.nodePath,
-  agentPath: env.agentPath,
-  scriptDir: join(packageRoot(), "guest-agent", "image"),
-});
-
-/** KVM or TCG, decided once per image and QEMU by a real boot (kvmBoots), remembered in the state dir. */
-const probing = new Map<string, Promise<"kvm" | "tcg">>();
-function accelerator(image: GuestImage | null): Promise<"kvm" | "tcg"> {
-  if (!image) return Promise.resolve("tcg");
-  // Slots warming together must not each boot a probe VM.
-  let answer = probing.get(image.id);
-  if (!answer) {
-    answer = probeAccelerator(image).finally(() => probing.delete(image.id));
-    probing.set(image.id, answer);
-  }
-  return answer;
-}
-
-async function probeAccelerator(image: GuestImage): Promise<"kvm" | "tcg"> {
-  const file = join(stateDir(), "kvm-probe.json");
-  // "jailed": an answer from before QEMU ran in its jail (actors/sandbox/qemu-jail.ts) says nothing of KVM inside it.
-  const key = `${image.id}|${findQemu()}|${existsSync("/dev/kvm")}|jailed`;
-  try {
-    const cached = JSON.parse(readFileSync(file, "utf8")) as { key: string; accel: "kvm" | "tcg" };
-    if (cached.key === key) return cached.accel;
-  } catch {
-    // no cache yet
-  }
-  const accel = (await kvmBoots(image)) ? "kvm" : "tcg";
-  try {
-    writeFileSync(file, JSON.stringify({ key, accel }), { mode: 0o600 });
-  } catch {
-    // an unwritable cache only costs a probe next time
-  }
-  return accel;
-}
-
 /**
- * The sandboxes an actor that ended without teardown may have left: a vm's own (its id), or
- * the leased one it adopted; a slot's current generation; a sandboxed MCP server's (its session's).
+ * The sandboxes an actor that ended without teardown may have left, as its machine says
+ * (heldSandboxes): a vm's own, or the leased one it adopted; a slot's current generation; a
+ * session's vm; a sandboxed MCP server's (its session's, which only the session's owner knows).
  */
 export function sandboxesHeld(reap: Extract<OrchestratorEmitted, { type: "child.reap" }>): string[] {
-  const context = (reap.context ?? {}) as { id?: string; generation?: number; sandbox?: Sandbox | null; record?: SandboxRecord | null };
-  const ids = new Set<string>();
-  if (context.sandbox) ids.add(context.sandbox.record.id);
-  if (context.record) ids.add(context.record.id);
-  if (reap.src === "vm" && context.id) ids.add(context.id);
-  if (reap.src === "slot" && context.id && context.generation !== undefined) ids.add(slotSandboxId({ id: context.id, generation: context.generation }));
-  // A session's sandbox is its vm child, named after the session.
-  if (reap.src === "session" && context.id) ids.add(`${context.id}-sandbox`);
-  if (reap.src === "mcp") {
-    const held = (context as { session?: { sandboxId?: () => string | null } | null }).session?.sandboxId?.();
-    if (held) ids.add(held);
+  if (!reap.context) return [];
+  switch (reap.src) {
+    case "vm":
+      return vmHeld(reap.context);
+    case "slot":
+      return slotHeld(reap.context);
+    // A session's sandbox is its vm child, named after the session.
+    case "session":
+      return [sessionSandboxId(reap.context.id)];
+    case "mcp": {
+      const held = mcpHeld(reap.context.session);
+      return held ? [held] : [];
+    }
   }
-  return [...ids];
 }
 
 /**

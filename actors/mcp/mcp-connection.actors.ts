@@ -11,10 +11,8 @@ import { StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamable
 import type { McpCall, McpConnectionEvent, McpSessionHandle, McpTool, ReconnectPolicy } from "../../machines/mcp-connection.machine.ts";
 import type { McpServerConfig } from "../../core/mcp-server.ts";
 import { openSession, type McpSession, type SessionHooks } from "./mcp-session.ts";
+import { sessionHandle, sessionOf } from "./session-handle.ts";
 import { McpConnectError } from "../../core/errors.ts";
-
-const asSession = (h: McpSessionHandle) => h as unknown as McpSession;
-const asHandle = (s: McpSession) => s as unknown as McpSessionHandle;
 
 /** Jittered exponential delays between `baseMs` and `maxMs`, at most `maxAttempts - 1` retries. */
 export function reconnectSchedule(policy: ReconnectPolicy) {
@@ -43,7 +41,7 @@ export async function listAllTools(session: McpSession, signal: AbortSignal): Pr
     }
     throw err;
   }
-  return tools as unknown as McpTool[];
+  return tools;
 }
 
 export function mcpConnectionActors(servers: ReadonlyMap<string, McpServerConfig>, hooks: SessionHooks) {
@@ -54,9 +52,9 @@ export function mcpConnectionActors(servers: ReadonlyMap<string, McpServerConfig
   };
 
   return {
-    connect: fromPromise<McpSessionHandle, { server: string }>(async ({ input, signal }) => asHandle(await openSession(configOf(input.server), hooks, signal))),
+    connect: fromPromise<McpSessionHandle, { server: string }>(async ({ input, signal }) => sessionHandle(await openSession(configOf(input.server), hooks, signal))),
 
-    listTools: fromPromise<McpTool[], { session: McpSessionHandle }>(({ input, signal }) => listAllTools(asSession(input.session), signal)),
+    listTools: fromPromise<McpTool[], { session: McpSessionHandle }>(({ input, signal }) => listAllTools(sessionOf(input.session), signal)),
 
     reconnect: fromCallback<EventObject, { server: string; session: McpSessionHandle | null; policy: ReconnectPolicy; attempt: number; connectMs: number }>(
       ({ input, sendBack }) => {
@@ -91,7 +89,7 @@ export function mcpConnectionActors(servers: ReadonlyMap<string, McpServerConfig
           // The session that dropped may still hold a process or a socket.
           if (input.session)
             yield* Effect.promise(() =>
-              asSession(input.session!)
+              sessionOf(input.session!)
                 .close()
                 .catch(() => {}),
             );
@@ -104,7 +102,7 @@ export function mcpConnectionActors(servers: ReadonlyMap<string, McpServerConfig
         Effect.runPromise(program, { signal: abort.signal }).then(
           ({ session, tools }) => {
             if (abort.signal.aborted) void session.close().catch(() => {});
-            else send({ type: "RECONNECT.DONE", session: asHandle(session), tools });
+            else send({ type: "RECONNECT.DONE", session: sessionHandle(session), tools });
           },
           () => send({ type: "RECONNECT.GAVE_UP", attempts: attempt, error: lastError || "unknown error", permanent }),
         );
@@ -113,7 +111,7 @@ export function mcpConnectionActors(servers: ReadonlyMap<string, McpServerConfig
     ),
 
     watch: fromCallback<EventObject, { session: McpSessionHandle; server: string }>(({ input, sendBack }) => {
-      const session = asSession(input.session);
+      const session = sessionOf(input.session);
       let live = true;
       void session.closed.then((reason) => live && sendBack({ type: "TRANSPORT.CLOSED", reason } satisfies McpConnectionEvent));
       const off = session.onToolsChanged(() => live && sendBack({ type: "TOOLS.CHANGED" } satisfies McpConnectionEvent));
@@ -124,7 +122,7 @@ export function mcpConnectionActors(servers: ReadonlyMap<string, McpServerConfig
     }),
 
     callTool: fromCallback<EventObject, { session: McpSessionHandle; call: McpCall }>(({ input, sendBack }) => {
-      const { client, server, withAuth } = asSession(input.session);
+      const { client, server, withAuth } = sessionOf(input.session);
       const { call } = input;
       const abort = new AbortController();
       const send = (event: McpConnectionEvent) => !abort.signal.aborted && sendBack(event);
@@ -162,7 +160,7 @@ export function mcpConnectionActors(servers: ReadonlyMap<string, McpServerConfig
     }),
 
     close: fromPromise<void, { session: McpSessionHandle | null }>(async ({ input }) => {
-      if (input.session) await asSession(input.session).close();
+      if (input.session) await sessionOf(input.session).close();
     }),
   };
 }

@@ -27,7 +27,8 @@ import type { StdioServerConfig } from "../../core/mcp-server.ts";
 import type { InteractiveExec } from "../guest/guest-channel.ts";
 import { resolveCommand } from "./mcp-stdio.transport.ts";
 import type { BackendName } from "../../core/backend.ts";
-import { destroySandbox, type HostMount, type Sandbox, type SandboxDriver, type SandboxLimits, type SandboxRecord } from "../sandbox/sandbox-driver.ts";
+import type { HostMount, SandboxDriver, SandboxLimits } from "../sandbox/sandbox-driver.ts";
+import { SandboxLease } from "../sandbox/sandbox-lease.ts";
 import { GUEST_NODE, hostMountProblem, seenByEverySandbox } from "../sandbox/sandbox-view.ts";
 import { McpConnectError, SandboxError } from "../../core/errors.ts";
 
@@ -134,9 +135,8 @@ export class McpSandboxedTransport implements Transport {
   private readonly limits: () => SandboxLimits;
   private readonly buffer = new ReadBuffer();
   private readonly abort = new AbortController();
-  private driver: SandboxDriver | null = null;
-  private record: SandboxRecord | null = null;
-  private sandbox: Sandbox | null = null;
+  /** The sandbox, from provision until the transport closes. */
+  private lease: SandboxLease | null = null;
   private proc: InteractiveExec | null = null;
   private starting: Promise<void> | null = null;
   private closing: Promise<void> | null = null;
@@ -153,12 +153,7 @@ export class McpSandboxedTransport implements Transport {
 
   /** The sandbox this server runs in, while it exists (for the runtime's reaping). */
   get sandboxId(): string | null {
-    return this.record?.id ?? null;
-  }
-
-  /** Which isolation is in force, once booted. */
-  get isolation(): string | null {
-    return this.sandbox?.isolation ?? null;
+    return this.lease?.id ?? null;
   }
 
   start(): Promise<void> {
@@ -183,13 +178,12 @@ export class McpSandboxedTransport implements Transport {
     } catch (err) {
       throw new McpConnectError("EBACKEND", `MCP server ${this.server.name}: ${(err as Error).message}`, true);
     }
-    this.driver = driver;
     const id = `mcp-${this.server.name.slice(0, 32)}-${nanoid(8).replace(/[^A-Za-z0-9]/g, "0")}`;
+    const lease = new SandboxLease(driver, id);
+    this.lease = lease;
     try {
-      this.record = await driver.provision({ id, backend: driver.backend, limits, mounts: plan.mounts }, signal);
-      const sandbox = await driver.boot(this.record, signal);
-      this.sandbox = sandbox;
-      this.record = sandbox.record;
+      await lease.provision({ limits, mounts: plan.mounts }, signal);
+      const sandbox = await lease.boot(signal);
       signal.throwIfAborted();
       this.log?.info({ sandbox: id, isolation: sandbox.isolation, mounts: plan.mounts.map((m) => m.target) }, "sandboxed MCP server starting");
       const proc = sandbox.channel.execInteractive({ argv: plan.argv, cwd: plan.cwd, env: plan.env }, (stream, data) => this.output(stream, data));
@@ -264,17 +258,15 @@ export class McpSandboxedTransport implements Transport {
   }
 
   private async teardown(): Promise<void> {
-    const { driver, record, sandbox } = this;
-    this.record = null;
-    this.sandbox = null;
-    if (!driver || !record) return;
+    const lease = this.lease;
+    this.lease = null;
+    if (!lease?.record()) return; // nothing was made
     try {
-      if (sandbox) await destroySandbox(driver, sandbox, record);
-      else await driver.destroy(record);
-      this.log?.info({ sandbox: record.id }, "sandboxed MCP server's sandbox destroyed");
+      await lease.release();
+      this.log?.info({ sandbox: lease.id }, "sandboxed MCP server's sandbox destroyed");
     } catch (err) {
       // The runtime's sweep (its record is still there) tries again before it reports stopped.
-      this.log?.error({ sandbox: record.id, err }, "destroying a sandboxed MCP server's sandbox failed");
+      this.log?.error({ sandbox: lease.id, err }, "destroying a sandboxed MCP server's sandbox failed");
     }
   }
 

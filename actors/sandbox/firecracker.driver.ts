@@ -7,24 +7,7 @@
 // root and Firecracker's `jailer` is installed, every Firecracker runs under it: in a chroot of
 // its own inside the sandbox's work dir, as an unprivileged user.
 import { execFile } from "node:child_process";
-import {
-  accessSync,
-  chownSync,
-  closeSync,
-  constants,
-  copyFileSync,
-  existsSync,
-  linkSync,
-  lstatSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  readSync,
-  renameSync,
-  rmSync,
-  statSync,
-} from "node:fs";
+import { accessSync, chownSync, closeSync, constants, copyFileSync, existsSync, linkSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync } from "node:fs";
 import type { Socket } from "node:net";
 import { basename, delimiter, dirname, join } from "node:path";
 import { promisify } from "node:util";
@@ -32,12 +15,13 @@ import { nanoid } from "nanoid";
 import { AGENT_VSOCK_PORT } from "../../guest-agent/guest-protocol.ts";
 import { bootPlan, sendAll, snapshotCreatePlan, snapshotLoadPlan, waitForApi } from "./firecracker-api.ts";
 import type { GuestImage } from "./guest-image.ts";
-import { processStartTime } from "./host-process.ts";
-import { ensurePrivateDir } from "./private-dir.ts";
 import { bootProcessSandbox, destroyProcessSandbox, type DriverEnv, provisionProcessSandbox } from "./process-sandbox.ts";
 import { probeDriver } from "./sandbox-probe.ts";
 import type { ProbeResult, Sandbox, SandboxDriver, SandboxLimits, SandboxRecord, SandboxSpec } from "./sandbox-driver.ts";
 import { limitsInForce } from "./sandbox-view.ts";
+import { SandboxLease } from "./sandbox-lease.ts";
+import { consoleTail, guestMemory } from "./vm-guest.ts";
+import { type SnapshotSettings, type VmSnapshot, VmSnapshotCache } from "./vm-snapshot-cache.ts";
 import { connectVsock } from "../guest/vsock.ts";
 import { FirecrackerApiError, GuestError, SandboxError } from "../../core/errors.ts";
 
@@ -71,7 +55,6 @@ const BOOT_ARGS = [
 const VSOCK_CONNECT_MS = 120_000;
 /** The probe's own bound on a real boot: where KVM hangs a guest, nothing else would end it. */
 const PROBE_BOOT_MS = 20_000;
-const SNAPSHOT_HINT = "set IRONCLAW_SNAPSHOT_PATH to a directory of your own";
 
 function executable(path: string): boolean {
   try {
@@ -127,7 +110,7 @@ export interface FirecrackerEnv extends DriverEnv {
   /** The shared KVM boot probe (kvm-probe.ts): null when it cannot run here (no QEMU to run it). */
   readonly kvmBoots: () => Promise<boolean | null>;
   /** Where VM snapshots live, and how old one may get before it is made anew. */
-  readonly snapshots: () => { readonly dir: string; readonly refreshMs: number };
+  readonly snapshots: () => SnapshotSettings;
 }
 
 /**
@@ -240,32 +223,18 @@ function isElf(path: string): boolean {
   }
 }
 
-function tail(file: string, lines = 5): string {
-  try {
-    return readFileSync(file, "utf8").trim().split("\n").slice(-lines).join("\n");
-  } catch {
-    return "";
-  }
-}
-
-function guestMemory(record: SandboxRecord): number {
-  return (record.limits?.memoryMiB ?? 512 + FIRECRACKER_OVERHEAD_MIB) - FIRECRACKER_OVERHEAD_MIB;
-}
-
 function isolation(image: GuestImage, vmm: Vmm, memoryMiB: number, record: SandboxRecord, how: string): string {
   const jailed = vmm.jail ? `, jailed as uid ${vmm.jail.uid}` : "";
   return `firecracker micro-VM (KVM, ${how}${jailed}), guest kernel ${image.kernelRelease}, ${memoryMiB} MiB; no network device; ${limitsInForce(record)}`;
 }
 
-interface SnapshotFiles {
-  readonly state: string;
-  readonly memory: string;
-}
+/** A snapshot's files, in the order they are written: the memory first, so a state file is only ever next to the memory it was saved with. */
+const SNAPSHOT_FILES = ["mem", "snap"] as const;
 
 export class FirecrackerDriver implements SandboxDriver {
   readonly backend = "firecracker" as const;
   private readonly env: FirecrackerEnv;
-  private readonly making = new Map<string, Promise<void>>();
+  private readonly snapshots: VmSnapshotCache;
   /**
    * Set when Firecracker refuses to load our snapshots (an older release without
    * `vsock_override`, say): later boots go cold, and warm() stops making snapshots nobody can use.
@@ -274,6 +243,7 @@ export class FirecrackerDriver implements SandboxDriver {
 
   constructor(env: FirecrackerEnv) {
     this.env = env;
+    this.snapshots = new VmSnapshotCache(env.snapshots, SNAPSHOT_FILES);
   }
 
   private firecracker(): string {
@@ -306,14 +276,13 @@ export class FirecrackerDriver implements SandboxDriver {
   /** Restores from the snapshot when a fresh one exists for this image and memory size, else boots cold. */
   async boot(record: SandboxRecord, signal?: AbortSignal): Promise<Sandbox> {
     const image = this.image();
-    const snapshot = this.restoreRefused ? null : this.freshSnapshot(image, guestMemory(record));
-    if (snapshot) {
+    const snapshot = this.snapshot(image, guestMemory(record, FIRECRACKER_OVERHEAD_MIB));
+    if (!this.restoreRefused && this.snapshots.fresh(snapshot)) {
       try {
         return await this.bootRestored(record, image, snapshot, signal);
       } catch (err) {
         if (signal?.aborted) throw err;
-        // A snapshot that does not restore (Firecracker changed under it, say) is dropped, not retried.
-        for (const f of [snapshot.state, snapshot.memory]) rmSync(f, { force: true });
+        this.snapshots.drop(snapshot);
       }
     }
     return this.bootCold(record, image, signal);
@@ -323,7 +292,7 @@ export class FirecrackerDriver implements SandboxDriver {
   private bootCold(record: SandboxRecord, image: GuestImage, signal?: AbortSignal, onAgent?: (socket: Socket) => void): Promise<Sandbox> {
     const vmm = this.vmm(record);
     resetVmm(vmm, record);
-    const memoryMiB = guestMemory(record);
+    const memoryMiB = guestMemory(record, FIRECRACKER_OVERHEAD_MIB);
     const plan = bootPlan({
       kernelPath: place(vmm, image.kernel, "vmlinux"),
       initrdPath: place(vmm, image.initrd, "initrd"),
@@ -347,20 +316,21 @@ export class FirecrackerDriver implements SandboxDriver {
           onAgent?.(socket);
           return socket;
         },
-        moreDiagnostics: () => tail(vmm.consoleLog),
+        moreDiagnostics: () => consoleTail(vmm.consoleLog),
       },
       signal,
     );
   }
 
-  private bootRestored(record: SandboxRecord, image: GuestImage, snapshot: SnapshotFiles, signal?: AbortSignal): Promise<Sandbox> {
+  private bootRestored(record: SandboxRecord, image: GuestImage, snapshot: VmSnapshot, signal?: AbortSignal): Promise<Sandbox> {
+    const [memory, state] = snapshot.files as [string, string];
     const vmm = this.vmm(record);
     resetVmm(vmm, record);
     // A jailed snapshot names the root filesystem by its path in the jail it was made in.
     if (vmm.jail) place(vmm, image.rootfs, "rootfs.ext4");
     const plan = snapshotLoadPlan(
-      place(vmm, snapshot.state, "vm.snap"),
-      place(vmm, snapshot.memory, "vm.mem"),
+      place(vmm, state, "vm.snap"),
+      place(vmm, memory, "vm.mem"),
       // Jailed, every VM's socket is /vsock.sock in its own chroot: the snapshot's path is right.
       vmm.jail ? undefined : vmm.vsockInVm,
     );
@@ -369,7 +339,7 @@ export class FirecrackerDriver implements SandboxDriver {
       record,
       {
         argv: vmm.argv,
-        isolation: isolation(image, vmm, guestMemory(record), record, "restored from a snapshot"),
+        isolation: isolation(image, vmm, guestMemory(record, FIRECRACKER_OVERHEAD_MIB), record, "restored from a snapshot"),
         // Firecracker closes every vsock connection in a snapshot; the guest's listener survives,
         // and so does the agent's session (stage 2 keeps it on pipes), so a new connection asks
         // it to resume: set the clock and take fresh entropy.
@@ -383,87 +353,52 @@ export class FirecrackerDriver implements SandboxDriver {
           return connectVsock(vmm.vsock, AGENT_VSOCK_PORT, VSOCK_CONNECT_MS, s);
         },
         resume: true,
-        moreDiagnostics: () => tail(vmm.consoleLog),
+        moreDiagnostics: () => consoleTail(vmm.consoleLog),
       },
       signal,
     );
   }
 
-  private snapshotFiles(image: GuestImage, memoryMiB: number): SnapshotFiles {
-    // Jailed and unjailed snapshots name their files differently (chroot paths or host paths): never mixed.
-    const jailed = this.env.jailer(this.firecracker()) ? "-jailed" : "";
-    const base = join(this.env.snapshots().dir, `${image.id}-m${memoryMiB}-firecracker${jailed}`);
-    return { state: `${base}.snap`, memory: `${base}.mem` };
-  }
-
-  private freshSnapshot(image: GuestImage, memoryMiB: number): SnapshotFiles | null {
-    const files = this.snapshotFiles(image, memoryMiB);
-    // Restore only what we wrote, as we left it: ours (or the jail user's), private, both files there.
-    const owner = this.env.jailer(this.firecracker())?.uid ?? process.getuid?.();
-    try {
-      for (const f of [files.memory, files.state]) {
-        const stat = lstatSync(f);
-        if (!stat.isFile() || stat.uid !== owner || stat.mode & 0o077) return null;
-      }
-      return Date.now() - statSync(files.state).mtimeMs < this.env.snapshots().refreshMs ? files : null;
-    } catch {
-      return null;
-    }
+  /** Jailed and unjailed snapshots name their files differently (chroot paths or host paths): never mixed. The jail's user owns a jailed one. */
+  private snapshot(image: GuestImage, memoryMiB: number): VmSnapshot {
+    const jail = this.env.jailer(this.firecracker());
+    return this.snapshots.snapshot(`${image.id}-m${memoryMiB}-firecracker${jail ? "-jailed" : ""}`, jail?.uid ?? process.getuid?.());
   }
 
   /** Makes the snapshot later boots restore, unless a fresh one exists; one at a time per snapshot. */
   async warm(limits: SandboxLimits, signal?: AbortSignal): Promise<void> {
     const image = this.image();
-    if (this.restoreRefused || this.freshSnapshot(image, limits.memoryMiB)) return;
-    const files = this.snapshotFiles(image, limits.memoryMiB);
-    let making = this.making.get(files.state);
-    if (!making) {
-      making = this.makeSnapshot(image, limits, files, signal).finally(() => this.making.delete(files.state));
-      this.making.set(files.state, making);
-    }
-    await making;
+    if (this.restoreRefused) return;
+    await this.snapshots.ensure(this.snapshot(image, limits.memoryMiB), ([memory, state]) => this.makeSnapshot(image, limits, memory!, state!, signal));
   }
 
   /** Boots a VM cold, waits for its agent, closes the agent's connection, pauses the VM and writes its state and memory. */
-  private async makeSnapshot(image: GuestImage, limits: SandboxLimits, files: SnapshotFiles, signal?: AbortSignal): Promise<void> {
-    const dir = dirname(files.state);
-    ensurePrivateDir(dir, SNAPSHOT_HINT);
-    removeAbandonedSnapshots(dir);
-    const id = `snapshot-${nanoid(8).replace(/[^A-Za-z0-9]/g, "0")}`;
-    let record = await this.provision({ id, backend: "firecracker", limits }, signal);
-    const tmp: SnapshotFiles = { state: `${files.state}.${process.pid}.tmp`, memory: `${files.memory}.${process.pid}.tmp` };
+  private async makeSnapshot(image: GuestImage, limits: SandboxLimits, memory: string, state: string, signal?: AbortSignal): Promise<void> {
+    await using lease = new SandboxLease(this, `snapshot-${nanoid(8).replace(/[^A-Za-z0-9]/g, "0")}`, this.env.store);
+    await lease.provision({ limits }, signal);
     const abort = new AbortController();
     signal?.addEventListener("abort", () => abort.abort(), { once: true });
-    try {
-      let agent: Socket | undefined;
-      const sandbox = await this.bootCold(record, image, abort.signal, (s) => (agent = s));
-      record = sandbox.record;
-      const vmm = this.vmm(record);
-      // Firecracker would close the connection in the snapshot anyway; closing it first, and
-      // waiting until Firecracker has closed its side, means the guest's bridge for it has ended
-      // before the snapshot rather than in the restored VM, where it would race the next one.
-      sandbox.channel.close(new GuestError("EPIPE", "closed for the snapshot"));
-      await new Promise<void>((resolve) => {
-        if (!agent || agent.closed) return resolve();
-        const timer = setTimeout(resolve, 2000);
-        agent.once("close", () => (clearTimeout(timer), resolve()));
-      });
-      agent?.destroy();
-      await new Promise((r) => setTimeout(r, 100)); // the bridge's process exiting after its socket closed
-      if (vmm.jail) {
-        await sendAll(vmm.api, snapshotCreatePlan("/vm.snap", "/vm.mem"), abort.signal);
-        moveFile(join(vmm.root, "vm.mem"), tmp.memory);
-        moveFile(join(vmm.root, "vm.snap"), tmp.state);
-        for (const f of [tmp.memory, tmp.state]) chownSync(f, vmm.jail.uid, vmm.jail.gid);
-      } else {
-        await sendAll(vmm.api, snapshotCreatePlan(tmp.state, tmp.memory), abort.signal);
-      }
-      // The memory first: a state file is only ever next to the memory it was saved with.
-      renameSync(tmp.memory, files.memory);
-      renameSync(tmp.state, files.state);
-    } finally {
-      for (const f of [tmp.state, tmp.memory]) rmSync(f, { force: true });
-      await destroyProcessSandbox(this.env, record);
+    let agent: Socket | undefined;
+    const sandbox = await lease.boot(abort.signal, (record, s) => this.bootCold(record, image, s, (socket) => (agent = socket)));
+    const vmm = this.vmm(sandbox.record);
+    // Firecracker would close the connection in the snapshot anyway; closing it first, and
+    // waiting until Firecracker has closed its side, means the guest's bridge for it has ended
+    // before the snapshot rather than in the restored VM, where it would race the next one.
+    sandbox.channel.close(new GuestError("EPIPE", "closed for the snapshot"));
+    await new Promise<void>((resolve) => {
+      if (!agent || agent.closed) return resolve();
+      const timer = setTimeout(resolve, 2000);
+      agent.once("close", () => (clearTimeout(timer), resolve()));
+    });
+    agent?.destroy();
+    await new Promise((r) => setTimeout(r, 100)); // the bridge's process exiting after its socket closed
+    if (vmm.jail) {
+      await sendAll(vmm.api, snapshotCreatePlan("/vm.snap", "/vm.mem"), abort.signal);
+      moveFile(join(vmm.root, "vm.mem"), memory);
+      moveFile(join(vmm.root, "vm.snap"), state);
+      for (const f of [memory, state]) chownSync(f, vmm.jail.uid, vmm.jail.gid);
+    } else {
+      await sendAll(vmm.api, snapshotCreatePlan(state, memory), abort.signal);
     }
   }
 
@@ -501,13 +436,5 @@ export class FirecrackerDriver implements SandboxDriver {
       return { ...result, reason: `no guest agent within ${PROBE_BOOT_MS / 1000} s of starting Firecracker (does KVM work here?)` };
     }
     return result;
-  }
-}
-
-/** Temporary files of a snapshot whose maker was killed mid-way: nobody will finish them. */
-function removeAbandonedSnapshots(dir: string): void {
-  for (const name of readdirSync(dir)) {
-    const maker = /-firecracker(?:-jailed)?\.(?:snap|mem)\.(\d+)\.tmp$/.exec(name)?.[1];
-    if (maker && processStartTime(Number(maker)) === null) rmSync(join(dir, name), { force: true });
   }
 }

@@ -10,6 +10,7 @@ import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, ren
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { ImageBuildError } from "../../core/errors.ts";
+import { packageRoot } from "../../core/paths.ts";
 
 /** Bumped when the image's layout or its boot contract changes. */
 export const IMAGE_FORMAT = 1;
@@ -33,6 +34,13 @@ export interface ImageInputs {
   readonly agentPath: string;
   readonly scriptDir: string;
 }
+
+/** What this installation builds its image from: the Node and guest agent sandboxes run, and the build scripts it ships. */
+export const imageInputs = (env: { readonly nodePath: string; readonly agentPath: string }): ImageInputs => ({
+  nodePath: env.nodePath,
+  agentPath: env.agentPath,
+  scriptDir: join(packageRoot(), "guest-agent", "image"),
+});
 
 /**
  * The guest agent as a CommonJS script, built beside the agent's ES module by scripts/build.mjs

@@ -5,12 +5,12 @@
 // probe's QEMU is jailed like every VM's (actors/sandbox/qemu-jail.ts), so its answer is also whether
 // KVM works from inside the jail.
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import type { GuestImage } from "./guest-image.ts";
 import { hasParentDeathSignal } from "./host-process.ts";
 import { findBwrap } from "./bubblewrap.driver.ts";
 import { JAIL_IMAGE, jailArgv, type JailImageFiles, type JailIds, KVM_DEVICE, PROBE_IDS, reachableImage } from "./qemu-jail.ts";
-import { findQemu, kernelTuning } from "./qemu.driver.ts";
+import { findQemu, kernelTuning, microvmArgv } from "./qemu.driver.ts";
 
 /** What the probe's kernel prints once its first process, /bin/true, runs (or has exited: the panic). */
 export const PROBE_REACHED_USERSPACE = /Attempted to kill init|Run \/bin\/true/;
@@ -29,29 +29,8 @@ export function kvmProbeArgv(
   accel: "kvm" | "tcg" = "kvm",
   ids: JailIds | null = process.getuid?.() === 0 ? PROBE_IDS : null,
 ): string[] {
-  const emulator = [
-    qemu,
-    "-M",
-    `microvm,accel=${accel}`,
-    "-cpu",
-    accel === "kvm" ? "host" : "max",
-    "-m",
-    "128",
-    "-nodefaults",
-    "-no-user-config",
-    "-nographic",
-    "-no-reboot",
-    "-nic",
-    "none",
-    "-kernel",
-    JAIL_IMAGE.kernel,
-    "-initrd",
-    JAIL_IMAGE.initrd,
-    "-append",
-    ["console=ttyS0", "panic=-1", "rdinit=/bin/true", ...(accel === "tcg" ? kernelTuning() : [])].join(" "),
-    "-serial",
-    "stdio",
-  ];
+  const append = ["console=ttyS0", "panic=-1", "rdinit=/bin/true", ...(accel === "tcg" ? kernelTuning() : [])].join(" ");
+  const emulator = [...microvmArgv(qemu, accel, 128, { kernel: JAIL_IMAGE.kernel, initrd: JAIL_IMAGE.initrd, append }), "-serial", "stdio"];
   return jailArgv({ bwrap, image: { kernel: image.kernel, initrd: image.initrd }, vmDir: null, kvm: accel === "kvm", ids }, emulator);
 }
 
@@ -95,4 +74,39 @@ export async function kvmBoots(image: GuestImage, timeoutMs = 4000): Promise<boo
     child.once("error", () => done(false));
     const timer = setTimeout(() => done(false), timeoutMs);
   });
+}
+
+const probing = new Map<string, Promise<"kvm" | "tcg">>();
+
+/**
+ * KVM or TCG for QEMU: "kvm" only where a real boot under it works (kvmBoots). Decided once per
+ * image, QEMU and /dev/kvm, and remembered in `cacheFile`; "tcg" when there is no image to probe with.
+ */
+export function kvmAccelerator(image: GuestImage | null, cacheFile: string): Promise<"kvm" | "tcg"> {
+  if (!image) return Promise.resolve("tcg");
+  // Slots warming together must not each boot a probe VM.
+  let answer = probing.get(image.id);
+  if (!answer) {
+    answer = probeAccelerator(image, cacheFile).finally(() => probing.delete(image.id));
+    probing.set(image.id, answer);
+  }
+  return answer;
+}
+
+async function probeAccelerator(image: GuestImage, cacheFile: string): Promise<"kvm" | "tcg"> {
+  // "jailed": an answer from before QEMU ran in its jail (qemu-jail.ts) says nothing of KVM inside it.
+  const key = `${image.id}|${findQemu()}|${existsSync(KVM_DEVICE)}|jailed`;
+  try {
+    const cached = JSON.parse(readFileSync(cacheFile, "utf8")) as { key: string; accel: "kvm" | "tcg" };
+    if (cached.key === key) return cached.accel;
+  } catch {
+    // no cache yet
+  }
+  const accel = (await kvmBoots(image)) ? "kvm" : "tcg";
+  try {
+    writeFileSync(cacheFile, JSON.stringify({ key, accel }), { mode: 0o600 });
+  } catch {
+    // an unwritable cache only costs a probe next time
+  }
+  return accel;
 }

@@ -6,40 +6,25 @@
 // jailed (actors/sandbox/qemu-jail.ts): under the sandbox's own unprivileged host ids, bubblewrap
 // included, in namespaces of its own, with its seccomp sandbox on.
 import { execFile } from "node:child_process";
-import {
-  chownSync,
-  closeSync,
-  constants,
-  createWriteStream,
-  existsSync,
-  fstatSync,
-  lchownSync,
-  lstatSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  readSync,
-  renameSync,
-  rmSync,
-} from "node:fs";
+import { chownSync, createWriteStream, existsSync, lchownSync, mkdirSync, readFileSync } from "node:fs";
 import { once } from "node:events";
 import { connect, createServer, type Socket } from "node:net";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { Effect, Schedule } from "effect";
 import { nanoid } from "nanoid";
 import { Qmp } from "./qmp.ts";
-import { processStartTime } from "./host-process.ts";
 import { findBwrap } from "./bubblewrap.driver.ts";
 import { JAIL_IMAGE, JAIL_VM_DIR, jailArgv, type JailIds, reachableImage, SNAPSHOT_FD } from "./qemu-jail.ts";
 import { type IdBlock, type IdRange, type IdRangeProblem, isRangeProblem, reservedRange } from "./sandbox-ids.ts";
-import { ensurePrivateDir } from "./private-dir.ts";
 import type { GuestImage } from "./guest-image.ts";
 import { bootProcessSandbox, destroyProcessSandbox, type DriverEnv, provisionProcessSandbox } from "./process-sandbox.ts";
 import { probeDriver } from "./sandbox-probe.ts";
 import type { ProbeResult, Sandbox, SandboxDriver, SandboxLimits, SandboxRecord, SandboxSpec } from "./sandbox-driver.ts";
 import { limitsInForce } from "./sandbox-view.ts";
+import { SandboxLease } from "./sandbox-lease.ts";
+import { consoleTail, guestMemory } from "./vm-guest.ts";
+import { type SnapshotSettings, type VmSnapshot, VmSnapshotCache } from "./vm-snapshot-cache.ts";
 import { SandboxError } from "../../core/errors.ts";
 
 const run = promisify(execFile);
@@ -58,7 +43,7 @@ export interface QemuEnv extends DriverEnv {
   /** "kvm" only where a real boot under KVM has worked (see kvmBoots); "tcg" otherwise. */
   readonly accelerator: () => Promise<"kvm" | "tcg">;
   /** Where VM snapshots live, and how old one may get before it is made anew. */
-  readonly snapshots: () => { readonly dir: string; readonly refreshMs: number };
+  readonly snapshots: () => SnapshotSettings;
   /** Where each VM's host ids come from when IronClaw is root (default: the range in /etc/subuid). */
   readonly idRange?: () => IdRange | IdRangeProblem;
 }
@@ -83,8 +68,12 @@ export function kernelTuning(): string[] {
   return ["cryptomgr.notests", ...(tsc ? [`tsc_early_khz=${tsc}`, "tsc=reliable"] : [])];
 }
 
-export function qemuArgv(qemu: string, image: GuestImage, workDir: string, memoryMiB: number, accel: "kvm" | "tcg"): string[] {
-  const append = ["console=ttyS0", "quiet", "panic=-1", ...kernelTuning()].join(" ");
+/**
+ * What every QEMU of IronClaw's starts with, the sandbox's and the KVM probe's alike: a one-CPU
+ * microvm with no default devices, no network device, and `kernel` and `initrd` booted with
+ * `append`. The caller adds the serial console and whatever devices it needs.
+ */
+export function microvmArgv(qemu: string, accel: "kvm" | "tcg", memoryMiB: number, boot: { readonly kernel: string; readonly initrd: string; readonly append: string }): string[] {
   return [
     qemu,
     "-M",
@@ -103,11 +92,18 @@ export function qemuArgv(qemu: string, image: GuestImage, workDir: string, memor
     "-nic",
     "none",
     "-kernel",
-    image.kernel,
+    boot.kernel,
     "-initrd",
-    image.initrd,
+    boot.initrd,
     "-append",
-    append,
+    boot.append,
+  ];
+}
+
+export function qemuArgv(qemu: string, image: GuestImage, workDir: string, memoryMiB: number, accel: "kvm" | "tcg"): string[] {
+  const append = ["console=ttyS0", "quiet", "panic=-1", ...kernelTuning()].join(" ");
+  return [
+    ...microvmArgv(qemu, accel, memoryMiB, { kernel: image.kernel, initrd: image.initrd, append }),
     "-serial",
     `file:${join(workDir, "console.log")}`,
     "-drive",
@@ -142,10 +138,6 @@ function connectOnce(path: string, signal: AbortSignal): Promise<Socket> {
 export function connectAgentSocket(path: string, signal: AbortSignal): Promise<Socket> {
   const attempt = Effect.tryPromise({ try: (s) => connectOnce(path, s), catch: (e) => e as Error });
   return Effect.runPromise(attempt.pipe(Effect.retry({ schedule: Schedule.spaced("10 millis"), while: () => !signal.aborted })), { signal });
-}
-
-function guestMemory(record: SandboxRecord): number {
-  return (record.limits?.memoryMiB ?? 512 + QEMU_OVERHEAD_MIB) - QEMU_OVERHEAD_MIB;
 }
 
 function isolation(image: GuestImage, accel: "kvm" | "tcg", memoryMiB: number, record: SandboxRecord, how: string): string {
@@ -213,33 +205,14 @@ async function migrateToFile(qmp: Qmp, record: SandboxRecord, file: string, sign
   }
 }
 
-/**
- * The console log's last lines, for error messages. The file lies in the VM's own directory, so
- * it is opened as a stranger's file: no link followed, no FIFO waited on, only its last 64 KiB.
- */
-function tail(file: string, lines = 5): string {
-  let fd: number | undefined;
-  try {
-    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-    const st = fstatSync(fd);
-    if (!st.isFile()) return "";
-    const size = Math.min(st.size, 64 * 1024);
-    const buf = Buffer.alloc(size);
-    readSync(fd, buf, 0, size, st.size - size);
-    return buf.toString("utf8").trim().split("\n").slice(-lines).join("\n");
-  } catch {
-    return "";
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-}
-
 export class QemuDriver implements SandboxDriver {
   readonly backend = "qemu" as const;
   private readonly env: QemuEnv;
+  private readonly snapshots: VmSnapshotCache;
 
   constructor(env: QemuEnv) {
     this.env = env;
+    this.snapshots = new VmSnapshotCache(env.snapshots, ["vmstate"]);
   }
 
   private qemu(): string {
@@ -297,7 +270,7 @@ export class QemuDriver implements SandboxDriver {
   private argv(record: SandboxRecord, image: GuestImage, accel: "kvm" | "tcg", snapshot?: string): string[] {
     // Never QEMU as host root: a record without ids (made before ids existed) is not booted by root.
     if (runsAsRoot() && !record.ids) throw new SandboxError("EBACKEND", "refusing to run QEMU as host root: this sandbox has no host ids of its own");
-    const emulator = qemuArgv(this.qemu(), jailedImage(image), JAIL_VM_DIR, guestMemory(record), accel);
+    const emulator = qemuArgv(this.qemu(), jailedImage(image), JAIL_VM_DIR, guestMemory(record, QEMU_OVERHEAD_MIB), accel);
     const ids = emulatorIds(record.ids);
     return jailArgv(
       { bwrap: this.bwrap(), image: ids ? reachableImage(image) : image, vmDir: vmDir(record), kvm: accel === "kvm", ids, ...(snapshot && { snapshot }) },
@@ -309,22 +282,20 @@ export class QemuDriver implements SandboxDriver {
   async boot(record: SandboxRecord, signal?: AbortSignal): Promise<Sandbox> {
     const image = this.image();
     const accel = await this.env.accelerator();
-    const memoryMiB = guestMemory(record);
-    const snapshot = this.freshSnapshot(image, memoryMiB, accel);
-    if (snapshot) {
+    const snapshot = this.snapshot(image, guestMemory(record, QEMU_OVERHEAD_MIB), accel);
+    if (this.snapshots.fresh(snapshot)) {
       try {
-        return await this.bootRestored(record, image, accel, snapshot, signal);
+        return await this.bootRestored(record, image, accel, snapshot.files[0]!, signal);
       } catch (err) {
         if (signal?.aborted) throw err;
-        // A snapshot that does not restore (QEMU changed under it, say) is dropped, not retried.
-        rmSync(snapshot, { force: true });
+        this.snapshots.drop(snapshot);
       }
     }
     return this.bootCold(record, image, accel, signal);
   }
 
   private bootCold(record: SandboxRecord, image: GuestImage, accel: "kvm" | "tcg", signal?: AbortSignal): Promise<Sandbox> {
-    const memoryMiB = guestMemory(record);
+    const memoryMiB = guestMemory(record, QEMU_OVERHEAD_MIB);
     return bootProcessSandbox(
       this.env,
       record,
@@ -332,14 +303,14 @@ export class QemuDriver implements SandboxDriver {
         argv: this.argv(record, image, accel),
         isolation: isolation(image, accel, memoryMiB, record, "booted cold"),
         connect: (s) => connectAgentSocket(join(vmDir(record), "agent.sock"), s),
-        moreDiagnostics: () => tail(join(vmDir(record), "console.log")),
+        moreDiagnostics: () => consoleTail(join(vmDir(record), "console.log")),
       },
       signal,
     );
   }
 
   private bootRestored(record: SandboxRecord, image: GuestImage, accel: "kvm" | "tcg", snapshot: string, signal?: AbortSignal): Promise<Sandbox> {
-    const memoryMiB = guestMemory(record);
+    const memoryMiB = guestMemory(record, QEMU_OVERHEAD_MIB);
     return bootProcessSandbox(
       this.env,
       record,
@@ -360,68 +331,38 @@ export class QemuDriver implements SandboxDriver {
           }
         },
         resume: true,
-        moreDiagnostics: () => tail(join(vmDir(record), "console.log")),
+        moreDiagnostics: () => consoleTail(join(vmDir(record), "console.log")),
       },
       signal,
     );
   }
 
-  private snapshotFile(image: GuestImage, memoryMiB: number, accel: string): string {
-    return join(this.env.snapshots().dir, `${image.id}-m${memoryMiB}-${accel}.vmstate`);
+  /** QEMU's state for this image, guest memory and accelerator: one migration stream. */
+  private snapshot(image: GuestImage, memoryMiB: number, accel: string): VmSnapshot {
+    return this.snapshots.snapshot(`${image.id}-m${memoryMiB}-${accel}`);
   }
-
-  private freshSnapshot(image: GuestImage, memoryMiB: number, accel: string): string | null {
-    const file = this.snapshotFile(image, memoryMiB, accel);
-    try {
-      const stat = lstatSync(file);
-      // QEMU runs whatever a migration stream says: restore only what we wrote, as we left it.
-      if (!stat.isFile() || stat.uid !== process.getuid?.() || stat.mode & 0o077) return null;
-      return Date.now() - stat.mtimeMs < this.env.snapshots().refreshMs ? file : null;
-    } catch {
-      return null;
-    }
-  }
-
-  private readonly making = new Map<string, Promise<void>>();
 
   /** Makes the snapshot later boots restore, unless a fresh one exists; one at a time per file. */
   async warm(limits: SandboxLimits, signal?: AbortSignal): Promise<void> {
     const image = this.image();
     const accel = await this.env.accelerator();
-    if (this.freshSnapshot(image, limits.memoryMiB, accel)) return;
-    const file = this.snapshotFile(image, limits.memoryMiB, accel);
-    let making = this.making.get(file);
-    if (!making) {
-      making = this.makeSnapshot(image, accel, limits, file, signal).finally(() => this.making.delete(file));
-      this.making.set(file, making);
-    }
-    await making;
+    await this.snapshots.ensure(this.snapshot(image, limits.memoryMiB, accel), ([file]) => this.makeSnapshot(image, accel, limits, file!, signal));
   }
 
   /** Boots a VM cold, waits for its agent, stops it, and migrates its whole state to `file`. */
   private async makeSnapshot(image: GuestImage, accel: "kvm" | "tcg", limits: SandboxLimits, file: string, signal?: AbortSignal): Promise<void> {
-    ensurePrivateDir(dirname(file), "set IRONCLAW_SNAPSHOT_PATH to a directory of your own");
-    removeAbandonedSnapshots(dirname(file));
-    const id = `snapshot-${nanoid(8).replace(/[^A-Za-z0-9]/g, "0")}`;
-    let record = await this.provision({ id, backend: "qemu", limits }, signal);
-    const tmp = `${file}.${process.pid}.tmp`;
+    await using lease = new SandboxLease(this, `snapshot-${nanoid(8).replace(/[^A-Za-z0-9]/g, "0")}`, this.env.store);
+    await lease.provision({ limits }, signal);
     const abort = new AbortController();
     signal?.addEventListener("abort", () => abort.abort(), { once: true });
+    const { record } = await lease.boot(abort.signal, (provisioned, s) => this.bootCold(provisioned, image, accel, s));
+    const qmp = await Qmp.connect(join(vmDir(record), "qmp.sock"), abort.signal);
     try {
-      const sandbox = await this.bootCold(record, image, accel, abort.signal);
-      record = sandbox.record;
-      const qmp = await Qmp.connect(join(vmDir(record), "qmp.sock"), abort.signal);
-      try {
-        await qmp.command("stop");
-        await migrateToFile(qmp, record, tmp, abort.signal);
-        await qmp.command("quit").catch(() => {});
-      } finally {
-        qmp.close();
-      }
-      renameSync(tmp, file);
+      await qmp.command("stop");
+      await migrateToFile(qmp, record, file, abort.signal);
+      await qmp.command("quit").catch(() => {});
     } finally {
-      rmSync(tmp, { force: true });
-      await this.destroy(record);
+      qmp.close();
     }
   }
 
@@ -436,13 +377,5 @@ export class QemuDriver implements SandboxDriver {
     if (!this.env.image()) return { backend: this.backend, usable: false, reason: "no guest image for this version of IronClaw (ironclaw image build)" };
     const version = (await run(qemu, ["--version"]).catch(() => ({ stdout: "unknown" }))).stdout.split("\n")[0]!.trim();
     return probeDriver(this, `${version}, ${await this.env.accelerator()}`, signal);
-  }
-}
-
-/** `<file>.<pid>.tmp` of a snapshot whose maker was killed mid-way: nobody will finish it. */
-function removeAbandonedSnapshots(dir: string): void {
-  for (const name of readdirSync(dir)) {
-    const maker = /\.vmstate\.(\d+)\.tmp$/.exec(name)?.[1];
-    if (maker && processStartTime(Number(maker)) === null) rmSync(join(dir, name), { force: true });
   }
 }

@@ -2,17 +2,17 @@
 // real command through the guest agent, tear it all down, and report what happened.
 import { nanoid } from "nanoid";
 import { detectCgroups } from "./cgroup.ts";
-import type { ProbeResult, SandboxDriver, SandboxRecord } from "./sandbox-driver.ts";
+import type { ProbeResult, SandboxDriver } from "./sandbox-driver.ts";
+import { SandboxLease } from "./sandbox-lease.ts";
 
 export const PROBE_LIMITS = { memoryMiB: 256, pidsMax: 64 } as const;
 
 export async function probeDriver(driver: SandboxDriver, version: string, signal?: AbortSignal): Promise<ProbeResult> {
   const started = performance.now();
-  let record: SandboxRecord | undefined;
+  const lease = new SandboxLease(driver, `probe-${nanoid(8)}`);
   try {
-    record = await driver.provision({ id: `probe-${nanoid(8)}`, backend: driver.backend, limits: PROBE_LIMITS }, signal);
-    const sandbox = await driver.boot(record, signal);
-    record = sandbox.record;
+    await lease.provision({ limits: PROBE_LIMITS }, signal);
+    const sandbox = await lease.boot(signal);
     const exit = await sandbox.channel.exec({ argv: ["true"], timeoutMs: 10_000 });
     if (exit.code !== 0) throw new Error(`\`true\` exited ${exit.code ?? exit.signal} inside the sandbox`);
     const cgroups = await detectCgroups();
@@ -29,6 +29,7 @@ export async function probeDriver(driver: SandboxDriver, version: string, signal
   } catch (err) {
     return { backend: driver.backend, usable: false, reason: (err as Error).message.split("\n")[0]!, version };
   } finally {
-    if (record) await driver.destroy(record).catch(() => {});
+    // The answer stands whatever teardown does: a sandbox it could not remove is the reaper's.
+    await lease.release().catch(() => {});
   }
 }

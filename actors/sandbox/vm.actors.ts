@@ -1,22 +1,23 @@
 // The effects behind machines/vm.machine.ts: each actor the machine names, implemented over
 // a SandboxDriver. Cancellation is XState's: stopping an invoked actor aborts its signal (or
-// runs its callback cleanup), which kills the process being booted or the job being run.
+// runs its callback cleanup), which kills the process being booted or the job being run. The
+// sandbox is a SandboxLease from provision to teardown, which releases it: the machine holds
+// it as a handle (the record handle, then the sandbox handle), an adopted one included.
 import { fromCallback, fromPromise, type EventObject } from "xstate";
-import type { ExecJob, RecordHandle, SandboxHandle, TeardownReport, VmEvent, VmLimits } from "../../machines/vm.machine.ts";
+import type { BootedSandbox, ExecJob, RecordHandle, SandboxHandle, TeardownReport, VmEvent, VmLimits } from "../../machines/vm.machine.ts";
 import { oomKilled, pidsExhausted } from "./cgroup.ts";
 import type { BackendName } from "../../core/backend.ts";
-import type { Sandbox, SandboxDriver, SandboxRecord } from "./sandbox-driver.ts";
-import { destroySandbox } from "./sandbox-driver.ts";
+import type { SandboxDriver } from "./sandbox-driver.ts";
 import type { SandboxStore } from "./sandbox-store.ts";
+import { SandboxLease } from "./sandbox-lease.ts";
+import { bootedSandbox, leaseOf, recordHandle, sandboxOf } from "./sandbox-handle.ts";
 import { GuestError, SandboxError } from "../../core/errors.ts";
 import { GUEST_ENV } from "../../guest-agent/guest-protocol.ts";
 
 export type DriverRegistry = Partial<Record<BackendName, SandboxDriver>>;
 
-const asRecord = (h: RecordHandle) => h as unknown as SandboxRecord;
-const asSandbox = (h: SandboxHandle) => h as unknown as Sandbox;
-
-function driverFor(drivers: DriverRegistry, backend: string): SandboxDriver {
+/** The registry's driver for `backend`; EBACKEND when it has none. */
+export function driverFor(drivers: DriverRegistry, backend: string): SandboxDriver {
   const driver = drivers[backend as BackendName];
   if (!driver) throw new SandboxError("EBACKEND", `no driver for backend "${backend}"`);
   return driver;
@@ -25,20 +26,20 @@ function driverFor(drivers: DriverRegistry, backend: string): SandboxDriver {
 export function vmActors(drivers: DriverRegistry, store: SandboxStore) {
   return {
     provision: fromPromise<RecordHandle, { id: string; backend: string; limits: VmLimits }>(async ({ input, signal }) => {
-      const driver = driverFor(drivers, input.backend);
-      const record = await driver.provision({ id: input.id, backend: driver.backend, limits: input.limits }, signal);
-      return record as unknown as RecordHandle;
+      const lease = new SandboxLease(driverFor(drivers, input.backend), input.id, store);
+      await lease.provision({ limits: input.limits }, signal);
+      return recordHandle(lease);
     }),
 
-    boot: fromPromise<SandboxHandle, { record: RecordHandle }>(async ({ input, signal }) => {
-      const record = asRecord(input.record);
-      const sandbox = await driverFor(drivers, record.backend).boot(record, signal);
-      return sandbox as unknown as SandboxHandle;
+    boot: fromPromise<BootedSandbox, { record: RecordHandle }>(async ({ input, signal }) => {
+      const lease = leaseOf(input.record);
+      await lease.boot(signal);
+      return bootedSandbox(lease);
     }),
 
     watch: fromCallback<EventObject, { sandbox: SandboxHandle }>(({ input, sendBack }) => {
       let watching = true;
-      void asSandbox(input.sandbox).exited.then((exit) => {
+      void sandboxOf(input.sandbox).exited.then((exit) => {
         if (watching) sendBack({ type: "SANDBOX.EXITED", code: exit.code, signal: exit.signal } satisfies VmEvent);
       });
       return () => {
@@ -47,7 +48,7 @@ export function vmActors(drivers: DriverRegistry, store: SandboxStore) {
     }),
 
     execute: fromCallback<EventObject, { sandbox: SandboxHandle; job: ExecJob }>(({ input, sendBack }) => {
-      const sandbox = asSandbox(input.sandbox);
+      const sandbox = sandboxOf(input.sandbox);
       const { job } = input;
       const cancel = new AbortController();
       let live = true;
@@ -72,23 +73,23 @@ export function vmActors(drivers: DriverRegistry, store: SandboxStore) {
     }),
 
     shutdown: fromPromise<void, { sandbox: SandboxHandle }>(async ({ input }) => {
-      const sandbox = asSandbox(input.sandbox);
+      const sandbox = sandboxOf(input.sandbox);
       await sandbox.channel.shutdown().catch(() => {});
       await sandbox.exited;
     }),
 
     teardown: fromPromise<TeardownReport, { id: string; record: RecordHandle | null; sandbox: SandboxHandle | null }>(async ({ input }) => {
-      // The store holds the newest record (boot adds the pid); fall back to what the machine saw.
-      const record = store.read(input.id) ?? (input.sandbox ? asSandbox(input.sandbox).record : input.record ? asRecord(input.record) : undefined);
-      if (!record) return { oomKilled: false, pidsExhausted: false };
+      // Without a handle (the provision failed), whatever the store records under the vm's id.
+      const handle = input.sandbox ?? input.record;
+      const lease = handle ? leaseOf(handle) : SandboxLease.recorded(store, input.id, (backend) => driverFor(drivers, backend));
+      const record = lease?.record();
+      if (!lease || !record) return { oomKilled: false, pidsExhausted: false };
       // Read the limits' counters before the cgroup is removed: they explain a sandbox that died.
       const report = {
         oomKilled: record.cgroup ? await oomKilled(record.cgroup) : false,
         pidsExhausted: record.cgroup ? await pidsExhausted(record.cgroup) : false,
       };
-      const driver = driverFor(drivers, record.backend);
-      if (input.sandbox) await destroySandbox(driver, asSandbox(input.sandbox), record);
-      else await driver.destroy(record);
+      await lease.release();
       return report;
     }),
   };

@@ -1,12 +1,11 @@
 // `ironclaw image build | ls | rm`: the micro-VM guest image in its versioned cache.
 import { oneLine, safeJson } from "../../core/terminal-text.ts";
-import { buildImage, findImage, imagesDir, listImages, removeImage } from "../../actors/sandbox/guest-image.ts";
+import { buildImage, findImage, imageInputs, imagesDir, listImages, removeImage } from "../../actors/sandbox/guest-image.ts";
 import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { ExitCode } from "../../core/exit-codes.ts";
 import { loadSettings } from "../config/settings.ts";
 import { guestAgentPath } from "../../core/paths.ts";
-import { imageInputs } from "../runtime.ts";
 import { ImageBuildError, UsageError } from "../../core/errors.ts";
 
 const inputs = () => imageInputs({ nodePath: process.execPath, agentPath: guestAgentPath() });

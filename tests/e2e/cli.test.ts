@@ -4,10 +4,9 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, w
 import { availableParallelism, release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { findImage } from "../../actors/sandbox/guest-image.ts";
+import { findImage, imageInputs } from "../../actors/sandbox/guest-image.ts";
 import { findQemu } from "../../actors/sandbox/qemu.driver.ts";
 import { findFirecracker } from "../../actors/sandbox/firecracker.driver.ts";
-import { imageInputs } from "../../src/runtime.ts";
 import type { Hardening } from "../../actors/sandbox/sandbox-driver.ts";
 import { backendsUnderTest, env } from "../support/backends.ts";
 import { cliHarness } from "../support/cli.ts";

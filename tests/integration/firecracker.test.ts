@@ -11,11 +11,11 @@ import { join } from "node:path";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { waitFor, type ActorRefFrom } from "xstate";
-import { findImage } from "../../actors/sandbox/guest-image.ts";
+import { findImage, imageInputs } from "../../actors/sandbox/guest-image.ts";
 import { isAlive } from "../../actors/sandbox/host-process.ts";
 import type { Sandbox, SandboxRecord } from "../../actors/sandbox/sandbox-driver.ts";
 import type { vmMachine, VmEmitted } from "../../machines/vm.machine.ts";
-import { createRuntime, imageInputs } from "../../src/runtime.ts";
+import { createRuntime } from "../../src/runtime.ts";
 import { driver, env, withSandbox } from "../support/backends.ts";
 
 const probe = await driver("firecracker").probe();

@@ -6,10 +6,9 @@ import { describe, expect, it } from "vitest";
 import { waitFor, type ActorRefFrom } from "xstate";
 import type { vmMachine, VmEmitted } from "../../machines/vm.machine.ts";
 import { createRuntime } from "../../src/runtime.ts";
-import { findImage } from "../../actors/sandbox/guest-image.ts";
+import { findImage, imageInputs } from "../../actors/sandbox/guest-image.ts";
 import type { Sandbox } from "../../actors/sandbox/sandbox-driver.ts";
 import { findQemu } from "../../actors/sandbox/qemu.driver.ts";
-import { imageInputs } from "../../src/runtime.ts";
 import { backendsUnderTest, env, limits } from "../support/backends.ts";
 
 async function runTask(vm: ActorRefFrom<typeof vmMachine>, script: string): Promise<{ code: number | null; stdout: string }> {

@@ -7,13 +7,12 @@ import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from "n
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { findBwrap } from "../../actors/sandbox/bubblewrap.driver.ts";
-import { findImage } from "../../actors/sandbox/guest-image.ts";
+import { findImage, imageInputs } from "../../actors/sandbox/guest-image.ts";
 import { isAlive, processStartTime } from "../../actors/sandbox/host-process.ts";
 import { kvmProbeArgv, PROBE_REACHED_USERSPACE } from "../../actors/sandbox/kvm-probe.ts";
 import { PROBE_IDS, QEMU_SANDBOX, reachableImage } from "../../actors/sandbox/qemu-jail.ts";
 import { findQemu, vmDir } from "../../actors/sandbox/qemu.driver.ts";
 import type { Sandbox, SandboxRecord } from "../../actors/sandbox/sandbox-driver.ts";
-import { imageInputs } from "../../src/runtime.ts";
 import { driver, env, withSandbox } from "../support/backends.ts";
 import { ID_LOCK_DIR } from "../../actors/sandbox/sandbox-ids.ts";
 

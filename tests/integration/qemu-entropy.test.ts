@@ -11,11 +11,10 @@ import type { Socket } from "node:net";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { GuestChannel } from "../../actors/guest/guest-channel.ts";
-import { findImage } from "../../actors/sandbox/guest-image.ts";
+import { findImage, imageInputs } from "../../actors/sandbox/guest-image.ts";
 import { Qmp } from "../../actors/sandbox/qmp.ts";
 import { connectAgentSocket, findQemu, qemuArgv } from "../../actors/sandbox/qemu.driver.ts";
 import { encodeFrame, FrameDecoder } from "../../guest-agent/framing.ts";
-import { imageInputs } from "../../src/runtime.ts";
 import { env } from "../support/backends.ts";
 
 const qemu = findQemu();

@@ -7,9 +7,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { findQemu } from "../../actors/sandbox/qemu.driver.ts";
 import { isAlive } from "../../actors/sandbox/host-process.ts";
-import { findImage } from "../../actors/sandbox/guest-image.ts";
+import { findImage, imageInputs } from "../../actors/sandbox/guest-image.ts";
 import type { SandboxRecord } from "../../actors/sandbox/sandbox-driver.ts";
-import { imageInputs } from "../../src/runtime.ts";
 import { driver, env, limits, withSandbox } from "../support/backends.ts";
 
 const image = findImage(imageInputs(env));

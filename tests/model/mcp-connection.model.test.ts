@@ -12,7 +12,8 @@ import { createActor, fromCallback, fromPromise, type AnyEventObject, type Event
 import { nanoid } from "nanoid";
 import { pino } from "pino";
 import { listAllTools, mcpConnectionActors } from "../../actors/mcp/mcp-connection.actors.ts";
-import { openSession, type McpSession } from "../../actors/mcp/mcp-session.ts";
+import { openSession } from "../../actors/mcp/mcp-session.ts";
+import { sessionHandle, sessionOf } from "../../actors/mcp/session-handle.ts";
 import { mcpConnectionMachine, type McpConnectionEvent, type McpSessionHandle } from "../../machines/mcp-connection.machine.ts";
 import type { StdioServerConfig } from "../../core/mcp-server.ts";
 import { modelCoverage, recordCoverage } from "../support/model-coverage.ts";
@@ -100,13 +101,13 @@ function actorsFor(steps: Step[], server: StdioServerConfig) {
         : real.connect,
     listTools: listError
       ? fromPromise<never, { session: McpSessionHandle }>(async ({ input }) => {
-          await (input.session as unknown as McpSession).close();
+          await sessionOf(input.session).close();
           const e = (listError as unknown as { error: { code: string; message: string; fatal: boolean } }).error;
           throw new McpConnectError(e.code, e.message, e.fatal);
         })
       : types.some((t) => t.startsWith("xstate.after.connectTimeout.mcpConnection.initializing"))
         ? fromPromise<never, { session: McpSessionHandle }>(async ({ input, signal }) => {
-            await (input.session as unknown as McpSession).close();
+            await sessionOf(input.session).close();
             return never(signal);
           })
         : real.listTools,
@@ -115,7 +116,7 @@ function actorsFor(steps: Step[], server: StdioServerConfig) {
       const abort = new AbortController();
       const send = (e: McpConnectionEvent) => !abort.signal.aborted && sendBack(e);
       void (async () => {
-        await (input.session as unknown as McpSession | null)?.close().catch(() => {});
+        await (input.session && sessionOf(input.session))?.close().catch(() => {});
         const i = steps.findIndex((s, n) => n > 0 && s.event.type.startsWith("RECONNECT.") && steps[n - 1]!.state.matches("reconnecting"));
         const next = steps[i]?.event.type;
         if (next === "RECONNECT.ATTEMPT") send({ type: "RECONNECT.ATTEMPT", attempt: 1, error: "model", delayMs: 0 });
@@ -125,7 +126,7 @@ function actorsFor(steps: Step[], server: StdioServerConfig) {
         }
         const { session: s, tools } = await open(abort.signal);
         if (abort.signal.aborted) return void s.close();
-        send({ type: "RECONNECT.DONE", session: s as unknown as McpSessionHandle, tools });
+        send({ type: "RECONNECT.DONE", session: sessionHandle(s), tools });
       })().catch(() => {});
       return () => abort.abort();
     }),
@@ -133,16 +134,16 @@ function actorsFor(steps: Step[], server: StdioServerConfig) {
       ? // A call that arrives while closing: the close must take a moment for it to arrive in time.
         fromPromise<void, { session: McpSessionHandle | null }>(async ({ input }) => {
           await new Promise((r) => setTimeout(r, 300));
-          await (input.session as unknown as McpSession | null)?.close();
+          await (input.session && sessionOf(input.session))?.close();
         })
       : types.includes("xstate.error.actor.close")
         ? fromPromise<void, { session: McpSessionHandle | null }>(async ({ input }) => {
-            await (input.session as unknown as McpSession | null)?.close();
+            await (input.session && sessionOf(input.session))?.close();
             throw new Error("model: close failed");
           })
         : types.some((t) => t.startsWith("xstate.after.closeTimeout"))
           ? fromPromise<void, { session: McpSessionHandle | null }>(async ({ input, signal }) => {
-              await (input.session as unknown as McpSession | null)?.close();
+              await (input.session && sessionOf(input.session))?.close();
               return never(signal);
             })
           : real.close,
@@ -205,7 +206,7 @@ describe("mcp-connection machine, model-based, against a real stdio server", () 
             break;
           case "TOOLS.CHANGED":
             // The server announces new tools; the call goes around the machine, straight to the SDK.
-            await (actor.getSnapshot().context.session as unknown as McpSession).client.callTool({ name: "change-tools", arguments: {} });
+            await sessionOf(actor.getSnapshot().context.session!).client.callTool({ name: "change-tools", arguments: {} });
             break;
           default:
             break; // actor results and timers: the SUT produces them itself

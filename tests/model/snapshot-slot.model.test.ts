@@ -6,7 +6,10 @@
 import { describe, expect, it } from "vitest";
 import { createActor, type AnyEventObject, type SnapshotFrom } from "xstate";
 import { slotActors } from "../../actors/sandbox/slot.actors.ts";
-import type { Sandbox } from "../../actors/sandbox/sandbox-driver.ts";
+import type { SandboxLease } from "../../actors/sandbox/sandbox-lease.ts";
+import { leaseOf } from "../../actors/sandbox/sandbox-handle.ts";
+import { slotSandboxId } from "../../core/ids.ts";
+import type { SandboxHandle } from "../../core/handles.ts";
 import { snapshotSlotMachine, type SlotEmitted, type SlotInput } from "../../machines/snapshot-slot.machine.ts";
 import { backendsUnderTest, driver, env, limits, sandboxId, signalSandbox } from "../support/backends.ts";
 import { FaultDriver, slowed, type Faults } from "../support/fault-driver.ts";
@@ -17,7 +20,7 @@ type SlotSnapshot = SnapshotFrom<typeof snapshotSlotMachine>;
 type Step = { event: AnyEventObject; state: SlotSnapshot };
 
 const key = (s: SlotSnapshot) => JSON.stringify([s.value, s.context.stopRequested]);
-const sandbox = { kind: "sandbox" };
+const sandbox = { handle: {} as SandboxHandle, id: "model-g1", isolation: "model" };
 
 const TIMERS = ["refresh.slot.ready", "prepareTimeout.slot.creating", "retry.slot.backoff"];
 const MODEL_INPUT = { id: "model", backend: "namespace", limits, refreshMs: 1 };
@@ -92,8 +95,8 @@ describe.skipIf(!runReal)("snapshot-slot machine, model-based, on the real names
     const actor = createActor(snapshotSlotMachine.provide({ actors: { ...actors, discard } }), {
       input: { id: slot, backend: "namespace", limits, refreshMs: 600_000, ...input },
     });
-    const leased: Sandbox[] = [];
-    actor.on("slot.leased", (e: Extract<SlotEmitted, { type: "slot.leased" }>) => leased.push(e.sandbox as unknown as Sandbox));
+    const leased: SandboxLease[] = [];
+    actor.on("slot.leased", (e: Extract<SlotEmitted, { type: "slot.leased" }>) => leased.push(leaseOf(e.sandbox.handle)));
     const { reach } = stateTrail(actor, key);
     const done = new Promise<void>((resolve) => actor.subscribe({ complete: () => resolve() }));
     actor.start();
@@ -102,16 +105,16 @@ describe.skipIf(!runReal)("snapshot-slot machine, model-based, on the real names
       const e = step.event;
       if (e.type === "LEASE") actor.send({ type: "LEASE", leaseId: "task" });
       else if (e.type === "STOP") actor.send({ type: "STOP" });
-      else if (e.type === "SANDBOX.EXITED") signalSandbox(`${slot}-g${actor.getSnapshot().context.generation}`, "SIGKILL");
+      else if (e.type === "SANDBOX.EXITED") signalSandbox(slotSandboxId(slot, actor.getSnapshot().context.generation), "SIGKILL");
       await reach(key(step.state));
     }
 
     if (actor.getSnapshot().status !== "done") actor.send({ type: "STOP" });
     await done;
     // A leased sandbox is the task's: here the test is the task, and disposes of it.
-    for (const s of leased) {
-      expect((await s.channel.exec({ argv: ["true"] })).code).toBe(0);
-      await driver("namespace").destroy(s.record);
+    for (const lease of leased) {
+      expect((await lease.sandbox.channel.exec({ argv: ["true"] })).code).toBe(0);
+      await lease.release();
     }
     // Injected teardown failures happen after the real teardown: nothing may remain either way.
     expect(env.store.list().filter((r) => r.id.startsWith(slot))).toEqual([]);

@@ -10,10 +10,9 @@ import { createActor, type AnyEventObject, type SnapshotFrom } from "xstate";
 import { cgroupDirs } from "../../actors/sandbox/cgroup.ts";
 import { vmActors } from "../../actors/sandbox/vm.actors.ts";
 import { vmMachine, type VmOutput, type VmTimeouts } from "../../machines/vm.machine.ts";
-import { findImage } from "../../actors/sandbox/guest-image.ts";
+import { findImage, imageInputs } from "../../actors/sandbox/guest-image.ts";
 import { findQemu } from "../../actors/sandbox/qemu.driver.ts";
 import type { BackendName } from "../../core/backend.ts";
-import { imageInputs } from "../../src/runtime.ts";
 import { backendsUnderTest, driver, env, limits, sandboxId, signalSandbox } from "../support/backends.ts";
 import { FaultDriver, type Faults } from "../support/fault-driver.ts";
 import { modelCoverage, recordCoverage } from "../support/model-coverage.ts";
@@ -28,9 +27,9 @@ const teardownReport = { oomKilled: false, pidsExhausted: false };
 /** Every event the machine can take: external ones, actor results, and its own `after` timers. */
 function eventsFor(): AnyEventObject[] {
   return [
-    { type: "xstate.done.actor.provision", output: { kind: "record" } },
+    { type: "xstate.done.actor.provision", output: {} },
     { type: "xstate.error.actor.provision", error: new Error("model") },
-    { type: "xstate.done.actor.boot", output: { kind: "sandbox" } },
+    { type: "xstate.done.actor.boot", output: { handle: {}, id: "model", isolation: "model" } },
     { type: "xstate.error.actor.boot", error: new Error("model") },
     { type: "EXEC", job: { argv: ["true"], timeoutMs: 200 } },
     { type: "EXEC.EXITED", result: exitResult },

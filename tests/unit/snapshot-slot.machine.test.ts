@@ -3,9 +3,9 @@
 import { describe, expect, it } from "vitest";
 import { createActor, fromCallback, fromPromise, SimulatedClock, type EventObject } from "xstate";
 import { snapshotSlotMachine, type SlotEmitted } from "../../machines/snapshot-slot.machine.ts";
-import type { SandboxHandle, VmLimits } from "../../machines/vm.machine.ts";
+import type { BootedSandbox, SandboxHandle, VmLimits } from "../../machines/vm.machine.ts";
 
-type Prepared = SandboxHandle & { id: string };
+const handle = {} as SandboxHandle;
 const settle = () => new Promise((r) => setTimeout(r, 0));
 
 function harness(plan: Array<"ok" | "fail" | "hang"> = []) {
@@ -13,12 +13,12 @@ function harness(plan: Array<"ok" | "fail" | "hang"> = []) {
   let exitSandbox: (() => void) | undefined;
   const machine = snapshotSlotMachine.provide({
     actors: {
-      prepare: fromPromise<SandboxHandle, { sandboxId: string; backend: string; limits: VmLimits }>(async ({ input }) => {
+      prepare: fromPromise<BootedSandbox, { sandboxId: string; backend: string; limits: VmLimits }>(async ({ input }) => {
         calls.push(`prepare ${input.sandboxId}`);
         const step = plan.shift() ?? "ok";
         if (step === "fail") throw new Error(`restore of ${input.sandboxId} failed`);
         if (step === "hang") return new Promise<never>(() => {});
-        return { kind: "sandbox", id: input.sandboxId } as Prepared as SandboxHandle;
+        return { handle, id: input.sandboxId, isolation: "stand-in" };
       }),
       watch: fromCallback<EventObject, { sandbox: SandboxHandle }>(({ sendBack }) => {
         exitSandbox = () => sendBack({ type: "SANDBOX.EXITED", code: null, signal: "SIGKILL" });
@@ -47,7 +47,9 @@ describe("snapshot-slot machine", () => {
     actor.send({ type: "LEASE", leaseId: "task-1" });
     actor.send({ type: "LEASE", leaseId: "task-2" }); // arrives while refilling: not served by the same sandbox
     await settle();
-    expect(emitted.filter((e) => e.type === "slot.leased")).toEqual([{ type: "slot.leased", slotId: "s1", leaseId: "task-1", sandbox: { kind: "sandbox", id: "s1-g1" } }]);
+    expect(emitted.filter((e) => e.type === "slot.leased")).toEqual([
+      { type: "slot.leased", slotId: "s1", leaseId: "task-1", sandbox: { handle, id: "s1-g1", isolation: "stand-in" } },
+    ]);
     expect(calls).toEqual(["prepare s1-g1", "prepare s1-g2"]);
     expect(actor.getSnapshot().value).toBe("ready");
   });

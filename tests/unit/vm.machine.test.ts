@@ -3,22 +3,23 @@
 import { describe, expect, it } from "vitest";
 import { createActor, fromCallback, fromPromise, SimulatedClock, type EventObject } from "xstate";
 import { getSimplePaths } from "xstate/graph";
-import { vmMachine, type ExecJob, type SandboxHandle, type VmOutput } from "../../machines/vm.machine.ts";
+import { vmMachine, type ExecJob, type RecordHandle, type SandboxHandle, type VmOutput } from "../../machines/vm.machine.ts";
 
 const never = <T>() => new Promise<T>(() => {});
 const input = { id: "vm1", backend: "test", limits: { memoryMiB: 64, pidsMax: 16 } };
 const teardownReport = { oomKilled: false, pidsExhausted: false };
+const booted = { handle: {} as SandboxHandle, id: "vm1", isolation: "stand-in" };
 
 function harness(overrides: { boot?: "ok" | "fail" | "hang"; shutdown?: "ok" | "hang"; teardown?: "ok" | "fail" } = {}) {
   const calls: string[] = [];
   const machine = vmMachine.provide({
     actors: {
-      provision: fromPromise(async () => (calls.push("provision"), { kind: "record" as const })),
+      provision: fromPromise(async () => (calls.push("provision"), {} as RecordHandle)),
       boot: fromPromise(async () => {
         calls.push("boot");
         if (overrides.boot === "fail") throw Object.assign(new Error("no kernel"), { code: "EBOOT" });
         if (overrides.boot === "hang") return never();
-        return { kind: "sandbox" as const };
+        return booted;
       }),
       watch: fromCallback(() => {}),
       execute: fromCallback<EventObject, { sandbox: SandboxHandle; job: ExecJob }>(({ input, sendBack }) => {
@@ -118,9 +119,9 @@ describe("vm machine", () => {
     // Every simple path through the statechart, with every event the machine understands.
     const paths = getSimplePaths(vmMachine, {
       events: [
-        { type: "xstate.done.actor.provision", output: { kind: "record" } },
+        { type: "xstate.done.actor.provision", output: {} },
         { type: "xstate.error.actor.provision", error: new Error("x") },
-        { type: "xstate.done.actor.boot", output: { kind: "sandbox" } },
+        { type: "xstate.done.actor.boot", output: booted },
         { type: "xstate.error.actor.boot", error: new Error("x") },
         { type: "EXEC", job: { argv: ["true"], timeoutMs: 1 } },
         { type: "EXEC.EXITED", result: { code: 0, signal: null, timedOut: false, truncated: false, outputBytes: 0, durationMs: 0, oomKilled: false } },
