@@ -13,6 +13,7 @@ import { and, assign, enqueueActions, fromPromise, setup, type AnyActorRef } fro
 import type { ModelMessage, ModelTurn, ToolCall, ToolSpec } from "../core/model.ts";
 import { approvalRequestMachine, type ApprovalOutput } from "./approval-request.machine.ts";
 import { notProvided } from "./not-provided.ts";
+import { mcpChildId, mcpServerOfChild, sessionSandboxId } from "../core/ids.ts";
 import { vmMachine, type SandboxHandle, type VmInput, type VmOutput } from "./vm.machine.ts";
 import { mcpConnectionMachine } from "./mcp-connection.machine.ts";
 import type { AuditLogError } from "../core/errors.ts";
@@ -151,14 +152,14 @@ const toChild = (id: string, event?: { type: string }): never =>
 
 /** The session's MCP connection children, by server name (opaque refs for the actors). */
 export type McpChildren = Readonly<Record<string, AnyActorRef>>;
-const MCP_PREFIX = "mcp.";
 
 function mcpChildren(self: { getSnapshot(): unknown }): McpChildren {
   const children = (self.getSnapshot() as { children?: Record<string, AnyActorRef> } | undefined)?.children ?? {};
   return Object.fromEntries(
-    Object.entries(children)
-      .filter(([id]) => id.startsWith(MCP_PREFIX))
-      .map(([id, ref]) => [id.slice(MCP_PREFIX.length), ref]),
+    Object.entries(children).flatMap(([id, ref]) => {
+      const server = mcpServerOfChild(id);
+      return server === null ? [] : [[server, ref] as const];
+    }),
   );
 }
 
@@ -246,7 +247,7 @@ export const agentSessionMachine = setup({
   },
   actions: {
     mcpEnded: assign({
-      mcpLive: ({ context, event }) => context.mcpLive.filter((name) => !event.type.endsWith(`.actor.${MCP_PREFIX}${name}`)),
+      mcpLive: ({ context, event }) => context.mcpLive.filter((name) => !event.type.endsWith(`.actor.${mcpChildId(name)}`)),
     }),
     // The first reason to end is the one that counts: a timer firing while the session closes
     // for another reason does not relabel it.
@@ -269,7 +270,7 @@ export const agentSessionMachine = setup({
     budgets: { ...DEFAULT_BUDGETS, ...input.budgets },
     approvalDeadlineMs: input.approvalDeadlineMs ?? 10 * 60_000,
     interactive: input.interactive,
-    sandboxInput: { ...input.sandbox, id: `${input.id}-sandbox` },
+    sandboxInput: { ...input.sandbox, id: sessionSandboxId(input.id) },
     mcpServers: input.mcpServers ?? [],
     mcpLive: [],
     sandbox: null,
@@ -298,7 +299,7 @@ export const agentSessionMachine = setup({
     active: {
       entry: enqueueActions(({ context, enqueue }) => {
         for (const server of context.mcpServers) {
-          enqueue.spawnChild("mcp", { id: `${MCP_PREFIX}${server}`, input: { id: `${context.id}-mcp-${server}`, server } });
+          enqueue.spawnChild("mcp", { id: mcpChildId(server), input: { id: `${context.id}-mcp-${server}`, server } });
         }
         enqueue.assign({ mcpLive: context.mcpServers });
       }),
