@@ -21,7 +21,7 @@ import { collectChanges, copyIntoSandbox, SANDBOX_WORKSPACE, snapshotProject, ty
 import { applyChanges } from "./workspace-apply.ts";
 import { approvalAuditAction } from "../audit/approval-audit-action.ts";
 
-const asSandbox = (h: SandboxHandle) => h as unknown as Sandbox;
+import { sandboxOf as asSandbox } from "../sandbox/sandbox-handle.ts";
 const OUTPUT_LIMIT = 16 * 1024;
 
 /** The tools every session has, run inside its sandbox. */
