@@ -2,7 +2,8 @@
 import { findBwrap } from "../../actors/sandbox/bubblewrap.driver.ts";
 import { findRunsc } from "../../actors/sandbox/gvisor.driver.ts";
 import type { BackendName } from "../../core/backend.ts";
-import type { SandboxDriver, SandboxLimits, SandboxRecord } from "../../actors/sandbox/sandbox-driver.ts";
+import type { SandboxDriver, SandboxLimits } from "../../actors/sandbox/sandbox-driver.ts";
+import { SandboxLease } from "../../actors/sandbox/sandbox-lease.ts";
 import { createDriverEnv, createDrivers } from "../../src/runtime.ts";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -42,16 +43,9 @@ export async function withSandbox<T>(
   body: (sandbox: Awaited<ReturnType<SandboxDriver["boot"]>>) => Promise<T>,
   sandboxLimits: SandboxLimits = limits,
 ): Promise<T> {
-  const d = driver(name);
-  let record: SandboxRecord | undefined;
-  try {
-    record = await d.provision({ id: sandboxId(), backend: name, limits: sandboxLimits });
-    const sandbox = await d.boot(record);
-    record = sandbox.record;
-    return await body(sandbox);
-  } finally {
-    if (record) await d.destroy(record);
-  }
+  await using lease = new SandboxLease(driver(name), sandboxId(), env.store);
+  await lease.provision({ limits: sandboxLimits });
+  return await body(await lease.boot());
 }
 
 /**
