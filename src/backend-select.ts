@@ -10,10 +10,12 @@ import { findQemu } from "../actors/sandbox/qemu.driver.ts";
 import { findImage, imageInputs } from "../actors/sandbox/guest-image.ts";
 import { BACKENDS, type BackendName } from "../core/backend.ts";
 import { type ProbeResult, type SandboxDriver } from "../actors/sandbox/sandbox-driver.ts";
-import type { DriverRegistry } from "../actors/sandbox/vm.actors.ts";
 import { parseBackend } from "../core/backend.ts";
 import { guestAgentPath, stateDir } from "../core/paths.ts";
 import { SandboxError } from "../core/errors.ts";
+
+/** A driver for every backend, as the runtime makes them (createDrivers). */
+export type Drivers = Readonly<Record<BackendName, SandboxDriver>>;
 
 /** Strongest isolation first. */
 export const PREFERENCE: readonly BackendName[] = BACKENDS;
@@ -80,21 +82,11 @@ export async function probeCached(driver: SandboxDriver): Promise<ProbeResult> {
   return result;
 }
 
-export function notAvailable(backend: BackendName): ProbeResult {
-  return { backend, usable: false, reason: `the ${backend} backend is not part of this build yet` };
-}
-
-export async function selectBackend(requested: string | undefined, drivers: DriverRegistry): Promise<SandboxDriver> {
-  if (requested !== undefined) {
-    const name = parseBackend(requested);
-    const driver = drivers[name];
-    if (!driver) throw new SandboxError("EBACKEND", `${notAvailable(name).reason}; available: ${Object.keys(drivers).join(", ")}`);
-    return driver;
-  }
+export async function selectBackend(requested: string | undefined, drivers: Drivers): Promise<SandboxDriver> {
+  if (requested !== undefined) return drivers[parseBackend(requested)];
   const reasons: string[] = [];
   for (const name of PREFERENCE) {
     const driver = drivers[name];
-    if (!driver) continue;
     const probe = await probeCached(driver);
     if (probe.usable) return driver;
     reasons.push(`${name}: ${probe.reason}`);
@@ -107,11 +99,10 @@ export async function selectBackend(requested: string | undefined, drivers: Driv
  * For a sandbox that must see host paths (a sandboxed MCP server and its files): the backend
  * asked for if it can mount them, else the strongest that can and whose probe succeeds.
  */
-export async function selectMountingBackend(requested: BackendName | undefined, drivers: DriverRegistry): Promise<SandboxDriver> {
-  const mounting = PREFERENCE.filter((name) => drivers[name]?.hostMounts);
+export async function selectMountingBackend(requested: BackendName | undefined, drivers: Drivers): Promise<SandboxDriver> {
+  const mounting = PREFERENCE.filter((name) => drivers[name].hostMounts);
   if (requested !== undefined) {
     const driver = drivers[requested];
-    if (!driver) throw new SandboxError("EBACKEND", `${notAvailable(requested).reason}; available: ${Object.keys(drivers).join(", ")}`);
     if (!driver.hostMounts) {
       throw new SandboxError("EBACKEND", `the ${requested} backend cannot show a sandbox host files yet (it has no shared filesystem device); use ${mounting.join(" or ")}`);
     }
@@ -119,8 +110,8 @@ export async function selectMountingBackend(requested: BackendName | undefined, 
   }
   const reasons: string[] = [];
   for (const name of mounting) {
-    const probe = await probeCached(drivers[name]!);
-    if (probe.usable) return drivers[name]!;
+    const probe = await probeCached(drivers[name]);
+    if (probe.usable) return drivers[name];
     reasons.push(`${name}: ${probe.reason}`);
   }
   throw new SandboxError("EBACKEND", `no sandbox backend that can show host files works on this machine (${reasons.join("; ")}); run \`ironclaw doctor\``);

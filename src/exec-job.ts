@@ -6,6 +6,10 @@ import type { ActorRefFrom } from "xstate";
 import type { OrchestratorEmitted } from "../machines/orchestrator.machine.ts";
 import type { BootedSandbox, ExecJob, ExecResult, VmEmitted, VmFailure, VmLimits, VmOutput, vmMachine } from "../machines/vm.machine.ts";
 import type { Runtime } from "./runtime.ts";
+import type { Stream } from "../core/exec.ts";
+import type { JobOutcome } from "./service/ironclaw-service.ts";
+
+export type { JobOutcome };
 
 export interface JobSpec {
   readonly backend: string;
@@ -15,22 +19,10 @@ export interface JobSpec {
   readonly sandbox?: BootedSandbox;
 }
 
-export interface JobOutcome {
-  readonly sandbox: string;
-  readonly isolation: string;
-  readonly leased: boolean;
-  readonly result: ExecResult | null;
-  /** The command could not be run (not found, not executable) but the sandbox was fine. */
-  readonly commandError: { readonly code: string; readonly message: string } | null;
-  /** The sandbox itself failed. */
-  readonly failure: VmFailure | null;
-  readonly oomAtTeardown: boolean;
-  readonly pidsAtTeardown: boolean;
-}
-
 export interface JobListener {
   onReady?(sandbox: string, isolation: string): void;
-  onOutput?(stream: "stdout" | "stderr", data: Buffer): void;
+  /** Output in base64, as the guest sent it. */
+  onOutput?(stream: Stream, data: string): void;
 }
 
 export const newSandboxId = () => `x${nanoid(11).replace(/[^A-Za-z0-9]/g, "0")}`;
@@ -66,6 +58,11 @@ export function runJob(runtime: Runtime, spec: JobSpec, listener: JobListener = 
       type: "SPAWN",
       child: { id, src: "vm", restart: "temporary", input: { id, backend: spec.backend, limits: spec.limits, ...(spec.sandbox && { sandbox: spec.sandbox }) } },
     });
+    // Safe to look now: an event sent to an actor that is not mid-transition is processed before
+    // send() returns (XState v5 runs its mailbox at once), and runJob is only ever called from
+    // outside the orchestrator's own transitions (a command, a socket callback), never from one
+    // of its listeners, where the event would be queued instead. So the child is there, or the
+    // SPAWN was refused: the orchestrator is shutting down (the id is fresh, so never in use).
     const vm = orchestrator.getSnapshot().children[id] as ActorRefFrom<typeof vmMachine> | undefined;
     if (!vm) {
       // The orchestrator is shutting down and refused the child: nothing was started.
@@ -77,7 +74,7 @@ export function runJob(runtime: Runtime, spec: JobSpec, listener: JobListener = 
     signal?.addEventListener("abort", stop, { once: true });
     if (signal?.aborted) stop();
 
-    vm.on("exec.output", (e: Extract<VmEmitted, { type: "exec.output" }>) => listener.onOutput?.(e.stream, Buffer.from(e.data, "base64")));
+    vm.on("exec.output", (e: Extract<VmEmitted, { type: "exec.output" }>) => listener.onOutput?.(e.stream, e.data));
     vm.on("exec.exit", (e: Extract<VmEmitted, { type: "exec.exit" }>) => {
       result = e.result;
       stop();

@@ -31,7 +31,7 @@ import { sessionSandboxId } from "../core/ids.ts";
 import { sessionSandboxId as mcpHeld } from "../actors/mcp/session-handle.ts";
 import type { Logger } from "./logger.ts";
 import { guestAgentPath, runDir, stateDir } from "../core/paths.ts";
-import { selectMountingBackend } from "./backend-select.ts";
+import { selectMountingBackend, type Drivers } from "./backend-select.ts";
 import { loadSettings } from "./config/settings.ts";
 import { dottedState } from "../core/state-value.ts";
 
@@ -46,7 +46,8 @@ export interface RuntimeOptions {
 }
 
 export interface Runtime {
-  readonly drivers: DriverRegistry;
+  /** A driver for every backend. */
+  readonly drivers: Drivers;
   readonly store: SandboxStore;
   readonly env: DriverEnv;
   readonly orchestrator: Actor<typeof orchestratorMachine>;
@@ -69,7 +70,7 @@ export function createDriverEnv(): DriverEnv {
   };
 }
 
-export function createDrivers(env: DriverEnv): DriverRegistry {
+export function createDrivers(env: DriverEnv): Drivers {
   const image = () => findImage(imageInputs(env));
   // KVM or TCG, decided by a real boot once per image and QEMU, remembered in the state dir.
   const accelerator = () => kvmAccelerator(image(), join(stateDir(), "kvm-probe.json"));

@@ -2,12 +2,11 @@
 import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { ask } from "../daemon/daemon-client.ts";
+import { DaemonClient } from "../daemon/daemon-client.ts";
 import { daemonAnswers, readDaemonRecord, runDaemon } from "../daemon/daemon.ts";
 import { daemonLockPath, daemonLogPath, daemonSocketPath } from "../daemon/daemon-paths.ts";
 import { lockHolder } from "../daemon/daemon-lock.ts";
 import { processStartTime } from "../../actors/sandbox/host-process.ts";
-import type { DaemonMessage } from "../daemon/daemon-protocol.ts";
 import { ExitCode } from "../../core/exit-codes.ts";
 import { createLogger } from "../logger.ts";
 import { packageRoot } from "../../core/paths.ts";
@@ -49,8 +48,8 @@ export async function runUp(opts: { backend?: string; foreground: boolean; inspe
   }
   if (await daemonAnswers()) {
     const record = readDaemonRecord();
-    const inspector = opts.inspect ? await ask({ type: "inspect" }) : null;
-    const url = inspector?.type === "inspector" ? inspector.url : undefined;
+    const inspector = opts.inspect ? await (await DaemonClient.connect())?.inspect().catch(() => null) : null;
+    const url = inspector?.url;
     print(
       opts.json,
       { running: true, started: false, ...record, ...(url && { inspector: url }) },
@@ -101,11 +100,12 @@ export async function runUp(opts: { backend?: string; foreground: boolean; inspe
 
 export async function runDown(opts: { json: boolean }): Promise<number> {
   const record = readDaemonRecord();
-  const answer = await ask({ type: "shutdown" });
-  if (!answer) {
+  const daemon = await DaemonClient.connect();
+  if (!daemon) {
     print(opts.json, { running: false, stopped: false }, "no daemon running");
     return ExitCode.ok;
   }
+  await daemon.shutdown();
   // The daemon destroys every sandbox before it lets go of its socket.
   const gone = await until(async () => !(await daemonAnswers()), 60_000);
   if (!gone) {
@@ -117,14 +117,16 @@ export async function runDown(opts: { json: boolean }): Promise<number> {
 }
 
 export async function runStatus(opts: { json: boolean }): Promise<number> {
-  const status = await ask({ type: "status" });
-  if (!status || status.type !== "status") {
+  const daemon = await DaemonClient.connect();
+  const status = await daemon?.status().catch(() => null);
+  if (!daemon || !status) {
     print(opts.json, { running: false }, "no daemon running (start one with `ironclaw up`)");
     return ExitCode.notRunning;
   }
-  const stats = (await ask({ type: "pool.stats" })) as Extract<DaemonMessage, { type: "pool.stats" }> | null;
+  const stats = await daemon.pool.stats().catch(() => null);
   if (opts.json) {
-    print(true, { running: true, ...status, pool: stats }, "");
+    // `type` as the daemon's replies have always carried it.
+    print(true, { running: true, type: "status", ...status, pool: stats && { type: "pool.stats", ...stats } }, "");
     return ExitCode.ok;
   }
   const lines = [

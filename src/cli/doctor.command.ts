@@ -8,28 +8,35 @@ import { defaultCpus } from "../cpu-limit.ts";
 import { loadSettings } from "../config/settings.ts";
 import type { BackendName } from "../../core/backend.ts";
 import type { Hardening, ProbeResult } from "../../actors/sandbox/sandbox-driver.ts";
-import { notAvailable, PREFERENCE, rememberProbe } from "../backend-select.ts";
+import { PREFERENCE, rememberProbe } from "../backend-select.ts";
 import { ExitCode } from "../../core/exit-codes.ts";
-import { createLogger } from "../logger.ts";
-import { guardProcess } from "../process-guard.ts";
-import { createRuntime } from "../runtime.ts";
+import type { Logger } from "../logger.ts";
+import type { Runtime } from "../runtime.ts";
+import type { SandboxRecord } from "../../actors/sandbox/sandbox-driver.ts";
+import { withRuntime } from "../service/with-runtime.ts";
 
 export async function runDoctor(opts: { json: boolean; verbose: boolean }): Promise<number> {
-  const logger = await createLogger({ verbose: opts.verbose });
-  const runtime = createRuntime({ logger });
-  // Probes boot real sandboxes: Ctrl-C or a crash must not leave one behind.
-  guardProcess(runtime, logger, {
-    onSignal: "immediate",
-    onCrash: (err) => process.stderr.write(`ironclaw: internal error: ${err.message}\n`),
-  });
-  runtime.orchestrator.start();
-  const reaped = await runtime.reapLeftovers();
+  const ended = await withRuntime(
+    {
+      verbose: opts.verbose,
+      command: "doctor",
+      reason: "doctor done",
+      // Probes boot real sandboxes, not orchestrator children: Ctrl-C or a crash must not leave one behind.
+      onSignal: "immediate",
+      onCrash: (err) => process.stderr.write(`ironclaw: internal error: ${err.message}\n`),
+    },
+    ({ runtime, logger, reaped }) => diagnose(runtime, logger, reaped, opts),
+  );
+  return ended.value;
+}
+
+async function diagnose(runtime: Runtime, logger: Logger, reaped: readonly SandboxRecord[], opts: { json: boolean }): Promise<number> {
   const backends: ProbeResult[] = [];
   for (const name of PREFERENCE) {
     const driver = runtime.drivers[name];
-    let result = driver ? await driver.probe() : notAvailable(name);
-    if (driver) rememberProbe(result);
-    if (driver && result.usable) {
+    let result = await driver.probe();
+    rememberProbe(result);
+    if (result.usable) {
       // A second sandbox, probed as a command would probe it: what holds, not what should. Once
       // more if it fails (a loaded machine), then the reason goes into the report.
       // exec's default limits (512 MiB, 256 pids): under gVisor the Sentry's own threads count

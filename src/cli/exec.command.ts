@@ -1,12 +1,17 @@
 // `ironclaw exec`: one command, one fresh sandbox, then nothing left — through the daemon when
-// one is up (exec-daemon.ts), else under an orchestrator in this process (exec-local.ts), which
-// is loaded only then: a daemon client need not parse the whole runtime.
-import { parseBackend } from "../../core/backend.ts";
-import { ask, connectDaemon } from "../daemon/daemon-client.ts";
-import { say } from "./cli-io.ts";
-import { chooseCpus } from "./cpus-choice.ts";
-import { execViaDaemon } from "./exec-daemon.ts";
+// one is up, else under an orchestrator in this process (withRuntime); the same code either way,
+// against IronclawService. The runtime is loaded only for the second: a daemon client needs
+// none of it. Ctrl-C, SIGTERM and crashes all take the same road out: the sandbox's vm is
+// stopped and torn down (in process by the orchestrator's shutdown; through the daemon by
+// closing the connection, which makes the daemon do it).
+import { safeJson } from "../../core/terminal-text.ts";
+import { ExitCode } from "../../core/exit-codes.ts";
 import { UsageError } from "../../core/errors.ts";
+import { DaemonClient } from "../daemon/daemon-client.ts";
+import { reportOutcome, resultJson } from "../exec-report.ts";
+import type { ExecReport, ExecSpec, IronclawService } from "../service/ironclaw-service.ts";
+import { readStdin, say } from "./cli-io.ts";
+import { chooseCpus } from "./cpus-choice.ts";
 
 export interface ExecCliOptions {
   readonly backend?: string;
@@ -29,27 +34,125 @@ export interface ExecCliOptions {
   readonly inspect?: boolean;
 }
 
-/** What both paths run with: the CPU limit chosen, and whether the user gave it. */
-export interface ExecOptions extends ExecCliOptions {
-  readonly cpus: number;
-  readonly cpusExplicit: boolean;
+/** What a run left to report: the service's report (none if it refused), or why it failed. */
+interface Run {
+  readonly report: ExecReport | null;
+  readonly failure: string | null;
+  readonly started: number;
+  readonly stdout: Buffer[];
+  readonly stderr: Buffer[];
 }
 
 export async function runExec(command: string[], cli: ExecCliOptions): Promise<number> {
   if (command.length === 0) throw new UsageError("exec needs a command: ironclaw exec -- CMD [ARGS...]");
-  if (cli.backend !== undefined) parseBackend(cli.backend);
   const { cpus, explicit } = chooseCpus(cli.cpus);
-  const opts: ExecOptions = { ...cli, cpus, cpusExplicit: explicit };
-  if (opts.daemon !== false) {
-    const socket = await connectDaemon();
-    if (socket) {
-      // The sandbox will be the daemon's actor: it is the daemon that reports to the inspector.
-      const inspector = opts.inspect ? await ask({ type: "inspect" }) : null;
-      if (inspector?.type === "inspector") say(`inspector: ${inspector.url}`);
-      else if (inspector?.type === "error") say(`no inspector: ${inspector.message}`);
-      return execViaDaemon(socket, command, opts);
+  const daemon = cli.daemon !== false ? await DaemonClient.connect() : null;
+  const stdin = cli.stdin ? await readStdin() : undefined;
+  const spec: ExecSpec = {
+    ...(cli.backend !== undefined && { backend: cli.backend }),
+    job: {
+      argv: command,
+      cwd: cli.cwd,
+      timeoutMs: Math.round(cli.timeout * 1000),
+      ...(cli.env && { env: cli.env }),
+      ...(stdin && { stdin: stdin.toString("base64") }),
+      ...(cli.outputCap !== undefined && { outputCapBytes: cli.outputCap }),
+    },
+    memoryMiB: cli.memory,
+    pidsMax: cli.pids,
+    cpus,
+    limitsExplicit: cli.limitsExplicit ?? false,
+    cpusExplicit: explicit,
+  };
+
+  if (daemon) {
+    // The sandbox will be the daemon's actor: it is the daemon that reports to the inspector.
+    if (cli.inspect) {
+      await daemon.inspect().then(
+        ({ url }) => say(`inspector: ${url}`),
+        (err: Error) => say(`no inspector: ${err.message}`),
+      );
     }
+    let interrupted: NodeJS.Signals | null = null;
+    const cancel = new AbortController();
+    const onSignal = (signal: NodeJS.Signals) => {
+      interrupted = signal;
+      cancel.abort(); // the daemon sees the connection close and destroys the sandbox
+    };
+    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(signal, onSignal);
+    const run = await execOn(daemon, spec, cli, cancel.signal);
+    return finish(run, cli, "daemon", interrupted, []);
   }
-  const { execInProcess } = await import("./exec-local.ts");
-  return execInProcess(command, opts);
+
+  const { withRuntime } = await import("../service/with-runtime.ts");
+  const { attachInspector } = await import("../inspector/inspector-attach.ts");
+  const { logFile } = await import("../logger.ts");
+  const ended = await withRuntime(
+    {
+      verbose: cli.verbose,
+      command: "exec",
+      reason: "command finished",
+      inspect: cli.inspect === true,
+      onSignal: "orchestrated",
+      onCrash: (err) => say(`internal error: ${err.message} (see ${logFile()}); destroying the sandbox`),
+    },
+    async ({ service, source }) => {
+      const inspector = source ? await attachInspector(source) : null;
+      if (inspector) say(`inspector: ${inspector.url}`);
+      return { run: await execOn(service, spec, cli), inspector };
+    },
+  );
+  await ended.value.inspector?.close(); // after the stop: a watching tab sees the sandbox destroyed
+  return finish(ended.value.run, cli, "in-process", ended.interrupted, ended.stopped.forced);
+}
+
+async function execOn(service: IronclawService, spec: ExecSpec, cli: ExecCliOptions, signal?: AbortSignal): Promise<Run> {
+  const started = performance.now();
+  const stdout: Buffer[] = [];
+  const stderr: Buffer[] = [];
+  try {
+    const report = await service.exec(
+      spec,
+      {
+        ready: ({ sandbox, isolation, leased }) => {
+          if (cli.json || !process.stderr.isTTY) return;
+          say(service.path === "daemon" ? `sandbox ${sandbox} (daemon${leased ? ", from the pool" : ""}): ${isolation}` : `sandbox ${sandbox}: ${isolation}`);
+        },
+        // The sink: output is decoded here, once, on its way to the terminal (or the JSON result).
+        output: (stream, data) => {
+          const bytes = Buffer.from(data, "base64");
+          if (cli.json) (stream === "stdout" ? stdout : stderr).push(bytes);
+          else (stream === "stdout" ? process.stdout : process.stderr).write(bytes);
+        },
+        warning: (message) => {
+          if (!cli.json) say(`warning: ${message}`);
+        },
+      },
+      signal,
+    );
+    return { report, failure: null, started, stdout, stderr };
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    return { report: null, failure: (err as Error).message, started, stdout, stderr };
+  }
+}
+
+function finish(run: Run, cli: ExecCliOptions, path: "in-process" | "daemon", interrupted: NodeJS.Signals | null, forced: readonly string[]): number {
+  if (run.failure !== null && !interrupted) {
+    say(run.failure);
+    return ExitCode.sandboxFailure;
+  }
+  const outcome = run.report?.outcome ?? null;
+  const { exitCode, message, notice } = reportOutcome(outcome, { timeoutSecs: cli.timeout, memoryMiB: cli.memory, pidsMax: cli.pids, interrupted });
+  if (notice) say(notice);
+  if (forced.length) say(`warning: teardown of ${forced.join(", ")} timed out; it was killed and reaped`);
+  if (cli.json && run.report) {
+    const { backend, limits } = run.report;
+    process.stdout.write(
+      `${safeJson(resultJson({ path, backend, limits, outcome: run.report.outcome, exitCode, message, started: run.started, stdout: run.stdout, stderr: run.stderr }))}\n`,
+    );
+  } else if (message) {
+    say(message);
+  }
+  return exitCode;
 }

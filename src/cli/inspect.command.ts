@@ -2,7 +2,7 @@
 // a token in its URL. The daemon reports to it at once; `run`, `exec` and `up` with --inspect
 // report to it while they run. If one is already running, this prints its URL instead.
 import { safeJson } from "../../core/terminal-text.ts";
-import { ask } from "../daemon/daemon-client.ts";
+import { DaemonClient } from "../daemon/daemon-client.ts";
 import { ExitCode } from "../../core/exit-codes.ts";
 import { createInspectorHub } from "../inspector/inspector-hub.ts";
 import { readInspectorRecord, writeInspectorRecord } from "../inspector/inspector-record.ts";
@@ -41,12 +41,10 @@ export async function runInspect(opts: { port?: number; json: boolean }): Promis
     process.once("SIGTERM", () => resolve("SIGTERM"));
   });
   // A daemon that is up reports here from now on (no daemon: nothing to do).
-  const daemon = await ask({ type: "inspect" }).catch(() => null);
-  print({ url: server.url, port: server.port, pid: process.pid, started: true, daemon: daemon?.type === "inspector" }, server.url);
+  const daemon = await (await DaemonClient.connect())?.inspect().catch(() => null);
+  print({ url: server.url, port: server.port, pid: process.pid, started: true, daemon: Boolean(daemon) }, server.url);
   if (!opts.json) {
-    say(
-      `inspector on 127.0.0.1:${server.port}${daemon?.type === "inspector" ? ", showing the daemon" : ""}; \`run\`, \`exec\` and \`up\` with --inspect report here. Ctrl-C stops it.`,
-    );
+    say(`inspector on 127.0.0.1:${server.port}${daemon ? ", showing the daemon" : ""}; \`run\`, \`exec\` and \`up\` with --inspect report here. Ctrl-C stops it.`);
   }
   await stopped;
   unpublish();

@@ -7,16 +7,15 @@
 import type { HttpServerConfig } from "../../core/mcp-server.ts";
 import { IronclawOAuthProvider } from "../../actors/mcp/mcp-oauth.ts";
 import { ExitCode } from "../../core/exit-codes.ts";
-import { createLogger, logFile } from "../logger.ts";
-import { guardProcess } from "../process-guard.ts";
-import { createRuntime } from "../runtime.ts";
+import { logFile } from "../logger.ts";
+import { withRuntime } from "../service/with-runtime.ts";
 import { say } from "./cli-io.ts";
 import { UsageError } from "../../core/errors.ts";
 
 /** The client ID metadata document the suite's auth/basic-cimd scenario expects (a test fixture URL). */
 const CONFORMANCE_CLIENT_METADATA_URL = "https://conformance-test.local/client-metadata.json";
 
-type Step = (call: (tool: string, args?: Record<string, unknown>) => Promise<unknown>, tools: readonly { name: string }[]) => Promise<void>;
+type Step = (call: (tool: string, args?: Record<string, unknown>) => Promise<unknown>, tools: readonly Readonly<Record<string, unknown>>[]) => Promise<void>;
 
 /** What each client scenario asks of the client once it is connected (connecting and tools/list come first for all). */
 const SCENARIOS: Record<string, Step> = {
@@ -53,33 +52,32 @@ export async function runMcpConformanceClient(url: string, opts: { verbose: bool
     idempotentTools: [],
     trusted: false,
   };
-  const logger = await createLogger({ verbose: opts.verbose });
-  const runtime = createRuntime({
-    logger,
-    mcp: {
-      servers: [server],
-      elicit: async () => ({ action: "accept", content: {} }),
-      oauth: () =>
-        new IronclawOAuthProvider({
-          mode: "headless",
-          clientMetadataUrl: CONFORMANCE_CLIENT_METADATA_URL,
-          ...(context.client_id && { preRegistered: { clientId: context.client_id, ...(context.client_secret && { clientSecret: context.client_secret }) } }),
-        }),
+  const oauth = () =>
+    new IronclawOAuthProvider({
+      mode: "headless",
+      clientMetadataUrl: CONFORMANCE_CLIENT_METADATA_URL,
+      ...(context.client_id && { preRegistered: { clientId: context.client_id, ...(context.client_secret && { clientSecret: context.client_secret }) } }),
+    });
+  const ended = await withRuntime(
+    {
+      verbose: opts.verbose,
+      command: "mcp conformance-client",
+      reason: "conformance scenario done",
+      runtime: { mcp: { servers: [server], elicit: async () => ({ action: "accept", content: {} }), oauth } },
+      onSignal: "orchestrated",
+      onCrash: (err) => say(`internal error: ${err.message} (see ${logFile()})`),
     },
-  });
-  guardProcess(runtime, logger, { onSignal: "orchestrated", onCrash: (err) => say(`internal error: ${err.message} (see ${logFile()})`) });
-  runtime.orchestrator.start();
-  let code: number = ExitCode.ok;
-  try {
-    runtime.mcp.connect([server.name]);
-    const { tools } = await runtime.mcp.ready(server.name, 30_000);
-    await step((tool, args = {}) => runtime.mcp.call(server.name, tool, args), tools);
-  } catch (err) {
-    say(`conformance scenario ${scenario}: ${(err as Error).message}`);
-    code = ExitCode.mcpUnavailable;
-  } finally {
-    runtime.orchestrator.send({ type: "SHUTDOWN", reason: "conformance scenario done" });
-    await runtime.stopped;
-  }
-  return code;
+    async ({ runtime, service }) => {
+      runtime.mcp.connect([server.name]);
+      try {
+        const tools = await service.mcp.tools(server.name);
+        await step((tool, args = {}) => runtime.mcp.call(server.name, tool, args), tools);
+        return ExitCode.ok;
+      } catch (err) {
+        say(`conformance scenario ${scenario}: ${(err as Error).message}`);
+        return ExitCode.mcpUnavailable;
+      }
+    },
+  );
+  return ended.value;
 }

@@ -1,21 +1,18 @@
-// `ironclaw mcp list | tools | call | conformance-client`: the configured MCP servers, each a
-// connection actor under an in-process orchestrator, as a user (or the official conformance
-// harness) drives them. Every command ends with an orchestrator shutdown, so server processes
-// and sockets are gone when it returns.
-import type { Socket } from "node:net";
+// `ironclaw mcp list | tools | call`: the configured MCP servers, as a user drives them: the
+// daemon's connections when a daemon runs for this project, else each a connection actor under
+// an in-process orchestrator (withRuntime), which every command ends with a shutdown of, so
+// server processes and sockets are gone when it returns. Written once, against IronclawService.
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
-import type { ElicitHandler } from "../../actors/mcp/mcp-session.ts";
 import { IronclawOAuthProvider, oauthStoreFile } from "../../actors/mcp/mcp-oauth.ts";
-import { connectDaemon, request } from "../daemon/daemon-client.ts";
+import { DaemonClient } from "../daemon/daemon-client.ts";
 import { readDaemonRecord } from "../daemon/daemon.ts";
-import type { ClientMessage, DaemonMessage } from "../daemon/daemon-protocol.ts";
 import { ExitCode } from "../../core/exit-codes.ts";
-import { createLogger, logFile, type Logger } from "../logger.ts";
+import { logFile } from "../logger.ts";
 import { describeServer, transportLabel, type HttpServerConfig, type McpServerConfig } from "../../core/mcp-server.ts";
 import { loadMcpConfig, readProjectMcp } from "../config/mcp-config.ts";
-import { guardProcess } from "../process-guard.ts";
-import { createRuntime, type Runtime } from "../runtime.ts";
+import type { IronclawService } from "../service/ironclaw-service.ts";
+import { withRuntime } from "../service/with-runtime.ts";
 import { oneLine, safeJson, visible } from "../../core/terminal-text.ts";
 import { say } from "./cli-io.ts";
 import { elicitAtTerminal } from "./elicit-prompt.ts";
@@ -48,30 +45,6 @@ function browserOAuth(server: HttpServerConfig): IronclawOAuthProvider {
   });
 }
 
-/** Runs `body` against a runtime connected to `servers`, then shuts it down whatever happened. */
-async function withServers<T>(
-  servers: McpServerConfig[],
-  options: { verbose: boolean; elicit?: ElicitHandler; oauth?: (s: HttpServerConfig) => IronclawOAuthProvider | undefined },
-  body: (runtime: Runtime, logger: Logger) => Promise<T>,
-): Promise<T> {
-  const logger = await createLogger({ verbose: options.verbose });
-  const runtime = createRuntime({
-    logger,
-    mcp: { servers, elicit: options.elicit ?? elicitAtTerminal, oauth: options.oauth ?? ((s) => (s.oauth ? browserOAuth(s) : undefined)) },
-  });
-  guardProcess(runtime, logger, { onSignal: "orchestrated", onCrash: (err) => say(`internal error: ${err.message} (see ${logFile()})`) });
-  // As every command does first: what a SIGKILLed IronClaw left (a sandboxed server's sandbox too).
-  await runtime.reapLeftovers();
-  runtime.orchestrator.start();
-  try {
-    runtime.mcp.connect(servers.map((s) => s.name));
-    return await body(runtime, logger);
-  } finally {
-    runtime.orchestrator.send({ type: "SHUTDOWN", reason: "mcp command done" });
-    await runtime.stopped;
-  }
-}
-
 function pick(servers: McpServerConfig[], name: string): McpServerConfig {
   const server = servers.find((s) => s.name === name);
   if (!server)
@@ -83,23 +56,35 @@ function pick(servers: McpServerConfig[], name: string): McpServerConfig {
  * The daemon's connections, when a daemon runs for this project (its servers come from the
  * config of the directory `ironclaw up` ran in): they are long-lived, and `status` shows them.
  */
-async function daemonFor(opts: { daemon?: boolean }): Promise<Socket | null> {
+async function daemonFor(opts: { daemon?: boolean }): Promise<DaemonClient | null> {
   if (opts.daemon === false) return null;
   const record = readDaemonRecord();
   if (!record || resolve(record.projectDir ?? "") !== resolve(process.cwd())) return null;
-  return connectDaemon();
+  return DaemonClient.connect();
 }
 
-/** One request to the daemon; its error reply becomes an McpHubError (or a usage error). */
-async function askDaemon(socket: Socket, message: ClientMessage, onMessage: (m: DaemonMessage) => void = () => {}): Promise<DaemonMessage[]> {
-  const replies: DaemonMessage[] = [];
-  await request(socket, message, (m) => {
-    replies.push(m);
-    onMessage(m);
-  });
-  const error = replies.find((m) => m.type === "error");
-  if (error?.type === "error") throw error.code === "ENOCONFIG" || error.code === "ENOTOOL" ? new UsageError(error.message) : new McpHubError(error.code, error.message);
-  return replies;
+/**
+ * Runs `body` against the daemon's service when one runs for this project, else against a
+ * runtime in this process connected to `servers`, shut down when the body is done.
+ */
+async function withService<T>(servers: McpServerConfig[], opts: { verbose: boolean; daemon?: boolean }, body: (service: IronclawService) => Promise<T>): Promise<T> {
+  const daemon = await daemonFor(opts);
+  if (daemon) return body(daemon);
+  const ended = await withRuntime(
+    {
+      verbose: opts.verbose,
+      command: "mcp",
+      reason: "mcp command done",
+      runtime: { mcp: { servers, elicit: elicitAtTerminal, oauth: (s) => (s.oauth ? browserOAuth(s) : undefined) } },
+      onSignal: "orchestrated",
+      onCrash: (err) => say(`internal error: ${err.message} (see ${logFile()})`),
+    },
+    async ({ runtime, service }) => {
+      runtime.mcp.connect(servers.map((s) => s.name));
+      return body(service);
+    },
+  );
+  return ended.value;
 }
 
 const unavailable = (err: unknown): number => {
@@ -125,15 +110,13 @@ export async function runMcpList(opts: { json: boolean; verbose: boolean; daemon
           error: "not started: this project's config is not trusted (review it with `ironclaw trust`)",
         }))
       : [];
-  const socket = await daemonFor(opts);
-  if (socket) {
+  const daemon = await daemonFor(opts);
+  if (daemon) {
     // The daemon's connections as they are now (ready, reconnecting …), without waiting.
-    const reply = (await askDaemon(socket, { type: "mcp.list" })).find((m) => m.type === "mcp.servers");
-    if (reply?.type !== "mcp.servers") throw new Error("the daemon did not answer mcp.list");
-    if (opts.json) printJson({ path: "daemon", servers: reply.servers });
+    const { servers: rows } = await daemon.mcp.list();
+    if (opts.json) printJson({ path: "daemon", servers: rows });
     else
-      for (const r of reply.servers)
-        print(`${oneLine(r.name).padEnd(20)} ${r.transport.padEnd(transportWidth(reply.servers))} ${r.state.padEnd(12)} ${oneLine(r.lastError ?? `${r.tools} tools`)}`);
+      for (const r of rows) print(`${oneLine(r.name).padEnd(20)} ${r.transport.padEnd(transportWidth(rows))} ${r.state.padEnd(12)} ${oneLine(r.lastError ?? `${r.tools} tools`)}`);
     return ExitCode.ok;
   }
   if (!servers.length && !untrusted.length) {
@@ -143,13 +126,14 @@ export async function runMcpList(opts: { json: boolean; verbose: boolean; daemon
   }
   const started = !servers.length
     ? []
-    : await withServers(servers, opts, async (runtime) => {
-        const settled = await Promise.allSettled(servers.map((s) => runtime.mcp.ready(s.name, s.timeoutMs)));
+    : await withService(servers, { ...opts, daemon: false }, async (service) => {
+        // Each server waited for: ready with its tools, or failed with its reason.
+        const settled = await Promise.allSettled(servers.map((s) => service.mcp.tools(s.name)));
         return servers.map((s, i) => {
           const r = settled[i]!;
           const described = { ...describeServer(s), name: s.name, transport: transportLabel(s) };
           return r.status === "fulfilled"
-            ? { ...described, state: "ready", tools: r.value.tools.length, error: null }
+            ? { ...described, state: "ready", tools: r.value.length, error: null }
             : { ...described, state: "failed", tools: 0, error: (r.reason as Error).message };
         });
       });
@@ -162,24 +146,15 @@ export async function runMcpList(opts: { json: boolean; verbose: boolean; daemon
 export async function runMcpTools(name: string, opts: { json: boolean; verbose: boolean; daemon?: boolean }): Promise<number> {
   await projectTrustGate({ server: name });
   const server = pick(configOrUsage(), name);
-  const printTools = (tools: readonly { name: string; description?: unknown }[]) => {
+  const printTools = (tools: readonly Readonly<Record<string, unknown>>[]) => {
     if (opts.json) printJson({ server: name, tools });
     else for (const t of tools) print(`${oneLine(String(t.name)).padEnd(32)} ${oneLine(String(t.description ?? "").split("\n")[0]!)}`);
     return ExitCode.ok;
   };
-  const socket = await daemonFor(opts);
-  if (socket) {
-    try {
-      const reply = (await askDaemon(socket, { type: "mcp.tools", server: name })).find((m) => m.type === "mcp.tools");
-      return printTools(reply?.type === "mcp.tools" ? (reply.tools as { name: string }[]) : []);
-    } catch (err) {
-      return unavailable(err);
-    }
-  }
-  return withServers([server], opts, async (runtime) => {
+  return withService([server], opts, async (service) => {
     let tools;
     try {
-      tools = (await runtime.mcp.ready(name, server.timeoutMs)).tools;
+      tools = await service.mcp.tools(name);
     } catch (err) {
       return unavailable(err);
     }
@@ -211,8 +186,6 @@ function renderResult(result: { content?: Content[]; structuredContent?: unknown
   return parts.join("\n");
 }
 
-const noSuchTool = (server: string, tool: string) => `MCP server ${server} has no tool ${tool} (see \`ironclaw mcp tools ${server}\`)`;
-
 type ToolResult = { isError?: boolean; content?: Content[]; structuredContent?: unknown };
 
 function reportResult(tool: string, result: ToolResult, json: boolean): number {
@@ -243,31 +216,13 @@ export async function runMcpCall(name: string, tool: string, opts: { args: strin
   const onProgress = (p: { progress: number; total?: number; message?: string }) => {
     if (!opts.json) say(`${tool}: ${p.progress}${p.total !== undefined ? `/${p.total}` : ""}${p.message ? ` ${p.message}` : ""}`);
   };
-  const socket = await daemonFor(opts);
-  if (socket) {
+  return withService([server], opts, async (service) => {
     try {
-      const replies = await askDaemon(
-        socket,
-        { type: "mcp.call", server: name, tool, args: args as Record<string, unknown>, ...(opts.timeout !== undefined && { timeoutMs: opts.timeout * 1000 }) },
-        (m) => {
-          if (m.type === "mcp.progress") onProgress(m);
-        },
-      );
-      const done = replies.find((m) => m.type === "mcp.result");
-      return reportResult(tool, (done?.type === "mcp.result" ? done.result : {}) as ToolResult, opts.json);
-    } catch (err) {
-      return callFailed(err);
-    }
-  }
-  return withServers([server], opts, async (runtime) => {
-    try {
-      const { tools } = await runtime.mcp.ready(name, server.timeoutMs);
-      if (!tools.some((t) => t.name === tool)) throw new UsageError(noSuchTool(name, tool));
-      const result = (await runtime.mcp.call(name, tool, args as Record<string, unknown>, {
+      const result = await service.mcp.call(name, tool, args as Record<string, unknown>, {
         ...(opts.timeout !== undefined && { timeoutMs: opts.timeout * 1000 }),
         onProgress,
-      })) as ToolResult;
-      return reportResult(tool, result, opts.json);
+      });
+      return reportResult(tool, result as ToolResult, opts.json);
     } catch (err) {
       return callFailed(err);
     }

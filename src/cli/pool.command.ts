@@ -1,7 +1,7 @@
 // `ironclaw pool warm | stats`: the daemon's pool of ready sandboxes.
 import { oneLine, safeJson } from "../../core/terminal-text.ts";
-import { ask } from "../daemon/daemon-client.ts";
-import type { DaemonMessage } from "../daemon/daemon-protocol.ts";
+import { DaemonClient } from "../daemon/daemon-client.ts";
+import type { PoolStats } from "../service/ironclaw-service.ts";
 import { ExitCode } from "../../core/exit-codes.ts";
 
 const notRunning = (json: boolean) => {
@@ -10,32 +10,34 @@ const notRunning = (json: boolean) => {
 };
 
 export async function runPoolWarm(opts: { backend?: string; size?: number; json: boolean; wait: boolean }): Promise<number> {
-  const answer = await ask({ type: "pool.warm", ...(opts.backend && { backend: opts.backend }), ...(opts.size !== undefined && { size: opts.size }) });
-  if (!answer) return notRunning(opts.json);
-  if (answer.type === "error") {
-    process.stderr.write(`ironclaw: ${oneLine(answer.message)}\n`);
+  const daemon = await DaemonClient.connect();
+  if (!daemon) return notRunning(opts.json);
+  try {
+    await daemon.pool.warm({ ...(opts.backend && { backend: opts.backend }), ...(opts.size !== undefined && { size: opts.size }) });
+  } catch (err) {
+    process.stderr.write(`ironclaw: ${oneLine((err as Error).message)}\n`);
     return ExitCode.usage;
   }
   // Warming happens in the background; with --wait, return once every slot is ready (or failing).
-  let stats = (await ask({ type: "pool.stats" })) as Extract<DaemonMessage, { type: "pool.stats" }> | null;
+  let stats = await daemon.pool.stats().catch(() => null);
   const deadline = Date.now() + 120_000;
   while (opts.wait && stats && stats.ready < stats.size && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 100));
-    stats = (await ask({ type: "pool.stats" })) as typeof stats;
+    stats = await daemon.pool.stats().catch(() => null);
   }
   return printStats(stats, opts.json);
 }
 
 export async function runPoolStats(opts: { json: boolean }): Promise<number> {
-  const stats = (await ask({ type: "pool.stats" })) as Extract<DaemonMessage, { type: "pool.stats" }> | null;
-  if (!stats) return notRunning(opts.json);
-  return printStats(stats, opts.json);
+  const stats = await (await DaemonClient.connect())?.pool.stats().catch(() => null);
+  return printStats(stats ?? null, opts.json);
 }
 
-function printStats(stats: Extract<DaemonMessage, { type: "pool.stats" }> | null, json: boolean): number {
+function printStats(stats: PoolStats | null, json: boolean): number {
   if (!stats) return notRunning(json);
   if (json) {
-    process.stdout.write(`${safeJson(stats)}\n`);
+    // `type` as the daemon's reply has always carried it.
+    process.stdout.write(`${safeJson({ type: "pool.stats", ...stats })}\n`);
     return ExitCode.ok;
   }
   const lines = [`${stats.ready}/${stats.size} slots ready`];
