@@ -37,7 +37,8 @@ export class DaemonClient implements IronclawService {
 
   private constructor(socketPath: string, first: Socket) {
     this.socketPath = socketPath;
-    this.spare = first;
+    // Unused, it must not keep the process alive (a client that is never asked anything).
+    this.spare = first.unref();
   }
 
   /** A client of the daemon answering on `path`, or null when none does. */
@@ -55,6 +56,7 @@ export class DaemonClient implements IronclawService {
     const socket = this.spare ?? (await connectDaemon(this.socketPath));
     this.spare = null;
     if (!socket) throw new DaemonError("ENODAEMON", "the daemon is no longer running");
+    socket.ref();
     await new Promise<void>((resolve, reject) => {
       let failed: Error | null = null;
       readMessages(

@@ -34,6 +34,24 @@ describe("guest channel", () => {
     expect(chunks).toEqual(["stdout:a"]);
   });
 
+  it("passes a job and its output through in wire form: stdin and output stay base64, the exit comes without its envelope", async () => {
+    const p = peer();
+    p.hello();
+    await p.channel.hello;
+    const chunks: string[] = [];
+    const stdin = Buffer.from("in\0put").toString("base64");
+    const result = p.channel.execEncoded({ argv: ["x"], stdin, timeoutMs: 1000, outputCapBytes: 5 }, (stream, data) => chunks.push(`${stream}:${data}`));
+    await tick();
+    expect(p.requests[0]).toMatchObject({ type: "exec", argv: ["x"], stdin, timeoutMs: 1000, outputCapBytes: 5 });
+    const id = p.requests[0]!.id;
+    p.fromGuest.write(encodeFrame({ type: "output", id, stream: "stdout", data: Buffer.from("abc").toString("base64") }));
+    // Past the cap of 5: the chunk that crosses it is cut at the byte, still in base64.
+    p.fromGuest.write(encodeFrame({ type: "output", id, stream: "stderr", data: Buffer.from("defg").toString("base64") }));
+    p.fromGuest.write(encodeFrame({ type: "exit", id, code: 0, signal: null, timedOut: false, truncated: false, outputBytes: 7, durationMs: 1 }));
+    expect(await result).toEqual({ code: 0, signal: null, timedOut: false, truncated: true, outputBytes: 5, durationMs: 1 });
+    expect(chunks).toEqual([`stdout:${Buffer.from("abc").toString("base64")}`, `stderr:${Buffer.from("de").toString("base64")}`]);
+  });
+
   it("holds a guest that ignores the output cap to it: passes nothing past the cap and cancels the command", async () => {
     const p = peer();
     p.hello();
