@@ -83,7 +83,7 @@ describe("ironclaw mcp", () => {
     const status = JSON.parse((await ironclaw(["status", "--json"], { cwd: project })).stdout) as { children: Array<{ id: string; src: string; state: string }> };
     expect(status.children).toContainEqual({ id: "everything", src: "mcp", state: '{"ready":"idle"}' });
     const log = readFileSync(join(env.IRONCLAW_STATE_DIR, "logs", "ironclaw.log"), "utf8");
-    expect(log).toMatch(/"actor":"everything","state":"\\"reconnecting\\""/);
+    expect(log).toMatch(/"actor":"everything","state":"reconnecting"/);
     expect((await ironclaw(["down"], { cwd: project })).code).toBe(0);
     expect(await until(serverPids, (p) => p.length === 0, 5000)).toEqual([]);
   });
