@@ -190,6 +190,13 @@ export class UntrustedError extends TaggedError("UntrustedError")<{ readonly cod
   }
 }
 
+/** The daemon answered a request with an error (its code is the daemon's), or broke off. */
+export class DaemonError extends TaggedError("DaemonError")<{ readonly code: string; readonly message: string }> {
+  constructor(code: string, message: string) {
+    super({ code, message });
+  }
+}
+
 /** Another daemon holds the lock. */
 export class DaemonLockedError extends TaggedError("DaemonLockedError")<{ readonly code: "ELOCKED"; readonly message: string }> {
   constructor(message: string) {

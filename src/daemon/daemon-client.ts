@@ -3,20 +3,13 @@
 // runtime, machines, drivers or MCP SDK (tests/unit/daemon-client-imports.test.ts holds it to that).
 import { connect, type Socket } from "node:net";
 import type { ActorRefFrom } from "xstate";
-import { Data } from "effect";
 import { McpHubError, UsageError } from "../../core/errors.ts";
 import type { agentSessionMachine, SessionInput, SessionOutput } from "../../machines/agent-session.machine.ts";
 import type { ExecListener, ExecReport, ExecSpec, IronclawService, McpCallOptions, PoolStats, ServiceStatus } from "../service/ironclaw-service.ts";
 import { decodeDaemonMessage, type ClientMessage, type DaemonMessage } from "./daemon-protocol.ts";
 import { daemonSocketPath } from "./daemon-paths.ts";
 import { readMessages, send } from "./framed-socket.ts";
-
-/** The daemon answered a request with an error (its code is the daemon's), or broke off. */
-export class DaemonError extends Data.TaggedError("DaemonError")<{ readonly code: string; readonly message: string }> {
-  constructor(code: string, message: string) {
-    super({ code, message });
-  }
-}
+import { DaemonError } from "../../core/errors.ts";
 
 /** Connects to a running daemon; null when none answers (no socket, or a stale one). */
 export function connectDaemon(path = daemonSocketPath()): Promise<Socket | null> {
