@@ -13,7 +13,7 @@ import { describe, expect, it } from "vitest";
 import { waitFor, type ActorRefFrom } from "xstate";
 import { findImage, imageInputs } from "../../actors/sandbox/guest-image.ts";
 import { isAlive } from "../../actors/sandbox/host-process.ts";
-import type { Sandbox, SandboxRecord } from "../../actors/sandbox/sandbox-driver.ts";
+import type { SandboxRecord } from "../../actors/sandbox/sandbox-driver.ts";
 import type { vmMachine, VmEmitted } from "../../machines/vm.machine.ts";
 import { createRuntime } from "../../src/runtime.ts";
 import { driver, env, withSandbox } from "../support/backends.ts";
@@ -119,7 +119,7 @@ describe.skipIf(!probe.usable)(`firecracker backend (${probe.version ?? "not ins
       for (let i = 0; i < 600 && !pool.stats().some((s) => s.state === "ready"); i++) await new Promise((r) => setTimeout(r, 50));
       const sandbox = pool.lease("firecracker", limits);
       expect(sandbox).not.toBeNull();
-      expect((sandbox as unknown as Sandbox).isolation).toContain("restored from a snapshot");
+      expect(sandbox!.isolation).toContain("restored from a snapshot");
       orchestrator.send({ type: "SPAWN", child: { id: "fc-task", src: "vm", restart: "temporary", input: { id: "fc-task", backend: "firecracker", limits, sandbox: sandbox! } } });
       const vm = orchestrator.getSnapshot().children["fc-task"] as ActorRefFrom<typeof vmMachine>;
       await waitFor(vm, (s) => s.matches({ running: "ready" }));

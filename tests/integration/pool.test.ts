@@ -7,7 +7,6 @@ import { waitFor, type ActorRefFrom } from "xstate";
 import type { vmMachine, VmEmitted } from "../../machines/vm.machine.ts";
 import { createRuntime } from "../../src/runtime.ts";
 import { findImage, imageInputs } from "../../actors/sandbox/guest-image.ts";
-import type { Sandbox } from "../../actors/sandbox/sandbox-driver.ts";
 import { findQemu } from "../../actors/sandbox/qemu.driver.ts";
 import { backendsUnderTest, env, limits } from "../support/backends.ts";
 
@@ -44,7 +43,7 @@ describe.each(backends)("pool on the %s backend", (backend) => {
       for (const n of [1, 2]) {
         const sandbox = pool.lease(backend, limits);
         expect(sandbox).not.toBeNull();
-        served.push((sandbox as unknown as Sandbox).record.id);
+        served.push(sandbox!.id);
         const id = `task${n}-${backend}`;
         orchestrator.send({ type: "SPAWN", child: { id, src: "vm", restart: "temporary", input: { id, backend, limits, sandbox: sandbox! } } });
         const vm = orchestrator.getSnapshot().children[id] as ActorRefFrom<typeof vmMachine>;
