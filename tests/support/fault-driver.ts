@@ -53,10 +53,12 @@ export class FaultDriver implements SandboxDriver {
     const channel = new Proxy(sandbox.channel, {
       get(target, prop) {
         if (prop === "shutdown" && faults.shutdown === "hang") return () => new Promise(() => {});
-        if (prop === "exec" && faults.crashOnExec) {
+        // The vm's execute sends the job as it came (execEncoded); a probe or a test calls exec.
+        if ((prop === "exec" || prop === "execEncoded") && faults.crashOnExec) {
+          const run = Reflect.get(target, prop, target) as (...args: unknown[]) => unknown;
           return (options: { argv: readonly string[] }, ...rest: unknown[]) => {
             if (options.argv[0] === "__crash__") throw new Error("injected fault: the execute actor crashed");
-            return target.exec(options as never, ...(rest as []));
+            return run.call(target, options, ...rest);
           };
         }
         const value = Reflect.get(target, prop, target);
