@@ -3,18 +3,24 @@
 // approval cliff as an approval-request child, denied is answered as such); the results go
 // back to the model; and so on until the model is done, a budget (steps, tokens, wall time)
 // runs out, the session is cancelled, or something fails. Changes to the project come back to
-// the host only at the end, as one diff through the cliff. The session owns its sandbox (a vm
-// child, invoked for the whole of `active`): every way out of `active` first passes `closing`,
-// which stops the vm and waits for its teardown, so no sandbox outlives its session. Every
-// decision goes to the audit log before the session acts on it or goes on (the verdict inside
-// `decide`, each answer at the cliff in `recordApproval`); one that cannot be written ends the
-// session, failed, with code EAUDIT.
-import { and, assign, enqueueActions, fromPromise, setup, type AnyActorRef } from "xstate";
+// the host only at the end, as one more action through the cliff: applying them. What a red
+// action will do is data in the session's context (the call, or the changes, with its decision);
+// the approval request only decides, and an approved action runs through `running`, the same
+// route as a green one. The session owns its sandbox (a vm child, invoked for the whole of
+// `active`): every way out of `active` first passes `closing`, which stops the vm and waits for
+// its teardown, so no sandbox outlives its session. Every decision goes to the audit log before
+// the session acts on it (the verdict inside `decide`, each answer at the cliff in
+// `recordingApproval`, a request the session's own end cancelled included); one that cannot be
+// written ends the session, failed, with code EAUDIT.
+import { assign, enqueueActions, forwardTo, fromPromise, sendTo, setup, type AnyActorRef } from "xstate";
+import type { FileChange } from "../core/diff-card.ts";
 import type { ModelMessage, ModelTurn, ToolCall, ToolSpec } from "../core/model.ts";
-import { approvalRequestMachine, type ApprovalOutput } from "./approval-request.machine.ts";
+import type { PolicyAction } from "../core/policy.ts";
+import type { ApprovalRecord } from "./approval-audit.ts";
+import { approvalRequestMachine } from "./approval-request.machine.ts";
 import { notProvided } from "./not-provided.ts";
 import { mcpChildId, mcpServerOfChild, sessionSandboxId } from "../core/ids.ts";
-import { vmMachine, type SandboxHandle, type VmInput, type VmOutput } from "./vm.machine.ts";
+import { vmMachine, type SandboxHandle, type VmInput } from "./vm.machine.ts";
 import { mcpConnectionMachine } from "./mcp-connection.machine.ts";
 import type { AuditLogError } from "../core/errors.ts";
 
@@ -42,13 +48,20 @@ export interface SessionInput {
   readonly mcpServers?: readonly string[];
 }
 
-/** What the policy said about one tool call, with what a human would see if it is red. */
-export interface ToolDecision {
+/**
+ * Something the session does once it is allowed: a tool call of the model (with how it runs, as
+ * the policy judged it), or, when the model is done, applying the changes it made to the project.
+ */
+export type SessionAction = { readonly kind: "tool"; readonly call: ToolCall; readonly target: PolicyAction } | { readonly kind: "apply"; readonly changes: readonly FileChange[] };
+
+/** What the policy said about an action, with what a human would see if it is red: plain data, held until the action is answered. */
+export interface ActionDecision {
   readonly decision: "green" | "red" | "denied";
   readonly reason: string;
   readonly actionHash: string;
   readonly card: unknown;
   readonly summary: string;
+  readonly action: SessionAction;
 }
 
 /** A tool's answer for the model. */
@@ -57,26 +70,7 @@ export interface ToolResult {
   readonly isError: boolean;
 }
 
-/** The project changes the sandbox made, as the approval for applying them sees them. */
-export interface WorkspaceChanges {
-  readonly count: number;
-  readonly actionHash: string;
-  readonly card: unknown;
-  readonly summary: string;
-}
-
 export type SessionEnd = "done" | "failed" | "cancelled" | "budgetExceeded";
-
-/** What an answer at the cliff was about: a red tool call, or the session's changes (with their card). */
-export type ApprovalSubject = { readonly kind: "tool"; readonly call: ToolCall } | { readonly kind: "apply"; readonly card: unknown };
-
-/** An answer at the cliff, for the audit log (recordApproval), with what it was about. */
-export interface ApprovalRecord {
-  readonly session: string;
-  readonly output: ApprovalOutput;
-  readonly summary: string;
-  readonly subject: ApprovalSubject;
-}
 
 /**
  * The code an actor's error carries when the audit log could not be written (actors/audit/audit-log.ts).
@@ -109,6 +103,8 @@ export type SessionEvent =
   /** Answers for the approval request currently pending (forwarded to it). */
   | { type: "APPROVE"; actionHash: string }
   | { type: "DENY"; reason?: string }
+  /** Raised by the session itself: a reason to end (CANCEL, STOP, the wall-time budget). */
+  | { type: "END"; outcome: SessionEnd; reason: string }
   /** One of the session's MCP connection children ended. */
   | { type: `xstate.done.actor.mcp.${string}`; output: unknown }
   | { type: `xstate.error.actor.mcp.${string}`; error: unknown };
@@ -124,6 +120,8 @@ interface SessionContext {
   /** Connection children not yet ended: the session ends only when none is left. */
   mcpLive: readonly string[];
   sandbox: SandboxHandle | null;
+  /** The project as copied into the sandbox (opaque to the chart): what the changes are collected against. */
+  workspace: unknown;
   tools: readonly ToolSpec[];
   messages: readonly ModelMessage[];
   steps: number;
@@ -131,80 +129,47 @@ interface SessionContext {
   answer: string;
   /** Tool calls of the model's last turn not yet answered; the first is the one in hand. */
   pending: readonly ToolCall[];
-  decision: ToolDecision | null;
-  /** The cliff's last answer, while the audit log is told of it. */
+  /** The action in hand (the first pending call, or applying the changes) and the policy's word on it. */
+  decision: ActionDecision | null;
+  /** The cliff's last answer, for the audit log (and, approved, what lets the action in hand run). */
   recording: ApprovalRecord | null;
-  changes: WorkspaceChanges | null;
   changesOutcome: SessionSummary["changes"];
   /** `code`: the failure's, when it has one of its own (else ESESSION). */
   end: { outcome: SessionEnd; reason: string; code?: string } | null;
 }
 
-/**
- * Sends the event on to a child if it is there. (It always is while the session runs; only a
- * model walk of this chart, which runs no children, lacks it.)
- */
-const toChild = (id: string, event?: { type: string }): never =>
-  enqueueActions(({ enqueue, event: current, self }) => {
-    const ref = (self.getSnapshot() as { children?: Record<string, AnyActorRef> } | undefined)?.children?.[id];
-    if (ref) enqueue.sendTo(ref, event ?? current);
-  }) as never;
-
 /** The session's MCP connection children, by server name (opaque refs for the actors). */
 export type McpChildren = Readonly<Record<string, AnyActorRef>>;
 
-function mcpChildren(self: { getSnapshot(): unknown }): McpChildren {
-  const children = (self.getSnapshot() as { children?: Record<string, AnyActorRef> } | undefined)?.children ?? {};
-  return Object.fromEntries(
+const mcpChildren = (children: Readonly<Record<string, AnyActorRef | undefined>>): McpChildren =>
+  Object.fromEntries(
     Object.entries(children).flatMap(([id, ref]) => {
       const server = mcpServerOfChild(id);
-      return server === null ? [] : [[server, ref] as const];
+      return server !== null && ref ? [[server, ref] as const] : [];
     }),
   );
-}
-
-/** The session's vm child: commands go to it, so its chart says when the sandbox is busy. */
-const sandboxChild = (self: { getSnapshot(): unknown }): AnyActorRef | undefined =>
-  (self.getSnapshot() as { children?: Record<string, AnyActorRef> } | undefined)?.children?.sandbox;
-
-/** Asks every connection child still there to close (each cancels its calls, then its session). */
-const closeMcp = enqueueActions(({ context, enqueue, self }) => {
-  const children = mcpChildren(self);
-  for (const name of context.mcpLive) if (children[name]) enqueue.sendTo(children[name]!, { type: "STOP" });
-}) as never;
-
-/** What an approval request is made from: the action's hash, card and summary, and who can answer. */
-const approvalInput = (context: SessionContext, name: string, action: { actionHash: string; card: unknown; summary: string }) => ({
-  id: `${context.id}-${name}`,
-  actionHash: action.actionHash,
-  card: action.card,
-  summary: action.summary,
-  deadlineMs: context.approvalDeadlineMs,
-  interactive: context.interactive,
-});
 
 /** What the model is told when its reply was cut off at its output limit (nothing of it was run). */
 export const TRUNCATED_NOTE =
   "Your last reply was cut off at your output token limit, so none of its tool calls were run and the task is not treated as done. Continue from where you were, in shorter steps.";
 
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
-/** `recorded`: the cliff's answer that was being recorded, if any (an approved action has run by then: the record holds its outcome). */
-const auditFailure = (error: unknown, recorded?: ApprovalRecord | null) => {
-  const ran = recorded?.output.outcome === "done" || recorded?.output.outcome === "failed" ? "the approved action had run; " : "";
-  return { outcome: "failed" as const, reason: `the audit log could not be written: ${errorText(error)}; ${ran}nothing more was run`, code: AUDIT_FAILED };
-};
-
-/** How the session ends once the final diff's answer is recorded. */
-function appliedEnd(o: ApprovalOutput): { outcome: SessionEnd; reason: string } {
-  if (o.outcome === "done") return { outcome: "done", reason: "the model is done; its changes were applied" };
-  return { outcome: o.outcome === "failed" ? "failed" : "done", reason: `the model is done; its changes were not applied (${o.outcome === "failed" ? o.error : o.reason})` };
-}
+const auditFailure = (error: unknown) => ({
+  outcome: "failed" as const,
+  reason: `the audit log could not be written: ${errorText(error)}; nothing more was run`,
+  code: AUDIT_FAILED,
+});
 const toolMessage = (call: ToolCall, result: ToolResult): ModelMessage => ({
   role: "tool",
   toolCallId: call.id,
   name: call.name,
   content: result.content,
   ...(result.isError && { isError: true }),
+});
+const applying = (context: SessionContext) => context.decision?.action.kind === "apply";
+const turnUsage = (context: SessionContext, turn: ModelTurn) => ({
+  steps: context.steps + 1,
+  tokens: context.tokens + turn.usage.inputTokens + turn.usage.outputTokens,
 });
 
 export const agentSessionMachine = setup({
@@ -218,36 +183,31 @@ export const agentSessionMachine = setup({
     sandbox: vmMachine,
     approval: approvalRequestMachine,
     mcp: mcpConnectionMachine,
-    /** Copies the project into the sandbox; resolves with the tools on offer (built-ins and MCP). */
-    prepare: fromPromise<ToolSpec[], { sessionId: string; sandbox: SandboxHandle; mcp: McpChildren }>(notProvided("agent-session", "prepare")),
+    /** Copies the project into the sandbox; resolves with the tools on offer (built-ins and MCP) and the copy, for collecting. */
+    prepare: fromPromise<{ tools: ToolSpec[]; workspace: unknown }, { sessionId: string; sandbox: SandboxHandle; mcp: McpChildren }>(notProvided("agent-session", "prepare")),
     /** One model turn. */
     think: fromPromise<ModelTurn, { sessionId: string; messages: readonly ModelMessage[]; tools: readonly ToolSpec[] }>(notProvided("agent-session", "think")),
-    /** The policy's verdict on a tool call, with its diff card and action hash. */
-    decide: fromPromise<ToolDecision, { sessionId: string; sandbox: SandboxHandle; vm?: AnyActorRef; call: ToolCall; mcp: McpChildren }>(notProvided("agent-session", "decide")),
-    /** Runs a green tool call (red ones run inside their approval request). */
-    runTool: fromPromise<ToolResult, { sessionId: string; sandbox: SandboxHandle; vm?: AnyActorRef; call: ToolCall; mcp: McpChildren }>(notProvided("agent-session", "runTool")),
+    /** The policy's verdict on a tool call, with its diff card and action hash; green and denied ones are recorded here. */
+    decide: fromPromise<ActionDecision, { sessionId: string; call: ToolCall; mcp: McpChildren }>(notProvided("agent-session", "decide")),
+    /** Runs an allowed action: a green call, or a red one (or the changes) once approved. */
+    runTool: fromPromise<ToolResult, { sessionId: string; sandbox: SandboxHandle; vm?: AnyActorRef; action: SessionAction; mcp: McpChildren }>(
+      notProvided("agent-session", "runTool"),
+    ),
     /** Writes the cliff's answer to the audit log; rejects (code EAUDIT) when it cannot. */
     recordApproval: fromPromise<void, ApprovalRecord>(notProvided("agent-session", "recordApproval")),
-    /** The project files the sandbox changed, or null when it changed none. */
-    collectChanges: fromPromise<WorkspaceChanges | null, { sessionId: string; sandbox: SandboxHandle }>(notProvided("agent-session", "collectChanges")),
+    /** The project files the sandbox changed, as the decision to apply them, or null when it changed none. */
+    collectChanges: fromPromise<ActionDecision | null, { sessionId: string; sandbox: SandboxHandle; workspace: unknown }>(notProvided("agent-session", "collectChanges")),
   },
   guards: {
-    sandboxReady: ({ event }) => {
-      const snap = (event as unknown as { snapshot?: { value?: unknown } }).snapshot;
-      return typeof snap?.value === "object" && snap.value !== null && "running" in snap.value;
-    },
-    moreCalls: ({ context }) => context.pending.length > 0,
     overBudget: ({ context }) => context.steps >= context.budgets.maxSteps || context.tokens >= context.budgets.maxTokens,
-    green: ({ event }) => (event as unknown as { output: ToolDecision }).output.decision === "green",
-    red: ({ event }) => (event as unknown as { output: ToolDecision }).output.decision === "red",
-    truncated: ({ event }) => (event as unknown as { output: ModelTurn }).output.stop === "max_tokens",
-    wantsTools: ({ event }) => (event as unknown as { output: ModelTurn }).output.toolCalls.length > 0,
-    noChanges: ({ event }) => (event as unknown as { output: WorkspaceChanges | null }).output === null,
-    auditFailed: ({ event }) => (event as unknown as { error?: { code?: unknown } }).error?.code === AUDIT_FAILED,
   },
   actions: {
     mcpEnded: assign({
       mcpLive: ({ context, event }) => context.mcpLive.filter((name) => !event.type.endsWith(`.actor.${mcpChildId(name)}`)),
+    }),
+    /** Asks every connection child still there to close (each cancels its calls, then its session). */
+    closeMcp: enqueueActions(({ context, enqueue }) => {
+      for (const name of context.mcpLive) enqueue.sendTo(mcpChildId(name), { type: "STOP" });
     }),
     // The first reason to end is the one that counts: a timer firing while the session closes
     // for another reason does not relabel it.
@@ -258,6 +218,15 @@ export const agentSessionMachine = setup({
       pending: ({ context }) => context.pending.slice(1),
       decision: null,
     }),
+    /** What became of the changes, and so of the session: it ends here either way. */
+    applied: assign(({ context }, params: { notApplied: string | null; failed?: boolean }) => ({
+      changesOutcome: params.notApplied === null ? ("applied" as const) : { notApplied: params.notApplied },
+      end:
+        context.end ??
+        (params.notApplied === null
+          ? { outcome: "done" as const, reason: "the model is done; its changes were applied" }
+          : { outcome: params.failed ? ("failed" as const) : ("done" as const), reason: `the model is done; its changes were not applied (${params.notApplied})` }),
+    })),
   },
   delays: {
     wallTime: ({ context }) => context.budgets.maxWallMs,
@@ -274,6 +243,7 @@ export const agentSessionMachine = setup({
     mcpServers: input.mcpServers ?? [],
     mcpLive: [],
     sandbox: null,
+    workspace: null,
     tools: [],
     messages: [
       { role: "system", content: input.system },
@@ -285,7 +255,6 @@ export const agentSessionMachine = setup({
     pending: [],
     decision: null,
     recording: null,
-    changes: null,
     changesOutcome: "none",
     end: null,
   }),
@@ -309,8 +278,8 @@ export const agentSessionMachine = setup({
         input: ({ context }) => context.sandboxInput,
         onSnapshot: {
           // Once closing, the sandbox was told to stop: a vm never becomes ready after that.
-          guard: and(["sandboxReady", ({ context }) => context.end === null]),
-          actions: assign({ sandbox: ({ context, event }) => context.sandbox ?? (event.snapshot.context as { sandbox: SandboxHandle | null }).sandbox }),
+          guard: ({ context, event }) => context.end === null && typeof event.snapshot.value === "object" && "running" in event.snapshot.value,
+          actions: assign({ sandbox: ({ context, event }) => context.sandbox ?? event.snapshot.context.sandbox }),
         },
         // The sandbox ended by itself (it died, or never came up): nothing more can run.
         onDone: {
@@ -319,26 +288,26 @@ export const agentSessionMachine = setup({
             end: ({ context, event }) =>
               context.end ?? {
                 outcome: "failed" as const,
-                reason: `the session's sandbox ended: ${(event.output as VmOutput).outcome === "failed" ? (event.output as Extract<VmOutput, { outcome: "failed" }>).failure.message : "it stopped"}`,
+                reason: `the session's sandbox ended: ${event.output.outcome === "failed" ? event.output.failure.message : "it stopped"}`,
               },
           }),
         },
       },
       after: {
         wallTime: {
-          target: ".closing",
-          actions: {
-            type: "ending",
-            params: ({ context }) => ({
-              outcome: "budgetExceeded" as const,
+          actions: enqueueActions(({ context, enqueue }) =>
+            enqueue.raise({
+              type: "END",
+              outcome: "budgetExceeded",
               reason: `the session ran past its wall-time budget of ${Math.round(context.budgets.maxWallMs / 1000)} s`,
             }),
-          },
+          ),
         },
       },
       on: {
-        CANCEL: { target: ".closing", actions: { type: "ending", params: ({ event }) => ({ outcome: "cancelled" as const, reason: event.reason }) } },
-        STOP: { target: ".closing", actions: { type: "ending", params: { outcome: "cancelled" as const, reason: "IronClaw is shutting down" } } },
+        CANCEL: { actions: enqueueActions(({ enqueue, event }) => enqueue.raise({ type: "END", outcome: "cancelled", reason: event.reason })) },
+        STOP: { actions: enqueueActions(({ enqueue }) => enqueue.raise({ type: "END", outcome: "cancelled", reason: "IronClaw is shutting down" })) },
+        END: { target: ".closing", actions: { type: "ending", params: ({ event }) => ({ outcome: event.outcome, reason: event.reason }) } },
       },
       initial: "preparing",
       states: {
@@ -350,8 +319,8 @@ export const agentSessionMachine = setup({
               invoke: {
                 id: "prepare",
                 src: "prepare",
-                input: ({ context, self }) => ({ sessionId: context.id, sandbox: context.sandbox!, mcp: mcpChildren(self) }),
-                onDone: { target: "#session.active.thinking", actions: assign({ tools: ({ event }) => event.output }) },
+                input: ({ context, self }) => ({ sessionId: context.id, sandbox: context.sandbox!, mcp: mcpChildren(self.getSnapshot().children) }),
+                onDone: { target: "#session.active.thinking", actions: assign({ tools: ({ event }) => event.output.tools, workspace: ({ event }) => event.output.workspace }) },
                 onError: {
                   target: "#session.active.closing",
                   actions: { type: "ending", params: ({ event }) => ({ outcome: "failed" as const, reason: `preparing the workspace failed: ${errorText(event.error)}` }) },
@@ -382,30 +351,27 @@ export const agentSessionMachine = setup({
                 // Cut off at the model's output limit: neither its tool calls (their arguments may
                 // be cut too) nor "done" (its work may be half-finished) can be taken at its word.
                 // Nothing of the turn runs; the model is told and goes on, within its budgets.
-                guard: "truncated",
+                guard: ({ event }) => event.output.stop === "max_tokens",
                 target: "observing",
                 actions: assign(({ context, event }) => ({
-                  steps: context.steps + 1,
-                  tokens: context.tokens + event.output.usage.inputTokens + event.output.usage.outputTokens,
+                  ...turnUsage(context, event.output),
                   messages: [...context.messages, { role: "assistant" as const, content: event.output.text || "(cut off)" }, { role: "user" as const, content: TRUNCATED_NOTE }],
                 })),
               },
               {
-                guard: "wantsTools",
+                guard: ({ event }) => event.output.toolCalls.length > 0,
                 target: "acting",
                 actions: assign(({ context, event }) => ({
-                  steps: context.steps + 1,
-                  tokens: context.tokens + event.output.usage.inputTokens + event.output.usage.outputTokens,
+                  ...turnUsage(context, event.output),
                   answer: event.output.text || context.answer,
                   messages: [...context.messages, { role: "assistant" as const, content: event.output.text, toolCalls: event.output.toolCalls }],
                   pending: event.output.toolCalls,
                 })),
               },
               {
-                target: "applying",
+                target: "collecting",
                 actions: assign(({ context, event }) => ({
-                  steps: context.steps + 1,
-                  tokens: context.tokens + event.output.usage.inputTokens + event.output.usage.outputTokens,
+                  ...turnUsage(context, event.output),
                   answer: event.output.text,
                   messages: [...context.messages, { role: "assistant" as const, content: event.output.text }],
                 })),
@@ -422,15 +388,19 @@ export const agentSessionMachine = setup({
           invoke: {
             id: "decide",
             src: "decide",
-            input: ({ context, self }) => ({ sessionId: context.id, sandbox: context.sandbox!, vm: sandboxChild(self), call: context.pending[0]!, mcp: mcpChildren(self) }),
+            input: ({ context, self }) => ({ sessionId: context.id, call: context.pending[0]!, mcp: mcpChildren(self.getSnapshot().children) }),
             onDone: [
-              { guard: "green", target: "running", actions: assign({ decision: ({ event }) => event.output }) },
-              { guard: "red", target: "awaitingApproval", actions: assign({ decision: ({ event }) => event.output }) },
+              { guard: ({ event }) => event.output.decision === "green", target: "running", actions: assign({ decision: ({ event }) => event.output }) },
+              { guard: ({ event }) => event.output.decision === "red", target: "awaitingApproval", actions: assign({ decision: ({ event }) => event.output }) },
               { target: "acting", reenter: true, actions: { type: "answer", params: ({ event }) => ({ content: `denied by policy: ${event.output.reason}`, isError: true }) } },
             ],
             onError: [
               // The verdict could not be recorded: a green call must not run, and nothing after it.
-              { guard: "auditFailed", target: "closing", actions: { type: "ending", params: ({ event }) => auditFailure(event.error) } },
+              {
+                guard: ({ event }) => typeof event.error === "object" && event.error !== null && "code" in event.error && event.error.code === AUDIT_FAILED,
+                target: "closing",
+                actions: { type: "ending", params: ({ event }) => auditFailure(event.error) },
+              },
               {
                 target: "acting",
                 reenter: true,
@@ -439,130 +409,124 @@ export const agentSessionMachine = setup({
             ],
           },
         },
+        // An allowed action: a green call, or one a human approved (the call, or applying the changes).
         running: {
           invoke: {
             id: "runTool",
             src: "runTool",
-            input: ({ context, self }) => ({ sessionId: context.id, sandbox: context.sandbox!, vm: sandboxChild(self), call: context.pending[0]!, mcp: mcpChildren(self) }),
-            onDone: { target: "acting", actions: { type: "answer", params: ({ event }) => event.output } },
-            onError: { target: "acting", actions: { type: "answer", params: ({ event }) => ({ content: errorText(event.error), isError: true }) } },
+            input: ({ context, self }) => ({
+              sessionId: context.id,
+              sandbox: context.sandbox!,
+              vm: self.getSnapshot().children.sandbox,
+              action: context.decision!.action,
+              mcp: mcpChildren(self.getSnapshot().children),
+            }),
+            onDone: [
+              { guard: ({ context }) => applying(context), target: "closing", actions: { type: "applied", params: { notApplied: null } } },
+              { target: "acting", actions: { type: "answer", params: ({ event }) => event.output } },
+            ],
+            onError: [
+              {
+                guard: ({ context }) => applying(context),
+                target: "closing",
+                actions: { type: "applied", params: ({ event }) => ({ notApplied: errorText(event.error), failed: true }) },
+              },
+              { target: "acting", actions: { type: "answer", params: ({ event }) => ({ content: errorText(event.error), isError: true }) } },
+            ],
           },
         },
+        // A red action (or the changes) waits for a human; the request only decides.
         awaitingApproval: {
           invoke: {
             id: "approval",
             src: "approval",
-            input: ({ context }) => approvalInput(context, `approval-${context.steps}-${context.pending.length}`, context.decision!),
+            input: ({ context }) => ({
+              id: `${context.id}-${applying(context) ? "apply" : `approval-${context.steps}-${context.pending.length}`}`,
+              sessionId: context.id,
+              actionHash: context.decision!.actionHash,
+              card: context.decision!.card,
+              summary: context.decision!.summary,
+              deadlineMs: context.approvalDeadlineMs,
+              interactive: context.interactive,
+            }),
             onDone: {
               target: "recordingApproval",
-              actions: [
-                // Before `answer` moves on from the call in hand: the record names it.
-                assign({
-                  recording: ({ context, event }) => ({
-                    session: context.id,
-                    output: event.output as ApprovalOutput,
-                    summary: context.decision?.summary ?? "",
-                    subject: { kind: "tool" as const, call: context.pending[0]! },
-                  }),
-                }),
-                {
-                  type: "answer",
-                  params: ({ event }) => {
-                    const o = event.output as ApprovalOutput;
-                    if (o.outcome === "done") return { content: typeof o.result === "string" ? o.result : JSON.stringify(o.result), isError: false };
-                    if (o.outcome === "failed") return { content: `approved, but it failed: ${o.error}`, isError: true };
-                    return { content: `not run: ${o.reason}`, isError: true };
-                  },
+              actions: assign({
+                recording: ({ context, event }) => {
+                  const { action, card } = context.decision!;
+                  return { output: event.output, subject: action.kind === "tool" ? { kind: "tool" as const, call: action.call } : { kind: "apply" as const, card } };
                 },
-              ],
+              }),
             },
           },
           on: {
-            APPROVE: { actions: toChild("approval") },
-            DENY: { actions: toChild("approval") },
-            CANCEL: {
-              target: "closing",
-              actions: [toChild("approval"), { type: "ending", params: ({ event }) => ({ outcome: "cancelled" as const, reason: event.reason }) }],
+            APPROVE: { actions: forwardTo("approval") },
+            DENY: { actions: forwardTo("approval") },
+            // The session ends while a human is asked: the request is cancelled (by the session),
+            // and that answer is recorded like any other before the session closes.
+            END: {
+              actions: [
+                { type: "ending", params: ({ event }) => ({ outcome: event.outcome, reason: event.reason }) },
+                sendTo("approval", ({ event }) => ({ type: "CANCEL" as const, reason: event.reason })),
+              ],
             },
           },
         },
-        // Every answer at the cliff is recorded before the session goes on; one that cannot be ends it.
+        // Every answer at the cliff is recorded before the session acts on it; one that cannot be ends it.
         recordingApproval: {
           invoke: {
             id: "recordApproval",
             src: "recordApproval",
             input: ({ context }) => context.recording!,
-            onDone: { target: "acting", actions: assign({ recording: null }) },
-            onError: { target: "closing", actions: { type: "ending", params: ({ context, event }) => auditFailure(event.error, context.recording) } },
+            onDone: [
+              { guard: ({ context }) => context.end !== null, target: "closing" },
+              { guard: ({ context }) => context.recording?.output.outcome === "approved", target: "running" },
+              {
+                guard: ({ context }) => applying(context),
+                target: "closing",
+                actions: { type: "applied", params: ({ context }) => ({ notApplied: context.recording!.output.reason }) },
+              },
+              {
+                target: "acting",
+                actions: { type: "answer", params: ({ context }) => ({ content: `not run: ${context.recording!.output.reason}`, isError: true }) },
+              },
+            ],
+            // Even when the session was already ending (its end cancelled the request): an answer
+            // that cannot be recorded is what the session reports.
+            onError: { target: "closing", actions: assign({ end: ({ event }) => auditFailure(event.error) }) },
           },
         },
         observing: { always: "thinking" },
         // The model is done: whatever it changed in the project comes back through the cliff.
-        applying: {
-          initial: "collecting",
-          states: {
-            collecting: {
-              invoke: {
-                id: "collectChanges",
-                src: "collectChanges",
-                input: ({ context }) => ({ sessionId: context.id, sandbox: context.sandbox! }),
-                onDone: [
-                  {
-                    guard: "noChanges",
-                    target: "#session.active.closing",
-                    actions: { type: "ending", params: { outcome: "done" as const, reason: "the model is done; it changed no files" } },
-                  },
-                  { target: "asking", actions: assign({ changes: ({ event }) => event.output }) },
-                ],
-                onError: {
-                  target: "#session.active.closing",
-                  actions: { type: "ending", params: ({ event }) => ({ outcome: "failed" as const, reason: `collecting the changes failed: ${errorText(event.error)}` }) },
-                },
+        collecting: {
+          invoke: {
+            id: "collectChanges",
+            src: "collectChanges",
+            input: ({ context }) => ({ sessionId: context.id, sandbox: context.sandbox!, workspace: context.workspace }),
+            onDone: [
+              {
+                guard: ({ event }) => event.output === null,
+                target: "closing",
+                actions: { type: "ending", params: { outcome: "done" as const, reason: "the model is done; it changed no files" } },
               },
-            },
-            asking: {
-              invoke: {
-                id: "approval",
-                src: "approval",
-                input: ({ context }) => approvalInput(context, "apply", context.changes!),
-                onDone: {
-                  target: "recording",
-                  actions: assign(({ context, event }) => {
-                    const o = event.output as ApprovalOutput;
-                    const changesOutcome: SessionSummary["changes"] = o.outcome === "done" ? "applied" : { notApplied: o.outcome === "failed" ? o.error : o.reason };
-                    return {
-                      changesOutcome,
-                      recording: { session: context.id, output: o, summary: context.changes?.summary ?? "", subject: { kind: "apply" as const, card: context.changes?.card } },
-                    };
-                  }),
-                },
-              },
-              on: {
-                APPROVE: { actions: toChild("approval") },
-                DENY: { actions: toChild("approval") },
-              },
-            },
-            recording: {
-              invoke: {
-                id: "recordApproval",
-                src: "recordApproval",
-                input: ({ context }) => context.recording!,
-                onDone: { target: "#session.active.closing", actions: { type: "ending", params: ({ context }) => appliedEnd(context.recording!.output) } },
-                onError: { target: "#session.active.closing", actions: { type: "ending", params: ({ context, event }) => auditFailure(event.error, context.recording) } },
-              },
+              { target: "awaitingApproval", actions: assign({ decision: ({ event }) => event.output }) },
+            ],
+            onError: {
+              target: "closing",
+              actions: { type: "ending", params: ({ event }) => ({ outcome: "failed" as const, reason: `collecting the changes failed: ${errorText(event.error)}` }) },
             },
           },
         },
         // Every way out: stop the sandbox and wait for its teardown (the vm bounds it).
         closing: {
-          entry: [toChild("sandbox", { type: "STOP" }), closeMcp],
-          on: { CANCEL: {}, STOP: {} },
+          entry: [sendTo("sandbox", { type: "STOP" }), "closeMcp"],
+          on: { END: {} },
         },
       },
     },
     // The sandbox is gone; the MCP connections close (bounded by their own closeMs).
     draining: {
-      entry: closeMcp,
+      entry: "closeMcp",
       always: { guard: ({ context }) => context.mcpLive.length === 0, target: "ended" },
     },
     ended: {

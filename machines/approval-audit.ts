@@ -1,14 +1,37 @@
-// What the audit log says an answer at the approval cliff was about (the record's `action`): the
-// decision's subject as data, so the log alone tells what was approved or denied. The action hash
+// An answer at the approval cliff as the audit log records it: the approval's outcome and who
+// settled it (its output, the same as its approval.settled event) become the record's decision,
+// `by` and reason, and what it was about becomes the record's `action`: the decision's subject
+// as data, so the log alone tells what was approved or denied. The action hash
 // binds the same things, but a hash cannot be read back; the card it was taken over is not kept
 // (its full diff, when one was saved, is deleted after 7 days). For an apply: every file's path,
 // status and the SHA-256, size and mode of the bytes written (the card's `after` side), and the
 // changes not applied; for a red tool call: the tool and its arguments. Bounded, since the record
 // is one line of the log: past the caps the rest are counted (the action hash covers every file).
-import { canonicalJson } from "../../core/canonical-json.ts";
-import { sha256Hex } from "../../core/hash.ts";
-import type { CardFile, DiffCard, FileSide, SkippedChange } from "../../core/diff-card.ts";
-import type { ApprovalSubject } from "../../machines/agent-session.machine.ts";
+import type { AuditEntry } from "../core/audit-record.ts";
+import { canonicalJson } from "../core/canonical-json.ts";
+import { sha256Hex } from "../core/hash.ts";
+import type { CardFile, DiffCard, FileSide, SkippedChange } from "../core/diff-card.ts";
+import type { ToolCall } from "../core/model.ts";
+import type { ApprovalOutput } from "./approval-request.machine.ts";
+
+/** What an answer at the cliff was about: a red tool call, or the session's changes (with their card). */
+export type ApprovalSubject = { readonly kind: "tool"; readonly call: ToolCall } | { readonly kind: "apply"; readonly card: unknown };
+
+/** An answer at the cliff, for the audit log, with what it was about. */
+export interface ApprovalRecord {
+  readonly output: ApprovalOutput;
+  readonly subject: ApprovalSubject;
+}
+
+/** The audit log's record of an answer: decided before the session acts on it. */
+export const approvalAuditEntry = ({ output, subject }: ApprovalRecord): AuditEntry => ({
+  session: output.sessionId,
+  action: approvalAuditAction(output.summary, subject),
+  actionHash: output.actionHash,
+  decision: output.outcome,
+  by: output.by,
+  reason: output.reason,
+});
 
 /** Files, and changes not applied, listed one by one; the rest are counted. */
 export const MAX_AUDITED_FILES = 10_000;

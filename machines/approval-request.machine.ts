@@ -3,12 +3,18 @@
 // The approval binds to the SHA-256 of the exact action — tool, arguments, the diff and the
 // base it applies to — so an answer given for anything else is refused, and a changed action
 // needs a new request. No answer before the deadline means denied; a run with nobody to ask is
-// denied at once, by policy, and says so. Only an approved action runs (executing), once.
-import { assign, emit, fromPromise, setup } from "xstate";
-import { notProvided } from "./not-provided.ts";
+// denied at once, by policy, and says so. The request only decides: the session that asked runs
+// the action it holds, and only when this ends approved (machines/agent-session.machine.ts).
+//
+// Whoever shows the request (the terminal, the inspector) and the audit log learn of it from two
+// events: `approval.pending` when it is made, `approval.settled` when it is answered.
+import { assign, emit, setup } from "xstate";
+import type { AuditBy } from "../core/audit-record.ts";
 
 export interface ApprovalInput {
   readonly id: string;
+  /** The session that asked, and holds the action. */
+  readonly sessionId: string;
   /** SHA-256 of the exact action (core/diff-card.ts actionHash); an approval must name it. */
   readonly actionHash: string;
   /** What the human sees: the diff card, as plain data (rendered by the terminal or the inspector). */
@@ -21,18 +27,9 @@ export interface ApprovalInput {
   readonly interactive: boolean;
 }
 
-export type ApprovalDecision = "approved" | "denied" | "expired" | "cancelled";
-
-export type ApprovalOutput =
-  | { readonly outcome: "done"; readonly id: string; readonly actionHash: string; readonly by: "user"; readonly result: unknown }
-  | { readonly outcome: "failed"; readonly id: string; readonly actionHash: string; readonly by: "user"; readonly error: string }
-  | {
-      readonly outcome: "denied" | "expired" | "cancelled";
-      readonly id: string;
-      readonly actionHash: string;
-      readonly by: "user" | "timeout" | "non-interactive" | "owner";
-      readonly reason: string;
-    };
+export type ApprovalOutcome = "approved" | "denied" | "expired" | "cancelled";
+/** Who settled it: the user (terminal or inspector), the deadline, a run nobody can answer, or the session ending first. */
+export type ApprovalBy = Exclude<AuditBy, "policy">;
 
 export type ApprovalEvent =
   /** The human approves the action whose hash they were shown. */
@@ -41,18 +38,53 @@ export type ApprovalEvent =
   /** The session that asked is ending (Ctrl-C, budget, its own end). */
   | { type: "CANCEL"; reason: string };
 
+/** A request made: what to show, until when (the wall clock's milliseconds when the deadline passes). */
+export interface ApprovalPending {
+  readonly type: "approval.pending";
+  readonly id: string;
+  readonly sessionId: string;
+  readonly actionHash: string;
+  readonly card: unknown;
+  readonly summary: string;
+  readonly deadlineAt: number;
+}
+
+/** A request answered; the same is its output. */
+export interface ApprovalSettled {
+  readonly type: "approval.settled";
+  readonly id: string;
+  readonly sessionId: string;
+  readonly actionHash: string;
+  readonly summary: string;
+  readonly outcome: ApprovalOutcome;
+  readonly by: ApprovalBy;
+  readonly reason: string;
+}
+
+export type ApprovalOutput = Omit<ApprovalSettled, "type">;
+
 export type ApprovalEmitted =
+  | ApprovalPending
+  | ApprovalSettled
   /** An answer that did not match the pending action: the action changed, or the answer is for another. */
-  { type: "approval.refused"; given: string; expected: string; reason: string };
+  | { type: "approval.refused"; given: string; expected: string; reason: string };
 
 interface ApprovalContext extends ApprovalInput {
-  /** Set as a final state is entered: the machine's output reads it. */
-  ended: "done" | "failed" | "denied" | "expired" | "cancelled" | null;
-  by: "user" | "timeout" | "non-interactive" | "owner" | null;
+  /** Set by the answer, as the final state is entered. */
+  outcome: ApprovalOutcome | null;
+  by: ApprovalBy | null;
   reason: string;
-  result: unknown;
-  error: string | null;
 }
+
+const output = (context: ApprovalContext): ApprovalOutput => ({
+  id: context.id,
+  sessionId: context.sessionId,
+  actionHash: context.actionHash,
+  summary: context.summary,
+  outcome: context.outcome ?? "cancelled",
+  by: context.by ?? "session",
+  reason: context.reason,
+});
 
 export const approvalRequestMachine = setup({
   types: {
@@ -62,37 +94,45 @@ export const approvalRequestMachine = setup({
     output: {} as ApprovalOutput,
     emitted: {} as ApprovalEmitted,
   },
-  actors: {
-    /** The approved action's effect, run once. */
-    execute: fromPromise<unknown, { actionHash: string }>(notProvided("approval-request", "execute")),
-  },
   guards: {
-    interactive: ({ context }) => context.interactive,
     matchesAction: ({ context, event }) => event.type === "APPROVE" && event.actionHash === context.actionHash,
+  },
+  actions: {
+    settled: emit(({ context }) => ({ type: "approval.settled" as const, ...output(context) })),
   },
   delays: {
     deadline: ({ context }) => context.deadlineMs,
   },
 }).createMachine({
   id: "approval",
-  context: ({ input }) => ({ ...input, ended: null, by: null, reason: "", result: undefined, error: null }),
+  context: ({ input }) => ({ ...input, outcome: null, by: null, reason: "" }),
+  // The deadline is for people to read: the timer itself runs on the actor system's clock.
+  entry: emit(({ context }) => ({
+    type: "approval.pending" as const,
+    id: context.id,
+    sessionId: context.sessionId,
+    actionHash: context.actionHash,
+    card: context.card,
+    summary: context.summary,
+    deadlineAt: Date.now() + context.deadlineMs,
+  })),
   initial: "pending",
   states: {
     pending: {
       always: {
         guard: ({ context }) => !context.interactive,
         target: "denied",
-        actions: assign({ by: "non-interactive" as const, reason: "nobody can approve in a non-interactive run: denied by policy" }),
+        actions: assign({ outcome: "denied", by: "non-interactive", reason: "nobody can approve in a non-interactive run: denied by policy" }),
       },
       after: {
         deadline: {
           target: "expired",
-          actions: assign({ by: "timeout" as const, reason: ({ context }) => `no answer within ${Math.round(context.deadlineMs / 1000)} s: denied` }),
+          actions: assign({ outcome: "expired", by: "timeout", reason: ({ context }) => `no answer within ${Math.round(context.deadlineMs / 1000)} s: denied` }),
         },
       },
       on: {
         APPROVE: [
-          { guard: "matchesAction", target: "approved", actions: assign({ by: "user" as const, reason: "approved" }) },
+          { guard: "matchesAction", target: "approved", actions: assign({ outcome: "approved", by: "user", reason: "approved" }) },
           {
             actions: emit(({ context, event }) => ({
               type: "approval.refused" as const,
@@ -102,34 +142,16 @@ export const approvalRequestMachine = setup({
             })),
           },
         ],
-        DENY: { target: "denied", actions: assign({ by: "user" as const, reason: ({ event }) => event.reason ?? "denied by the user" }) },
-        CANCEL: { target: "cancelled", actions: assign({ by: "owner" as const, reason: ({ event }) => event.reason }) },
+        DENY: { target: "denied", actions: assign({ outcome: "denied", by: "user", reason: ({ event }) => event.reason ?? "denied by the user" }) },
+        CANCEL: { target: "cancelled", actions: assign({ outcome: "cancelled", by: "session", reason: ({ event }) => event.reason }) },
       },
     },
-    approved: { always: "executing" },
-    executing: {
-      invoke: {
-        id: "execute",
-        src: "execute",
-        input: ({ context }) => ({ actionHash: context.actionHash }),
-        onDone: { target: "done", actions: assign({ result: ({ event }) => event.output }) },
-        onError: { target: "failed", actions: assign({ error: ({ event }) => (event.error instanceof Error ? event.error.message : String(event.error)) }) },
-      },
-      // Approved actions are not cancelled halfway: a half-applied change is worse than either.
-    },
-    done: { type: "final", entry: assign({ ended: "done" as const }) },
-    failed: { type: "final", entry: assign({ ended: "failed" as const }) },
-    denied: { type: "final", entry: assign({ ended: "denied" as const }) },
-    expired: { type: "final", entry: assign({ ended: "expired" as const }) },
-    cancelled: { type: "final", entry: assign({ ended: "cancelled" as const }) },
+    approved: { type: "final", entry: "settled" },
+    denied: { type: "final", entry: "settled" },
+    expired: { type: "final", entry: "settled" },
+    cancelled: { type: "final", entry: "settled" },
   },
-  output: ({ context }) => {
-    const state = context.ended;
-    const base = { id: context.id, actionHash: context.actionHash };
-    if (state === "done") return { ...base, outcome: "done", by: "user", result: context.result };
-    if (state === "failed") return { ...base, outcome: "failed", by: "user", error: context.error ?? "the action failed" };
-    return { ...base, outcome: state ?? "cancelled", by: context.by ?? "owner", reason: context.reason };
-  },
+  output: ({ context }) => output(context),
 });
 
 export type ApprovalRequestMachine = typeof approvalRequestMachine;

@@ -23,7 +23,6 @@ import { MCP_SANDBOX_LIMITS } from "../actors/mcp/mcp-sandboxed.transport.ts";
 import type { ElicitHandler, SessionHooks } from "../actors/mcp/mcp-session.ts";
 import { mcpConnectionMachine } from "../machines/mcp-connection.machine.ts";
 import { agentSessionMachine } from "../machines/agent-session.machine.ts";
-import { approvalRequestMachine } from "../machines/approval-request.machine.ts";
 import { agentSessionActors, type SessionServices } from "../actors/session/agent-session.actors.ts";
 import { orchestratorMachine, type OrchestratorEmitted, type OrchestratorInput, type OrchestratorOutput } from "../machines/orchestrator.machine.ts";
 import { heldSandboxes as vmHeld, vmMachine } from "../machines/vm.machine.ts";
@@ -125,14 +124,13 @@ export function sandboxesHeld(reap: Extract<OrchestratorEmitted, { type: "child.
 
 /**
  * The agent-session machine with its effects: its sandbox a vm like any other, its MCP
- * connections its own, its approval requests running only the action a human approved.
+ * connections its own. Its approval requests need none: they only decide.
  */
 function sessionMachine(actors: ReturnType<typeof agentSessionActors>, drivers: DriverRegistry, store: SandboxStore, mcp: typeof mcpConnectionMachine) {
   return agentSessionMachine.provide({
     actors: {
       ...actors,
       sandbox: vmMachine.provide({ actors: vmActors(drivers, store) }),
-      approval: approvalRequestMachine.provide({ actors: { execute: actors.execute } }),
       mcp,
     },
   });
@@ -203,10 +201,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       pendingReaps.add(p);
     }
   });
-  orchestrator.on("child.exited", (e) => {
-    logger.info(e, "child exited");
-    sessionActors?.forget(e.id); // a finished session's copy of the project and unapproved actions
-  });
+  orchestrator.on("child.exited", (e) => logger.info(e, "child exited"));
 
   const stopped = new Promise<OrchestratorOutput>((resolve, reject) => {
     orchestrator.subscribe({

@@ -45,27 +45,22 @@ import { configDir, stateDir } from "../../core/paths.ts";
 import { schemaProblem } from "../../core/schema-problem.ts";
 import { ensurePrivateDir } from "../sandbox/private-dir.ts";
 import { AuditLogError } from "../../core/errors.ts";
+import { AUDIT_BY, AUDIT_DECISIONS, type AuditBy, type AuditDecision, type AuditEntry } from "../../core/audit-record.ts";
 import { tryLock } from "./lock-file.ts";
 
-export type AuditDecision = "green" | "approved" | "denied" | "denied-by-rule" | "expired" | "cancelled";
-export type AuditBy = "policy" | "user" | "timeout" | "non-interactive";
+export type { AuditBy, AuditDecision, AuditEntry } from "../../core/audit-record.ts";
 
-export interface AuditRecord {
+export interface AuditRecord extends AuditEntry {
   readonly seq: number;
   readonly at: string;
-  readonly session: string;
-  readonly action: unknown;
-  readonly actionHash: string;
   readonly decision: AuditDecision;
+  /** Records from before "session" existed say "user" for a cancellation by the session; they still verify. */
   readonly by: AuditBy;
-  readonly reason: string;
   readonly prev: string;
   readonly hash: string;
   /** HMAC-SHA256 of `hash` under the user's audit key; absent only on records written before the key existed. */
   readonly mac?: string;
 }
-
-export type AuditEntry = Omit<AuditRecord, "seq" | "at" | "prev" | "hash" | "mac">;
 
 /** `prev` of the first record. */
 export const GENESIS = "0".repeat(64);
@@ -382,8 +377,8 @@ const RecordSchema = Schema.Struct({
   session: Schema.String,
   action: Schema.Unknown,
   actionHash: Schema.String,
-  decision: Schema.Literals(["green", "approved", "denied", "denied-by-rule", "expired", "cancelled"]),
-  by: Schema.Literals(["policy", "user", "timeout", "non-interactive"]),
+  decision: Schema.Literals(AUDIT_DECISIONS),
+  by: Schema.Literals(AUDIT_BY),
   reason: Schema.String,
   prev: Hex64,
   hash: Hex64,

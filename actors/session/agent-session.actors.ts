@@ -1,15 +1,16 @@
 // The effects behind machines/agent-session.machine.ts: the workspace copied in and collected
 // back, the model asked, each tool call judged by the policy (with its diff card and action
-// hash), green calls run in the session's sandbox, and red ones kept ready for their approval
-// request to run — bound to the hash a human approved, so only that exact action can run.
-// Every decision goes to the audit log.
+// hash) once, and an allowed action run from its decision, which the session holds as data:
+// a tool call in the session's sandbox (or on its MCP server), or the changes applied to the
+// project. Every decision goes to the audit log.
 import { applyPatch } from "diff";
 import { fromPromise, type AnyActorRef } from "xstate";
 import type { SandboxHandle } from "../../machines/vm.machine.ts";
-import type { ApprovalRecord, McpChildren, ToolDecision, ToolResult, WorkspaceChanges } from "../../machines/agent-session.machine.ts";
+import type { ActionDecision, McpChildren, SessionAction, ToolResult } from "../../machines/agent-session.machine.ts";
+import { approvalAuditEntry, type ApprovalRecord } from "../../machines/approval-audit.ts";
 import { createMcpHub, type McpHub } from "../mcp/mcp-hub.ts";
 import type { McpServerConfig } from "../../core/mcp-server.ts";
-import { actionHash, execCard, filesCard, mcpCard, type DiffCard } from "../../core/diff-card.ts";
+import { actionHash, execCard, filesCard, mcpCard, type DiffCard, type FileChange } from "../../core/diff-card.ts";
 import { sha256Hex } from "../../core/hash.ts";
 import { decide, type PolicyAction, type PolicyRule } from "../../core/policy.ts";
 import type { AuditLog } from "../audit/audit-log.ts";
@@ -19,7 +20,6 @@ import { execOnVm } from "./vm-job.ts";
 import { saveFullDiff } from "./full-diff-file.ts";
 import { collectChanges, copyIntoSandbox, SANDBOX_WORKSPACE, snapshotProject, type SandboxBaseline, type WorkspaceSnapshot } from "./workspace.ts";
 import { applyChanges } from "./workspace-apply.ts";
-import { approvalAuditAction } from "../audit/approval-audit-action.ts";
 
 import { sandboxOf as asSandbox } from "../sandbox/sandbox-handle.ts";
 const OUTPUT_LIMIT = 16 * 1024;
@@ -71,8 +71,6 @@ export interface SessionServices {
   readonly onText?: (sessionId: string, delta: string) => void;
   /** Told about a configured MCP server that did not come up for the session. */
   readonly onMcpUnavailable?: (server: string, reason: string) => void;
-  /** Told about each red action as it waits, with its card (the terminal shows it). */
-  readonly onApprovalNeeded?: (sessionId: string, request: { actionHash: string; card: DiffCard; summary: string }) => void;
 }
 
 const str = (v: unknown, what: string): string => {
@@ -148,23 +146,16 @@ const resultText = (result: unknown): ToolResult => {
   return { content: clip(text), isError: r.isError === true };
 };
 
-/** Per session: the project as copied, and the red actions waiting, by the hash a human would approve. */
-interface SessionState {
-  snapshot: WorkspaceSnapshot | null;
-  /** How the copy looked inside the sandbox: what collection compares with. */
-  baseline: SandboxBaseline | null;
-  waiting: Map<string, () => Promise<unknown>>;
+/** The project as copied into one session's sandbox: the base every change applies to, and how the copy looked there. */
+interface CopiedWorkspace {
+  readonly snapshot: WorkspaceSnapshot;
+  readonly baseline: SandboxBaseline;
 }
+const isCopied = (w: unknown): w is CopiedWorkspace => typeof w === "object" && w !== null && "snapshot" in w && "baseline" in w;
 
 type PolicyActionAnnotations = Extract<PolicyAction, { kind: "mcp" }>["annotations"];
 
 export function agentSessionActors(services: SessionServices) {
-  const sessions = new Map<string, SessionState>();
-  const state = (id: string): SessionState => {
-    let s = sessions.get(id);
-    if (!s) sessions.set(id, (s = { snapshot: null, baseline: null, waiting: new Map() }));
-    return s;
-  };
   /** The session's own connections, as a hub over its children. */
   const hubOf = (children: McpChildren): McpHub =>
     createMcpHub(
@@ -181,17 +172,16 @@ export function agentSessionActors(services: SessionServices) {
       }));
     });
 
-  /** What the policy sees of a call, and what a human would. */
-  const describeCall = (call: ToolCall, mcp: McpHub): { action: PolicyAction; card: DiffCard; run: (target: ToolTarget) => Promise<ToolResult> } => {
+  /** What the policy sees of a call (which also says how it runs), and what a human would. */
+  const describeCall = (call: ToolCall, mcp: McpHub): { target: PolicyAction; card: DiffCard } => {
     const sep = call.name.indexOf(MCP_SEPARATOR);
     if (sep > 0) {
       const server = call.name.slice(0, sep);
       const tool = call.name.slice(sep + MCP_SEPARATOR.length);
       const config = mcp.servers.find((s) => s.name === server);
-      const known = config !== undefined;
-      const annotations = known ? (mcp.state(server).tools.find((t) => t.name === tool)?.annotations as PolicyActionAnnotations | undefined) : undefined;
+      const annotations = config ? (mcp.state(server).tools.find((t) => t.name === tool)?.annotations as PolicyActionAnnotations | undefined) : undefined;
       return {
-        action: {
+        target: {
           kind: "mcp",
           server,
           tool,
@@ -201,35 +191,35 @@ export function agentSessionActors(services: SessionServices) {
           confined: config?.transport === "stdio" && config.sandbox,
         },
         card: mcpCard({ server, tool, args: call.arguments, ...(annotations && { annotations: annotations as Record<string, boolean | undefined> }) }),
-        run: async () => {
-          if (!known) throw new Error(`no MCP server ${server} in this session`);
-          return resultText(await mcp.call(server, tool, call.arguments));
-        },
       };
     }
     const a = call.arguments;
     const path = typeof a.path === "string" ? inWorkspace(a.path) : SANDBOX_WORKSPACE;
-    const action: PolicyAction =
+    const target: PolicyAction =
       call.name === "exec"
         ? { kind: "exec", argv: Array.isArray(a.argv) ? (a.argv as string[]) : [], cwd: typeof a.cwd === "string" ? a.cwd : SANDBOX_WORKSPACE, envNames: [], network: false }
         : call.name === "read_file" || call.name === "list_dir"
           ? { kind: "file.read", path, scope: "sandbox" }
           : { kind: "file.write", path, scope: "sandbox" };
-    const card = action.kind === "exec" ? execCard({ argv: action.argv, cwd: action.cwd, envNames: [], network: false }) : mcpCard({ server: "sandbox", tool: call.name, args: a });
-    return { action, card, run: (target) => runBuiltin(target, call) };
+    const card = target.kind === "exec" ? execCard({ argv: target.argv, cwd: target.cwd, envNames: [], network: false }) : mcpCard({ server: "sandbox", tool: call.name, args: a });
+    return { target, card };
+  };
+
+  /** Writes the approved changes to the project: the last action of a session. */
+  const apply = (changes: readonly FileChange[]): ToolResult => {
+    const report = applyChanges(services.projectDir, changes);
+    return { content: `applied: ${report.written.length} file(s) written, ${report.deleted.length} deleted`, isError: false };
   };
 
   return {
-    prepare: fromPromise<ToolSpec[], { sessionId: string; sandbox: SandboxHandle; mcp: McpChildren }>(async ({ input }) => {
+    prepare: fromPromise<{ tools: ToolSpec[]; workspace: unknown }, { sessionId: string; sandbox: SandboxHandle; mcp: McpChildren }>(async ({ input }) => {
       const snapshot = snapshotProject(services.projectDir);
       const mcp = hubOf(input.mcp);
       // Copying and connecting go on together; a server that does not come up offers no tools.
       const [copied, ...ready] = await Promise.allSettled([copyIntoSandbox(asSandbox(input.sandbox).channel, snapshot), ...mcp.servers.map((s) => mcp.ready(s.name, s.timeoutMs))]);
       if (copied!.status === "rejected") throw copied!.reason;
       ready.forEach((r, i) => r.status === "rejected" && services.onMcpUnavailable?.(mcp.servers[i]!.name, (r.reason as Error).message));
-      state(input.sessionId).snapshot = snapshot;
-      state(input.sessionId).baseline = copied!.value;
-      return [...BUILTIN_TOOLS, ...mcpTools(mcp)];
+      return { tools: [...BUILTIN_TOOLS, ...mcpTools(mcp)], workspace: { snapshot, baseline: copied!.value } };
     }),
 
     think: fromPromise<ModelTurn, { sessionId: string; messages: readonly ModelMessage[]; tools: readonly ToolSpec[] }>(({ input, signal }) =>
@@ -239,18 +229,14 @@ export function agentSessionActors(services: SessionServices) {
       ),
     ),
 
-    decide: fromPromise<ToolDecision, { sessionId: string; sandbox: SandboxHandle; vm?: AnyActorRef; call: ToolCall; mcp: McpChildren }>(async ({ input }) => {
-      const { action, card, run } = describeCall(input.call, hubOf(input.mcp));
-      const verdict = decide(action, services.rules);
+    decide: fromPromise<ActionDecision, { sessionId: string; call: ToolCall; mcp: McpChildren }>(async ({ input }) => {
+      const { target, card } = describeCall(input.call, hubOf(input.mcp));
+      const verdict = decide(target, services.rules);
       const hash = actionHash({ tool: input.call.name, args: input.call.arguments, card });
       const summary = `${input.call.name} ${JSON.stringify(input.call.arguments).slice(0, 120)}`;
-      if (verdict.decision === "red") {
-        const target = { sandbox: asSandbox(input.sandbox), vm: input.vm };
-        state(input.sessionId).waiting.set(hash, async () => (await run(target)).content);
-        services.onApprovalNeeded?.(input.sessionId, { actionHash: hash, card, summary });
-      } else {
-        // Recorded before the verdict is returned: if the record cannot be written, this rejects with
-        // the AuditLogError (code EAUDIT) and the session ends without running the call.
+      // A red call is recorded with its answer; the others here, before the verdict is returned: if the
+      // record cannot be written, this rejects with the AuditLogError (code EAUDIT) and nothing runs.
+      if (verdict.decision !== "red") {
         services.audit.append({
           session: input.sessionId,
           action: { tool: input.call.name, args: input.call.arguments },
@@ -260,26 +246,28 @@ export function agentSessionActors(services: SessionServices) {
           reason: verdict.reason,
         });
       }
-      return { decision: verdict.decision, reason: verdict.reason, actionHash: hash, card, summary };
+      return { decision: verdict.decision, reason: verdict.reason, actionHash: hash, card, summary, action: { kind: "tool", call: input.call, target } };
     }),
 
     /** The cliff's answer, to the audit log; an AuditLogError (code EAUDIT) ends the session. */
-    recordApproval: fromPromise<void, ApprovalRecord>(async ({ input: { session, output, summary, subject } }) => {
-      const decision = output.outcome === "done" || output.outcome === "failed" ? "approved" : output.outcome;
-      const reason = output.outcome === "done" ? "approved and applied" : output.outcome === "failed" ? `approved; it failed: ${output.error}` : output.reason;
-      const by = output.by === "owner" ? "user" : output.by;
-      services.audit.append({ session, action: approvalAuditAction(summary, subject), actionHash: output.actionHash, decision, by, reason });
+    recordApproval: fromPromise<void, ApprovalRecord>(async ({ input }) => {
+      services.audit.append(approvalAuditEntry(input));
     }),
 
-    runTool: fromPromise<ToolResult, { sessionId: string; sandbox: SandboxHandle; vm?: AnyActorRef; call: ToolCall; mcp: McpChildren }>(async ({ input }) => {
-      return describeCall(input.call, hubOf(input.mcp)).run({ sandbox: asSandbox(input.sandbox), vm: input.vm });
+    runTool: fromPromise<ToolResult, { sessionId: string; sandbox: SandboxHandle; vm?: AnyActorRef; action: SessionAction; mcp: McpChildren }>(async ({ input }) => {
+      const { action } = input;
+      if (action.kind === "apply") return apply(action.changes);
+      if (action.target.kind !== "mcp") return runBuiltin({ sandbox: asSandbox(input.sandbox), vm: input.vm }, action.call);
+      const { server, tool, args } = action.target;
+      if (!input.mcp[server]) throw new Error(`no MCP server ${server} in this session`);
+      return resultText(await hubOf(input.mcp).call(server, tool, args));
     }),
 
-    collectChanges: fromPromise<WorkspaceChanges | null, { sessionId: string; sandbox: SandboxHandle }>(async ({ input, signal }) => {
-      const s = state(input.sessionId);
-      if (!s.snapshot || !s.baseline) throw new Error("the workspace was never copied into the sandbox");
+    collectChanges: fromPromise<ActionDecision | null, { sessionId: string; sandbox: SandboxHandle; workspace: unknown }>(async ({ input, signal }) => {
+      if (!isCopied(input.workspace)) throw new Error("the workspace was never copied into the sandbox");
+      const { snapshot, baseline } = input.workspace;
       const cap = services.changeCap();
-      const { changes, skipped } = await collectChanges(asSandbox(input.sandbox).channel, s.snapshot, s.baseline, { maxBytes: cap.maxBytes, capSetting: cap.setting, signal });
+      const { changes, skipped } = await collectChanges(asSandbox(input.sandbox).channel, snapshot, baseline, { maxBytes: cap.maxBytes, capSetting: cap.setting, signal });
       // Changes that will not be applied still reach a human: the card lists them, with why.
       if (!changes.length && !skipped.length) return null;
       const { card, fullDiff } = await filesCard(changes, skipped, { signal });
@@ -295,28 +283,8 @@ export function agentSessionActors(services: SessionServices) {
       const summary = changes.length
         ? `apply ${changes.length} changed file(s) to ${services.projectDir}${notApplied}`
         : `nothing to apply to ${services.projectDir}: ${skipped.length} change(s) the sandbox made will not be applied, listed on the card`;
-      s.waiting.set(hash, async () => {
-        const report = applyChanges(services.projectDir, changes);
-        return `applied: ${report.written.length} file(s) written, ${report.deleted.length} deleted`;
-      });
-      services.onApprovalNeeded?.(input.sessionId, { actionHash: hash, card, summary });
-      return { count: changes.length, actionHash: hash, card, summary };
+      // Always asked, whatever the verdict: the project's files change only through the cliff.
+      return { decision: "red", reason: verdict.reason, actionHash: hash, card, summary, action: { kind: "apply", changes } };
     }),
-
-    /** The approval request's effect: only the action whose hash was approved, once. */
-    execute: fromPromise<unknown, { actionHash: string }>(async ({ input }) => {
-      for (const s of sessions.values()) {
-        const run = s.waiting.get(input.actionHash);
-        if (!run) continue;
-        s.waiting.delete(input.actionHash);
-        return run();
-      }
-      throw new Error("no action with this hash is waiting: it changed, or already ran");
-    }),
-
-    /** Drops what a finished session left here (its snapshot, any action never approved). */
-    forget(sessionId: string) {
-      sessions.delete(sessionId);
-    },
   };
 }

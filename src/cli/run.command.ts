@@ -5,10 +5,11 @@
 // approved. Every decision goes to the audit log.
 import { createInterface } from "node:readline/promises";
 import { nanoid } from "nanoid";
-import type { ActorRefFrom } from "xstate";
+import type { ActorRefFrom, InspectionEvent } from "xstate";
 import { AuditLog, auditLogPath } from "../../actors/audit/audit-log.ts";
 import { SANDBOX_WORKSPACE } from "../../actors/session/workspace.ts";
 import type { agentSessionMachine, SessionOutput } from "../../machines/agent-session.machine.ts";
+import type { ApprovalPending } from "../../machines/approval-request.machine.ts";
 import type { OrchestratorEmitted } from "../../machines/orchestrator.machine.ts";
 import { selectBackend } from "../backend-select.ts";
 import { renderCard } from "../../core/card-render.ts";
@@ -20,6 +21,7 @@ import { selectModel } from "../model-select.ts";
 import { loadPolicyRules } from "../config/policy-rules.ts";
 import { guardProcess, signalExitCode } from "../process-guard.ts";
 import { createInspectionSource } from "../inspector/inspection-source.ts";
+import { approvalRequests } from "../inspector/approval-requests.ts";
 import { keepInspector } from "../inspector/inspector-attach.ts";
 import { createRuntime } from "../runtime.ts";
 import { configFiles, loadSettings } from "../config/settings.ts";
@@ -93,9 +95,15 @@ export async function runRun(task: string, opts: RunOptions): Promise<number> {
   const logger = await createLogger({ verbose: opts.verbose });
   const audit = new AuditLog(auditLogPath());
   const source = opts.inspect ? createInspectionSource({ pid: process.pid, command: "run", cwd: process.cwd() }) : null;
+  // The approval requests of this run, told to the terminal as each is made (XState's inspection
+  // announces every actor as it is created, before it starts: its first event is not missed).
+  let approvalRequested: (event: InspectionEvent) => void = () => {};
   const runtime = createRuntime({
     logger,
-    ...(source && { inspect: source.inspect }),
+    inspect: (event) => {
+      approvalRequested(event);
+      source?.inspect(event);
+    },
     mcp: { servers: mcp.servers },
     session: {
       projectDir: process.cwd(),
@@ -166,7 +174,15 @@ export async function runRun(task: string, opts: RunOptions): Promise<number> {
   });
   const session = runtime.orchestrator.getSnapshot().children[id] as ActorRefFrom<typeof agentSessionMachine> | undefined;
   if (session) {
-    watchApprovals(session, { mode, interactive, terminal: Boolean(process.stdin.isTTY), inspector: () => inspector?.url() ?? null, color, json: opts.json, approvals });
+    approvalRequested = watchApprovals(session, {
+      mode,
+      interactive,
+      terminal: Boolean(process.stdin.isTTY),
+      inspector: () => inspector?.url() ?? null,
+      color,
+      json: opts.json,
+      approvals,
+    });
     let steps = 0;
     session.subscribe((snap) => {
       if (snap.context.steps === steps) return;
@@ -213,7 +229,9 @@ export async function runRun(task: string, opts: RunOptions): Promise<number> {
 /**
  * At the cliff: show each red action's card, and ask — at the terminal, in the inspector, or
  * both (the first answer wins; the other question is withdrawn) — or deny, when nobody can answer.
- * Whoever answered, the approval request's own outcome is what is recorded.
+ * Each request of the session says itself when it is made (approval.pending) and answered
+ * (approval.settled); whoever answered, the request's own outcome is what is recorded.
+ * Returns the inspection observer that finds the requests as they are created.
  */
 function watchApprovals(
   session: ActorRefFrom<typeof agentSessionMachine>,
@@ -226,13 +244,8 @@ function watchApprovals(
     json: boolean;
     approvals: Array<{ summary: string; answer: string }>;
   },
-): void {
-  let asked: string | null = null;
-  session.subscribe((snap) => {
-    if (snap.status !== "active") return;
-    const pending = snap.matches({ active: "awaitingApproval" }) ? snap.context.decision : snap.matches({ active: { applying: "asking" } }) ? snap.context.changes : null;
-    if (!pending || asked === pending.actionHash) return;
-    asked = pending.actionHash;
+): (event: InspectionEvent) => void {
+  const asked = (pending: ApprovalPending, settled: AbortSignal) => {
     const { actionHash, summary } = pending;
     const card = pending.card as DiffCard;
     // The card and the question are IronClaw's: drawn on a reset terminal (whatever was written
@@ -247,29 +260,15 @@ function watchApprovals(
     if (!o.interactive) {
       const why = o.mode === "ask" ? "nobody can approve in a non-interactive run" : `--approve ${o.mode}`;
       if (!o.json) say(`denied: ${summary} (${why})`);
-      o.approvals.push({ summary, answer: "denied" });
       return; // the request denies itself: it was made non-interactive
     }
-    const request = snap.children.approval;
-    const answered = new AbortController();
-    request?.subscribe({
-      // Answered elsewhere (or expired, or cancelled): the terminal's question is withdrawn at once,
-      // not after the approved action has run.
-      next: (s) => (s as { value?: unknown }).value !== "pending" && answered.abort(),
-      complete: () => {
-        answered.abort();
-        const out = request.getSnapshot().output as { outcome: string } | undefined;
-        const outcome = out?.outcome ?? "cancelled";
-        o.approvals.push({ summary, answer: outcome === "done" || outcome === "failed" ? "approved" : outcome });
-      },
-    });
     if (!o.terminal) {
       say(`waiting for an answer in the inspector: ${o.inspector()}`);
       return;
     }
     void (async () => {
       await shown;
-      if (answered.signal.aborted) return; // answered in the inspector while the card was paged
+      if (settled.aborted) return; // answered in the inspector while the card was paged
       const rl = createInterface({ input: process.stdin, output: process.stderr });
       // Ctrl-C at the question is Ctrl-C: readline would only pause; the guard shuts down in order.
       rl.on("SIGINT", () => process.kill(process.pid, "SIGINT"));
@@ -277,7 +276,7 @@ function watchApprovals(
         const reset = process.stderr.isTTY ? TERMINAL_RESET : "";
         const question = `ironclaw: approve ${oneLine(summary)}? [y/N] `;
         const columns = terminalColumns(process.stderr);
-        const answer = (await rl.question(`${reset}${columns ? foldLine(question, columns, "  ↳ ") : question}`, { signal: answered.signal })).trim().toLowerCase();
+        const answer = (await rl.question(`${reset}${columns ? foldLine(question, columns, "  ↳ ") : question}`, { signal: settled })).trim().toLowerCase();
         const yes = answer === "y" || answer === "yes";
         session.send(yes ? { type: "APPROVE", actionHash } : { type: "DENY", reason: "denied at the terminal" });
       } catch (err) {
@@ -287,5 +286,21 @@ function watchApprovals(
         rl.close();
       }
     })();
+  };
+  // Each request's question, withdrawn when it is settled (answered elsewhere, expired, cancelled).
+  const questions = new Map<string, AbortController>();
+  return approvalRequests({
+    pending(e) {
+      if (e.sessionId !== session.id) return;
+      const settled = new AbortController();
+      questions.set(e.id, settled);
+      asked(e, settled.signal);
+    },
+    settled(e) {
+      if (e.sessionId !== session.id) return;
+      questions.get(e.id)?.abort();
+      questions.delete(e.id);
+      o.approvals.push({ summary: e.summary, answer: e.outcome });
+    },
   });
 }

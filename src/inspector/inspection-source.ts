@@ -2,7 +2,8 @@
 // created, every event received, every snapshot) turned into ActorViews, log lines and the
 // same changes in @statelyai/inspect's format; and the one way back in — a human's answer to
 // an approval request, delivered to that approval actor as the terminal would deliver it, so
-// the machine's own guard (the answer must name the action's hash) decides.
+// the machine's own guard (the answer must name the action's hash) decides. What a request asks
+// comes from its own events (approval.pending, approval.settled: ./approval-requests.ts).
 //
 // Only machine actors are shown: promise and callback actors are a machine's effects, already
 // visible as the state that invoked them.
@@ -12,6 +13,7 @@ import { nodeName, toMermaid } from "../diagram.ts";
 import type { ActorView, Answer, AnswerResult, SourceMessage } from "./inspector-protocol.ts";
 import { describePayload, redact } from "./redact.ts";
 import { dottedState } from "../../core/state-value.ts";
+import { approvalRequests } from "./approval-requests.ts";
 
 export interface InspectionSource {
   /** Pass to createRuntime's `inspect` (or createActor's). */
@@ -31,8 +33,8 @@ type InspectedRef = AnyActorRef & { logic: unknown; _parent?: InspectedRef; syst
 interface Tracked {
   ref: InspectedRef;
   view: ActorView;
-  /** When the pending approval was first seen: its deadline counts from there. */
-  pendingSince: number | null;
+  /** An approval request (it said approval.pending): answers may be sent to it. */
+  asks: boolean;
 }
 
 /** Ended actors kept so a hub connecting later sees what just happened, not only what runs. */
@@ -110,15 +112,23 @@ export function createInspectionSource(process_: { pid: number; command: string;
     send({ type: "actor", actor: t.view });
   };
 
-  const approvalOf = (t: Tracked, snapshot: Snapshot<unknown> & { value?: unknown; context?: Record<string, unknown> }) => {
-    if (t.view.machine !== "approval" || snapshot.status !== "active" || snapshot.value !== "pending" || !snapshot.context) {
-      t.pendingSince = null;
-      return null;
-    }
-    t.pendingSince ??= Date.now();
-    const c = snapshot.context;
-    return { actionHash: String(c.actionHash), summary: String(c.summary), card: c.card ?? null, deadlineAt: t.pendingSince + Number(c.deadlineMs ?? 0) };
-  };
+  // A request's question is shown from when it is made until it is settled.
+  const approvals = approvalRequests({
+    pending(e, ref) {
+      const t = actors.get(ref.sessionId);
+      if (!t) return;
+      t.asks = true;
+      const approval = { actionHash: e.actionHash, summary: e.summary, card: e.card ?? null, deadlineAt: e.deadlineAt };
+      if (listeners.size === 0) t.view = { ...t.view, approval };
+      else update(t, { approval });
+    },
+    settled(_, ref) {
+      const t = actors.get(ref.sessionId);
+      if (!t) return;
+      if (listeners.size === 0) t.view = { ...t.view, approval: null };
+      else update(t, { approval: null });
+    },
+  });
 
   const parentOf = (ref: InspectedRef): string | null => {
     for (let p = ref._parent; p; p = p._parent) {
@@ -153,7 +163,7 @@ export function createInspectionSource(process_: { pid: number; command: string;
     }
     const t: Tracked = {
       ref,
-      pendingSince: null,
+      asks: false,
       view: {
         id: ref.sessionId,
         parentId: parentOf(ref),
@@ -202,9 +212,10 @@ export function createInspectionSource(process_: { pid: number; command: string;
     if (!t || t.view.endedAt !== null) return;
     const status = snapshot.status as ActorView["status"];
     const changed = JSON.stringify(snapshot.value) !== JSON.stringify(t.view.value) || status !== t.view.status;
-    const approval = approvalOf(t, snapshot as never);
+    // An ended request asks nothing, whether or not its settling was heard.
+    const approval = status === "active" ? t.view.approval : null;
     // Nobody watching: keep only what a later watcher needs (the value, for the state log to
-    // start right, and the approval's first sighting); the view is rebuilt when one connects.
+    // start right); the view is rebuilt when one connects.
     if (listeners.size === 0) {
       t.view = { ...t.view, value: snapshot.value ?? null, status, approval, ...(status !== "active" && { endedAt: Date.now() }) };
     } else {
@@ -222,6 +233,7 @@ export function createInspectionSource(process_: { pid: number; command: string;
     switch (event.type) {
       case "@xstate.actor":
         track(event.actorRef as InspectedRef);
+        approvals(event);
         break;
       case "@xstate.event": {
         if (listeners.size === 0 || !actors.has(event.actorRef.sessionId)) return;
@@ -271,7 +283,7 @@ export function createInspectionSource(process_: { pid: number; command: string;
     answer(answer) {
       const result = (ok: boolean, message: string): AnswerResult => ({ type: "answer.result", requestId: answer.requestId, ok, message });
       const t = actors.get(answer.actorId);
-      if (!t || t.view.machine !== "approval") return result(false, "no such approval request in this process");
+      if (!t?.asks) return result(false, "no such approval request in this process");
       if (!t.view.approval) return result(false, `this request is no longer pending (${dottedState(t.view.value)})`);
       if (answer.type === "deny") {
         t.ref.send({ type: "DENY", reason: answer.reason ?? "denied in the inspector" });

@@ -5,7 +5,7 @@ import { createWebSocketReceiver } from "@statelyai/inspect";
 import { request } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { assign, createActor, createMachine, fromPromise } from "xstate";
+import { assign, createActor, createMachine } from "xstate";
 import { approvalRequestMachine } from "../../machines/approval-request.machine.ts";
 import { createInspectionSource } from "../../src/inspector/inspection-source.ts";
 import { attachInspector } from "../../src/inspector/inspector-attach.ts";
@@ -58,6 +58,7 @@ function tab(server: InspectorServer, token = server.token) {
 
 const approvalInput = {
   id: "a1",
+  sessionId: "s1",
   actionHash: "a".repeat(64),
   card: { kind: "exec", title: "run", argv: ["rm", "-rf", "x"], cwd: "/", envNames: [], network: false },
   summary: "rm -rf x",
@@ -65,19 +66,11 @@ const approvalInput = {
   interactive: true,
 };
 
+/** A request, and the hashes it was approved for (what its session would then run). */
 function approvalActor(source: ReturnType<typeof createInspectionSource>) {
   const ran: string[] = [];
-  const actor = createActor(
-    approvalRequestMachine.provide({
-      actors: {
-        execute: fromPromise<unknown, { actionHash: string }>(async ({ input }) => {
-          ran.push(input.actionHash);
-          return "done";
-        }),
-      },
-    }),
-    { input: approvalInput, inspect: source.inspect },
-  );
+  const actor = createActor(approvalRequestMachine, { input: approvalInput, inspect: source.inspect });
+  actor.on("approval.settled", (e) => e.outcome === "approved" && ran.push(e.actionHash));
   cleanup.push(() => actor.stop());
   return { actor, ran };
 }
@@ -159,7 +152,7 @@ describe("inspector server", () => {
     t.ws.send(JSON.stringify({ type: "approve", requestId: "r2", process, actorId: view.id, actionHash: approvalInput.actionHash }));
     const approved = await t.until((m): m is Extract<UiMessage, { type: "answer.result" }> => m.type === "answer.result" && m.requestId === "r2");
     expect(approved).toMatchObject({ ok: true, message: "approved" });
-    await t.until((m): m is Extract<UiMessage, { type: "actor" }> => m.type === "actor" && m.actor.id === view.id && m.actor.value === "done");
+    await t.until((m): m is Extract<UiMessage, { type: "actor" }> => m.type === "actor" && m.actor.id === view.id && m.actor.value === "approved");
     expect(ran).toEqual([approvalInput.actionHash]);
     // A second answer to an ended request changes nothing.
     t.ws.send(JSON.stringify({ type: "deny", requestId: "r3", process, actorId: view.id }));
@@ -181,14 +174,14 @@ describe("inspector server", () => {
     actor.start();
     actor.send({ type: "APPROVE", actionHash: approvalInput.actionHash });
     const deadline = Date.now() + 5000;
-    while (!events.some((e) => e.type === "@xstate.snapshot" && (e.snapshot as { value?: unknown }).value === "done") && Date.now() < deadline)
+    while (!events.some((e) => e.type === "@xstate.snapshot" && (e.snapshot as { value?: unknown }).value === "approved") && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 50));
     const created = events.find((e) => e.type === "@xstate.actor")!;
     expect(created).toMatchObject({ name: expect.any(String), sessionId: expect.stringContaining(":"), _version: expect.any(String) });
     expect(JSON.parse(created.definition as string)).toMatchObject({ id: "approval", states: { pending: expect.any(Object) } });
     expect(events.some((e) => e.type === "@xstate.event" && (e.event as { type: string }).type === "APPROVE")).toBe(true);
     expect(events.map((e) => (e.type === "@xstate.snapshot" ? (e.snapshot as { value: unknown }).value : null)).filter(Boolean)).toEqual(
-      expect.arrayContaining(["pending", "done"]),
+      expect.arrayContaining(["pending", "approved"]),
     );
   });
 

@@ -3,12 +3,13 @@
 // approval-request children. The model, the policy, the tools and the sandbox are stand-ins
 // that answer as the path says (the real ones are exercised end to end in tests/e2e/run.test.ts):
 // this test is about the loop — that every path ends, answers every tool call, asks before
-// every red action, and stops its sandbox before it ends.
+// every red action and runs only the action whose hash was approved, once its answer is
+// recorded, and stops its sandbox before it ends.
 import { describe, expect, it } from "vitest";
-import { assign, createActor, fromPromise, setup, SimulatedClock, type AnyEventObject, type SnapshotFrom } from "xstate";
+import { assign, createActor, fromPromise, setup, SimulatedClock, waitFor, type AnyEventObject, type SnapshotFrom } from "xstate";
 import type { ModelTurn } from "../../core/model.ts";
-import { agentSessionMachine, type ApprovalRecord, type SessionOutput, type ToolDecision } from "../../machines/agent-session.machine.ts";
-import { approvalRequestMachine } from "../../machines/approval-request.machine.ts";
+import type { ApprovalRecord } from "../../machines/approval-audit.ts";
+import { agentSessionMachine, type ActionDecision, type SessionAction, type SessionOutput } from "../../machines/agent-session.machine.ts";
 import { modelCoverage, recordCoverage } from "../support/model-coverage.ts";
 import { createMachineTestModel, stateTrail, transitionPaths } from "../support/test-model.ts";
 
@@ -22,10 +23,23 @@ const turn = (tools: boolean): ModelTurn => ({
   usage: { inputTokens: 10, outputTokens: 5 },
   stop: tools ? "tool_calls" : "end",
 });
-const decision = (d: ToolDecision["decision"]): ToolDecision => ({ decision: d, reason: d, actionHash: "h".repeat(64), card: { kind: "exec" }, summary: "exec true" });
-const changes = { count: 1, actionHash: "c".repeat(64), card: { kind: "files" }, summary: "apply 1 file" };
-const approvalOut = (outcome: "done" | "denied") =>
-  outcome === "done" ? { outcome, id: "a", actionHash: "x", by: "user", result: "ok" } : { outcome, id: "a", actionHash: "x", by: "user", reason: "no" };
+const decision = (d: ActionDecision["decision"]): ActionDecision => ({
+  decision: d,
+  reason: d,
+  actionHash: d[0]!.repeat(64),
+  card: { kind: "exec" },
+  summary: "exec true",
+  action: { kind: "tool", call, target: { kind: "exec", argv: ["true"], cwd: "/workspace", envNames: [], network: false } },
+});
+const changes: ActionDecision = {
+  decision: "red",
+  reason: "apply",
+  actionHash: "c".repeat(64),
+  card: { kind: "files" },
+  summary: "apply 1 file",
+  action: { kind: "apply", changes: [] },
+};
+const approvalOut = (outcome: "approved" | "denied") => ({ outcome, id: "a", sessionId: "s1", actionHash: "x", summary: "s", by: "user", reason: outcome });
 
 const INPUT = {
   id: "s1",
@@ -53,7 +67,7 @@ const model = createMachineTestModel(agentSessionMachine, {
     { type: "xstate.error.actor.decide", error: Object.assign(new Error("audit"), { code: "EAUDIT" }) },
     { type: "xstate.done.actor.runTool", output: { content: "ok", isError: false } },
     { type: "xstate.error.actor.runTool", error: new Error("model") },
-    { type: "xstate.done.actor.approval", output: approvalOut("done") },
+    { type: "xstate.done.actor.approval", output: approvalOut("approved") },
     { type: "xstate.done.actor.approval", output: approvalOut("denied") },
     { type: "xstate.done.actor.recordApproval", output: undefined },
     { type: "xstate.error.actor.recordApproval", error: Object.assign(new Error("audit"), { code: "EAUDIT" }) },
@@ -62,6 +76,8 @@ const model = createMachineTestModel(agentSessionMachine, {
     { type: "xstate.error.actor.collectChanges", error: new Error("model") },
     { type: "CANCEL", reason: "Ctrl-C" },
     { type: "STOP" },
+    // What CANCEL, STOP and the wall time raise: the session's one way to start ending.
+    { type: "END", outcome: "cancelled", reason: "Ctrl-C" },
     { type: "xstate.after.wallTime.session.active" },
   ] as never,
   serializeState: ((s: Snap) => JSON.stringify([s.value, s.context.sandbox !== null, s.context.end?.outcome ?? null])) as never,
@@ -71,7 +87,7 @@ const key = (s: Snap) => JSON.stringify([s.value, s.context.sandbox !== null, s.
 const describeOutput = (e: AnyEventObject) => {
   const o = (e as { output?: unknown }).output;
   if (e.type.endsWith("think") && o) return (o as ModelTurn).stop === "max_tokens" ? "(cut)" : (o as ModelTurn).toolCalls.length ? "(tools)" : "(end)";
-  if (e.type.endsWith("decide") && o) return `(${(o as ToolDecision).decision})`;
+  if (e.type.endsWith("decide") && o) return `(${(o as ActionDecision).decision})`;
   if (e.type.endsWith("approval") && o) return `(${(o as { outcome: string }).outcome})`;
   if (e.type.endsWith("collectChanges")) return o ? "(changes)" : "(none)";
   if ((e as { error?: { code?: string } }).error?.code === "EAUDIT") return "(audit)";
@@ -80,9 +96,14 @@ const describeOutput = (e: AnyEventObject) => {
 const name = (e: AnyEventObject) => `${e.type.replace("xstate.", "").replace(/\.session\.active$/, "")}${describeOutput(e)}`;
 /**
  * The sandbox's snapshot matters once (it is ready), and not once the session is closing (the
- * stand-in, like a vm told to stop while it boots, then never becomes ready).
+ * stand-in, like a vm told to stop while it boots, then never becomes ready). A second reason to
+ * end, while the first is still winding down an approval, is left out: the model waits for the
+ * approval's answer as an event, where the real request has answered (cancelled) at once.
  */
-const offered = (from: Snap, e: AnyEventObject) => !(e.type === "xstate.snapshot.sandbox" && (from.context.sandbox !== null || from.matches({ active: "closing" })));
+const ENDING = ["CANCEL", "STOP", "END", "xstate.after.wallTime.session.active"];
+const offered = (from: Snap, e: AnyEventObject) =>
+  !(e.type === "xstate.snapshot.sandbox" && (from.context.sandbox !== null || from.matches({ active: "closing" }))) &&
+  !(ENDING.includes(e.type) && from.context.end !== null && !from.matches({ active: "closing" }));
 const paths = transitionPaths(model as never, key, name, offered as never) as Step[][];
 
 /** A sandbox stand-in: ready when told (BOOTED), gone on STOP, dead on DIE. */
@@ -129,20 +150,26 @@ describe("agent-session machine, model-based", () => {
         return (e as unknown as { output: unknown }).output;
       };
     };
-    const [prepare, think, decide, runTool, collect, record] = ["prepare", "think", "decide", "runTool", "collectChanges", "recordApproval"].map(queue);
-    let executed = 0;
+    const [prepare, think, decide, runTool, collect, recordNext] = ["prepare", "think", "decide", "runTool", "collectChanges", "recordApproval"].map(queue);
+    // A request the session's end cancelled is recorded before it closes: written, unless the path says otherwise.
+    const recordQueue = outcomes("recordApproval");
+    const record = ({ signal }: { signal: AbortSignal }) =>
+      recordQueue.length === 0 && actor.getSnapshot().context.end !== null ? Promise.resolve() : (recordQueue.shift(), recordNext!({ signal }));
+    // What each run was given, and the session as it was when it ran it.
+    const ran: Array<{ action: SessionAction; session: Snap }> = [];
     const recorded: ApprovalRecord[] = [];
     const clock = new SimulatedClock();
     const machine = agentSessionMachine.provide({
       actors: {
         sandbox: stubSandbox as never,
-        approval: approvalRequestMachine.provide({ actors: { execute: fromPromise<unknown, { actionHash: string }>(async () => (executed++, "ran")) } }),
-        prepare: fromPromise(prepare!) as never,
+        prepare: fromPromise(async ({ signal }) => ({ tools: (await prepare!({ signal })) as [], workspace: "copied" })) as never,
         think: fromPromise(think!) as never,
         decide: fromPromise(decide!) as never,
-        runTool: fromPromise(runTool!) as never,
+        runTool: fromPromise<unknown, { action: SessionAction }>(
+          ({ input, signal }) => (ran.push({ action: input.action, session: actor.getSnapshot() }), runTool!({ signal })),
+        ) as never,
         collectChanges: fromPromise(collect!) as never,
-        recordApproval: fromPromise<unknown, ApprovalRecord>(({ input, signal }) => (recorded.push(input), record!({ signal }))) as never,
+        recordApproval: fromPromise<unknown, ApprovalRecord>(({ input, signal }) => (recorded.push(input), record({ signal }))) as never,
       },
     });
     const actor = createActor(machine, { clock, input: INPUT });
@@ -151,15 +178,15 @@ describe("agent-session machine, model-based", () => {
     actor.start();
     for (const [i, step] of steps.entries()) {
       const e = step.event;
-      if (e.type === "CANCEL" || e.type === "STOP") actor.send(e as never);
+      if (e.type === "CANCEL" || e.type === "STOP" || e.type === "END") actor.send(e as never);
       if (e.type.startsWith("xstate.after.wallTime")) clock.increment(60_000);
       const sandbox = actor.getSnapshot().children.sandbox as { send(e: unknown): void } | undefined;
       if (e.type === "xstate.snapshot.sandbox") sandbox?.send({ type: "BOOTED" });
       if (e.type === "xstate.done.actor.sandbox" && !steps[i - 1]?.state.matches({ active: "closing" })) sandbox?.send({ type: "DIE" });
       if (e.type === "xstate.done.actor.approval") {
         const o = (e as unknown as { output: { outcome: string } }).output;
-        const pending = actor.getSnapshot().context.decision?.actionHash ?? actor.getSnapshot().context.changes?.actionHash ?? "";
-        actor.send(o.outcome === "done" ? { type: "APPROVE", actionHash: pending } : { type: "DENY", reason: "no" });
+        const shown = actor.getSnapshot().context.decision?.actionHash ?? "";
+        actor.send(o.outcome === "approved" ? { type: "APPROVE", actionHash: shown } : { type: "DENY", reason: "no" });
       }
       await reach(key(step.state));
     }
@@ -172,32 +199,75 @@ describe("agent-session machine, model-based", () => {
     if (auditFailed >= 0) {
       expect(output).toMatchObject({
         outcome: "failed",
-        failure: { code: "EAUDIT", message: expect.stringMatching(/^the audit log could not be written: .*; (the approved action had run; )?nothing more was run$/) },
+        failure: { code: "EAUDIT", message: expect.stringMatching(/^the audit log could not be written: .*; nothing more was run$/) },
       });
       expect(steps.slice(auditFailed + 1).some((s) => /actor\.(runTool|think|approval|collectChanges)$/.test(s.event.type))).toBe(false);
-      const answer = steps[auditFailed - 1]?.event as { type: string; output?: { outcome: string } };
-      if (answer.type === "xstate.done.actor.approval") expect(output.reason.includes("the approved action had run")).toBe(answer.output!.outcome === "done");
     }
     // A reply cut off at the model's output limit: neither its tool calls nor "done" are taken; the model thinks again.
     for (const s of steps) {
       if (s.event.type === "xstate.done.actor.think" && (s.event as unknown as { output: ModelTurn }).output.stop === "max_tokens") {
-        expect(s.state.matches({ active: "acting" }) || s.state.matches({ active: "applying" })).toBe(false);
+        expect(s.state.matches({ active: "acting" }) || s.state.matches({ active: "collecting" })).toBe(false);
       }
     }
     expect(actor.getSnapshot().children.sandbox).toBeUndefined();
-    const approvals = steps.filter(
-      (s) => s.event.type === "xstate.done.actor.approval" && (s.event as unknown as { output: { outcome: string } }).output.outcome === "done",
-    ).length;
-    expect(executed).toBe(approvals);
+    // A red action (or the changes) runs only once its approval, naming its hash, is recorded; and
+    // what runs is the action the session held when it asked: the same route as a green call.
+    const approvedRuns = ran.filter((r) => r.session.context.decision?.decision === "red");
+    expect(approvedRuns.length).toBe(steps.filter((s) => s.event.type === "xstate.done.actor.recordApproval" && s.state.matches({ active: "running" })).length);
+    for (const { action, session } of approvedRuns) {
+      const { decision: held, recording } = session.context;
+      expect(recording?.output).toMatchObject({ outcome: "approved", by: "user", actionHash: held!.actionHash });
+      expect(action).toBe(held!.action);
+    }
+    for (const { action, session } of ran) if (session.context.decision?.decision === "green") expect(action).toBe(session.context.decision.action);
     // Each answer goes to the audit log with what it was about: the red call in hand, or the changes' card.
     for (const r of recorded) {
-      if (r.subject.kind === "tool") expect(r).toMatchObject({ summary: "exec true", subject: { call } });
-      else expect(r).toMatchObject({ summary: changes.summary, subject: { card: changes.card } });
+      if (r.subject.kind === "tool") expect(r).toMatchObject({ output: { summary: "exec true", actionHash: "r".repeat(64) }, subject: { call } });
+      else expect(r).toMatchObject({ output: { summary: changes.summary, actionHash: changes.actionHash }, subject: { card: changes.card } });
+    }
+    // A request the session's own end cancelled is recorded as the session's doing, not the user's.
+    for (const r of recorded) {
+      if (r.output.outcome !== "cancelled") continue;
+      expect(r.output.by).toBe("session");
+      // With the session's own reason to end (unless recording it failed: then that is the reason).
+      if (output.outcome !== "failed") expect(r.output.reason).toBe(output.reason);
     }
     // Every tool call the model made was answered before the model was asked again.
     const msgs = actor.getSnapshot().context.messages;
     msgs.forEach((m, n) => {
       if (m.role === "assistant" && m.toolCalls?.length && msgs[n + 1]) expect(msgs[n + 1]!.role).toBe("tool");
     });
+  });
+});
+
+describe("agent session at the cliff", () => {
+  it("runs only the action whose hash was approved, once its answer is recorded, through the same route as a green call", async () => {
+    const held = decision("red");
+    const order: string[] = [];
+    const ran: SessionAction[] = [];
+    let thought = 0;
+    const machine = agentSessionMachine.provide({
+      actors: {
+        sandbox: stubSandbox as never,
+        prepare: fromPromise(async () => ({ tools: [], workspace: "copied" })) as never,
+        think: fromPromise(async () => (thought++ === 0 ? turn(true) : turn(false))) as never,
+        decide: fromPromise(async () => held) as never,
+        runTool: fromPromise<unknown, { action: SessionAction }>(async ({ input }) => (order.push("run"), ran.push(input.action), { content: "ok", isError: false })) as never,
+        recordApproval: fromPromise<unknown, ApprovalRecord>(async ({ input }) => void order.push(`record ${input.output.outcome} by ${input.output.by}`)) as never,
+        collectChanges: fromPromise(async () => null) as never,
+      },
+    });
+    const actor = createActor(machine, { input: INPUT }).start();
+    (actor.getSnapshot().children.sandbox as { send(e: unknown): void }).send({ type: "BOOTED" });
+    await waitFor(actor, (s) => s.matches({ active: "awaitingApproval" }));
+    // An answer for another action (it changed since it was shown) is refused: nothing runs, the request stays.
+    actor.send({ type: "APPROVE", actionHash: "b".repeat(64) });
+    expect(actor.getSnapshot().matches({ active: "awaitingApproval" })).toBe(true);
+    expect(order).toEqual([]);
+    actor.send({ type: "APPROVE", actionHash: held.actionHash });
+    await waitFor(actor, (s) => s.status === "done");
+    expect(order).toEqual(["record approved by user", "run"]);
+    expect(ran).toEqual([held.action]);
+    expect(actor.getSnapshot().context.messages.find((m) => m.role === "tool")).toMatchObject({ content: "ok" });
   });
 });

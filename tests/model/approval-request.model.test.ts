@@ -1,17 +1,18 @@
 // Model-based test of the approval request: every state, and every transition out of it,
-// replayed against the real machine on XState's simulated clock (the deadline) with an execute
-// actor that succeeds or fails as the path says. Whatever the path, the action runs at most
-// once and only after an approval naming its exact hash.
+// replayed against the real machine on XState's simulated clock (the deadline). Whatever the
+// path, it ends approved only after an approval naming its exact hash, says so once
+// (approval.settled, the same as its output) after saying what it asks (approval.pending), and
+// names who settled it.
 import { describe, expect, it } from "vitest";
-import { createActor, fromPromise, SimulatedClock, type AnyEventObject, type SnapshotFrom } from "xstate";
-import { approvalRequestMachine, type ApprovalOutput } from "../../machines/approval-request.machine.ts";
+import { createActor, SimulatedClock, type AnyEventObject, type SnapshotFrom } from "xstate";
+import { approvalRequestMachine, type ApprovalEmitted, type ApprovalOutput } from "../../machines/approval-request.machine.ts";
 import { modelCoverage, recordCoverage } from "../support/model-coverage.ts";
 import { createMachineTestModel, stateTrail, transitionPaths } from "../support/test-model.ts";
 
 type Snap = SnapshotFrom<typeof approvalRequestMachine>;
 type Step = { event: AnyEventObject; state: Snap };
 const HASH = "a".repeat(64);
-const input = (interactive: boolean) => ({ id: "req", actionHash: HASH, card: { kind: "mcp" }, summary: "call a tool", deadlineMs: 60_000, interactive });
+const input = (interactive: boolean) => ({ id: "req", sessionId: "s1", actionHash: HASH, card: { kind: "mcp" }, summary: "call a tool", deadlineMs: 60_000, interactive });
 const key = (s: Snap) => JSON.stringify(s.value);
 const name = (e: AnyEventObject) =>
   e.type === "APPROVE" ? `APPROVE(${e.actionHash === HASH ? "same action" : "other action"})` : e.type.replace("xstate.", "").replace(/\.approval\.[a-z]+$/, "");
@@ -22,8 +23,6 @@ const events = [
   { type: "DENY", reason: "no" },
   { type: "CANCEL", reason: "session ended" },
   { type: "xstate.after.deadline.approval.pending" },
-  { type: "xstate.done.actor.execute", output: "ran" },
-  { type: "xstate.error.actor.execute", error: new Error("model") },
 ];
 
 describe("approval request, model-based", () => {
@@ -39,22 +38,11 @@ describe("approval request, model-based", () => {
   });
 
   it.each(paths.map((p) => [p.map((s) => name(s.event)).join(" → "), p] as const))("%s", async (_, steps) => {
-    const fails = steps.some((s) => s.event.type === "xstate.error.actor.execute");
-    let runs = 0;
     const clock = new SimulatedClock();
-    const machine = approvalRequestMachine.provide({
-      actors: {
-        execute: fromPromise(async ({ input: i }) => {
-          runs++;
-          expect(i.actionHash).toBe(HASH);
-          if (fails) throw new Error("the action failed");
-          return "ran";
-        }),
-      },
-    });
-    const actor = createActor(machine, { clock, input: input(interactive) });
-    const refused: string[] = [];
-    actor.on("approval.refused", (e) => refused.push(e.given));
+    const before = Date.now();
+    const actor = createActor(approvalRequestMachine, { clock, input: input(interactive) });
+    const emitted: ApprovalEmitted[] = [];
+    actor.on("*", (e) => emitted.push(e));
     const { reach } = stateTrail(actor, key);
     const done = new Promise<ApprovalOutput>((resolve) => actor.subscribe({ complete: () => resolve(actor.getSnapshot().output!) }));
     actor.start();
@@ -68,32 +56,33 @@ describe("approval request, model-based", () => {
     if (last.status !== "done") actor.send({ type: "CANCEL", reason: "test over" });
     const output = await done;
     const approved = steps.some((s) => s.event.type === "APPROVE" && s.event.actionHash === HASH);
-    expect(runs).toBe(approved ? 1 : 0);
-    expect(refused.every((h) => h !== HASH)).toBe(true);
-    if (!approved) expect(output).toMatchObject({ outcome: expect.stringMatching(/denied|expired|cancelled/) });
+    expect(output.outcome === "approved").toBe(approved);
+    expect(emitted.filter((e) => e.type === "approval.refused").every((e) => e.type === "approval.refused" && e.given !== HASH)).toBe(true);
+    // First what it asks, then (once) how it was settled: the output itself.
+    const told = emitted.filter((e) => e.type !== "approval.refused");
+    expect(told).toEqual([
+      { type: "approval.pending", id: "req", sessionId: "s1", actionHash: HASH, card: { kind: "mcp" }, summary: "call a tool", deadlineAt: expect.any(Number) },
+      { type: "approval.settled", ...output },
+    ]);
+    expect((told[0] as { deadlineAt: number }).deadlineAt).toBeGreaterThanOrEqual(before + 60_000);
+    // Who settled it: the user answers, the deadline expires, the session cancels.
+    const by = { approved: "user", denied: "user", expired: "timeout", cancelled: "session" } as const;
+    expect(output.by).toBe(by[output.outcome]);
   });
 });
 
 describe("approval request in a run nobody can answer", () => {
-  it("is denied at once, by policy, and never runs the action", () => {
-    let runs = 0;
-    const machine = approvalRequestMachine.provide({
-      actors: {
-        execute: fromPromise<unknown, { actionHash: string }>(async () => {
-          runs++;
-          return undefined;
-        }),
-      },
-    });
-    const actor = createActor(machine, { input: input(false) }).start();
+  it("is denied at once, by policy, whatever answer comes later", () => {
+    const actor = createActor(approvalRequestMachine, { input: input(false) }).start();
     actor.send({ type: "APPROVE", actionHash: HASH }); // too late: already decided
     expect(actor.getSnapshot().output).toEqual({
       outcome: "denied",
       id: "req",
+      sessionId: "s1",
       actionHash: HASH,
+      summary: "call a tool",
       by: "non-interactive",
       reason: "nobody can approve in a non-interactive run: denied by policy",
     });
-    expect(runs).toBe(0);
   });
 });

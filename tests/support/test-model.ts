@@ -3,11 +3,16 @@
 // states and transitions, with each actor result (xstate.done/error.actor.<id>) and each timer
 // (xstate.after.<delay>.<state id>) turned into an ordinary event the walk can take. Same
 // event names as the real machine, so a path from the model replays against the real actor.
-import { createMachine, waitFor, type Actor, type AnyActorLogic, type AnyEventObject, type AnyStateMachine, type Snapshot } from "xstate";
+// Each invoked child is still there while its state is active (TestModel takes no invocations:
+// spawned on entry, stopped on exit), as a stub that never answers, so an action that sends to
+// it by id (sendTo, forwardTo) finds it, as it does in the real machine.
+import { createMachine, fromCallback, spawnChild, stopChild, waitFor, type Actor, type AnyActorLogic, type AnyEventObject, type AnyStateMachine, type Snapshot } from "xstate";
 import { createTestModel } from "xstate/graph";
 
 type Config = Record<string, unknown> & {
   id?: string;
+  entry?: unknown;
+  exit?: unknown;
   invoke?: unknown;
   after?: Record<string, unknown>;
   on?: Record<string, unknown>;
@@ -20,13 +25,21 @@ type Config = Record<string, unknown> & {
  */
 export type Wildcards = Record<string, readonly string[]>;
 
+/** Stands in for every invoked child: it takes events and does nothing. */
+const stubChild = fromCallback(() => {});
+
 function transform(node: Config, path: string, wildcards: Wildcards): Config {
   const on: Record<string, unknown> = {};
   for (const [type, transition] of Object.entries(node.on ?? {})) {
     for (const concrete of wildcards[type] ?? [type]) on[concrete] = transition;
   }
-  const invokes = node.invoke ? (Array.isArray(node.invoke) ? node.invoke : [node.invoke]) : [];
-  for (const inv of invokes as Array<{ id: string; onDone?: unknown; onError?: unknown; onSnapshot?: unknown }>) {
+  const invokes = (node.invoke ? (Array.isArray(node.invoke) ? node.invoke : [node.invoke]) : []) as Array<{
+    id: string;
+    onDone?: unknown;
+    onError?: unknown;
+    onSnapshot?: unknown;
+  }>;
+  for (const inv of invokes) {
     if (inv.onSnapshot) on[`xstate.snapshot.${inv.id}`] = inv.onSnapshot;
     if (inv.onDone) on[`xstate.done.actor.${inv.id}`] = inv.onDone;
     if (inv.onError) on[`xstate.error.actor.${inv.id}`] = inv.onError;
@@ -34,7 +47,11 @@ function transform(node: Config, path: string, wildcards: Wildcards): Config {
   for (const [delay, transition] of Object.entries(node.after ?? {})) on[`xstate.after.${delay}.${path}`] = transition;
   const { invoke: _invoke, after: _after, ...rest } = node;
   const states = node.states ? Object.fromEntries(Object.entries(node.states).map(([name, child]) => [name, transform(child, `${path}.${name}`, wildcards)])) : undefined;
-  return { ...rest, on, ...(states && { states }) };
+  const list = (actions: unknown): unknown[] => (actions === undefined ? [] : Array.isArray(actions) ? actions : [actions]);
+  const children = invokes.length
+    ? { entry: [...invokes.map((inv) => spawnChild(stubChild, { id: inv.id })), ...list(node.entry)], exit: [...list(node.exit), ...invokes.map((inv) => stopChild(inv.id))] }
+    : {};
+  return { ...rest, ...children, on, ...(states && { states }) };
 }
 
 export function modelMachine<M extends AnyStateMachine>(machine: M, wildcards: Wildcards = {}): M {

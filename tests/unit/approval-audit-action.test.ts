@@ -2,7 +2,7 @@
 // the human saw with the hash, size and mode of the bytes written, and what was not applied; for
 // a red tool call, the tool and its arguments. Bounded: past the caps the rest are counted.
 import { describe, expect, it } from "vitest";
-import { approvalAuditAction, MAX_AUDITED_ARGS_CHARS, MAX_AUDITED_FILES } from "../../actors/audit/approval-audit-action.ts";
+import { approvalAuditAction, MAX_AUDITED_ARGS_CHARS, MAX_AUDITED_FILES } from "../../machines/approval-audit.ts";
 import { canonicalJson } from "../../core/canonical-json.ts";
 import { sha256Hex } from "../../core/hash.ts";
 import { filesCard, type CardFile, type DiffCard, type FileChange } from "../../core/diff-card.ts";

@@ -65,6 +65,18 @@ describe("AuditLog.append", () => {
     expect(verify()).toEqual({ ok: true, records: 2, head: second.hash, unkeyed: 0, macs: "verified", saved: { file: auditHeadPath(file, anchorDir), records: 2 }, notes: [] });
   });
 
+  it("says who cancelled a request: the session (its end), beside the user's cancellations of records written before that existed", () => {
+    const log = newLog();
+    // A record from before `by: "session"` existed: the session's cancellation was labelled the user's.
+    log.append({ ...entry(1), decision: "cancelled", by: "user", reason: "Ctrl-C" });
+    const now = log.append({ ...entry(2), decision: "cancelled", by: "session", reason: "Ctrl-C" });
+    expect(now).toMatchObject({ decision: "cancelled", by: "session" });
+    expect(verify()).toMatchObject({ ok: true, records: 2, macs: "verified" });
+    // And the vocabulary stays closed: anything else is not an audit record.
+    save([readFileSync(file, "utf8").trimEnd().split("\n")[0]!.replace('"by":"user"', '"by":"owner"')]);
+    expect(verify()).toMatchObject({ ok: false });
+  });
+
   it("continues the chain of a log another AuditLog (or process) wrote", () => {
     newLog().append(entry(1));
     const next = newLog().append(entry(2));
