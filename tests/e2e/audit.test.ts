@@ -175,7 +175,7 @@ describe.skipIf(!backend)("the audit log of a real run", () => {
     const written = readFileSync(join(project, "src", "cart.js"));
     expect(written.toString()).toBe(fixedCart());
     const record = records(own.IRONCLAW_STATE_DIR).at(-1);
-    expect(record).toMatchObject({ decision: "approved", by: "user", reason: "approved and applied" });
+    expect(record).toMatchObject({ decision: "approved", by: "user", reason: "approved" });
     expect(record.action).toEqual({
       kind: "apply",
       summary: `apply 1 changed file(s) to ${project}`,

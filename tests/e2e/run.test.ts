@@ -68,7 +68,7 @@ describe.skipIf(!backend)("ironclaw run", () => {
         .replace("  // Bug: the discount is added instead of taken off.\n", "")
         .replace("sum + (sum", "sum - (sum"),
     );
-    expect(readFileSync(join(env.IRONCLAW_STATE_DIR, "audit.jsonl"), "utf8")).toMatch(/"decision":"approved","by":"user","reason":"approved and applied"/);
+    expect(readFileSync(join(env.IRONCLAW_STATE_DIR, "audit.jsonl"), "utf8")).toMatch(/"decision":"approved","by":"user","reason":"approved"/);
   });
 
   it("denies a write to the host through an MCP tool that needs approval, and the file stays as it was", async () => {

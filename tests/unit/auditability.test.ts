@@ -8,8 +8,8 @@
 // presents or records a decision is kept out of the count, in files of its own: the terminal
 // rendering of a card (core/card-render.ts; the inspector draws the same data with its own code)
 // and the audit log (actors/audit/audit-log.ts and audit-verify.ts: storage, keys and verification,
-// with tests of their own; a record that cannot be written ends the session in the loop, which
-// is counted). Issue 13's pure core/ is where to bring this back down.
+// with tests of their own; machines/approval-audit.ts: what a record of an answer says; a record
+// that cannot be written ends the session in the loop, which is counted). Issue 13's pure core/ is where to bring this back down.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
