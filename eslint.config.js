@@ -70,6 +70,20 @@ export default tseslint.config(
     },
   },
   {
+    // Types tell the truth: an opaque handle is opened only by the module that owns it.
+    files: ["core/**/*.ts", "machines/**/*.ts", "actors/**/*.ts", "src/**/*.ts", "guest-agent/**/*.ts"],
+    ignores: ["actors/sandbox/sandbox-handle.ts", "actors/mcp/session-handle.ts"],
+    rules: {
+      "no-restricted-syntax": [
+        "error",
+        {
+          selector: "TSAsExpression > TSAsExpression.expression[typeAnnotation.type='TSUnknownKeyword']",
+          message: "No `as unknown as`: give the value its true type, or open a handle through the module that owns it (core/handles.ts).",
+        },
+      ],
+    },
+  },
+  {
     // The inspector's page runs in a browser.
     files: ["src/inspector/ui/**"],
     languageOptions: {

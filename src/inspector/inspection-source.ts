@@ -83,7 +83,7 @@ export function createInspectionSource(process_: { pid: number; command: string;
   // events pass through the same redaction as ours.
   const stately = createInspector(
     {
-      send: (event) => send({ type: "stately", event: event as unknown as Record<string, unknown> }),
+      send: (event) => send({ type: "stately", event: { ...event } }),
       start: () => {},
       stop: () => {},
     },
@@ -91,7 +91,7 @@ export function createInspectionSource(process_: { pid: number; command: string;
       sanitizeContext: (context) => redact(context) as never,
       sanitizeEvent: (event) => ({ type: event.type, ...(redact(event) as object) }),
       serialize: (event) => {
-        const e = { ...(event as unknown as Record<string, unknown>) };
+        const e: Record<string, unknown> = { ...event };
         // An actor event carries the live snapshot (machine and all): send its JSON form, as Stately does.
         if ("snapshot" in e) {
           const snapshot = e.snapshot as { toJSON?: () => unknown } | undefined;

@@ -1,7 +1,7 @@
 // The layers hold because lint says so: core/ imports nothing of ours and does no I/O, machines/
-// import only core/, actors/ never reach up into src/ (eslint.config.js). Each rule is shown to
-// fire on an upward import, and to let the allowed ones through, by linting a would-be file at
-// that place in the tree with the project's own config.
+// import only core/, actors/ never reach up into src/, and only a handle's own module may cast
+// it (eslint.config.js). Each rule is shown to fire, and to let the allowed imports through, by
+// linting a would-be file at that place in the tree with the project's own config.
 import { join } from "node:path";
 import { ESLint } from "eslint";
 import { describe, expect, it } from "vitest";
@@ -41,5 +41,16 @@ describe("the layering rules", () => {
     }
     expect(await restricted("core/would-be.ts", 'import { readFileSync as y } from "node:fs";')).toEqual([expect.stringMatching(/core\/ is pure/)]);
     expect(await restricted("core/would-be.ts", 'import { y } from "./errors.ts";')).toEqual([]);
+  });
+
+  it("refuse `as unknown as` outside the modules that own a handle", async () => {
+    const cast = "const v = 1;\nexport const w = v as unknown as string;\n";
+    const lint = async (file: string) => {
+      const [result] = await eslint.lintText(cast, { filePath: join(root, file) });
+      return (result?.messages ?? []).filter((m) => m.ruleId === "no-restricted-syntax").length;
+    };
+    for (const file of ["src/would-be.ts", "actors/sandbox/would-be.ts", "machines/would-be.machine.ts", "core/would-be.ts"]) expect(await lint(file)).toBe(1);
+    expect(await lint("actors/sandbox/sandbox-handle.ts")).toBe(0);
+    expect(await lint("actors/mcp/session-handle.ts")).toBe(0);
   });
 });
