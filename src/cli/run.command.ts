@@ -10,20 +10,18 @@ import { AuditLog, auditLogPath } from "../../actors/audit/audit-log.ts";
 import { SANDBOX_WORKSPACE } from "../../actors/session/workspace.ts";
 import type { agentSessionMachine, SessionOutput } from "../../machines/agent-session.machine.ts";
 import type { ApprovalPending } from "../../machines/approval-request.machine.ts";
-import type { OrchestratorEmitted } from "../../machines/orchestrator.machine.ts";
 import { selectBackend } from "../backend-select.ts";
 import { renderCard } from "../../core/card-render.ts";
 import type { DiffCard } from "../../core/diff-card.ts";
 import { ExitCode } from "../../core/exit-codes.ts";
-import { createLogger, logFile } from "../logger.ts";
+import { logFile } from "../logger.ts";
 import { loadMcpConfig } from "../config/mcp-config.ts";
 import { selectModel } from "../model-select.ts";
 import { loadPolicyRules } from "../config/policy-rules.ts";
-import { guardProcess, signalExitCode } from "../process-guard.ts";
-import { createInspectionSource } from "../inspector/inspection-source.ts";
+import { signalExitCode } from "../process-guard.ts";
 import { approvalRequests } from "../inspector/approval-requests.ts";
 import { keepInspector } from "../inspector/inspector-attach.ts";
-import { createRuntime } from "../runtime.ts";
+import { withRuntime } from "../service/with-runtime.ts";
 import { configFiles, loadSettings } from "../config/settings.ts";
 import { foldLine, oneLine, safeJson, TERMINAL_RESET, terminalColumns, visible } from "../../core/terminal-text.ts";
 import { discardTypeahead, say } from "./cli-io.ts";
@@ -92,75 +90,62 @@ export async function runRun(task: string, opts: RunOptions): Promise<number> {
     (text) => process.stderr.write(text),
     () => terminalColumns(process.stderr),
   );
-  const logger = await createLogger({ verbose: opts.verbose });
   const audit = new AuditLog(auditLogPath());
-  const source = opts.inspect ? createInspectionSource({ pid: process.pid, command: "run", cwd: process.cwd() }) : null;
   // The approval requests of this run, told to the terminal as each is made (XState's inspection
   // announces every actor as it is created, before it starts: its first event is not missed).
   let approvalRequested: (event: InspectionEvent) => void = () => {};
-  const runtime = createRuntime({
-    logger,
-    inspect: (event) => {
-      approvalRequested(event);
-      source?.inspect(event);
-    },
-    mcp: { servers: mcp.servers },
-    session: {
-      projectDir: process.cwd(),
-      model,
-      mcpServers: mcp.servers,
-      onMcpUnavailable: (server, reason) => say(`MCP server ${server} is not available: ${reason}`),
-      rules,
-      audit,
-      // Read when changes are collected, from the project's and the user's config: a project may lower the cap, never raise it.
-      changeCap: () => ({
-        maxBytes: loadSettings({ cwd: process.cwd() }).workspace.maxChangeMiB * 2 ** 20,
-        setting: `workspace.maxChangeMiB in ${configFiles(process.cwd()).user} or IRONCLAW_MAX_CHANGE_MIB`,
-      }),
-      ...(!opts.json && {
-        onText: (_: string, delta: string) => modelText.text(delta),
-      }),
-    },
-  });
-  const guard = guardProcess(runtime, logger, { onSignal: "orchestrated", onCrash: (err) => say(`internal error: ${err.message} (see ${logFile()}); destroying the sandbox`) });
-  await runtime.reapLeftovers();
-  let backend;
-  try {
-    backend = (await selectBackend(opts.backend, runtime.drivers)).backend;
-  } catch (err) {
-    if (err instanceof UsageError) throw err;
-    say((err as Error).message);
-    return ExitCode.sandboxFailure;
-  }
-  if (cpus.explicit) {
-    const { cpu } = await detectCgroups();
-    if (!cpu.usable) {
-      say(`cannot enforce --cpus here: ${cpu.detail}`);
-      return ExitCode.sandboxFailure;
-    }
-  }
-  runtime.orchestrator.start();
-  const inspector = source ? await keepInspector(source, (url) => say(`the inspector went away; this run now serves its own: ${url}`)) : null;
-  if (inspector) say(`inspector: ${inspector.url()}${inspector.mode === "linked" ? " (the running ironclaw inspect)" : ""}`);
-
-  const id = `s${nanoid(10).replace(/[^A-Za-z0-9]/g, "0")}`;
-  const interactive = mode === "ask" && (Boolean(process.stdin.isTTY) || inspector !== null);
-  if (mode === "ask" && !interactive) say("not an interactive terminal: actions that need approval will be denied");
   const approvals: Array<{ summary: string; answer: string }> = [];
-  const output = new Promise<SessionOutput | null>((resolve) => {
-    const sub = runtime.orchestrator.on("child.exited", (e: Extract<OrchestratorEmitted, { type: "child.exited" }>) => {
-      if (e.id !== id) return;
-      sub.unsubscribe();
-      resolve(e.output as SessionOutput | null);
-    });
-  });
-  runtime.orchestrator.send({
-    type: "SPAWN",
-    child: {
-      id,
-      src: "session",
-      restart: "temporary",
-      input: {
+  const id = `s${nanoid(10).replace(/[^A-Za-z0-9]/g, "0")}`;
+  const ended = await withRuntime(
+    {
+      verbose: opts.verbose,
+      command: "run",
+      reason: "run finished",
+      inspect: Boolean(opts.inspect),
+      observe: (event) => approvalRequested(event),
+      onSignal: "orchestrated",
+      onCrash: (err) => say(`internal error: ${err.message} (see ${logFile()}); destroying the sandbox`),
+      runtime: {
+        mcp: { servers: mcp.servers },
+        session: {
+          projectDir: process.cwd(),
+          model,
+          mcpServers: mcp.servers,
+          onMcpUnavailable: (server, reason) => say(`MCP server ${server} is not available: ${reason}`),
+          rules,
+          audit,
+          // Read when changes are collected, from the project's and the user's config: a project may lower the cap, never raise it.
+          changeCap: () => ({
+            maxBytes: loadSettings({ cwd: process.cwd() }).workspace.maxChangeMiB * 2 ** 20,
+            setting: `workspace.maxChangeMiB in ${configFiles(process.cwd()).user} or IRONCLAW_MAX_CHANGE_MIB`,
+          }),
+          ...(!opts.json && {
+            onText: (_: string, delta: string) => modelText.text(delta),
+          }),
+        },
+      },
+    },
+    async ({ runtime, service, source }): Promise<{ backend: string; result: SessionOutput | null } | { failed: number }> => {
+      let backend;
+      try {
+        backend = (await selectBackend(opts.backend, runtime.drivers)).backend;
+      } catch (err) {
+        if (err instanceof UsageError) throw err;
+        say((err as Error).message);
+        return { failed: ExitCode.sandboxFailure };
+      }
+      if (cpus.explicit) {
+        const { cpu } = await detectCgroups();
+        if (!cpu.usable) {
+          say(`cannot enforce --cpus here: ${cpu.detail}`);
+          return { failed: ExitCode.sandboxFailure };
+        }
+      }
+      const inspector = source ? await keepInspector(source, (url) => say(`the inspector went away; this run now serves its own: ${url}`)) : null;
+      if (inspector) say(`inspector: ${inspector.url()}${inspector.mode === "linked" ? " (the running ironclaw inspect)" : ""}`);
+      const interactive = mode === "ask" && (Boolean(process.stdin.isTTY) || inspector !== null);
+      if (mode === "ask" && !interactive) say("not an interactive terminal: actions that need approval will be denied");
+      const input = {
         id,
         task,
         system: SYSTEM,
@@ -169,38 +154,37 @@ export async function runRun(task: string, opts: RunOptions): Promise<number> {
         interactive,
         // The session connects these itself and closes them when it ends.
         mcpServers: mcp.servers.map((s) => s.name),
-      },
+      };
+      try {
+        const result = await service.run(input, (session) => {
+          approvalRequested = watchApprovals(session, {
+            mode,
+            interactive,
+            terminal: Boolean(process.stdin.isTTY),
+            inspector: () => inspector?.url() ?? null,
+            color,
+            json: opts.json,
+            approvals,
+          });
+          let steps = 0;
+          session.subscribe((snap) => {
+            if (snap.context.steps === steps) return;
+            steps = snap.context.steps;
+            modelText.endTurn();
+          });
+        });
+        runtime.orchestrator.send({ type: "SHUTDOWN", reason: "run finished" });
+        await runtime.stopped;
+        return { backend, result };
+      } finally {
+        // After the stop, so a watching tab gets every actor's last state before the page goes quiet.
+        await inspector?.close();
+      }
     },
-  });
-  const session = runtime.orchestrator.getSnapshot().children[id] as ActorRefFrom<typeof agentSessionMachine> | undefined;
-  if (session) {
-    approvalRequested = watchApprovals(session, {
-      mode,
-      interactive,
-      terminal: Boolean(process.stdin.isTTY),
-      inspector: () => inspector?.url() ?? null,
-      color,
-      json: opts.json,
-      approvals,
-    });
-    let steps = 0;
-    session.subscribe((snap) => {
-      if (snap.context.steps === steps) return;
-      steps = snap.context.steps;
-      modelText.endTurn();
-    });
-  }
-
-  const result = await output;
-  runtime.orchestrator.send({ type: "SHUTDOWN", reason: "run finished" });
-  try {
-    await runtime.stopped;
-  } finally {
-    // After the stop, so a watching tab gets every actor's last state before the page goes quiet.
-    await inspector?.close();
-  }
-  const signal = guard.interruptedBy();
-  if (signal) return signalExitCode(signal);
+  );
+  if ("failed" in ended.value) return ended.value.failed;
+  const { backend, result } = ended.value;
+  if (ended.interrupted) return signalExitCode(ended.interrupted);
   if (!result) {
     say("the session ended without an outcome (see the log)");
     return ExitCode.toolError;

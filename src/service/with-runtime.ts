@@ -1,6 +1,7 @@
 // The one way an in-process command boots IronClaw and ends it: logger, runtime, process
 // guard, leftovers reaped, orchestrator started; then the command's body; then an orderly
 // shutdown (every sandbox torn down) awaited, whatever the body did.
+import type { InspectionEvent } from "xstate";
 import type { OrchestratorOutput } from "../../machines/orchestrator.machine.ts";
 import { createInspectionSource, type InspectionSource } from "../inspector/inspection-source.ts";
 import { createLogger, type Logger } from "../logger.ts";
@@ -19,6 +20,8 @@ export interface WithRuntimeOptions extends GuardOptions {
   readonly reason: string;
   /** Make an inspection source (the inspector is attached by the body, which knows how). */
   readonly inspect?: boolean;
+  /** Also told every inspection event (`run` finds its approval requests this way). */
+  readonly observe?: (event: InspectionEvent) => void;
   readonly runtime?: Omit<RuntimeOptions, "logger" | "inspect">;
 }
 
@@ -43,7 +46,8 @@ export interface RuntimeEnded<T> {
 export async function withRuntime<T>(options: WithRuntimeOptions, body: (scope: RuntimeScope) => Promise<T>): Promise<RuntimeEnded<T>> {
   const logger = options.logger ?? (await createLogger({ verbose: options.verbose }));
   const source = options.inspect ? createInspectionSource({ pid: process.pid, command: options.command, cwd: process.cwd() }) : null;
-  const runtime = createRuntime({ ...options.runtime, logger, ...(source && { inspect: source.inspect }) });
+  const observers = [source?.inspect, options.observe].filter((o) => o !== undefined);
+  const runtime = createRuntime({ ...options.runtime, logger, ...(observers.length && { inspect: (event: InspectionEvent) => observers.forEach((o) => o(event)) }) });
   const guard = guardProcess(runtime, logger, { onSignal: options.onSignal, onCrash: options.onCrash });
   const reaped = await runtime.reapLeftovers();
   runtime.orchestrator.start();
