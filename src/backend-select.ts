@@ -11,6 +11,7 @@ import { findImage, imageInputs } from "../actors/sandbox/guest-image.ts";
 import { BACKENDS, type BackendName } from "../core/backend.ts";
 import { type ProbeResult, type SandboxDriver } from "../actors/sandbox/sandbox-driver.ts";
 import { parseBackend } from "../core/backend.ts";
+import { chooseBackend, noBackendMessage, type PassedOver } from "../core/backend-choice.ts";
 import { guestAgentPath, stateDir } from "../core/paths.ts";
 import { SandboxError } from "../core/errors.ts";
 
@@ -20,6 +21,7 @@ export type Drivers = Readonly<Record<BackendName, SandboxDriver>>;
 /** Strongest isolation first. */
 export const PREFERENCE: readonly BackendName[] = BACKENDS;
 const CACHE_TTL_MS = 24 * 60 * 60 * 1000;
+const PROBE_FORMAT = 2;
 
 function mtime(path: string | null): number {
   try {
@@ -50,7 +52,8 @@ function cacheKey(backend: BackendName): string {
   const vm = (backend === "qemu" || backend === "firecracker") && binary !== null;
   const image = vm ? (findImage(imageInputs({ nodePath: process.execPath, agentPath: guestAgentPath() }))?.id ?? "no image") : "";
   const jailer = backend === "firecracker" && binary !== null ? [jailerConfig(binary)?.jailer ?? "no jailer"] : [];
-  return [backend, binary, mtime(binary), process.version, mtime(guestAgentPath()), process.getuid?.(), image, ...jailer].join("|");
+  // PROBE_FORMAT: a cached answer from before probes said whether a VM runs emulated is asked again.
+  return [PROBE_FORMAT, backend, binary, mtime(binary), process.version, mtime(guestAgentPath()), process.getuid?.(), image, ...jailer].join("|");
 }
 
 type Cache = Partial<Record<BackendName, { key: string; at: number; result: ProbeResult }>>;
@@ -82,17 +85,23 @@ export async function probeCached(driver: SandboxDriver): Promise<ProbeResult> {
   return result;
 }
 
-export async function selectBackend(requested: string | undefined, drivers: Drivers): Promise<SandboxDriver> {
-  if (requested !== undefined) return drivers[parseBackend(requested)];
-  const reasons: string[] = [];
-  for (const name of PREFERENCE) {
-    const driver = drivers[name];
-    const probe = await probeCached(driver);
-    if (probe.usable) return driver;
-    reasons.push(`${name}: ${probe.reason}`);
+/** The backend a sandbox runs on, and the stronger ones passed over on the way (none when one was named). */
+export interface SelectedBackend {
+  readonly driver: SandboxDriver;
+  readonly backend: BackendName;
+  readonly passedOver: readonly PassedOver[];
+}
+
+/** The backend asked for, else the strongest that works here at hardware speed (core/backend-choice.ts). */
+export async function selectBackend(requested: string | undefined, drivers: Drivers): Promise<SelectedBackend> {
+  if (requested !== undefined) {
+    const backend = parseBackend(requested);
+    return { driver: drivers[backend], backend, passedOver: [] };
   }
+  const choice = await chooseBackend((name) => probeCached(drivers[name]));
   // Never a silent fall-back to the host: with no sandbox, nothing runs.
-  throw new SandboxError("EBACKEND", `no sandbox backend works on this machine (${reasons.join("; ")}); run \`ironclaw doctor\``);
+  if (choice.chosen === null) throw new SandboxError("EBACKEND", noBackendMessage(choice));
+  return { driver: drivers[choice.chosen], backend: choice.chosen, passedOver: choice.passedOver };
 }
 
 /**

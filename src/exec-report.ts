@@ -50,6 +50,7 @@ export function reportOutcome(outcome: JobOutcome | null, ctx: ReportContext): R
 export function resultJson(run: {
   path: "in-process" | "daemon";
   backend: string;
+  passedOver: readonly { backend: string; reason: string }[];
   limits: string;
   outcome: JobOutcome;
   exitCode: number;
@@ -64,6 +65,8 @@ export function resultJson(run: {
     leased: run.outcome.leased,
     sandbox: run.outcome.sandbox,
     backend: run.backend,
+    // The stronger backends not chosen (only when none was named), and why.
+    passedOver: run.passedOver,
     isolation: run.outcome.isolation,
     limits: run.limits,
     exitCode: run.exitCode,

@@ -376,6 +376,8 @@ export class QemuDriver implements SandboxDriver {
     if (!qemu) return { backend: this.backend, usable: false, reason: "QEMU is not installed (apt-get install qemu-system-x86)" };
     if (!this.env.image()) return { backend: this.backend, usable: false, reason: "no guest image for this version of IronClaw (ironclaw image build)" };
     const version = (await run(qemu, ["--version"]).catch(() => ({ stdout: "unknown" }))).stdout.split("\n")[0]!.trim();
-    return probeDriver(this, `${version}, ${await this.env.accelerator()}`, signal);
+    const accelerator = await this.env.accelerator();
+    const result = await probeDriver(this, `${version}, ${accelerator}`, signal);
+    return result.usable ? { ...result, emulated: accelerator === "tcg" } : result;
   }
 }

@@ -92,6 +92,8 @@ export interface ProbeResult {
   readonly version?: string;
   readonly isolation?: string;
   readonly probeMs?: number;
+  /** A VM that boots, but under software emulation (QEMU's TCG: no usable KVM); never the default then. */
+  readonly emulated?: boolean;
   readonly hardening?: Hardening;
   /** Why the hardening could not be measured (doctor), when it could not. */
   readonly hardeningError?: string;

@@ -9,6 +9,7 @@ import { loadSettings } from "../config/settings.ts";
 import type { BackendName } from "../../core/backend.ts";
 import type { Hardening, ProbeResult } from "../../actors/sandbox/sandbox-driver.ts";
 import { PREFERENCE, rememberProbe } from "../backend-select.ts";
+import { chooseBackend, noBackendMessage } from "../../core/backend-choice.ts";
 import { ExitCode } from "../../core/exit-codes.ts";
 import type { Logger } from "../logger.ts";
 import type { Runtime } from "../runtime.ts";
@@ -57,9 +58,11 @@ async function diagnose(runtime: Runtime, logger: Logger, reaped: readonly Sandb
     backends.push(result);
   }
   const cgroups = await detectCgroups();
-  const chosen = backends.find((b) => b.usable)?.backend ?? null;
+  const choice = await chooseBackend(async (name) => backends.find((b) => b.backend === name)!);
   const report = {
-    default: chosen,
+    default: choice.chosen,
+    // The stronger backends the default passed over, and why (a VM that runs only emulated is one).
+    passedOver: choice.passedOver,
     backends,
     limits: cgroups,
     parentDeathSignal: hasParentDeathSignal(),
@@ -69,18 +72,23 @@ async function diagnose(runtime: Runtime, logger: Logger, reaped: readonly Sandb
     process.stdout.write(`${safeJson(report, 2)}\n`);
   } else {
     for (const b of backends) {
-      const mark = b.usable ? "ok  " : "no  ";
+      const mark = b.usable ? (b.emulated ? "slow " : "ok   ") : "no   ";
       const timing = b.probeMs !== undefined ? ` (${b.probeMs} ms)` : "";
       process.stdout.write(`${mark}${b.backend.padEnd(12)}${oneLine((b.usable ? b.isolation : b.reason) ?? "")}${timing}\n`);
-      if (b.usable) process.stdout.write(`    ${"".padEnd(12)}${oneLine(b.reason)}\n`);
-      if (b.hardeningError) process.stdout.write(`    ${"".padEnd(12)}hardening not measured: ${oneLine(b.hardeningError)}\n`);
-      if (b.hardening) for (const line of hardeningLines(b.hardening, b.backend)) process.stdout.write(`    ${"".padEnd(12)}${line}\n`);
+      if (b.usable) process.stdout.write(`     ${"".padEnd(12)}${oneLine(b.reason)}\n`);
+      if (b.hardeningError) process.stdout.write(`     ${"".padEnd(12)}hardening not measured: ${oneLine(b.hardeningError)}\n`);
+      if (b.hardening) for (const line of hardeningLines(b.hardening, b.backend)) process.stdout.write(`     ${"".padEnd(12)}${line}\n`);
     }
     process.stdout.write(`\nlimits: ${cgroups.detail}\n`);
     process.stdout.write(`die with IronClaw: ${report.parentDeathSignal ? "yes (setpriv --pdeathsig)" : "no: install util-linux for setpriv"}\n`);
-    process.stdout.write(chosen ? `default backend: ${chosen}\n` : "no backend works here: IronClaw will not run commands on this machine\n");
+    if (choice.chosen) {
+      process.stdout.write(`default backend: ${choice.chosen}\n`);
+      for (const p of choice.passedOver) process.stdout.write(`    passed over ${p.backend}: ${oneLine(p.reason)}\n`);
+    } else if (choice.emulatedOnly.length) process.stdout.write(`no default backend: ${noBackendMessage(choice)}\n`);
+    else process.stdout.write("no backend works here: IronClaw will not run commands on this machine\n");
   }
-  return chosen ? ExitCode.ok : ExitCode.sandboxFailure;
+  // A backend that works only emulated still runs commands, when asked for by name.
+  return choice.chosen !== null || choice.emulatedOnly.length > 0 ? ExitCode.ok : ExitCode.sandboxFailure;
 }
 
 /** The CPU limit sandboxes get here; doctor still reports when the settings cannot be read. */

@@ -147,9 +147,9 @@ function finish(run: Run, cli: ExecCliOptions, path: "in-process" | "daemon", in
   if (notice) say(notice);
   if (forced.length) say(`warning: teardown of ${forced.join(", ")} timed out; it was killed and reaped`);
   if (cli.json && run.report) {
-    const { backend, limits } = run.report;
+    const { backend, passedOver, limits } = run.report;
     process.stdout.write(
-      `${safeJson(resultJson({ path, backend, limits, outcome: run.report.outcome, exitCode, message, started: run.started, stdout: run.stdout, stderr: run.stderr }))}\n`,
+      `${safeJson(resultJson({ path, backend, passedOver, limits, outcome: run.report.outcome, exitCode, message, started: run.started, stdout: run.stdout, stderr: run.stderr }))}\n`,
     );
   } else if (message) {
     say(message);

@@ -11,6 +11,7 @@ import { SANDBOX_WORKSPACE } from "../../actors/session/workspace.ts";
 import type { agentSessionMachine, SessionOutput } from "../../machines/agent-session.machine.ts";
 import type { ApprovalPending } from "../../machines/approval-request.machine.ts";
 import { selectBackend } from "../backend-select.ts";
+import type { PassedOver } from "../../core/backend-choice.ts";
 import { renderCard } from "../../core/card-render.ts";
 import type { DiffCard } from "../../core/diff-card.ts";
 import { ExitCode } from "../../core/exit-codes.ts";
@@ -125,10 +126,11 @@ export async function runRun(task: string, opts: RunOptions): Promise<number> {
         },
       },
     },
-    async ({ runtime, service, source }): Promise<{ backend: string; result: SessionOutput | null } | { failed: number }> => {
+    async ({ runtime, service, source }): Promise<{ backend: string; passedOver: readonly PassedOver[]; result: SessionOutput | null } | { failed: number }> => {
       let backend;
+      let passedOver: readonly PassedOver[];
       try {
-        backend = (await selectBackend(opts.backend, runtime.drivers)).backend;
+        ({ backend, passedOver } = await selectBackend(opts.backend, runtime.drivers));
       } catch (err) {
         if (err instanceof UsageError) throw err;
         say((err as Error).message);
@@ -175,7 +177,7 @@ export async function runRun(task: string, opts: RunOptions): Promise<number> {
         });
         runtime.orchestrator.send({ type: "SHUTDOWN", reason: "run finished" });
         await runtime.stopped;
-        return { backend, result };
+        return { backend, passedOver, result };
       } finally {
         // After the stop, so a watching tab gets every actor's last state before the page goes quiet.
         await inspector?.close();
@@ -183,14 +185,14 @@ export async function runRun(task: string, opts: RunOptions): Promise<number> {
     },
   );
   if ("failed" in ended.value) return ended.value.failed;
-  const { backend, result } = ended.value;
+  const { backend, passedOver, result } = ended.value;
   if (ended.interrupted) return signalExitCode(ended.interrupted);
   if (!result) {
     say("the session ended without an outcome (see the log)");
     return ExitCode.toolError;
   }
   if (opts.json) {
-    process.stdout.write(`${safeJson({ session: id, backend, model: model.name, ...result, approvals, audit: auditLogPath() })}\n`);
+    process.stdout.write(`${safeJson({ session: id, backend, passedOver, model: model.name, ...result, approvals, audit: auditLogPath() })}\n`);
   } else {
     process.stderr.write("\n");
     say(`session ${result.outcome}: ${result.reason} (${result.steps} steps, ${result.tokens} tokens)`);

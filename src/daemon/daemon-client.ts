@@ -86,7 +86,7 @@ export class DaemonClient implements IronclawService {
       (m) => {
         if (m.type === "ready") listener.ready?.(m);
         else if (m.type === "output") listener.output?.(m.stream, m.data);
-        else if (m.type === "done") reports.push({ backend: m.backend, limits: m.limits, outcome: m.outcome });
+        else if (m.type === "done") reports.push({ backend: m.backend, passedOver: m.passedOver, limits: m.limits, outcome: m.outcome });
       },
       signal,
     );

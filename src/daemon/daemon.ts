@@ -111,7 +111,7 @@ export async function runDaemon(options: { backend?: string; logger: Logger; set
     async ({ runtime, source }) => {
       const inspector = daemonInspector(source!, logger);
       const driver = await selectBackend(options.backend, runtime.drivers);
-      const service = new LocalService(runtime, { logger, defaultBackend: driver.backend, settings, inspector });
+      const service = new LocalService(runtime, { logger, defaultBackend: driver.backend, defaultPassedOver: driver.passedOver, settings, inspector });
       const stop = () => runtime.orchestrator.send({ type: "SHUTDOWN", reason: "ironclaw down" });
 
       // Listen before anything is warmed: a socket that cannot be had must not leave a warming pool behind.

@@ -5,6 +5,7 @@
 // what crosses the daemon's socket; this module loads none of the runtime.
 import { Schema } from "effect";
 import type { ActorRefFrom } from "xstate";
+import { BACKENDS } from "../../core/backend.ts";
 import { ExecJob, ExecResult, type Stream } from "../../core/exec.ts";
 import type { agentSessionMachine, SessionInput, SessionOutput } from "../../machines/agent-session.machine.ts";
 
@@ -47,8 +48,11 @@ export const JobOutcome = Schema.Struct({
 });
 export type JobOutcome = typeof JobOutcome.Type;
 
-/** A finished exec: the job's outcome, the backend that ran it, and the limits in force (or why none). */
-export const ExecReport = Schema.Struct({ backend: Schema.String, limits: Schema.String, outcome: JobOutcome });
+/** A stronger backend not chosen by default, and why (doctor, exec --json, run --json). */
+export const PassedOverBackend = Schema.Struct({ backend: Schema.Literals(BACKENDS), reason: Schema.String });
+
+/** A finished exec: the job's outcome, the backend that ran it (and the stronger ones passed over), and the limits in force (or why none). */
+export const ExecReport = Schema.Struct({ backend: Schema.String, passedOver: Schema.Array(PassedOverBackend), limits: Schema.String, outcome: JobOutcome });
 export type ExecReport = typeof ExecReport.Type;
 
 export const ExecReady = Schema.Struct({ sandbox: Schema.String, isolation: Schema.String, leased: Schema.Boolean, backend: Schema.String });

@@ -16,11 +16,14 @@ import { runJob } from "../exec-job.ts";
 import type { Logger } from "../logger.ts";
 import type { Runtime } from "../runtime.ts";
 import type { ExecListener, ExecReport, ExecSpec, IronclawService, McpCallOptions, PoolStats, ServiceStatus } from "./ironclaw-service.ts";
+import type { PassedOver } from "../../core/backend-choice.ts";
 
 export interface LocalServiceOptions {
   readonly logger: Logger;
   /** The backend used when a request names none (the daemon's); absent: the strongest that works here. */
   readonly defaultBackend?: BackendName;
+  /** The stronger backends passed over when the default was chosen, and why. */
+  readonly defaultPassedOver?: readonly PassedOver[];
   /** Pool size, pool limits' CPUs and snapshot refresh; absent: read when needed. */
   readonly settings?: Settings;
   /** The inspector this service reports to (the daemon's). */
@@ -55,7 +58,9 @@ export class LocalService implements IronclawService {
 
   async exec(spec: ExecSpec, listener: ExecListener = {}, signal?: AbortSignal): Promise<ExecReport> {
     const { runtime } = this;
-    const { backend } = await selectBackend(spec.backend ?? this.options.defaultBackend, runtime.drivers);
+    const selected = await selectBackend(spec.backend ?? this.options.defaultBackend, runtime.drivers);
+    const { backend } = selected;
+    const passedOver = spec.backend === undefined && this.options.defaultBackend !== undefined ? (this.options.defaultPassedOver ?? []) : selected.passedOver;
     const cgroups = await this.limitsHere();
     // Limits the user asked for are enforced or the command does not run; defaults only warn.
     if (!cgroups.usable && spec.limitsExplicit) throw new SandboxError("ELIMITS", `cannot enforce --memory/--pids here: ${cgroups.detail}`);
@@ -81,7 +86,7 @@ export class LocalService implements IronclawService {
       },
       signal,
     );
-    return { backend, limits: cgroups.usable ? cgroups.detail : `none: ${cgroups.detail}`, outcome };
+    return { backend, passedOver, limits: cgroups.usable ? cgroups.detail : `none: ${cgroups.detail}`, outcome };
   }
 
   async status(): Promise<ServiceStatus> {

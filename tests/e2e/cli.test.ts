@@ -172,6 +172,32 @@ describe("ironclaw usage", () => {
     expect(r.code).toBe(0);
   });
 
+  it("doctor, exec --json and the default: the strongest backend at hardware speed, with every stronger one passed over and why", async () => {
+    const r = await ironclaw(["doctor", "--json"]);
+    type Entry = { backend: string; usable: boolean; reason: string; emulated?: boolean };
+    const report = JSON.parse(r.stdout) as { backends: Entry[]; default: string | null; passedOver: Array<{ backend: string; reason: string }> };
+    const fast = report.backends.filter((b) => b.usable && !b.emulated);
+    // The default is the first (strongest) backend that works without emulation; each before it is passed over with its reason.
+    expect(report.default).toBe(fast[0]?.backend ?? null);
+    const stronger = report.backends.slice(
+      0,
+      report.backends.findIndex((b) => b.backend === report.default),
+    );
+    expect(report.passedOver.map((p) => p.backend)).toEqual(stronger.map((b) => b.backend));
+    for (const b of stronger) {
+      const said = report.passedOver.find((p) => p.backend === b.backend)!.reason;
+      expect(said).toEqual(b.usable ? expect.stringMatching(/only emulated here .*only when asked for by name/) : b.reason);
+    }
+    // On a machine whose KVM cannot boot a guest (this kind), QEMU works only emulated: never the default, but there on request.
+    const qemu = report.backends.find((b) => b.backend === "qemu")!;
+    if (qemu.usable && qemu.emulated) expect(report.default).not.toBe("qemu");
+
+    const exec = await ironclaw(["exec", "--no-daemon", "--json", "--", "true"]);
+    expect(JSON.parse(exec.stdout)).toMatchObject({ backend: report.default, passedOver: report.passedOver, exitCode: 0 });
+    const named = await ironclaw(["exec", "--no-daemon", "--json", "-b", "namespace", "--", "true"]);
+    expect(JSON.parse(named.stdout)).toMatchObject({ backend: "namespace", passedOver: [] });
+  });
+
   it.runIf(process.getuid?.() === 0)(
     "doctor measures each process backend's hardening in a real sandbox: no host root, and for namespace seccomp, /proc and the agent",
     async () => {

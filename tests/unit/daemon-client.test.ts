@@ -74,18 +74,18 @@ describe("DaemonClient", () => {
       return [
         { type: "ready", sandbox: "x1", isolation: "namespaces", leased: true, backend: "namespace" },
         { type: "output", stream: "stdout", data: Buffer.from("hi").toString("base64") },
-        { type: "done", backend: "namespace", limits: "cgroup v2", outcome },
+        { type: "done", backend: "namespace", passedOver: [{ backend: "qemu", reason: "works, but only emulated here" }], limits: "cgroup v2", outcome },
       ];
     });
     const seen: string[] = [];
     const report = await client.exec(spec, { ready: (r) => seen.push(`ready ${r.sandbox}`), output: (stream, data) => seen.push(`${stream} ${data}`) });
     expect(requests).toEqual([{ type: "exec", ...spec }]);
     expect(seen).toEqual(["ready x1", `stdout ${Buffer.from("hi").toString("base64")}`]);
-    expect(report).toEqual({ backend: "namespace", limits: "cgroup v2", outcome });
+    expect(report).toEqual({ backend: "namespace", passedOver: [{ backend: "qemu", reason: "works, but only emulated here" }], limits: "cgroup v2", outcome });
   });
 
   it("refuses an outcome that does not match its schema", async () => {
-    const { client } = await daemon(() => [{ type: "done", backend: "namespace", limits: "", outcome: { ...outcome, result: { code: "zero" } } }]);
+    const { client } = await daemon(() => [{ type: "done", backend: "namespace", passedOver: [], limits: "", outcome: { ...outcome, result: { code: "zero" } } }]);
     await expect(client.exec(spec)).rejects.toMatchObject({ code: "EPROTO", message: expect.stringMatching(/^the daemon sent an invalid message/) });
   });
 
