@@ -13,9 +13,6 @@ const POOL = "pool-";
 /** The n-th pool slot (from 1) for a backend, as an orchestrator child. */
 export const poolSlotId = (backend: string, n: number): string => `${POOL}${backend}-${n}`;
 
-/** Whether an orchestrator child is a pool slot (of `backend`, when given). */
-export const isPoolSlot = (childId: string, backend?: string): boolean => childId.startsWith(backend === undefined ? POOL : `${POOL}${backend}-`);
-
 const MCP = "mcp.";
 
 /** A session's child connection to the MCP server `server`. */

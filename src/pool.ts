@@ -7,7 +7,7 @@ import type { Actor, AnyActorRef } from "xstate";
 import type { SlotEmitted } from "../machines/snapshot-slot.machine.ts";
 import type { orchestratorMachine } from "../machines/orchestrator.machine.ts";
 import type { BootedSandbox, VmLimits } from "../machines/vm.machine.ts";
-import { isPoolSlot, poolSlotId } from "../core/ids.ts";
+import { poolSlotId } from "../core/ids.ts";
 
 export interface PoolOptions {
   readonly backend: string;
@@ -42,8 +42,12 @@ export function sameLimits(a: VmLimits, b: VmLimits): boolean {
 }
 
 export function createPool(orchestrator: Actor<typeof orchestratorMachine>): Pool {
+  // Slots are found by what the orchestrator spawned them as, not by their ids' shape: an MCP
+  // server may be named anything, "pool-namespace-1" included.
   const slots = (backend?: string): Array<[string, AnyActorRef]> =>
-    Object.entries(orchestrator.getSnapshot().children as Record<string, AnyActorRef>).filter(([id]) => isPoolSlot(id, backend));
+    orchestrator
+      .getSnapshot()
+      .context.children.flatMap((c) => (c.src === "slot" && c.ref && (backend === undefined || c.input.backend === backend) ? [[c.id, c.ref] as [string, AnyActorRef]] : []));
 
   return {
     warm({ backend, size, limits, refreshMs }) {

@@ -1,18 +1,11 @@
 // Ids several modules agree on: what one builds, another reads back.
 import { describe, expect, it } from "vitest";
-import { isPoolSlot, mcpChildId, mcpServerOfChild, poolSlotId, sessionSandboxId, slotSandboxId } from "../../core/ids.ts";
+import { mcpChildId, mcpServerOfChild, poolSlotId, sessionSandboxId, slotSandboxId } from "../../core/ids.ts";
 
 describe("shared ids", () => {
   it("read an MCP child's server back from its id, and nothing from another child's", () => {
     expect(mcpServerOfChild(mcpChildId("files.v2"))).toBe("files.v2");
     expect(mcpServerOfChild(sessionSandboxId("s1"))).toBeNull();
-  });
-
-  it("tell one backend's pool slots from another's and from other children", () => {
-    expect(isPoolSlot(poolSlotId("qemu", 2), "qemu")).toBe(true);
-    expect(isPoolSlot(poolSlotId("qemu", 2), "namespace")).toBe(false);
-    expect(isPoolSlot(poolSlotId("gvisor", 1))).toBe(true);
-    expect(isPoolSlot(mcpChildId("files"))).toBe(false);
   });
 
   it("name each refill of a slot apart", () => {
