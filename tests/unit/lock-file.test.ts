@@ -86,6 +86,33 @@ describe("tryLock", () => {
     expect("lock" in tryLock(path)).toBe(true);
   });
 
+  it("excludes: four processes racing to take, release and take again never hold it at once", async () => {
+    // Each increments a counter by read-then-write under the lock: a lost update means two held it.
+    // (Breaking a lock that was released between failing to create it and looking at it removed
+    // the next holder's lock: this lost thousands of updates.)
+    const counter = join(dir, "counter");
+    writeFileSync(counter, "0");
+    const script = `
+      import { readFileSync, writeFileSync } from "node:fs";
+      import { tryLock } from ${JSON.stringify(join(import.meta.dirname, "..", "..", "actors", "audit", "lock-file.ts"))};
+      for (let i = 0; i < 300; i++) {
+        let taken;
+        do taken = tryLock(process.argv[1]); while (!("lock" in taken));
+        writeFileSync(process.argv[2], String(Number(readFileSync(process.argv[2], "utf8")) + 1));
+        taken.lock.release();
+      }
+    `;
+    const racer = () =>
+      new Promise<number | null>((resolve) => {
+        const child = spawn(process.execPath, ["--input-type=module", "-e", script, path, counter], { stdio: ["ignore", "ignore", "inherit"] });
+        children.push(child);
+        child.on("close", resolve);
+      });
+    expect(await Promise.all([racer(), racer(), racer(), racer()])).toEqual([0, 0, 0, 0]);
+    expect(readFileSync(counter, "utf8")).toBe("1200");
+    expect(existsSync(path)).toBe(false);
+  });
+
   it("releases only a lock it still holds", () => {
     const taken = tryLock(path);
     if (!("lock" in taken)) throw new Error("not taken");
