@@ -20,8 +20,8 @@ import { execOnVm } from "./vm-job.ts";
 import { saveFullDiff } from "./full-diff-file.ts";
 import { collectChanges, copyIntoSandbox, SANDBOX_WORKSPACE, snapshotProject, type SandboxBaseline, type WorkspaceSnapshot } from "./workspace.ts";
 import { applyChanges } from "./workspace-apply.ts";
-
 import { sandboxOf as asSandbox } from "../sandbox/sandbox-handle.ts";
+
 const OUTPUT_LIMIT = 16 * 1024;
 
 /** The tools every session has, run inside its sandbox. */
