@@ -45,6 +45,13 @@ interface Run {
 
 export async function runExec(command: string[], cli: ExecCliOptions): Promise<number> {
   if (command.length === 0) throw new UsageError("exec needs a command: ironclaw exec -- CMD [ARGS...]");
+  // The guest protocol takes no empty argument: said here, once, before anything starts (it was a
+  // protocol error from the guest in process and from the daemon's decoder through it).
+  const empty = command.indexOf("");
+  if (empty >= 0)
+    throw new UsageError(
+      `argument ${empty + 1} of the command is empty, and a sandbox's command cannot take an empty argument yet: leave it out or pass it through a shell (sh -c '…')`,
+    );
   const { cpus, explicit } = chooseCpus(cli.cpus);
   const daemon = cli.daemon !== false ? await DaemonClient.connect() : null;
   const stdin = cli.stdin ? await readStdin() : undefined;

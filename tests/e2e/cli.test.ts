@@ -111,6 +111,7 @@ describe("ironclaw usage", () => {
       [["exec", "--memory", "5", "--", "true"], /^ironclaw: .*--memory must be a whole number from 64 to 1048576, got "5"\n$/],
       [["exec", "--timeout", "soon", "--", "true"], /^ironclaw: .*--timeout must be a number/],
       [["exec"], /^ironclaw: missing required argument 'command'\n$/],
+      [["exec", "--", "grep", "", "f"], /^ironclaw: argument 2 of the command is empty, .*leave it out or pass it through a shell/],
       ...["0", "-1", "NaN", String(cores + 1)].map((n): [string[], RegExp] => [["exec", "--cpus", n, "--", "true"], cpusRange(n)]),
       [["run", "fix it", "--cpus", "0"], cpusRange("0")],
       [["launch"], /^ironclaw: unknown command 'launch'\n$/],
