@@ -249,9 +249,10 @@ function classify(server: McpServerConfig, err: Error, stderr: string, serverVer
     return new McpConnectError("EAUTH", `MCP server ${server.name} refused the credentials (HTTP ${status}): check its headers or oauth settings`, true);
   }
   if (serverVersion !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(serverVersion)) {
+    // The server's own words, bounded (the message reaches the terminal, escaped there).
     return new McpConnectError(
       "EPROTO",
-      `MCP server ${server.name} speaks MCP ${serverVersion}; IronClaw speaks ${SUPPORTED_PROTOCOL_VERSIONS.join(", ")}: update the server or IronClaw`,
+      `MCP server ${server.name} speaks MCP ${JSON.stringify(serverVersion.slice(0, 40))}; IronClaw speaks ${SUPPORTED_PROTOCOL_VERSIONS.join(", ")}: update the server or IronClaw`,
       true,
     );
   }

@@ -91,7 +91,7 @@ describe("MCP over stdio: server-everything", () => {
     runtime.mcp.connect(undefined, { reconnect: { baseMs: 50, maxMs: 500, maxAttempts: 5 } });
     await expect(runtime.mcp.ready("faulty")).rejects.toMatchObject({
       code: "EPROTO",
-      message: expect.stringMatching(/speaks MCP 2099-01-01; IronClaw speaks .*: update the server or IronClaw/),
+      message: expect.stringMatching(/speaks MCP "2099-01-01"; IronClaw speaks .*: update the server or IronClaw/),
     });
   });
 
