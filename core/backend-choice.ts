@@ -1,8 +1,7 @@
 // Which backend runs a sandbox when the user names none: the strongest one that a real probe
 // showed working here AND that runs at hardware speed. A micro-VM under software emulation
-// (QEMU's TCG, no usable KVM) isolates as well but runs every instruction emulated — the README's
-// example took 20–30 s that way against 1.5 s under namespaces — so it is used only when asked
-// for by name. What was passed over, and why, is part of the answer: doctor, `exec --json` and
+// (QEMU's TCG, no usable KVM) isolates as well but boots for seconds and runs every instruction
+// emulated, so it is used only when asked for by name. What was passed over, and why, is part of the answer: doctor, `exec --json` and
 // `run --json` show it.
 import { BACKENDS, type BackendName } from "./backend.ts";
 
